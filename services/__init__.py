@@ -1,0 +1,3 @@
+"""Parley's services; `python -m services` runs them all (see services/launcher.py)."""
+
+SERVICE_NAMES = ("identity", "chat", "gateway", "dashboard")

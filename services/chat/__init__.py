@@ -1,0 +1,1 @@
+"""Owns conversations and messages: persistence, sequence numbers, status, assignment."""

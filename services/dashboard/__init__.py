@@ -1,0 +1,1 @@
+"""The agents' web app: sign-in, inbox, conversations, contacts, settings."""

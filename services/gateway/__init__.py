@@ -1,0 +1,1 @@
+"""Public edge: widget assets, the visitor websocket, the Segment-compatible ingest API."""

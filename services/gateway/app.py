@@ -1,0 +1,22 @@
+"""The gateway app: stateless, so any number run behind a load balancer."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.gateway import assets, ingest, profiles_api, visitor_ws
+from shared.settings import Settings
+from shared.web import add_workspaces, create_base_app
+
+# Segment's batch limit is 500 KB; gzip bodies are inflated and checked again in ingest.
+MAX_BODY = 512 * 1024
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = create_base_app("gateway", settings, client_max_size=MAX_BODY)
+    add_workspaces(app)
+    assets.setup(app)
+    ingest.setup(app)
+    profiles_api.setup(app)
+    visitor_ws.setup(app)
+    return app

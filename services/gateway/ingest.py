@@ -1,0 +1,7 @@
+"""Segment-compatible ingest API (filled in by the identity issue)."""
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    pass

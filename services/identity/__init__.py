@@ -1,0 +1,1 @@
+"""Consumes identity events; owns persons, visitors, distinct ids, aliases and events."""

@@ -1,0 +1,15 @@
+"""The identity service: a durable consumer of the events stream, plus request/reply."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from shared.settings import Settings
+from shared.web import add_mongo, add_workspaces, create_base_app
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = create_base_app("identity", settings)
+    add_workspaces(app)
+    add_mongo(app, indexes={})
+    return app

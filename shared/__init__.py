@@ -1,0 +1,1 @@
+"""Code every Parley service imports: settings, bus, schemas, database, security."""

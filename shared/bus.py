@@ -1,0 +1,324 @@
+"""The message bus: NATS core for requests and live fan-out, JetStream for durable flows.
+
+- `Bus.connect` retries the first connection and reconnects forever afterwards.
+- `ensure_stream` / `durable_consumer` are idempotent, so every service declares what
+  it needs at start.
+- `publish_durable` sets `Nats-Msg-Id` so a retried publish is stored once.
+- `consume` acks on success, naks with backoff on a transient error and sends a
+  message that can never be applied to the dead-letter subject with its reason.
+- `serve` / `request` carry JSON request/reply with errors as `{"error": {...}}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from shared.errors import BusError, PermanentError
+from shared.metrics import EVENTS_CONSUMED, HANDLER_ERRORS, HANDLER_LATENCY
+from shared.subjects import Subjects
+
+log = logging.getLogger("parley.bus")
+
+JsonHandler = Callable[[dict[str, Any]], Awaitable[Any]]
+MAX_DELIVER = 8
+NAK_BACKOFF = (0.5, 1, 2, 5, 10, 30, 60)
+
+
+def encode(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), default=str).encode()
+
+
+def decode(data: bytes) -> Any:
+    return json.loads(data) if data else None
+
+
+class Bus:
+    def __init__(self, url: str, subjects: Subjects, service: str) -> None:
+        self.url = url
+        self.subjects = subjects
+        self.service = service
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = asyncio.Event()
+
+    # --- connection -------------------------------------------------------------------
+    async def connect(self, first_attempt_timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + first_attempt_timeout
+        delay = 0.2
+        while True:
+            try:
+                self.nc = await nats.connect(
+                    self.url,
+                    name=f"parley-{self.service}",
+                    # services never give up (the default stops after ~2 minutes)
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    connect_timeout=2,
+                    ping_interval=10,
+                    max_outstanding_pings=3,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnect,
+                    reconnected_cb=self._on_reconnect,
+                )
+                break
+            except Exception as exc:  # noqa: BLE001 - any failure of the first connect is retried
+                if time.monotonic() > deadline:
+                    raise BusError(f"cannot reach NATS at {self.url}: {exc}") from exc
+                log.warning("nats not reachable yet, retrying", extra={"url": self.url})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2)
+        self.js = self.nc.jetstream()
+        log.info("connected to nats", extra={"url": self.url})
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats error: %s", exc)
+
+    async def _on_disconnect(self) -> None:
+        log.warning("disconnected from nats, reconnecting")
+
+    async def _on_reconnect(self) -> None:
+        log.info("reconnected to nats")
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def close(self) -> None:
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.nc and not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.drain(), 5)
+            except Exception:  # noqa: BLE001 - closing anyway
+                await self.nc.close()
+
+    # --- JetStream declarations --------------------------------------------------------
+    async def ensure_stream(self, name: str, subjects: list[str], max_age_days: float = 30) -> None:
+        config = StreamConfig(
+            name=name,
+            subjects=subjects,
+            storage=StorageType.FILE,
+            duplicate_window=120,
+            max_age=max_age_days * 86400,
+        )
+        assert self.js is not None
+        try:
+            await self.js.add_stream(config)
+        except BadRequestError:
+            await self.js.update_stream(config)
+
+    async def ensure_standard_streams(self) -> None:
+        s = self.subjects
+        await self.ensure_stream(s.events_stream, [s.events_all])
+        await self.ensure_stream(s.chat_stream, [s.chat_inbound_all])
+        await self.ensure_stream(s.identity_stream, [s.identity_facts_all])
+        await self.ensure_stream(s.deadletter_stream, [s.deadletter_all], max_age_days=90)
+
+    async def durable_consumer(
+        self,
+        stream: str,
+        durable: str,
+        subject: str,
+        ack_wait: float = 30,
+    ) -> JetStreamContext.PullSubscription:
+        assert self.js is not None
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=ack_wait,
+            max_deliver=MAX_DELIVER + 2,
+            max_ack_pending=2000,
+            filter_subject=subject,
+        )
+        return await self.js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+
+    # --- publishing --------------------------------------------------------------------
+    async def publish_durable(
+        self,
+        subject: str,
+        payload: Any,
+        msg_id: str,
+        timeout: float = 5.0,
+    ) -> bool:
+        """Store `payload` in JetStream once per `msg_id`; True if it was new."""
+        assert self.js is not None
+        ack = await self.js.publish(
+            subject,
+            encode(payload),
+            timeout=timeout,
+            headers={"Nats-Msg-Id": msg_id},
+        )
+        return not ack.duplicate
+
+    async def publish_durable_many(self, items: list[tuple[str, Any, str]]) -> None:
+        """Publish many (subject, payload, msg_id) in one window; raises if any fails."""
+        await asyncio.gather(*(self.publish_durable(s, p, m) for s, p, m in items))
+
+    async def publish(self, subject: str, payload: Any) -> None:
+        """Live fan-out: at-most-once, nobody listening means nobody needed it."""
+        assert self.nc is not None
+        await self.nc.publish(subject, encode(payload))
+
+    async def subscribe(
+        self,
+        subject: str,
+        handler: JsonHandler,
+        queue: str = "",
+    ) -> Any:
+        assert self.nc is not None
+
+        async def on_msg(msg: Msg) -> None:
+            try:
+                await handler(decode(msg.data))
+            except Exception:
+                HANDLER_ERRORS.labels(self.service, subject).inc()
+                log.exception("live handler failed", extra={"subject": subject})
+
+        return await self.nc.subscribe(subject, queue=queue, cb=on_msg)
+
+    # --- request/reply -----------------------------------------------------------------
+    async def serve(self, subject: str, handler: JsonHandler, queue: str | None = None) -> None:
+        """Answer requests on `subject` (queue group = the service, so replicas share them)."""
+        assert self.nc is not None
+
+        async def on_request(msg: Msg) -> None:
+            started = time.perf_counter()
+            try:
+                result = await handler(decode(msg.data) or {})
+                reply: Any = {"ok": True, "result": result}
+            except PermanentError as exc:
+                reply = {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+            except Exception as exc:  # noqa: BLE001 - a failed request answers, never kills
+                HANDLER_ERRORS.labels(self.service, subject).inc()
+                log.exception("request handler failed", extra={"subject": subject})
+                reply = {"ok": False, "error": {"code": "internal", "message": type(exc).__name__}}
+            HANDLER_LATENCY.labels(self.service, subject).observe(time.perf_counter() - started)
+            if msg.reply:
+                await msg.respond(encode(reply))
+
+        await self.nc.subscribe(subject, queue=queue or self.service, cb=on_request)
+
+    async def request(self, subject: str, payload: Any, timeout: float = 5.0) -> Any:
+        assert self.nc is not None
+        try:
+            msg = await self.nc.request(subject, encode(payload), timeout=timeout)
+        except NoRespondersError as exc:
+            raise BusError(f"no service answers {subject}", code="unavailable") from exc
+        except NatsTimeout as exc:
+            raise BusError(f"{subject} timed out", code="timeout") from exc
+        reply = decode(msg.data)
+        if not reply.get("ok"):
+            err = reply.get("error") or {}
+            raise BusError(err.get("message", "request failed"), code=err.get("code", "error"))
+        return reply.get("result")
+
+    # --- durable consumption -----------------------------------------------------------
+    def consume(
+        self,
+        stream: str,
+        durable: str,
+        subject: str,
+        handler: JsonHandler,
+        batch: int = 50,
+    ) -> asyncio.Task:
+        """Run `handler` on every message of a durable consumer until `close()`."""
+        task = asyncio.create_task(self._consume_loop(stream, durable, subject, handler, batch))
+        self._tasks.append(task)
+        return task
+
+    async def _consume_loop(
+        self,
+        stream: str,
+        durable: str,
+        subject: str,
+        handler: JsonHandler,
+        batch: int,
+    ) -> None:
+        sub = None
+        while not self._stopping.is_set():
+            try:
+                if sub is None:
+                    sub = await self.durable_consumer(stream, durable, subject)
+                msgs = await sub.fetch(batch, timeout=1)
+            except NatsTimeout:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS down or restarting: wait and retry
+                log.warning("consumer %s cannot fetch: %s", durable, exc)
+                sub = None
+                await asyncio.sleep(1)
+                continue
+            for msg in msgs:
+                await self._handle(durable, msg, handler)
+
+    async def _handle(self, durable: str, msg: Msg, handler: JsonHandler) -> None:
+        started = time.perf_counter()
+        attempt = msg.metadata.num_delivered if msg.metadata else 1
+        try:
+            payload = decode(msg.data)
+            if not isinstance(payload, dict):
+                raise PermanentError("payload is not a JSON object", code="bad_payload")
+            await handler(payload)
+        except PermanentError as exc:
+            await self.dead_letter(durable, msg, exc.code, str(exc))
+            await msg.ack()
+            EVENTS_CONSUMED.labels(self.service, durable, "dead_letter").inc()
+        except ValueError as exc:  # JSON that does not parse can never apply either
+            await self.dead_letter(durable, msg, "bad_payload", str(exc))
+            await msg.ack()
+            EVENTS_CONSUMED.labels(self.service, durable, "dead_letter").inc()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - transient: retry later, then give up loudly
+            HANDLER_ERRORS.labels(self.service, durable).inc()
+            if attempt >= MAX_DELIVER:
+                log.exception("giving up after %d attempts", attempt)
+                await self.dead_letter(durable, msg, "retries_exhausted", repr(exc))
+                await msg.ack()
+                EVENTS_CONSUMED.labels(self.service, durable, "dead_letter").inc()
+            else:
+                delay = NAK_BACKOFF[min(attempt - 1, len(NAK_BACKOFF) - 1)]
+                log.warning("handler failed (attempt %d), retry in %ss: %r", attempt, delay, exc)
+                await msg.nak(delay=delay)
+                EVENTS_CONSUMED.labels(self.service, durable, "retry").inc()
+        else:
+            await msg.ack()
+            EVENTS_CONSUMED.labels(self.service, durable, "ok").inc()
+        finally:
+            HANDLER_LATENCY.labels(self.service, durable).observe(time.perf_counter() - started)
+
+    async def dead_letter(self, consumer: str, msg: Msg, code: str, reason: str) -> None:
+        record = {
+            "consumer": consumer,
+            "subject": msg.subject,
+            "code": code,
+            "reason": reason,
+            "data": msg.data.decode(errors="replace"),
+            "at": time.time(),
+        }
+        log.error("dead-lettered", extra={"consumer": consumer, "code": code, "reason": reason})
+        msg_id = f"{consumer}:{msg.metadata.sequence.stream if msg.metadata else time.time_ns()}"
+        await self.publish_durable(self.subjects.deadletter(consumer), record, msg_id)
+
+
+__all__ = ["Bus", "BusError", "NotFoundError", "PermanentError", "encode", "decode"]

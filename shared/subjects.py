@@ -1,0 +1,84 @@
+"""NATS subject and stream names: the one place that spells them.
+
+Convention: `<prefix>.<domain>.<entity>.<verb>`; events use past tense
+(`identity.profile.merged`), requests the imperative (`identity.profile.get`).
+The prefix isolates deployments (and tests) that share one NATS server.
+Who owns what is written in docs/bus-contract.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Subjects:
+    prefix: str = "parley"
+
+    def _s(self, *tokens: str) -> str:
+        return ".".join((self.prefix, *tokens))
+
+    # --- JetStream streams (durable) -------------------------------------------------
+    @property
+    def events_stream(self) -> str:
+        """Inbound identity events (identify/alias/track/page/group/email), for identity."""
+        return f"{self.prefix.upper()}_EVENTS"
+
+    def events(self, workspace_id: str, kind: str) -> str:
+        return self._s("events", workspace_id, kind)
+
+    @property
+    def events_all(self) -> str:
+        return self._s("events", ">")
+
+    @property
+    def chat_stream(self) -> str:
+        """Inbound chat traffic from the gateway (visitor messages), for chat."""
+        return f"{self.prefix.upper()}_CHAT"
+
+    def chat_inbound(self, workspace_id: str) -> str:
+        return self._s("chat", "inbound", workspace_id)
+
+    @property
+    def chat_inbound_all(self) -> str:
+        return self._s("chat", "inbound", ">")
+
+    @property
+    def identity_stream(self) -> str:
+        """Facts the identity service publishes (profile merged/promoted), for chat etc."""
+        return f"{self.prefix.upper()}_IDENTITY"
+
+    def identity_fact(self, kind: str) -> str:
+        return self._s("identity", "fact", kind)
+
+    @property
+    def identity_facts_all(self) -> str:
+        return self._s("identity", "fact", ">")
+
+    @property
+    def deadletter_stream(self) -> str:
+        return f"{self.prefix.upper()}_DEADLETTER"
+
+    def deadletter(self, consumer: str) -> str:
+        return self._s("deadletter", consumer)
+
+    @property
+    def deadletter_all(self) -> str:
+        return self._s("deadletter", ">")
+
+    # --- request/reply (core NATS) ---------------------------------------------------
+    def request(self, service: str, verb: str) -> str:
+        """e.g. request("identity", "profile.get") -> parley.identity.profile.get"""
+        return self._s(service, *verb.split("."))
+
+    # --- live fan-out (core NATS, at-most-once; durable state lives in the owners) ---
+    def live_visitor(self, workspace_id: str, visitor_key: str) -> str:
+        return self._s("live", "visitor", workspace_id, visitor_key)
+
+    def live_agents(self, workspace_id: str) -> str:
+        return self._s("live", "agents", workspace_id)
+
+    # --- workspace registry (JetStream key-value bucket) ------------------------------
+    @property
+    def workspaces_bucket(self) -> str:
+        return f"{self.prefix}_workspaces"

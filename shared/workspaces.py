@@ -1,0 +1,184 @@
+"""Workspaces (one per site using Parley): keys, allowed origins, verification policy.
+
+They live in a JetStream key-value bucket: the dashboard writes them (settings,
+key rotation); every service keeps a live in-memory copy through a watch, so the
+stateless gateway authenticates a write key without a database or a round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+
+from shared.bus import Bus
+from shared.security import constant_time_equals
+from shared.settings import Settings
+
+log = logging.getLogger("parley.workspaces")
+
+DEFAULT_WORKSPACE_ID = "default"
+
+
+@dataclass
+class Workspace:
+    id: str
+    name: str
+    write_key: str
+    secret_key: str
+    identity_secret: str
+    allowed_origins: list[str] = field(default_factory=list)
+    enforce_identity_verification: bool = False
+    ingest_rate_per_second: int = 200
+    away_message: str = "We're away right now. Leave your email and we'll reply by email."
+    business_hours: dict[str, Any] = field(default_factory=dict)
+    seeded_from: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Workspace:
+        raw = json.loads(data)
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """An empty allow-list admits any origin (set one in production: the README says so)."""
+        if not self.allowed_origins:
+            return True
+        return origin is not None and origin.rstrip("/") in {
+            o.rstrip("/") for o in self.allowed_origins
+        }
+
+
+def new_keys() -> dict[str, str]:
+    return {
+        "write_key": "wk_" + secrets.token_urlsafe(18),
+        "secret_key": "sk_" + secrets.token_urlsafe(24),
+        "identity_secret": secrets.token_urlsafe(24),
+    }
+
+
+def _seed_fingerprint(settings: Settings) -> str:
+    raw = "|".join(
+        (
+            settings.write_key,
+            settings.secret_key,
+            settings.identity_secret,
+            ",".join(settings.allowed_origins),
+            str(settings.enforce_identity_verification),
+        )
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+class WorkspaceRegistry:
+    """A watched, in-memory view of the workspaces bucket."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._by_id: dict[str, Workspace] = {}
+        self._kv: Any = None
+        self._watch_task: asyncio.Task | None = None
+        self._loaded = asyncio.Event()
+
+    async def start(self) -> None:
+        js = self.bus.js
+        assert js is not None
+        bucket = self.bus.subjects.workspaces_bucket
+        try:
+            self._kv = await js.key_value(bucket)
+        except BucketNotFoundError:
+            self._kv = await js.create_key_value(bucket=bucket, history=5)
+        self._watch_task = asyncio.create_task(self._watch())
+        await asyncio.wait_for(self._loaded.wait(), 10)
+
+    async def stop(self) -> None:
+        if self._watch_task:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                watcher = await self._kv.watchall()
+                async for entry in watcher:
+                    if entry is None:  # initial values delivered
+                        self._loaded.set()
+                        continue
+                    if entry.operation in ("DEL", "PURGE") or not entry.value:
+                        self._by_id.pop(entry.key, None)
+                    else:
+                        self._by_id[entry.key] = Workspace.from_json(entry.value)
+                    self._loaded.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS restarting: watch again
+                log.warning("workspace watch interrupted: %s", exc)
+                await asyncio.sleep(1)
+
+    # --- look-ups (constant-time key comparison, never a dict keyed by secrets) -------
+    def get(self, workspace_id: str) -> Workspace | None:
+        return self._by_id.get(workspace_id)
+
+    def all(self) -> list[Workspace]:
+        return list(self._by_id.values())
+
+    def by_write_key(self, key: str) -> Workspace | None:
+        found = None
+        for ws in self._by_id.values():
+            if constant_time_equals(ws.write_key, key):
+                found = ws
+        return found
+
+    def by_secret_key(self, key: str) -> Workspace | None:
+        found = None
+        for ws in self._by_id.values():
+            if constant_time_equals(ws.secret_key, key):
+                found = ws
+        return found
+
+    # --- writes (the dashboard's job, plus the default workspace at start) -------------
+    async def put(self, workspace: Workspace) -> None:
+        await self._kv.put(workspace.id, workspace.to_json())
+        self._by_id[workspace.id] = workspace
+
+    async def ensure_default(self, settings: Settings) -> Workspace:
+        """Create the default workspace from settings; re-seed only when those settings change."""
+        fingerprint = _seed_fingerprint(settings)
+        try:
+            current = Workspace.from_json((await self._kv.get(DEFAULT_WORKSPACE_ID)).value)
+        except KeyNotFoundError:
+            current = None
+        if current and current.seeded_from == fingerprint:
+            self._by_id[current.id] = current
+            return current
+        ws = current or Workspace(
+            id=DEFAULT_WORKSPACE_ID,
+            name="Default workspace",
+            write_key="",
+            secret_key="",
+            identity_secret="",
+        )
+        ws.write_key = settings.write_key
+        ws.secret_key = settings.secret_key
+        ws.identity_secret = settings.identity_secret
+        ws.allowed_origins = list(settings.allowed_origins)
+        ws.enforce_identity_verification = settings.enforce_identity_verification
+        ws.seeded_from = fingerprint
+        try:
+            if current is None:
+                await self._kv.create(ws.id, ws.to_json())
+            else:
+                await self._kv.put(ws.id, ws.to_json())
+        except KeyWrongLastSequenceError:
+            pass  # another service seeded it at the same moment: theirs is identical
+        self._by_id[ws.id] = ws
+        return ws
