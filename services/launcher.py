@@ -91,7 +91,9 @@ class Launcher:
             nats = start_nats(data, port)
             self.embedded.append(nats)
             self.env["NATS_URL"] = nats.url
-            log.info("embedded nats-server (JetStream) on %s", nats.url)
+            log.info(
+                "embedded nats-server (JetStream) on %s", nats.url, extra={"pid": nats.process.pid}
+            )
         if not self.env.get("MONGO_URL"):
             port = int(self.env.get(EMBEDDED_MONGO_PORT) or 27027)
             if port_open(port):
@@ -99,7 +101,11 @@ class Launcher:
             mongo = start_mongo(data, port)
             self.embedded.append(mongo)
             self.env["MONGO_URL"] = mongo.url
-            log.info("embedded SecantusDB (MongoDB wire protocol) on %s", mongo.url)
+            log.info(
+                "embedded SecantusDB (MongoDB wire protocol) on %s",
+                mongo.url,
+                extra={"pid": mongo.process.pid},
+            )
 
     def start_services(self, timeout: float = 60) -> None:
         for name in SERVICE_NAMES:
