@@ -47,8 +47,9 @@ def decode(data: bytes) -> Any:
 
 
 class Bus:
-    def __init__(self, url: str, subjects: Subjects, service: str) -> None:
+    def __init__(self, url: str, subjects: Subjects, service: str, replicas: int = 1) -> None:
         self.url = url
+        self.replicas = replicas
         self.subjects = subjects
         self.service = service
         self.nc: NATS | None = None
@@ -118,6 +119,7 @@ class Bus:
             storage=StorageType.FILE,
             duplicate_window=120,
             max_age=max_age_days * 86400,
+            num_replicas=self.replicas,
         )
         assert self.js is not None
         try:

@@ -7,6 +7,7 @@ restart keeps them.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -37,18 +38,20 @@ def _generate(name: str) -> str:
 def load_or_create_secrets(data_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
     """Values from the environment win; the rest come from (or go to) `secrets.json`."""
     path = data_dir / "secrets.json"
-    saved: dict[str, str] = {}
-    if path.exists():
-        saved = json.loads(path.read_text())
-    missing = [n for n in SECRET_NAMES if not env.get(n) and not saved.get(n)]
-    if missing:
-        for name in missing:
-            saved[name] = _generate(name)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(saved, indent=2))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Services of one deployment may start at the same moment: the lock makes the
+    # first one generate the keys and the others read them.
+    with (data_dir / ".secrets.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        missing = [n for n in SECRET_NAMES if not env.get(n) and not saved.get(n)]
+        if missing:
+            for name in missing:
+                saved[name] = _generate(name)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(saved, indent=2))
+            tmp.chmod(0o600)
+            tmp.replace(path)
     return {n: env.get(n) or saved[n] for n in SECRET_NAMES}
 
 
@@ -102,6 +105,7 @@ class Settings:
     geoip_db: str = ""
     trusted_proxies: tuple[str, ...] = ()
     secure_cookies: bool = False
+    stream_replicas: int = 1
     log_level: str = "INFO"
 
     @classmethod
@@ -140,6 +144,7 @@ class Settings:
             geoip_db=env.get("GEOIP_DB") or "",
             trusted_proxies=_list(env, "PARLEY_TRUSTED_PROXIES"),
             secure_cookies=_bool(env, "PARLEY_SECURE_COOKIES", False),
+            stream_replicas=_int(env, "PARLEY_STREAM_REPLICAS", 1),
             log_level=(env.get("PARLEY_LOG_LEVEL") or "INFO").upper(),
         )
 

@@ -101,7 +101,12 @@ def create_base_app(
     app.router.add_get("/metrics", metrics_view)
 
     async def bus_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-        bus = Bus(settings.nats_url, Subjects(settings.subject_prefix), service)
+        bus = Bus(
+            settings.nats_url,
+            Subjects(settings.subject_prefix),
+            service,
+            settings.stream_replicas,
+        )
         await bus.connect()
         await bus.ensure_standard_streams()
         app[BUS] = bus

@@ -1,0 +1,74 @@
+"""The compose file, the code and the README agree on services and settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = {"gateway", "identity", "chat", "dashboard"}
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _names_read_by_code() -> set[str]:
+    names: set[str] = set()
+    for path in [*ROOT.glob("shared/**/*.py"), *ROOT.glob("services/**/*.py")]:
+        names |= set(re.findall(r'"((?:PARLEY|NATS|MONGO|GEOIP)_[A-Z_]+)"', path.read_text()))
+    return names
+
+
+def test_every_parley_service_is_in_compose_with_its_module_command() -> None:
+    compose = _compose()["services"]
+    assert SERVICES <= set(compose)
+    for name in SERVICES:
+        assert compose[name]["command"] == ["python", "-m", f"services.{name}"]
+        assert (ROOT / "services" / name / "__main__.py").exists()
+        assert compose[name]["restart"] == "unless-stopped"
+        assert "healthcheck" in compose[name]
+        depends = compose[name]["depends_on"]
+        assert depends["mongo"]["condition"] == depends["nats"]["condition"] == "service_healthy"
+
+
+def test_every_variable_compose_sets_is_read_by_the_code() -> None:
+    read = _names_read_by_code()
+    for name in SERVICES:
+        env = _compose()["services"][name]["environment"]
+        healthcheck = " ".join(_compose()["services"][name]["healthcheck"]["test"])
+        for var in env:
+            assert var in read or var in healthcheck, f"compose sets {var}, which nothing reads"
+
+
+def test_the_fixed_setting_names_are_read_and_documented() -> None:
+    fixed = {
+        "PARLEY_DATA_DIR",
+        "PARLEY_GATEWAY_PORT",
+        "PARLEY_DASHBOARD_PORT",
+        "NATS_URL",
+        "MONGO_URL",
+        "PARLEY_WRITE_KEY",
+        "PARLEY_SECRET_KEY",
+        "PARLEY_IDENTITY_SECRET",
+        "PARLEY_ADMIN_EMAIL",
+        "PARLEY_ADMIN_PASSWORD",
+    }
+    readme = (ROOT / "README.md").read_text()
+    read = _names_read_by_code()
+    compose_env = _compose()["services"]["gateway"]["environment"]
+    for var in fixed:
+        assert var in read, f"{var} is not read by the code"
+        assert f"`{var}`" in readme, f"{var} is missing from the README settings table"
+    for var in read:
+        assert f"`{var}`" in readme, f"the code reads {var}, but the README does not document it"
+    assert {v for v in fixed if v != "PARLEY_DATA_DIR"} <= set(compose_env) | {"PARLEY_DATA_DIR"}
+
+
+def test_mongo_runs_as_a_replica_set_and_nats_with_jetstream() -> None:
+    services = _compose()["services"]
+    assert "--replSet" in services["mongo"]["command"]
+    assert "-js" in services["nats"]["command"]
+    assert "replicaSet=rs0" in services["gateway"]["environment"]["MONGO_URL"]
