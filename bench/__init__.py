@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures and the baseline it is compared with, from the same run."""
