@@ -1,15 +1,79 @@
-"""The chat service: conversations and messages."""
+"""The chat service: conversations and messages, assignment, status, live delivery."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from aiohttp import web
 
+from services.chat.context import ChatContext
+from services.chat.inbound import handle_inbound
+from services.chat.live import Live
+from services.chat.merges import apply_merge
+from services.chat.presence import Presence
+from services.chat.profiles import ProfileResolver
+from services.chat.requests import serve_all
+from services.chat.signals import agent_presence, agent_typing, visitor_signal
+from services.chat.snooze import run_duties
+from services.chat.store import INDEXES, ChatStore
 from shared.settings import Settings
-from shared.web import add_mongo, add_workspaces, create_base_app
+from shared.web import BUS, DB, WORKSPACES, add_mongo, add_workspaces, create_base_app
+
+CHAT = web.AppKey("chat", ChatContext)
+
+INBOUND_CONSUMER = "chat"
+MERGES_CONSUMER = "chat-identity"
 
 
 def create_app(settings: Settings) -> web.Application:
     app = create_base_app("chat", settings)
     add_workspaces(app)
-    add_mongo(app, indexes={})
+    add_mongo(app, indexes=INDEXES)
+    app.cleanup_ctx.append(_chat_ctx)
     return app
+
+
+async def _chat_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    bus = app[BUS]
+    store = ChatStore(app[DB])
+    live = Live(bus)
+    ctx = ChatContext(
+        bus=bus,
+        store=store,
+        live=live,
+        presence=Presence(),
+        resolver=ProfileResolver(bus, store, live),
+        workspaces=app[WORKSPACES],
+    )
+    app[CHAT] = ctx
+    s = bus.subjects
+
+    def bind(handler):  # type: ignore[no-untyped-def]
+        async def run(payload: dict[str, Any]) -> Any:
+            return await handler(ctx, payload)
+
+        return run
+
+    await serve_all(ctx)
+    await bus.subscribe(s.request("chat", "visitor.signal"), bind(visitor_signal), queue="chat")
+    await bus.subscribe(s.request("chat", "agent.typing"), bind(agent_typing), queue="chat")
+    # no queue group: every replica keeps the whole presence picture
+    await bus.subscribe(s.request("chat", "agent.presence"), bind(agent_presence))
+    consumers = [
+        bus.consume(s.chat_stream, INBOUND_CONSUMER, s.chat_inbound_all, bind(handle_inbound))
+    ]
+
+    async def merged(payload: dict[str, Any]) -> None:
+        await apply_merge(store, live, payload)
+
+    consumers.append(
+        bus.consume(s.identity_stream, MERGES_CONSUMER, s.identity_fact("merged"), merged)
+    )
+    consumers.append(asyncio.create_task(run_duties(ctx)))
+    yield
+    # stop consuming before the database closes underneath the handlers
+    for task in consumers:
+        task.cancel()
+    await asyncio.gather(*consumers, return_exceptions=True)
+    await ctx.resolver.close()

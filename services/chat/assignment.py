@@ -1,0 +1,39 @@
+"""Round-robin assignment among the agents online right now.
+
+The position (the last agent given a conversation) lives in Mongo, so replicas
+take turns from the same place; the next agent is the first online one whose id
+sorts after it, wrapping around.
+"""
+
+from __future__ import annotations
+
+from pymongo import ReturnDocument
+
+from services.chat.presence import Presence
+from services.chat.store import ChatStore
+
+
+def next_in_turn(online_ids: list[str], last: str | None) -> str | None:
+    if not online_ids:
+        return None
+    ordered = sorted(online_ids)
+    if last is not None:
+        for agent_id in ordered:
+            if agent_id > last:
+                return agent_id
+    return ordered[0]
+
+
+async def pick_agent(store: ChatStore, presence: Presence, workspace_id: str) -> str | None:
+    online = [a.id for a in presence.online(workspace_id)]
+    if not online:
+        return None
+    state = await store.assign_state.find_one({"_id": workspace_id})
+    chosen = next_in_turn(online, (state or {}).get("last_agent_id"))
+    await store.assign_state.find_one_and_update(
+        {"_id": workspace_id},
+        {"$set": {"last_agent_id": chosen}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    return chosen

@@ -1,0 +1,29 @@
+"""Everything a chat handler needs, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.chat.live import Live
+from services.chat.presence import Presence
+from services.chat.profiles import ProfileResolver
+from services.chat.store import ChatStore
+from shared.bus import Bus
+from shared.errors import PermanentError
+from shared.workspaces import WorkspaceRegistry
+
+
+@dataclass
+class ChatContext:
+    bus: Bus
+    store: ChatStore
+    live: Live
+    presence: Presence
+    resolver: ProfileResolver
+    workspaces: WorkspaceRegistry
+
+    def workspace(self, workspace_id: str):  # type: ignore[no-untyped-def]
+        ws = self.workspaces.get(workspace_id)
+        if ws is None:
+            raise PermanentError(f"unknown workspace {workspace_id!r}", code="not_found")
+        return ws
