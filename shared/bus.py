@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -256,22 +257,29 @@ class Bus:
         batch: int,
     ) -> None:
         sub = None
-        while not self._stopping.is_set():
-            try:
-                if sub is None:
-                    sub = await self.durable_consumer(stream, durable, subject)
-                msgs = await sub.fetch(batch, timeout=1)
-            except NatsTimeout:
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - NATS down or restarting: wait and retry
-                log.warning("consumer %s cannot fetch: %s", durable, exc)
-                sub = None
-                await asyncio.sleep(1)
-                continue
-            for msg in msgs:
-                await self._handle(durable, msg, handler)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if sub is None:
+                        sub = await self.durable_consumer(stream, durable, subject)
+                    msgs = await sub.fetch(batch, timeout=1)
+                except NatsTimeout:
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - NATS down or restarting: wait and retry
+                    log.warning("consumer %s cannot fetch: %s", durable, exc)
+                    sub = None
+                    await asyncio.sleep(1)
+                    continue
+                for msg in msgs:
+                    await self._handle(durable, msg, handler)
+        finally:
+            # a cancelled fetch can leave a late status reply queued on the pull
+            # subscription, and drain() would then wait for it until its timeout
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     async def _handle(self, durable: str, msg: Msg, handler: JsonHandler) -> None:
         started = time.perf_counter()
