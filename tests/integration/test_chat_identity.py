@@ -1,0 +1,139 @@
+"""Chat and identity: emails found in chat, lazy profile resolution, merges re-pointing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.bus import Bus
+from shared.events import IngestEvent
+from tests.integration.chat_support import WS, Frames, ask, conversation_of, visitor_says
+from tests.support import eventually
+
+
+@pytest.fixture
+async def chat(start_service):  # type: ignore[no-untyped-def]
+    return await start_service("chat")
+
+
+async def _play_identity(bus: Bus, profiles: dict[str, str]) -> None:
+    """Answer profile.resolve the way identity does: distinct id -> profile summary or null."""
+
+    async def resolve(p: dict[str, Any]) -> dict[str, Any] | None:
+        pid = profiles.get(p["distinct_id"])
+        return (
+            None
+            if pid is None
+            else {"id": pid, "stage": "visitor", "name": None, "email": None, "user_id": None}
+        )
+
+    await bus.serve(bus.subjects.request("identity", "profile.resolve"), resolve, queue="identity")
+
+
+async def test_an_email_written_in_a_message_emits_an_unverified_email_event(
+    chat, bus: Bus
+) -> None:
+    events = await Frames.on(bus, bus.subjects.events(WS, "email"))
+    await visitor_says(
+        bus, "v-mail", "you can reach me at Sally.Doe@Example.com thanks", distinct_id="d-sally"
+    )
+    history = await conversation_of(bus, "v-mail")
+    raw = await events.wait_for(lambda f: True)
+    event = IngestEvent.from_dict(raw)
+    assert (event.kind, event.source, event.trusted) == ("email", "chat", False)
+    assert (event.anonymous_id, event.email) == ("d-sally", "sally.doe@example.com")
+    assert event.message_id == f"chat-email:{history['messages'][0]['id']}"
+    got = await ask(
+        bus, "conversation.get", conversation_id=history["conversation_id"], agent_id="a1"
+    )
+    assert got["conversation"]["email"] == "sally.doe@example.com"
+
+    info = await bus.js.stream_info(bus.subjects.events_stream)
+    assert info.state.messages == 1, "stored durably for identity, once"
+
+
+async def test_a_message_without_an_email_emits_nothing(chat, bus: Bus) -> None:
+    events = await Frames.on(bus, bus.subjects.events(WS, "email"))
+    await visitor_says(bus, "v-nomail", "my handle is @sally on example.com")
+    await conversation_of(bus, "v-nomail")
+    assert events.items == []
+
+
+async def test_the_widget_email_prompt_stores_the_email_and_adds_a_system_message(
+    chat, bus: Bus
+) -> None:
+    await visitor_says(bus, "v-prompt", "hi")
+    await conversation_of(bus, "v-prompt")
+    prompt = {
+        "type": "visitor.email",
+        "workspace_id": WS,
+        "visitor_id": "v-prompt",
+        "distinct_id": "v-prompt",
+        "client_msg_id": "email-1",
+        "email": " Sally@Example.COM ",
+        "sent_at": "2026-01-01T00:00:00Z",
+    }
+    await bus.publish_durable(bus.subjects.chat_inbound(WS), prompt, f"{WS}:v-prompt:email-1")
+    history = await conversation_of(bus, "v-prompt", messages=2)
+    system = history["messages"][1]
+    assert system["author"]["kind"] == "system" and "sally@example.com" in system["text"]
+    got = await ask(
+        bus, "conversation.get", conversation_id=history["conversation_id"], agent_id="a1"
+    )
+    assert got["conversation"]["email"] == "sally@example.com"
+
+
+async def test_the_profile_is_resolved_later_when_identity_answers(chat, bus: Bus) -> None:
+    await visitor_says(bus, "v-late", "identity is down right now")
+    cid = (await conversation_of(bus, "v-late"))["conversation_id"]
+    got = await ask(bus, "conversation.get", conversation_id=cid, agent_id="a1")
+    assert got["conversation"]["profile_id"] is None, "stored without waiting for identity"
+
+    agents = await Frames.on(bus, bus.subjects.live_agents(WS))
+    await _play_identity(bus, {"v-late": "p-late"})
+    await visitor_says(bus, "v-late", "and now?")
+    frame = await agents.wait_for(
+        lambda f: (
+            f["type"] == "conversation.updated" and f["conversation"]["profile_id"] == "p-late"
+        )
+    )
+    assert frame["conversation"]["id"] == cid
+
+
+async def test_a_merge_re_points_conversations_to_the_survivor(chat, bus: Bus) -> None:
+    await _play_identity(bus, {"d-phone": "p-phone", "d-laptop": "p-laptop"})
+    await visitor_says(bus, "v-phone", "from my phone", distinct_id="d-phone")
+    await visitor_says(bus, "v-laptop", "from my laptop", distinct_id="d-laptop")
+    phone = (await conversation_of(bus, "v-phone"))["conversation_id"]
+    laptop = (await conversation_of(bus, "v-laptop"))["conversation_id"]
+
+    async def resolved() -> bool:
+        found = await ask(bus, "conversations.by_profile", profile_id="p-phone")
+        return [c["id"] for c in found["conversations"]] == [phone]
+
+    await eventually(resolved)
+    agents = await Frames.on(bus, bus.subjects.live_agents(WS))
+    fact = {
+        "workspace_id": WS,
+        "survivor_id": "p-laptop",
+        "merged_id": "p-phone",
+        "at": "2026-01-01T00:00:00Z",
+        "reason": "identify",
+    }
+    await bus.publish_durable(bus.subjects.identity_fact("merged"), fact, f"merged:{WS}:p-phone")
+
+    async def merged() -> bool:
+        found = await ask(bus, "conversations.by_profile", profile_id="p-laptop")
+        return {c["id"] for c in found["conversations"]} == {phone, laptop}
+
+    await eventually(merged)
+    assert (await ask(bus, "conversations.by_profile", profile_id="p-phone"))["conversations"] == []
+    frame = await agents.wait_for(
+        lambda f: f["type"] == "conversation.updated" and f["conversation"]["id"] == phone
+    )
+    assert frame["conversation"]["profile_id"] == "p-laptop"
+    previous = await ask(bus, "conversations.by_profile", profile_id="p-laptop", exclude_id=laptop)
+    assert [c["id"] for c in previous["conversations"]] == [phone]
+    by_ids = await ask(bus, "conversations.by_profile", distinct_ids=["d-phone"])
+    assert [c["id"] for c in by_ids["conversations"]] == [phone]

@@ -1,0 +1,100 @@
+"""Pure rules of the chat service: cursors, input checks, presence expiry, turn order, email events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.chat.assignment import next_in_turn
+from services.chat.email_detect import email_event, email_in
+from services.chat.model import decode_cursor, encode_cursor, person, req_text, summary_out
+from services.chat.presence import Presence
+from services.chat.store import new_conversation
+from shared.errors import PermanentError
+
+
+def test_a_cursor_round_trips_and_a_forged_one_is_refused() -> None:
+    at = datetime(2026, 5, 1, 12, 30, 15, 123000, tzinfo=UTC)
+    assert decode_cursor(encode_cursor(at, "abc")) == (at, "abc")
+    for forged in ("not-base64!", "W10", 42, "x" * 400, encode_cursor(at, "abc")[:-3]):
+        with pytest.raises(PermanentError):
+            decode_cursor(forged)
+
+
+def test_text_and_agents_are_checked() -> None:
+    assert req_text({"text": "<script>alert(1)</script>"}) == "<script>alert(1)</script>"
+    for bad in ({"text": ""}, {"text": "   "}, {"text": 5}, {"text": "x" * 10_001}, {}):
+        with pytest.raises(PermanentError):
+            req_text(bad)
+    assert person({"id": "a1", "name": "Ann"}, "agent") == {
+        "kind": "agent",
+        "id": "a1",
+        "name": "Ann",
+        "avatar": None,
+    }
+    for bad in (None, {"id": "undefined"}, {"id": "a1", "name": ["x"]}, {"id": "a1", "avatar": 3}):
+        with pytest.raises(PermanentError):
+            person(bad, "agent")
+
+
+def test_presence_expires_silent_agents_and_honours_sign_out() -> None:
+    clock = [100.0]
+    presence = Presence(ttl=45, clock=lambda: clock[0])
+    assert presence.heartbeat("ws", {"agent_id": "ann", "name": "Ann"}) is True
+    assert presence.heartbeat("ws", {"agent_id": "ann", "name": "Ann"}) is False
+    presence.heartbeat("ws", {"agent_id": "bo", "name": "Bo"})
+    assert [a.id for a in presence.online("ws")] == ["ann", "bo"]
+    assert presence.heartbeat("ws", {"agent_id": "bo", "online": False}) is True
+    clock[0] += 30
+    presence.heartbeat("ws", {"agent_id": "cy", "name": "Cy"})
+    clock[0] += 20
+    assert [a.id for a in presence.online("ws")] == ["cy"]
+    assert presence.expire() == ["ws"]
+    assert presence.online("other") == []
+
+
+def test_round_robin_order_wraps_and_skips_agents_gone_offline() -> None:
+    assert next_in_turn([], None) is None
+    assert next_in_turn(["bo", "ann"], None) == "ann"
+    assert next_in_turn(["bo", "ann"], "ann") == "bo"
+    assert next_in_turn(["bo", "ann"], "bo") == "ann"
+    assert next_in_turn(["ann", "cy"], "bo") == "cy"
+
+
+def test_email_found_in_chat_becomes_a_valid_unverified_event() -> None:
+    assert email_in("write to ME@Example.org.") == "me@example.org"
+    assert email_in("no address here @all") is None
+    event = email_event("ws", "d1", "me@example.org", "m1", datetime(2026, 1, 1, tzinfo=UTC))
+    assert (event.kind, event.source, event.trusted, event.message_id) == (
+        "email",
+        "chat",
+        False,
+        "chat-email:m1",
+    )
+    assert event.timestamp == "2026-01-01T00:00:00.000Z"
+
+
+def test_a_summary_has_the_shape_the_dashboard_reads() -> None:
+    doc = new_conversation("ws", "v1", "d1", datetime(2026, 1, 1, tzinfo=UTC))
+    out = summary_out(doc, 0)
+    assert set(out) == {
+        "id",
+        "workspace_id",
+        "visitor_id",
+        "distinct_id",
+        "profile_id",
+        "email",
+        "status",
+        "priority",
+        "assignee_id",
+        "snoozed_until",
+        "last_message",
+        "last_seq",
+        "last_activity_at",
+        "unread",
+        "visitor_read_seq",
+        "created_at",
+        "updated_at",
+    }
+    assert out["last_activity_at"] == "2026-01-01T00:00:00.000Z"
