@@ -1,26 +1,41 @@
-"""The agents' dashboard (aiohttp + jinja2)."""
+"""The agents' dashboard (aiohttp + jinja2): sign-in, inbox, conversations, contacts, settings."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
+from services.dashboard import agent_ws, keys
+from services.dashboard.auth import headers_middleware, session_middleware
+from services.dashboard.render import Renderer
+from services.dashboard.store import INDEXES, Store
+from services.dashboard.throttle import LoginThrottle
+from services.dashboard.views import api, contacts, conversation, inbox, settings, signin, team
 from shared.settings import Settings
-from shared.web import add_mongo, add_workspaces, create_base_app
+from shared.web import DB, add_mongo, add_workspaces, create_base_app
+from shared.workspaces import DEFAULT_WORKSPACE_ID
 
-SIGN_IN = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Parley — sign in</title></head>
-<body><main><h1>Sign in to Parley</h1><form method="post" action="/login">
-<label>Email <input name="email" type="email" autocomplete="username" required></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Sign in</button></form></main></body></html>"""
+STATIC = Path(__file__).resolve().parent / "static"
 
 
-async def sign_in_page(request: web.Request) -> web.Response:
-    return web.Response(text=SIGN_IN, content_type="text/html")
-
-
-def create_app(settings: Settings) -> web.Application:
-    app = create_base_app("dashboard", settings)
+def create_app(config: Settings) -> web.Application:
+    app = create_base_app("dashboard", config)
+    app.middlewares.extend([headers_middleware, session_middleware])
     add_workspaces(app)
-    add_mongo(app, indexes={})
-    app.router.add_get("/", sign_in_page)
+    add_mongo(app, indexes=INDEXES)
+    app[keys.RENDERER] = Renderer()
+
+    async def store_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+        store = Store(app[DB])
+        await store.ensure_admin(config.admin_email, config.admin_password, DEFAULT_WORKSPACE_ID)
+        app[keys.STORE] = store
+        app[keys.THROTTLE] = LoginThrottle(app[DB])
+        yield
+
+    app.cleanup_ctx.append(store_ctx)
+    agent_ws.setup(app)
+    for views in (signin, inbox, conversation, api, contacts, settings, team):
+        views.setup(app)
+    app.router.add_static("/static/", STATIC, append_version=True)
     return app

@@ -1,0 +1,65 @@
+"""Business hours: parsed from the settings form, stored on the workspace, checked by time.
+
+Stored shape (`Workspace.business_hours`): `{"timezone": "Europe/Paris",
+"days": {"mon": ["09:00", "17:00"], ...}}`; a day that is absent is closed, and an
+empty dict means no business hours are set (always open).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = dict(
+    zip(
+        DAYS,
+        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+        strict=True,
+    )
+)
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+class Invalid(ValueError):
+    pass
+
+
+def parse_form(form: Any) -> dict[str, Any]:
+    """From fields `hours_enabled`, `timezone`, `<day>_on`, `<day>_open`, `<day>_close`."""
+    if form.get("hours_enabled") != "on":
+        return {}
+    tz = str(form.get("timezone", "UTC")).strip() or "UTC"
+    if tz != "UTC" and tz not in _zones():
+        raise Invalid(f"Unknown time zone {tz!r}.")
+    days: dict[str, list[str]] = {}
+    for day in DAYS:
+        if form.get(f"{day}_on") != "on":
+            continue
+        start, end = str(form.get(f"{day}_open", "")), str(form.get(f"{day}_close", ""))
+        if not (_HHMM.match(start) and _HHMM.match(end)) or start >= end:
+            raise Invalid(f"{DAY_NAMES[day]}: opening must be before closing (HH:MM).")
+        days[day] = [start, end]
+    return {"timezone": tz, "days": days}
+
+
+def is_open(hours: dict[str, Any], at: datetime | None = None) -> bool:
+    if not hours:
+        return True
+    try:
+        zone = ZoneInfo(hours.get("timezone") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = (at or datetime.now(UTC)).astimezone(zone)
+    span = (hours.get("days") or {}).get(DAYS[local.weekday()])
+    if not span:
+        return False
+    return span[0] <= local.strftime("%H:%M") < span[1]

@@ -1,0 +1,103 @@
+"""Who is behind each conversation: identity's profile summaries, fetched in one request.
+
+Chat's summaries carry ids only (`profile_id`, null until identity resolved the
+visitor; `distinct_id`; the last `email` given). Rows need a name and a stage, so
+the dashboard asks identity for the whole page at once and resolves the few
+without a profile id by their distinct id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from services.dashboard.backends import Notices, ask
+from shared.errors import BusError
+
+MAX_RESOLVE = 25
+
+
+def fallback_person(conversation: dict[str, Any]) -> dict[str, Any]:
+    """What the conversation itself says when identity cannot be asked."""
+    email = conversation.get("email")
+    visitor = str(conversation.get("visitor_id") or conversation.get("distinct_id") or "")
+    return {
+        "id": conversation.get("profile_id"),
+        "name": None,
+        "email": email,
+        "user_id": None,
+        "stage": "contact" if email else "visitor",
+        "label": email or (f"Visitor {visitor[-6:]}" if visitor else "Visitor"),
+    }
+
+
+def person_from(profile: dict[str, Any], conversation: dict[str, Any]) -> dict[str, Any]:
+    person = fallback_person(conversation)
+    person.update(
+        {
+            "id": profile.get("id") or person["id"],
+            "name": profile.get("name"),
+            "email": profile.get("email") or person["email"],
+            "user_id": profile.get("user_id"),
+            "stage": profile.get("stage") or person["stage"],
+        }
+    )
+    person["label"] = person["name"] or person["email"] or person["user_id"] or person["label"]
+    return person
+
+
+async def _summaries(
+    app: web.Application, workspace_id: str, profile_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    if not profile_ids:
+        return {}
+    result = await ask(
+        app, "identity", "profile.summaries", {"workspace_id": workspace_id, "ids": profile_ids}
+    )
+    found: dict[str, dict[str, Any]] = {}
+    profiles = result.get("profiles") if isinstance(result, dict) else None
+    if isinstance(profiles, dict):  # keyed by the id asked for (a merged id names its survivor)
+        found.update({k: v for k, v in profiles.items() if isinstance(v, dict)})
+    elif isinstance(profiles, list):
+        found.update({p["id"]: p for p in profiles if isinstance(p, dict) and p.get("id")})
+    return found
+
+
+async def _resolve(app: web.Application, workspace_id: str, distinct_id: str) -> Any:
+    return await ask(
+        app,
+        "identity",
+        "profile.resolve",
+        {"workspace_id": workspace_id, "distinct_id": distinct_id},
+    )
+
+
+async def people_for(
+    app: web.Application,
+    workspace_id: str,
+    conversations: list[dict[str, Any]],
+    notices: Notices | None = None,
+) -> dict[str, dict[str, Any]]:
+    """conversation id -> person {id, name, email, user_id, stage, label}."""
+    people = {c["id"]: fallback_person(c) for c in conversations}
+    ids = sorted({c["profile_id"] for c in conversations if c.get("profile_id")})
+    unresolved = [c for c in conversations if not c.get("profile_id") and c.get("distinct_id")]
+    try:
+        profiles = await _summaries(app, workspace_id, ids)
+        resolved = await asyncio.gather(
+            *(_resolve(app, workspace_id, c["distinct_id"]) for c in unresolved[:MAX_RESOLVE])
+        )
+    except BusError:
+        if notices:
+            notices.add("Identity is not answering right now: names and stages may be missing.")
+        return people
+    for conversation in conversations:
+        profile = profiles.get(conversation.get("profile_id") or "")
+        if profile:
+            people[conversation["id"]] = person_from(profile, conversation)
+    for conversation, profile in zip(unresolved, resolved, strict=False):
+        if isinstance(profile, dict):
+            people[conversation["id"]] = person_from(profile, conversation)
+    return people

@@ -1,0 +1,92 @@
+"""The profile sidebar's data: the person, their recent events and previous conversations."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from services.dashboard import ua
+from services.dashboard.backends import Notices
+from services.dashboard.people import fallback_person, person_from
+
+EVENTS_SHOWN = 10
+PREVIOUS_SHOWN = 10
+
+
+def device(profile: dict[str, Any] | None) -> str:
+    """Browser and OS of the person's most recently seen visitor (device)."""
+    if not profile:
+        return ""
+    visitors = [v for v in profile.get("visitors") or [] if isinstance(v, dict)]
+    visitors.sort(key=lambda v: str(v.get("last_visit") or ""), reverse=True)
+    agent = next((v.get("user_agent") for v in visitors if v.get("user_agent")), None)
+    return ua.describe(agent or profile.get("user_agent"))
+
+
+async def profile_for(
+    notices: Notices, workspace_id: str, conversation: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The full profile behind a conversation (a merged-away id answers with the survivor)."""
+    profile_id = conversation.get("profile_id")
+    if not profile_id and conversation.get("distinct_id"):
+        summary = await notices.ask(
+            "identity",
+            "profile.resolve",
+            {"workspace_id": workspace_id, "distinct_id": conversation["distinct_id"]},
+            None,
+            "the visitor's profile",
+        )
+        profile_id = summary.get("id") if isinstance(summary, dict) else None
+    if not profile_id:
+        return None
+    profile = await notices.ask(
+        "identity",
+        "profile.get",
+        {"workspace_id": workspace_id, "profile_id": profile_id},
+        None,
+        "the visitor's profile",
+    )
+    return profile if isinstance(profile, dict) else None
+
+
+async def load(
+    app: web.Application, workspace_id: str, conversation: dict[str, Any], notices: Notices
+) -> dict[str, Any]:
+    profile = await profile_for(notices, workspace_id, conversation)
+    events_req: Any = asyncio.sleep(0, {"events": []})
+    if profile:
+        events_req = notices.ask(
+            "identity",
+            "profile.events",
+            {"workspace_id": workspace_id, "profile_id": profile["id"], "limit": EVENTS_SHOWN},
+            {"events": []},
+            "recent events",
+        )
+    by_profile: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "exclude_id": conversation["id"],
+        "limit": PREVIOUS_SHOWN,
+    }
+    if profile:
+        by_profile["profile_id"] = profile["id"]
+    else:
+        by_profile["distinct_ids"] = [d for d in [conversation.get("distinct_id")] if d]
+    previous_req = notices.ask(
+        "chat",
+        "conversations.by_profile",
+        by_profile,
+        {"conversations": []},
+        "previous conversations",
+    )
+    events, previous = await asyncio.gather(events_req, previous_req)
+    person = person_from(profile, conversation) if profile else fallback_person(conversation)
+    return {
+        "profile": profile or {},
+        "person": person,
+        "events": (events or {}).get("events") or [],
+        "previous": (previous or {}).get("conversations") or [],
+        "conversation": conversation,
+        "device": device(profile),
+    }

@@ -1,0 +1,490 @@
+/* Parley dashboard: the live parts (agent socket, inbox rows, thread, sidebar).
+ * Everything a visitor typed goes into the page through textContent only. */
+(function () {
+  "use strict";
+
+  var main = document.querySelector("main[data-agent-id]");
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = csrfMeta ? csrfMeta.content : "";
+  var me = main ? main.dataset.agentId : null;
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function ago(iso) {
+    var t = Date.parse(iso);
+    if (isNaN(t)) return "";
+    var s = (Date.now() - t) / 1000;
+    if (s < 45) return "just now";
+    if (s < 3600) return Math.max(1, Math.round(s / 60)) + "m";
+    if (s < 86400) return Math.round(s / 3600) + "h";
+    if (s < 7 * 86400) return Math.round(s / 86400) + "d";
+    return new Date(t).toLocaleDateString();
+  }
+
+  function initials(text) {
+    var words = String(text || "?").replace(/[@.]/g, " ").split(/\s+/).filter(Boolean);
+    return (words.slice(0, 2).map(function (w) { return w[0]; }).join("") || "?").toUpperCase();
+  }
+
+  var STAGES = { visitor: "Visitor", contact: "Contact", member: "Member" };
+  function setBadge(badge, stage) {
+    stage = STAGES[stage] ? stage : "visitor";
+    badge.className = "badge badge-" + stage;
+    badge.textContent = STAGES[stage];
+  }
+
+  function api(method, url, body) {
+    var options = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    return fetch(url, options).then(function (response) {
+      if (response.status === 401) { location.href = "/"; throw new Error("signed out"); }
+      if (!response.ok) {
+        return response.text().then(function (text) {
+          var message = text;
+          try { message = JSON.parse(text).message || text; } catch (e) { /* plain text */ }
+          throw new Error(message || ("HTTP " + response.status));
+        });
+      }
+      var type = response.headers.get("Content-Type") || "";
+      return type.indexOf("json") >= 0 ? response.json() : response.text();
+    });
+  }
+
+  /* ---- the agent socket: reconnect with backoff, resync on every (re)connect ---- */
+  var handlers = [];
+  var live = { socket: null, attempt: 0, send: function (frame) {
+    if (live.socket && live.socket.readyState === 1) live.socket.send(JSON.stringify(frame));
+  } };
+  window.parleyLive = live;
+
+  function setStatus(state) {
+    var dot = document.getElementById("live-status");
+    if (!dot) return;
+    dot.dataset.state = state;
+    var label = { live: "Live updates: connected", offline: "Live updates: reconnecting", connecting: "Live updates: connecting" }[state];
+    dot.title = label;
+    dot.setAttribute("aria-label", label);
+  }
+
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    var socket = new WebSocket(scheme + "//" + location.host + "/ws?csrf=" + encodeURIComponent(csrf));
+    live.socket = socket;
+    socket.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (!frame || typeof frame !== "object") return;
+      if (frame.type === "hello") {
+        live.attempt = 0;
+        setStatus("live");
+        handlers.forEach(function (h) { if (h.resync) h.resync(); });
+        return;
+      }
+      handlers.forEach(function (h) { h.frame(frame); });
+    };
+    socket.onclose = function (event) {
+      setStatus("offline");
+      if (event.code === 1008) { location.href = "/"; return; } // signed out or disabled
+      var delay = Math.min(15000, 500 * Math.pow(2, live.attempt++));
+      setTimeout(connect, delay / 2 + Math.random() * delay / 2);
+    };
+  }
+
+  /* ---- inbox ---- */
+  function Inbox(list) {
+    var view = list.dataset.view, status = list.dataset.status;
+    var firstPage = list.dataset.firstPage === "true";
+    var since = list.dataset.since;
+    var empty = document.getElementById("empty-state");
+
+    function matches(c) {
+      if (c.status !== status) return false;
+      if (view === "mine") return c.assignee_id === me;
+      if (view === "unassigned") return !c.assignee_id;
+      return true;
+    }
+
+    function track(c) {
+      if (c.updated_at && (!since || c.updated_at > since)) since = c.updated_at;
+    }
+
+    function build(c) {
+      var li = el("li", "row");
+      li.dataset.id = c.id;
+      var a = el("a", "row-link");
+      a.href = "/conversations/" + encodeURIComponent(c.id);
+      var avatar = el("span", "avatar");
+      avatar.setAttribute("aria-hidden", "true");
+      var rowMain = el("span", "row-main");
+      var top = el("span", "row-top");
+      var name = el("span", "row-name");
+      var badge = el("span", "badge");
+      badge.dataset.field = "stage";
+      var time = el("time", "row-time");
+      top.append(name, badge, time);
+      rowMain.append(top, el("span", "row-preview"));
+      var unread = el("span", "unread", "0");
+      unread.dataset.count = "0";
+      unread.hidden = true;
+      a.append(avatar, rowMain, unread);
+      li.append(a);
+      return li;
+    }
+
+    function fill(li, c, bump) {
+      li.dataset.status = c.status;
+      li.dataset.assignee = c.assignee_id || "";
+      li.dataset.activity = c.last_activity_at || "";
+      li.dataset.profile = c.profile_id || "";
+      li.dataset.distinct = c.distinct_id || "";
+      var person = c.person;
+      if (person) {
+        li.querySelector(".row-name").textContent = person.label;
+        li.querySelector(".avatar").textContent = initials(person.label);
+        setBadge(li.querySelector(".badge"), person.stage);
+      } else if (!li.querySelector(".row-name").textContent) {
+        li.querySelector(".row-name").textContent = c.email || "Visitor";
+        li.querySelector(".avatar").textContent = initials(c.email || "Visitor");
+        setBadge(li.querySelector(".badge"), c.email ? "contact" : "visitor");
+      }
+      var time = li.querySelector(".row-time");
+      time.dateTime = c.last_activity_at || "";
+      time.textContent = ago(c.last_activity_at);
+      var preview = li.querySelector(".row-preview");
+      preview.textContent = "";
+      var last = c.last_message;
+      if (last) {
+        if (last.internal) preview.append(el("span", "preview-tag", "Note:"), " ");
+        else if (last.author_kind === "agent") preview.append(el("span", "preview-tag", "Agent:"), " ");
+        preview.append(document.createTextNode(last.text || ""));
+      } else {
+        preview.textContent = "No messages yet";
+      }
+      var unread = li.querySelector(".unread");
+      var count = typeof c.unread === "number" ? c.unread : Number(unread.dataset.count) + (bump ? 1 : 0);
+      setUnread(li, count);
+    }
+
+    function setUnread(li, count) {
+      var unread = li.querySelector(".unread");
+      unread.dataset.count = String(count);
+      unread.textContent = String(count);
+      unread.setAttribute("aria-label", count + " unread");
+      unread.hidden = count <= 0;
+      li.classList.toggle("is-unread", count > 0);
+    }
+
+    function place(li) {
+      // newest activity first
+      var activity = li.dataset.activity;
+      var rows = list.children;
+      for (var i = 0; i < rows.length; i++) {
+        if (rows[i] !== li && (rows[i].dataset.activity || "") < activity) {
+          if (rows[i] !== li.nextSibling) list.insertBefore(li, rows[i]);
+          return;
+        }
+      }
+      if (li.parentNode !== list || li !== list.lastElementChild) list.append(li);
+    }
+
+    function upsert(c, bump) {
+      track(c);
+      var li = list.querySelector('li[data-id="' + CSS.escape(c.id) + '"]');
+      if (!matches(c)) {
+        if (li) li.remove();
+      } else if (li) {
+        fill(li, c, bump);
+        place(li);
+      } else if (firstPage) {
+        li = build(c);
+        fill(li, c, bump);
+        li.classList.add("is-new");
+        place(li);
+      }
+      empty.hidden = list.children.length > 0;
+    }
+
+    this.frame = function (f) {
+      if (f.type === "message" && f.conversation) {
+        var m = f.message || {};
+        upsert(f.conversation, m.author && m.author.kind === "visitor" && !m.internal);
+      } else if (f.type === "conversation.updated" && f.conversation) {
+        upsert(f.conversation, false);
+      } else if (f.type === "read" && f.agent_id === me) {
+        var li = list.querySelector('li[data-id="' + CSS.escape(f.conversation_id) + '"]');
+        if (li) setUnread(li, f.unread || 0);
+      } else if (f.type === "profile.updated" && f.profile) {
+        var p = f.profile;
+        list.querySelectorAll('li[data-profile="' + CSS.escape(p.id || "") + '"]').forEach(function (row) {
+          var label = p.name || p.email || p.user_id;
+          if (label) {
+            row.querySelector(".row-name").textContent = label;
+            row.querySelector(".avatar").textContent = initials(label);
+          }
+          setBadge(row.querySelector(".badge"), p.stage);
+        });
+      }
+    };
+
+    this.resync = function () {
+      api("GET", "/api/changes?since=" + encodeURIComponent(since)).then(function (result) {
+        result.conversations.forEach(function (c) { upsert(c, false); });
+        if (!result.complete) location.reload();
+      }).catch(function () { /* the next reconnect tries again */ });
+    };
+  }
+
+  /* ---- one conversation ---- */
+  function Conversation(root) {
+    var cid = root.dataset.id;
+    var list = document.getElementById("messages");
+    var scroller = document.getElementById("thread-scroll");
+    var typingLine = document.getElementById("typing");
+    var form = document.getElementById("composer");
+    var box = document.getElementById("reply");
+    var internal = document.getElementById("internal");
+    var error = document.getElementById("composer-error");
+    var lastSeq = 0;
+    var typers = {};
+
+    list.querySelectorAll("li[data-seq]").forEach(function (li) {
+      lastSeq = Math.max(lastSeq, Number(li.dataset.seq) || 0);
+    });
+
+    function atBottom() { return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80; }
+    function toBottom() { scroller.scrollTop = scroller.scrollHeight; }
+    toBottom();
+
+    function render(m) {
+      var kind = m.internal ? "note" : ((m.author && m.author.kind) || "system");
+      var li = el("li", "msg msg-" + kind);
+      li.dataset.seq = m.seq === undefined ? "" : String(m.seq);
+      li.dataset.id = m.id || "";
+      li.dataset.clientId = m.client_msg_id || "";
+      var meta = el("div", "msg-meta");
+      var author = (m.author && m.author.name) || (m.author && m.author.kind === "visitor" ? "Visitor" : "Parley");
+      meta.append(el("span", "msg-author", (m.internal ? "Internal note · " : "") + author));
+      var time = el("time", null, m.created_at ? ago(m.created_at) : "sending…");
+      if (m.created_at) time.dateTime = m.created_at;
+      meta.append(time);
+      li.append(meta, el("div", "msg-text", m.text));
+      return li;
+    }
+
+    function add(m) {
+      if (!m || m.conversation_id !== cid) return;
+      var stick = atBottom();
+      var noMessages = document.getElementById("no-messages");
+      if (noMessages) noMessages.remove();
+      if (m.id && list.querySelector('li[data-id="' + CSS.escape(m.id) + '"]')) return;
+      var node = render(m);
+      var pending = m.client_msg_id && list.querySelector('li.is-pending[data-client-id="' + CSS.escape(m.client_msg_id) + '"], li.is-failed[data-client-id="' + CSS.escape(m.client_msg_id) + '"]');
+      if (pending) pending.remove();
+      var after = null;
+      list.querySelectorAll("li[data-seq]:not(.is-pending)").forEach(function (li) {
+        if (Number(li.dataset.seq) > m.seq && !after) after = li;
+      });
+      var firstPending = list.querySelector("li.is-pending");
+      list.insertBefore(node, after || firstPending || null);
+      lastSeq = Math.max(lastSeq, m.seq || 0);
+      if (m.author && m.author.kind === "visitor") {
+        clearTyping("visitor");
+        markRead();
+      }
+      if (stick || (m.author && m.author.id === me)) toBottom();
+    }
+
+    var readTimer = null;
+    function markRead() {
+      if (document.hidden) return;
+      clearTimeout(readTimer);
+      readTimer = setTimeout(function () {
+        api("POST", "/api/conversations/" + encodeURIComponent(cid) + "/read", { seq: lastSeq }).catch(function () {});
+      }, 300);
+    }
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) markRead(); });
+    markRead();
+
+    function showTyping() {
+      var names = Object.keys(typers).map(function (k) { return typers[k].name; });
+      typingLine.textContent = names.length ? names.join(", ") + (names.length > 1 ? " are typing…" : " is typing…") : "";
+    }
+    function setTyping(key, name, on) {
+      if (typers[key]) clearTimeout(typers[key].timer);
+      if (on) {
+        typers[key] = { name: name, timer: setTimeout(function () { clearTyping(key); }, 8000) };
+      } else {
+        delete typers[key];
+      }
+      showTyping();
+    }
+    function clearTyping(key) { setTyping(key, "", false); }
+
+    var sidebarLoading = false;
+    function refreshSidebar() {
+      var current = document.getElementById("sidebar");
+      if (!current || !current.dataset.sidebarUrl || sidebarLoading) return;
+      sidebarLoading = true;
+      api("GET", current.dataset.sidebarUrl).then(function (html) {
+        // our own server-rendered (autoescaped) fragment, parsed inertly: no scripts run
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("sidebar");
+        if (fresh) document.getElementById("sidebar").replaceWith(document.adoptNode(fresh));
+      }).catch(function () {}).then(function () { sidebarLoading = false; });
+    }
+
+    function concernsSidebar(p) {
+      var side = document.getElementById("sidebar");
+      if (!side) return false;
+      var mine = side.dataset.profileId;
+      var ids = (side.dataset.distinctIds || "").split(" ").filter(Boolean);
+      if (!mine) return true; // no profile yet: any news may be ours
+      if (p.id === mine) return true;
+      var others = [].concat(p.merged_ids || [], p.merged_from || [], p.distinct_ids || []);
+      return others.some(function (x) { return x === mine || ids.indexOf(x) >= 0; });
+    }
+
+    function patchSidebar(p) {
+      var side = document.getElementById("sidebar");
+      if (!side || (side.dataset.profileId && side.dataset.profileId !== p.id)) return;
+      var badge = side.querySelector('.person [data-field="stage"]');
+      if (badge && p.stage) setBadge(badge, p.stage);
+      var label = p.name || p.email || p.user_id;
+      if (label) side.querySelector('[data-field="name"]').textContent = label;
+      if (p.email) side.querySelector('[data-field="email"]').textContent = p.email;
+      if (p.user_id) side.querySelector('[data-field="user_id"]').textContent = p.user_id;
+    }
+
+    this.frame = function (f) {
+      if (f.type === "message") {
+        add(f.message);
+        if (f.conversation && f.conversation.id === cid) updateHeader(f.conversation);
+      } else if (f.type === "conversation.updated" && f.conversation && f.conversation.id === cid) {
+        updateHeader(f.conversation);
+        var side = document.getElementById("sidebar");
+        if (side && (f.conversation.profile_id || "") !== side.dataset.profileId) refreshSidebar();
+      } else if (f.type === "typing" && f.conversation_id === cid) {
+        setTyping("visitor", "Visitor", !!f.typing);
+      } else if (f.type === "agent.typing" && f.conversation_id === cid && f.agent && f.agent.id !== me) {
+        setTyping("agent:" + f.agent.id, f.agent.name || "A colleague", !!f.typing);
+      } else if (f.type === "profile.updated" && f.profile && concernsSidebar(f.profile)) {
+        patchSidebar(f.profile);
+        refreshSidebar();
+      }
+    };
+
+    var STATUS_LABELS = { open: "Open", pending: "Pending", snoozed: "Snoozed", resolved: "Resolved" };
+    function updateHeader(c) {
+      var pill = document.querySelector(".conv-title .status");
+      if (pill && c.status) {
+        pill.className = "status status-" + c.status;
+        pill.textContent = STATUS_LABELS[c.status] || c.status;
+      }
+    }
+
+    this.resync = function () {
+      api("GET", "/api/conversations/" + encodeURIComponent(cid) + "/messages?after_seq=" + lastSeq)
+        .then(function (result) { result.messages.forEach(add); })
+        .catch(function () {});
+      refreshSidebar();
+    };
+
+    // composer: Enter sends, Shift+Enter is a new line
+    var typingSentAt = 0, typingStop = null;
+    function typing(on) {
+      live.send({ type: "typing", conversation_id: cid, typing: on });
+      typingSentAt = on ? Date.now() : 0;
+    }
+    box.addEventListener("input", function () {
+      if (internal.checked) return; // notes are not announced to the visitor
+      if (Date.now() - typingSentAt > 2500) typing(true);
+      clearTimeout(typingStop);
+      typingStop = setTimeout(function () { typing(false); }, 3000);
+    });
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    internal.addEventListener("change", function () {
+      form.classList.toggle("is-note", internal.checked);
+      box.placeholder = internal.checked
+        ? "Write an internal note: only your team sees it"
+        : "Write a reply… (Enter sends, Shift+Enter for a new line)";
+    });
+    var canned = document.getElementById("canned");
+    if (canned) canned.addEventListener("change", function () {
+      if (!canned.value) return;
+      var start = box.selectionStart, end = box.selectionEnd;
+      box.value = box.value.slice(0, start) + canned.value + box.value.slice(end);
+      box.focus();
+      box.selectionStart = box.selectionEnd = start + canned.value.length;
+      canned.value = "";
+    });
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = box.value.trim();
+      if (!text) return;
+      var message = {
+        conversation_id: cid, client_msg_id: crypto.randomUUID(), text: text, internal: internal.checked,
+        author: { kind: "agent", id: me, name: main.dataset.agentName }
+      };
+      var pending = render(message);
+      pending.classList.add("is-pending");
+      list.append(pending);
+      toBottom();
+      box.value = "";
+      error.textContent = "";
+      clearTimeout(typingStop);
+      if (typingSentAt) typing(false);
+      api("POST", "/api/conversations/" + encodeURIComponent(cid) + "/messages", {
+        text: text, internal: message.internal, client_msg_id: message.client_msg_id
+      }).then(function (result) { add(result.message); }).catch(function (e) {
+        pending.classList.remove("is-pending");
+        pending.classList.add("is-failed");
+        error.textContent = "Not sent: " + e.message;
+        if (!box.value) box.value = text;
+      });
+    });
+  }
+
+  /* ---- small helpers for forms ---- */
+  document.querySelectorAll("select.js-autosubmit").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.requestSubmit(); });
+  });
+  document.querySelectorAll(".js-confirm").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      if (!window.confirm(button.dataset.confirm)) event.preventDefault();
+    });
+  });
+  document.querySelectorAll(".js-copy").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var source = document.getElementById(button.dataset.copy);
+      var done = function () { var was = button.textContent; button.textContent = "Copied"; setTimeout(function () { button.textContent = was; }, 1500); };
+      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(source.value).then(done);
+      else { source.select(); document.execCommand("copy"); done(); }
+    });
+  });
+  setInterval(function () {
+    document.querySelectorAll("time.row-time[datetime], .msg-meta time[datetime]").forEach(function (t) {
+      if (t.dateTime) t.textContent = ago(t.dateTime);
+    });
+  }, 30000);
+
+  if (!main) return;
+  var inboxList = document.getElementById("conversation-list");
+  if (inboxList) handlers.push(new Inbox(inboxList));
+  var conversation = document.getElementById("conversation");
+  if (conversation) handlers.push(new Conversation(conversation));
+  connect();
+})();

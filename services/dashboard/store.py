@@ -1,0 +1,246 @@
+"""The dashboard's own data in its own database: agents, sessions, invitations, canned replies.
+
+Session and invitation tokens are stored only as SHA-256 digests, so a copy of the
+database does not let anyone sign in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorDatabase
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from shared.identifiers import normalize_email
+from shared.security import check_password, hash_password
+
+ROLES = ("admin", "agent")
+SESSION_TTL = timedelta(days=7)
+INVITE_TTL = timedelta(days=7)
+MAX_CANNED = 200
+
+INDEXES = {
+    "agents": [IndexModel([("email", ASCENDING)], unique=True)],
+    "sessions": [
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
+        IndexModel([("agent_id", ASCENDING)]),
+    ],
+    "invitations": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+    "canned_replies": [
+        IndexModel([("workspace_id", ASCENDING), ("shortcut", ASCENDING)], unique=True)
+    ],
+    "login_failures": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Conflict(Exception):
+    """The write would break a rule (duplicate email, last admin...)."""
+
+
+class Store:
+    def __init__(self, db: AsyncIOMotorDatabase) -> None:
+        self.db = db
+
+    # --- agents --------------------------------------------------------------------------
+    async def ensure_admin(self, email: str, password: str, workspace_id: str) -> None:
+        """The first admin comes from settings; an existing account is never overwritten."""
+        email = normalize_email(email) or email.strip().lower()
+        if await self.db.agents.find_one({"email": email}, {"_id": 1}):
+            return
+        try:
+            await self.create_agent(email, "Admin", password, "admin", workspace_id)
+        except Conflict:
+            pass  # another replica created it at the same moment
+
+    async def create_agent(
+        self, email: str, name: str, password: str, role: str, workspace_id: str
+    ) -> dict[str, Any]:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        doc = {
+            "_id": "ag_" + secrets.token_hex(8),
+            "email": email,
+            "name": name.strip() or email.split("@")[0],
+            "role": role,
+            "workspace_id": workspace_id,
+            "password_hash": await asyncio.to_thread(hash_password, password),
+            "active": True,
+            "created_at": now(),
+        }
+        try:
+            await self.db.agents.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise Conflict("an agent with this email already exists") from exc
+        return doc
+
+    async def agent_by_email(self, email: str) -> dict[str, Any] | None:
+        return await self.db.agents.find_one({"email": email.strip().lower()})
+
+    async def agent(self, agent_id: str) -> dict[str, Any] | None:
+        return await self.db.agents.find_one({"_id": agent_id})
+
+    async def agents(self, workspace_id: str) -> list[dict[str, Any]]:
+        cursor = self.db.agents.find({"workspace_id": workspace_id}).sort("created_at", 1)
+        return await cursor.to_list(500)
+
+    async def authenticate(self, email: str, password: str) -> dict[str, Any] | None:
+        agent = await self.agent_by_email(email)
+        if agent is None:
+            # spend the same time as a real check so timing does not reveal who exists
+            await asyncio.to_thread(check_password, password, _dummy_hash())
+            return None
+        # scrypt takes tens of milliseconds: keep it off the event loop
+        ok = await asyncio.to_thread(check_password, password, agent["password_hash"])
+        if not ok or not agent.get("active", True):
+            return None
+        return agent
+
+    async def set_role(self, workspace_id: str, agent_id: str, role: str) -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        if role != "admin":
+            await self._keep_an_admin(workspace_id, agent_id)
+        await self.db.agents.update_one(
+            {"_id": agent_id, "workspace_id": workspace_id}, {"$set": {"role": role}}
+        )
+
+    async def set_active(self, workspace_id: str, agent_id: str, active: bool) -> None:
+        if not active:
+            await self._keep_an_admin(workspace_id, agent_id)
+            await self.db.sessions.delete_many({"agent_id": agent_id})
+        await self.db.agents.update_one(
+            {"_id": agent_id, "workspace_id": workspace_id}, {"$set": {"active": active}}
+        )
+
+    async def _keep_an_admin(self, workspace_id: str, agent_id: str) -> None:
+        others = await self.db.agents.count_documents(
+            {
+                "workspace_id": workspace_id,
+                "role": "admin",
+                "active": True,
+                "_id": {"$ne": agent_id},
+            }
+        )
+        if others == 0:
+            raise Conflict("the workspace must keep at least one active admin")
+
+    # --- sessions ------------------------------------------------------------------------
+    async def create_session(self, agent_id: str, ip: str, user_agent: str) -> tuple[str, str]:
+        """A new session; returns (cookie token, CSRF token)."""
+        token = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        await self.db.sessions.insert_one(
+            {
+                "_id": digest(token),
+                "agent_id": agent_id,
+                "csrf": csrf,
+                "ip": ip,
+                "user_agent": user_agent[:300],
+                "created_at": now(),
+                "expires_at": now() + SESSION_TTL,
+            }
+        )
+        return token, csrf
+
+    async def session(self, token: str) -> dict[str, Any] | None:
+        doc = await self.db.sessions.find_one({"_id": digest(token)})
+        # TTL deletion runs about once a minute: check expiry ourselves too
+        if doc is None or doc["expires_at"] <= now():
+            return None
+        return doc
+
+    async def end_session(self, token: str) -> None:
+        await self.db.sessions.delete_one({"_id": digest(token)})
+
+    # --- invitations ---------------------------------------------------------------------
+    async def invite(self, workspace_id: str, email: str, role: str, invited_by: str) -> str:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        if await self.agent_by_email(email):
+            raise Conflict("an agent with this email already exists")
+        token = secrets.token_urlsafe(32)
+        await self.db.invitations.insert_one(
+            {
+                "_id": digest(token),
+                "workspace_id": workspace_id,
+                "email": email,
+                "role": role,
+                "invited_by": invited_by,
+                "created_at": now(),
+                "expires_at": now() + INVITE_TTL,
+            }
+        )
+        return token
+
+    async def invitation(self, token: str) -> dict[str, Any] | None:
+        doc = await self.db.invitations.find_one({"_id": digest(token)})
+        if doc is None or doc["expires_at"] <= now() or doc.get("accepted_at"):
+            return None
+        return doc
+
+    async def pending_invitations(self, workspace_id: str) -> list[dict[str, Any]]:
+        cursor = self.db.invitations.find(
+            {"workspace_id": workspace_id, "accepted_at": None, "expires_at": {"$gt": now()}}
+        ).sort("created_at", -1)
+        return await cursor.to_list(200)
+
+    async def accept_invitation(self, token: str, name: str, password: str) -> dict[str, Any]:
+        """Use the invitation once (atomically) and create the agent it names."""
+        invitation = await self.db.invitations.find_one_and_update(
+            {"_id": digest(token), "accepted_at": None, "expires_at": {"$gt": now()}},
+            {"$set": {"accepted_at": now()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if invitation is None:
+            raise Conflict("this invitation is no longer valid")
+        return await self.create_agent(
+            invitation["email"], name, password, invitation["role"], invitation["workspace_id"]
+        )
+
+    async def revoke_invitation(self, workspace_id: str, invitation_id: str) -> None:
+        await self.db.invitations.delete_one({"_id": invitation_id, "workspace_id": workspace_id})
+
+    # --- canned replies ------------------------------------------------------------------
+    async def canned_replies(self, workspace_id: str) -> list[dict[str, Any]]:
+        cursor = self.db.canned_replies.find({"workspace_id": workspace_id}).sort("shortcut", 1)
+        return await cursor.to_list(MAX_CANNED)
+
+    async def add_canned_reply(self, workspace_id: str, shortcut: str, text: str) -> None:
+        if await self.db.canned_replies.count_documents({"workspace_id": workspace_id}) >= (
+            MAX_CANNED
+        ):
+            raise Conflict(f"at most {MAX_CANNED} canned replies per workspace")
+        try:
+            await self.db.canned_replies.insert_one(
+                {
+                    "_id": "cr_" + secrets.token_hex(8),
+                    "workspace_id": workspace_id,
+                    "shortcut": shortcut,
+                    "text": text,
+                    "created_at": now(),
+                }
+            )
+        except DuplicateKeyError as exc:
+            raise Conflict(f"the shortcut /{shortcut} already exists") from exc
+
+    async def delete_canned_reply(self, workspace_id: str, reply_id: str) -> None:
+        await self.db.canned_replies.delete_one({"_id": reply_id, "workspace_id": workspace_id})
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))

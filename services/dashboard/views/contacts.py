@@ -1,0 +1,105 @@
+"""Contacts: profiles searchable by email, name or user id, filtered by stage; a profile page."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from aiohttp import web
+
+from services.dashboard import sidebar
+from services.dashboard.auth import workspace_id
+from services.dashboard.backends import Notices
+from services.dashboard.render import render
+
+STAGE_FILTERS = {"": "Everyone", "visitor": "Visitors", "contact": "Contacts", "member": "Members"}
+PAGE_SIZE = 25
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+
+
+async def contacts(request: web.Request) -> web.Response:
+    q = request.query.get("q", "").strip()[:200]
+    stage = request.query.get("stage", "")
+    if stage not in STAGE_FILTERS:
+        stage = ""
+    cursor = request.query.get("cursor") or None
+    if cursor and len(cursor) > 500:
+        raise web.HTTPBadRequest(text="cursor too long\n")
+    payload: dict = {"workspace_id": workspace_id(request), "limit": PAGE_SIZE}
+    if q:
+        payload["q"] = q
+    if stage:
+        payload["stage"] = stage
+    if cursor:
+        payload["cursor"] = cursor
+    notices = Notices(request.app)
+    result = await notices.ask(
+        "identity", "profile.search", payload, {"profiles": [], "next_cursor": None}, "contacts"
+    )
+    return render(
+        request,
+        "contacts.html",
+        {
+            "active": "contacts",
+            "profiles": result.get("profiles") or [],
+            "next_cursor": result.get("next_cursor"),
+            "q": q,
+            "stage": stage,
+            "stages": STAGE_FILTERS,
+            "notices": notices.items,
+        },
+    )
+
+
+async def profile_page(request: web.Request) -> web.Response:
+    profile_id = request.match_info["profile_id"]
+    if not _ID.match(profile_id):
+        raise web.HTTPNotFound(text="Profile not found.\n")
+    ws = workspace_id(request)
+    notices = Notices(request.app)
+    profile = await notices.ask(
+        "identity",
+        "profile.get",
+        {"workspace_id": ws, "profile_id": profile_id},
+        None,
+        "this profile",
+        required=True,
+    )
+    events, previous = {"events": []}, {"conversations": []}
+    if profile:
+        if profile.get("id") and profile["id"] != profile_id:
+            raise web.HTTPMovedPermanently(f"/contacts/{profile['id']}")  # merged away
+        events, previous = await asyncio.gather(
+            notices.ask(
+                "identity",
+                "profile.events",
+                {"workspace_id": ws, "profile_id": profile_id, "limit": 25},
+                {"events": []},
+                "recent events",
+            ),
+            notices.ask(
+                "chat",
+                "conversations.by_profile",
+                {"workspace_id": ws, "profile_id": profile_id, "limit": 20},
+                {"conversations": []},
+                "conversations",
+            ),
+        )
+    side = {
+        "profile": profile or {},
+        "person": None,
+        "events": events.get("events") or [],
+        "previous": previous.get("conversations") or [],
+        "conversation": None,
+        "device": sidebar.device(profile),
+    }
+    return render(
+        request,
+        "profile.html",
+        {"active": "contacts", "side": side, "notices": notices.items},
+    )
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/contacts", contacts)
+    app.router.add_get("/contacts/{profile_id}", profile_page)

@@ -1,0 +1,198 @@
+"""One conversation: the thread, the reply box, assignment, status and the profile sidebar."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from services.dashboard import keys, sidebar
+from services.dashboard.auth import current_agent, workspace_id
+from services.dashboard.backends import Notices, ask
+from services.dashboard.render import iso, render
+from services.dashboard.views.inbox import STATUSES
+
+MESSAGES_SHOWN = 100
+MAX_TEXT = 10_000
+PRIORITIES = ("none", "low", "medium", "high", "urgent")
+SNOOZES = {
+    "1h": "For 1 hour",
+    "4h": "For 4 hours",
+    "tomorrow": "Until tomorrow",
+    "week": "For a week",
+}
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+
+def conversation_id(request: web.Request) -> str:
+    value = request.match_info["id"]
+    if not _ID.match(value):
+        raise web.HTTPNotFound(text="Conversation not found.\n")
+    return value
+
+
+def agent_ref(agent: dict[str, Any]) -> dict[str, Any]:
+    return {"id": agent["_id"], "name": agent.get("name") or agent["email"], "avatar": None}
+
+
+def snooze_until(choice: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    if choice == "1h":
+        when = now + timedelta(hours=1)
+    elif choice == "4h":
+        when = now + timedelta(hours=4)
+    elif choice == "week":
+        when = now + timedelta(days=7)
+    else:  # tomorrow 09:00 UTC
+        when = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    return iso(when)
+
+
+async def conversation_page(request: web.Request) -> web.StreamResponse:
+    agent = current_agent(request)
+    ws = workspace_id(request)
+    cid = conversation_id(request)
+    notices = Notices(request.app)
+    data = await notices.ask(
+        "chat",
+        "conversation.get",
+        {
+            "workspace_id": ws,
+            "conversation_id": cid,
+            "agent_id": agent["_id"],
+            "limit": MESSAGES_SHOWN,
+        },
+        None,
+        "this conversation",
+        required=True,
+    )
+    store = request.app[keys.STORE]
+    context: dict[str, Any] = {
+        "active": "inbox",
+        "conversation": None,
+        "messages": [],
+        "has_more": False,
+        "agents": await store.agents(ws),
+        "canned": await store.canned_replies(ws),
+        "statuses": STATUSES,
+        "priorities": PRIORITIES,
+        "snoozes": SNOOZES,
+        "side": None,
+    }
+    if data:
+        conversation = data["conversation"]
+        context.update(
+            conversation=conversation,
+            messages=data.get("messages") or [],
+            has_more=bool(data.get("has_more")),
+            side=await sidebar.load(request.app, ws, conversation, notices),
+        )
+    context["notices"] = notices.items
+    return render(request, "conversation.html", context)
+
+
+async def sidebar_fragment(request: web.Request) -> web.StreamResponse:
+    """The sidebar alone, re-fetched by the page when identity promotes or merges the person."""
+    agent = current_agent(request)
+    ws = workspace_id(request)
+    notices = Notices(request.app)
+    data = await notices.ask(
+        "chat",
+        "conversation.get",
+        {
+            "workspace_id": ws,
+            "conversation_id": conversation_id(request),
+            "agent_id": agent["_id"],
+            "limit": 1,
+        },
+        None,
+        "this conversation",
+        required=True,
+    )
+    if not data:
+        raise web.HTTPServiceUnavailable(text="Chat is not answering.\n")
+    side = await sidebar.load(request.app, ws, data["conversation"], notices)
+    return render(request, "_sidebar.html", {"side": side, "notices": notices.items})
+
+
+async def update(request: web.Request) -> web.StreamResponse:
+    """Assign, change status, snooze or set priority (a plain form: works without scripts)."""
+    agent = current_agent(request)
+    cid = conversation_id(request)
+    form = await request.post()
+    payload: dict[str, Any] = {
+        "workspace_id": workspace_id(request),
+        "conversation_id": cid,
+        "agent_id": agent["_id"],
+    }
+    status = form.get("status")
+    if status in STATUSES and status != "snoozed":
+        payload["status"] = status
+    snooze = form.get("snooze")
+    if isinstance(snooze, str) and snooze in SNOOZES:
+        payload["status"] = "snoozed"
+        payload["snoozed_until"] = snooze_until(snooze)
+    priority = form.get("priority")
+    if priority in PRIORITIES:
+        payload["priority"] = priority
+    if "assignee" in form:
+        assignee = str(form["assignee"])
+        if assignee in ("", "none"):
+            payload["assignee_id"] = None
+        elif assignee in ("auto", "me"):
+            payload["assignee_id"] = agent["_id"] if assignee == "me" else "auto"
+        else:
+            target = await request.app[keys.STORE].agent(assignee)
+            if target is None or target.get("workspace_id") != payload["workspace_id"]:
+                raise web.HTTPBadRequest(text="Unknown agent.\n")
+            payload["assignee_id"] = assignee
+    if len(payload) > 3:
+        await ask(request.app, "chat", "conversation.update", payload)
+    raise web.HTTPSeeOther(f"/conversations/{cid}")
+
+
+async def reply_form(request: web.Request) -> web.StreamResponse:
+    """The reply box without scripts: post, then show the thread again."""
+    cid = conversation_id(request)
+    form = await request.post()
+    await send(
+        request,
+        cid,
+        str(form.get("text", "")),
+        internal=form.get("internal") == "on",
+        client_msg_id=str(form.get("client_msg_id") or uuid.uuid4()),
+    )
+    raise web.HTTPSeeOther(f"/conversations/{cid}")
+
+
+async def send(
+    request: web.Request, cid: str, text: str, internal: bool, client_msg_id: str
+) -> dict[str, Any]:
+    text = text.strip()
+    if not text or len(text) > MAX_TEXT:
+        raise web.HTTPBadRequest(text=f"A reply has 1 to {MAX_TEXT} characters.\n")
+    if not _ID.match(client_msg_id):
+        raise web.HTTPBadRequest(text="Bad client message id.\n")
+    return await ask(
+        request.app,
+        "chat",
+        "agent.send",
+        {
+            "workspace_id": workspace_id(request),
+            "conversation_id": cid,
+            "agent": agent_ref(current_agent(request)),
+            "client_msg_id": client_msg_id,
+            "text": text,
+            "internal": internal,
+        },
+    )
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/conversations/{id}", conversation_page)
+    app.router.add_get("/conversations/{id}/sidebar", sidebar_fragment)
+    app.router.add_post("/conversations/{id}/update", update)
+    app.router.add_post("/conversations/{id}/reply", reply_form)

@@ -1,0 +1,151 @@
+"""Workspace settings (admins): keys and rotation, widget policy, hours, canned replies."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from services.dashboard import hours, keys
+from services.dashboard.auth import require_admin, workspace_id
+from services.dashboard.render import render
+from services.dashboard.snippet import install_snippet
+from services.dashboard.store import Conflict
+from shared.web import SETTINGS, WORKSPACES
+from shared.workspaces import Workspace, new_keys
+
+KEY_NAMES = {
+    "write_key": "Write key",
+    "secret_key": "Secret key",
+    "identity_secret": "Identity verification secret",
+}
+MAX_ORIGINS = 50
+MAX_AWAY = 500
+MAX_CANNED_TEXT = 2000
+_SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def the_workspace(request: web.Request) -> Workspace:
+    ws = request.app[WORKSPACES].get(workspace_id(request))
+    if ws is None:
+        raise web.HTTPServiceUnavailable(text="The workspace registry is not loaded yet.\n")
+    return ws
+
+
+def parse_origins(text: str) -> list[str]:
+    origins: list[str] = []
+    for line in text.replace(",", "\n").splitlines():
+        value = line.strip().rstrip("/")
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise ValueError(f"{value!r} is not an origin like https://www.example.com")
+        origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    if len(origins) > MAX_ORIGINS:
+        raise ValueError(f"At most {MAX_ORIGINS} origins.")
+    return sorted(set(origins))
+
+
+async def page(
+    request: web.Request, errors: dict[str, str] | None = None, status: int = 200
+) -> web.Response:
+    require_admin(request)
+    ws = the_workspace(request)
+    flash = request.query.get("saved")
+    return render(
+        request,
+        "settings.html",
+        {
+            "active": "settings",
+            "workspace": ws,
+            "key_names": KEY_NAMES,
+            "snippet": install_snippet(request.app[SETTINGS].public_url, ws.write_key),
+            "canned": await request.app[keys.STORE].canned_replies(ws.id),
+            "days": hours.DAY_NAMES,
+            "hours": ws.business_hours or {},
+            "errors": errors or {},
+            "saved": flash if flash in ("keys", "widget", "canned") else None,
+        },
+        status=status,
+    )
+
+
+async def settings_page(request: web.Request) -> web.Response:
+    return await page(request)
+
+
+async def rotate_key(request: web.Request) -> web.StreamResponse:
+    require_admin(request)
+    form = await request.post()
+    which = form.get("key")
+    if which not in KEY_NAMES:
+        raise web.HTTPBadRequest(text="Unknown key.\n")
+    ws = the_workspace(request)
+    fresh = new_keys()[str(which)]
+    await request.app[WORKSPACES].put(dataclasses.replace(ws, **{str(which): fresh}))
+    raise web.HTTPSeeOther("/settings?saved=keys#keys")
+
+
+async def save_widget(request: web.Request) -> web.StreamResponse:
+    require_admin(request)
+    form = await request.post()
+    ws = the_workspace(request)
+    errors: dict[str, str] = {}
+    changes: dict[str, Any] = {}
+    try:
+        changes["allowed_origins"] = parse_origins(str(form.get("allowed_origins", "")))
+    except ValueError as exc:
+        errors["allowed_origins"] = str(exc)
+    changes["enforce_identity_verification"] = form.get("enforce_identity_verification") == "on"
+    away = str(form.get("away_message", "")).strip()
+    if len(away) > MAX_AWAY:
+        errors["away_message"] = f"At most {MAX_AWAY} characters."
+    changes["away_message"] = away
+    try:
+        changes["business_hours"] = hours.parse_form(form)
+    except hours.Invalid as exc:
+        errors["business_hours"] = str(exc)
+    if errors:
+        return await page(request, errors, status=400)
+    await request.app[WORKSPACES].put(dataclasses.replace(ws, **changes))
+    raise web.HTTPSeeOther("/settings?saved=widget#widget")
+
+
+async def add_canned(request: web.Request) -> web.StreamResponse:
+    require_admin(request)
+    form = await request.post()
+    shortcut = str(form.get("shortcut", "")).strip().lstrip("/").lower()
+    text = str(form.get("text", "")).strip()
+    error = None
+    if not _SHORTCUT.match(shortcut):
+        error = "A shortcut is 1-40 letters, digits, - or _."
+    elif not text or len(text) > MAX_CANNED_TEXT:
+        error = f"A canned reply has 1 to {MAX_CANNED_TEXT} characters."
+    else:
+        try:
+            await request.app[keys.STORE].add_canned_reply(workspace_id(request), shortcut, text)
+        except Conflict as exc:
+            error = str(exc)
+    if error:
+        return await page(request, {"canned": error}, status=400)
+    raise web.HTTPSeeOther("/settings?saved=canned#canned")
+
+
+async def delete_canned(request: web.Request) -> web.StreamResponse:
+    require_admin(request)
+    await request.app[keys.STORE].delete_canned_reply(
+        workspace_id(request), request.match_info["id"]
+    )
+    raise web.HTTPSeeOther("/settings?saved=canned#canned")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/settings", settings_page)
+    app.router.add_post("/settings/keys", rotate_key)
+    app.router.add_post("/settings/widget", save_widget)
+    app.router.add_post("/settings/canned", add_canned)
+    app.router.add_post("/settings/canned/{id}/delete", delete_canned)

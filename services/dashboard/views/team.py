@@ -1,0 +1,104 @@
+"""The team (admins): agents and their roles, invitations."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.dashboard import keys
+from services.dashboard.auth import require_admin, workspace_id
+from services.dashboard.render import render
+from services.dashboard.store import ROLES, Conflict
+from shared.identifiers import normalize_email
+from shared.web import SETTINGS
+
+
+async def page(
+    request: web.Request,
+    error: str | None = None,
+    invite_link: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    require_admin(request)
+    store = request.app[keys.STORE]
+    ws = workspace_id(request)
+    return render(
+        request,
+        "team.html",
+        {
+            "active": "team",
+            "agents": await store.agents(ws),
+            "invitations": await store.pending_invitations(ws),
+            "roles": ROLES,
+            "error": error,
+            "invite_link": invite_link,
+        },
+        status=status,
+    )
+
+
+async def team_page(request: web.Request) -> web.Response:
+    return await page(request)
+
+
+async def invite(request: web.Request) -> web.Response:
+    admin = require_admin(request)
+    form = await request.post()
+    email = normalize_email(form.get("email"))
+    role = str(form.get("role", "agent"))
+    if email is None:
+        return await page(request, "Enter a valid email address.", status=400)
+    if role not in ROLES:
+        return await page(request, "Unknown role.", status=400)
+    try:
+        token = await request.app[keys.STORE].invite(
+            workspace_id(request), email, role, admin["_id"]
+        )
+    except Conflict as exc:
+        return await page(request, str(exc), status=409)
+    link = f"{request.app[SETTINGS].dashboard_url}/invite/{token}"
+    # the link is shown once, to the admin who made it; only its digest is stored
+    return await page(request, invite_link=link)
+
+
+async def set_role(request: web.Request) -> web.StreamResponse:
+    require_admin(request)
+    form = await request.post()
+    role = str(form.get("role", ""))
+    if role not in ROLES:
+        raise web.HTTPBadRequest(text="Unknown role.\n")
+    try:
+        await request.app[keys.STORE].set_role(
+            workspace_id(request), request.match_info["agent_id"], role
+        )
+    except Conflict as exc:
+        return await page(request, str(exc), status=409)
+    raise web.HTTPSeeOther("/team")
+
+
+async def set_active(request: web.Request) -> web.StreamResponse:
+    require_admin(request)
+    form = await request.post()
+    active = form.get("active") == "1"
+    try:
+        await request.app[keys.STORE].set_active(
+            workspace_id(request), request.match_info["agent_id"], active
+        )
+    except Conflict as exc:
+        return await page(request, str(exc), status=409)
+    raise web.HTTPSeeOther("/team")
+
+
+async def revoke(request: web.Request) -> web.StreamResponse:
+    require_admin(request)
+    await request.app[keys.STORE].revoke_invitation(
+        workspace_id(request), request.match_info["invitation_id"]
+    )
+    raise web.HTTPSeeOther("/team")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/team", team_page)
+    app.router.add_post("/team/invite", invite)
+    app.router.add_post("/team/agents/{agent_id}/role", set_role)
+    app.router.add_post("/team/agents/{agent_id}/active", set_active)
+    app.router.add_post("/team/invitations/{invitation_id}/revoke", revoke)

@@ -1,0 +1,33 @@
+"""Helpers for the dashboard's tests: sign in through the real forms, read CSRF tokens."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp.test_utils import TestClient
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery staple"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+async def sign_in(
+    client: TestClient, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD
+) -> str:
+    """Sign in through the form; returns the session's CSRF token."""
+    page = await client.get("/")
+    response = await client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf": csrf_of(await page.text())},
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+    inbox = await client.get("/inbox")
+    assert inbox.status == 200
+    return csrf_of(await inbox.text())
