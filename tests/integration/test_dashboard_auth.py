@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.integration.dashboard_support import ADMIN_EMAIL, ADMIN_PASSWORD, csrf_of, sign_in
+
+
+def agent_id_of(team_html: str, email: str) -> str:
+    match = re.search(rf'data-agent-id="([^"]+)" data-email="{re.escape(email)}"', team_html)
+    assert match, f"{email} is not in the team"
+    return match.group(1)
 
 
 @pytest.fixture
@@ -41,3 +49,165 @@ async def test_admin_from_settings_signs_in_and_gets_an_httponly_lax_session(cli
     inbox = await client.get("/inbox")
     assert inbox.status == 200
     assert "Admin" in await inbox.text()
+
+
+async def test_wrong_password_is_refused_without_saying_which_part_was_wrong(client) -> None:
+    page = await client.get("/")
+    csrf = csrf_of(await page.text())
+    for email in (ADMIN_EMAIL, "nobody@example.com"):
+        response = await client.post(
+            "/login", data={"email": email, "password": "wrong password", "csrf": csrf}
+        )
+        assert response.status == 401
+        assert "Wrong email or password." in await response.text()
+    assert (await client.get("/inbox", allow_redirects=False)).status == 303
+
+
+async def test_repeated_failures_lock_the_email_even_for_the_right_password(client) -> None:
+    """Five failures for one email lock it: the right password is refused until the window ends."""
+    csrf = csrf_of(await (await client.get("/")).text())
+    for _ in range(5):
+        response = await client.post(
+            "/login", data={"email": ADMIN_EMAIL, "password": "guess", "csrf": csrf}
+        )
+        assert response.status == 401
+    locked = await client.post(
+        "/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf": csrf}
+    )
+    assert locked.status == 429
+    assert int(locked.headers["Retry-After"]) > 0
+    assert "Too many failed sign-ins" in await locked.text()
+
+
+async def test_failures_across_many_emails_lock_the_ip(client) -> None:
+    """Spraying one password over many emails from one address is throttled too."""
+    csrf = csrf_of(await (await client.get("/")).text())
+    for n in range(20):
+        await client.post(
+            "/login", data={"email": f"user{n}@example.com", "password": "x", "csrf": csrf}
+        )
+    response = await client.post(
+        "/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf": csrf}
+    )
+    assert response.status == 429
+
+
+async def test_sign_in_without_the_form_token_is_refused(client) -> None:
+    await client.get("/")
+    response = await client.post("/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert response.status == 403
+    assert (await client.get("/inbox", allow_redirects=False)).status == 303
+
+
+async def test_state_changes_without_csrf_token_or_from_another_site_are_refused(client) -> None:
+    """A signed-in agent's cookie alone changes nothing: the session's token must come back."""
+    csrf = await sign_in(client)
+    no_token = await client.post("/settings/canned", data={"shortcut": "hi", "text": "Hello!"})
+    assert no_token.status == 403
+    wrong = await client.post(
+        "/settings/canned", data={"shortcut": "hi", "text": "Hello!", "csrf": "x" * 43}
+    )
+    assert wrong.status == 403
+    cross_site = await client.post(
+        "/settings/canned",
+        data={"shortcut": "hi", "text": "Hello!", "csrf": csrf},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross_site.status == 403
+    api = await client.post(
+        "/api/conversations/c1/messages", json={"text": "hi", "client_msg_id": "m1"}
+    )
+    assert api.status == 403
+    assert (await api.json())["code"] == "csrf"
+    settings_page = await (await client.get("/settings")).text()
+    assert "Hello!" not in settings_page
+    ok = await client.post("/settings/canned", data={"shortcut": "hi", "text": "Hello!", "csrf": csrf})
+    assert ok.status == 200
+    assert "Hello!" in await ok.text()
+
+
+async def test_sign_out_ends_the_session_on_the_server(client) -> None:
+    csrf = await sign_in(client)
+    cookie = client.session.cookie_jar.filter_cookies(client.make_url("/"))["parley_session"].value
+    response = await client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+    assert response.status == 303
+    # replaying the old cookie does not bring the session back
+    replay = await client.get(
+        "/inbox", headers={"Cookie": f"parley_session={cookie}"}, allow_redirects=False
+    )
+    assert replay.status == 303
+    assert replay.headers["Location"] == "/"
+
+
+async def test_pages_and_api_need_a_session(client) -> None:
+    for path in ("/inbox", "/contacts", "/settings", "/team", "/conversations/abc"):
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 303, path
+    api = await client.get("/api/changes?since=2026-01-01T00:00:00Z")
+    assert api.status == 401
+
+
+async def test_admin_invites_an_agent_who_joins_and_cannot_open_admin_pages(
+    client, aiohttp_client
+) -> None:
+    """Invitation link works once; the new agent signs in with their password; roles apply."""
+    csrf = await sign_in(client)
+    made = await client.post(
+        "/team/invite", data={"email": "Bob@Example.com", "role": "agent", "csrf": csrf}
+    )
+    html = await made.text()
+    assert made.status == 200
+    link = html.split('id="invite-link" class="mono" readonly value="')[1].split('"')[0]
+    path = "/invite/" + link.rsplit("/invite/", 1)[1]
+
+    bob = await aiohttp_client(client.server)
+    form = await bob.get(path)
+    assert "bob@example.com" in await form.text()
+    joined = await bob.post(
+        path,
+        data={"name": "Bob", "password": "a long enough secret", "csrf": csrf_of(await form.text())},
+        allow_redirects=False,
+    )
+    assert joined.status == 303
+    assert (await bob.get("/inbox")).status == 200
+    assert (await bob.get("/settings")).status == 403
+    assert (await bob.get("/team")).status == 403
+    again = await bob.get(path)
+    assert again.status == 404  # used once
+
+    other = await aiohttp_client(client.server)
+    await sign_in(other, "bob@example.com", "a long enough secret")
+
+    # the admin promotes Bob; Bob can then open the settings
+    team = await (await client.get("/team")).text()
+    bob_id = agent_id_of(team, "bob@example.com")
+    promoted = await client.post(
+        f"/team/agents/{bob_id}/role", data={"role": "admin", "csrf": csrf}, allow_redirects=False
+    )
+    assert promoted.status == 303
+    assert (await bob.get("/settings")).status == 200
+
+
+async def test_the_last_admin_cannot_be_demoted(client) -> None:
+    csrf = await sign_in(client)
+    team = await (await client.get("/team")).text()
+    admin_id = agent_id_of(team, ADMIN_EMAIL)
+    response = await client.post(
+        f"/team/agents/{admin_id}/role", data={"role": "agent", "csrf": csrf}
+    )
+    assert response.status == 409
+    assert "at least one active admin" in await response.text()
+
+
+async def test_secure_cookies_when_configured(start_service, aiohttp_client, settings) -> None:
+    server = await start_service("dashboard", settings.with_changes(secure_cookies=True))
+    client = await aiohttp_client(server)
+    page = await client.get("/")
+    assert "Secure" in page.headers["Set-Cookie"]
+    response = await client.post(
+        "/login",
+        data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf": csrf_of(await page.text())},
+        allow_redirects=False,
+    )
+    # the test client speaks http, so it does not send the Secure pre-login cookie back
+    assert response.status == 403
