@@ -121,7 +121,9 @@ async def test_state_changes_without_csrf_token_or_from_another_site_are_refused
     assert (await api.json())["code"] == "csrf"
     settings_page = await (await client.get("/settings")).text()
     assert "Hello!" not in settings_page
-    ok = await client.post("/settings/canned", data={"shortcut": "hi", "text": "Hello!", "csrf": csrf})
+    ok = await client.post(
+        "/settings/canned", data={"shortcut": "hi", "text": "Hello!", "csrf": csrf}
+    )
     assert ok.status == 200
     assert "Hello!" in await ok.text()
 
@@ -165,7 +167,11 @@ async def test_admin_invites_an_agent_who_joins_and_cannot_open_admin_pages(
     assert "bob@example.com" in await form.text()
     joined = await bob.post(
         path,
-        data={"name": "Bob", "password": "a long enough secret", "csrf": csrf_of(await form.text())},
+        data={
+            "name": "Bob",
+            "password": "a long enough secret",
+            "csrf": csrf_of(await form.text()),
+        },
         allow_redirects=False,
     )
     assert joined.status == 303

@@ -97,15 +97,20 @@ async def changes(request: web.Request) -> web.Response:
     agent_id = current_agent(request)["_id"]
     changed: list[dict[str, Any]] = []
     complete = False
+    after_id: str | None = None
     for _ in range(RESYNC_ROUNDS):
-        page = await ask(
-            request.app,
-            "chat",
-            "conversations.changed",
-            {"workspace_id": ws, "agent_id": agent_id, "since": since, "limit": 500},
-        )
+        ask_for: dict[str, Any] = {
+            "workspace_id": ws,
+            "agent_id": agent_id,
+            "since": since,
+            "limit": 500,
+        }
+        if after_id:
+            ask_for["after_id"] = after_id
+        page = await ask(request.app, "chat", "conversations.changed", ask_for)
         changed.extend(page.get("conversations") or [])
         since = page.get("next_since") or since
+        after_id = page.get("next_after_id")
         if not page.get("has_more"):
             complete = True
             break

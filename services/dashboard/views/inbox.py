@@ -34,8 +34,9 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     cursor = request.query.get("cursor") or None
     if cursor and len(cursor) > MAX_CURSOR:
         raise web.HTTPBadRequest(text="cursor too long\n")
-    # resync starts a little before the page was rendered: overlap is harmless, gaps are not
-    rendered_at = datetime.now(UTC) - timedelta(seconds=5)
+    # resync starts before the page was rendered (margin for clock skew between the
+    # services): overlap is harmless, gaps are not; later the page follows chat's clock
+    rendered_at = datetime.now(UTC) - timedelta(seconds=30)
     notices = Notices(request.app)
     payload = {
         "workspace_id": ws,
