@@ -259,7 +259,8 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     except BusError as exc:
         log.warning("agent socket ended: %s", exc)
     finally:
-        await hub.remove(conn)
+        # aiohttp cancels the handler when the peer goes away: finish the clean-up anyway
+        await asyncio.shield(hub.remove(conn))
     return ws
 
 
