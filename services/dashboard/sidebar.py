@@ -51,19 +51,24 @@ async def profile_for(
     return profile if isinstance(profile, dict) else None
 
 
+async def recent_events(
+    notices: Notices, workspace_id: str, profile: dict[str, Any] | None
+) -> dict[str, Any]:
+    if not profile:
+        return {"events": []}
+    return await notices.ask(
+        "identity",
+        "profile.events",
+        {"workspace_id": workspace_id, "profile_id": profile["id"], "limit": EVENTS_SHOWN},
+        {"events": []},
+        "recent events",
+    )
+
+
 async def load(
     app: web.Application, workspace_id: str, conversation: dict[str, Any], notices: Notices
 ) -> dict[str, Any]:
     profile = await profile_for(notices, workspace_id, conversation)
-    events_req: Any = asyncio.sleep(0, {"events": []})
-    if profile:
-        events_req = notices.ask(
-            "identity",
-            "profile.events",
-            {"workspace_id": workspace_id, "profile_id": profile["id"], "limit": EVENTS_SHOWN},
-            {"events": []},
-            "recent events",
-        )
     by_profile: dict[str, Any] = {
         "workspace_id": workspace_id,
         "exclude_id": conversation["id"],
@@ -80,7 +85,9 @@ async def load(
         {"conversations": []},
         "previous conversations",
     )
-    events, previous = await asyncio.gather(events_req, previous_req)
+    events, previous = await asyncio.gather(
+        recent_events(notices, workspace_id, profile), previous_req
+    )
     person = person_from(profile, conversation) if profile else fallback_person(conversation)
     return {
         "profile": profile or {},

@@ -1,0 +1,204 @@
+"""The dashboard in real Chromium, live: the bus plays the visitor's gateway and identity.
+
+The full loop with the widget on the demo site is in test_dashboard_loop.py; these pin
+the dashboard's own live behaviour without depending on the widget.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from shared.bus import Bus
+from shared.embedded import free_port
+from tests.integration.chat_support import WS, ask, conversation_of, visitor_says
+from tests.integration.dashboard_support import ADMIN_EMAIL, ADMIN_PASSWORD
+
+pytestmark = pytest.mark.e2e
+XSS = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+
+
+class Identity:
+    """Identity's request answers, played over the bus, for one visitor's profile."""
+
+    def __init__(self, bus: Bus, distinct_id: str) -> None:
+        self.bus = bus
+        self.profile = {
+            "id": "p-1",
+            "stage": "visitor",
+            "name": None,
+            "email": None,
+            "user_id": None,
+            "distinct_ids": [distinct_id],
+            "city": "Lyon",
+            "region": "Auvergne-Rhône-Alpes",
+            "country_code": "FR",
+            "referring_domain": "news.ycombinator.com",
+        }
+        self.distinct_id = distinct_id
+
+    async def start(self) -> Identity:
+        s = self.bus.subjects
+
+        async def resolve(req: dict) -> dict | None:
+            return self.summary() if req["distinct_id"] == self.distinct_id else None
+
+        async def summaries(req: dict) -> dict:
+            return {"profiles": [self.summary()] if "p-1" in req.get("ids", []) else []}
+
+        async def get(req: dict) -> dict:
+            return dict(self.profile)
+
+        async def events(req: dict) -> dict:
+            return {
+                "events": [
+                    {
+                        "event": None,
+                        "type": "page",
+                        "properties": {"title": "Pricing", "path": "/pricing"},
+                        "timestamp": "2026-01-01T00:00:00Z",
+                    }
+                ]
+            }
+
+        for verb, handler in (
+            ("profile.resolve", resolve),
+            ("profile.summaries", summaries),
+            ("profile.get", get),
+            ("profile.events", events),
+        ):
+            await self.bus.serve(s.request("identity", verb), handler, queue="identity")
+        return self
+
+    def summary(self) -> dict:
+        return {k: self.profile[k] for k in ("id", "stage", "name", "email", "user_id")}
+
+    async def promote(self, **changes: str) -> None:
+        """What identity does after a promotion: update, then tell the agents."""
+        self.profile.update(changes)
+        await self.bus.publish(
+            self.bus.subjects.live_agents(WS),
+            {"type": "profile.updated", "profile": self.summary()},
+        )
+
+
+async def signed_in_page(browser, base_url: str) -> Page:  # type: ignore[no-untyped-def]
+    context = await browser.new_context(base_url=base_url)
+    page = await context.new_page()
+    await page.goto("/")
+    await page.get_by_label("Email").fill(ADMIN_EMAIL)
+    await page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{base_url}/inbox")
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    return page
+
+
+@pytest.fixture
+async def dashboard(start_service):  # type: ignore[no-untyped-def]
+    await start_service("chat")
+    server = await start_service("dashboard")
+    return str(server.make_url("")).rstrip("/")
+
+
+async def test_first_message_appears_live_then_reply_typing_and_stage_badge(
+    dashboard, browser, bus: Bus
+) -> None:
+    identity = await Identity(bus, "d-sally").start()
+    page = await signed_in_page(browser, dashboard)
+    await expect(page.locator("#empty-state")).to_be_visible()
+
+    # the visitor's first message appears in the inbox without a reload, as text
+    await visitor_says(bus, "d-sally", XSS)
+    row = page.locator("#conversation-list li.row")
+    await expect(row).to_have_count(1)
+    await expect(row.locator(".row-preview")).to_have_text(XSS)
+    await expect(row.locator(".badge")).to_have_text("Visitor")
+    await expect(row.locator(".unread")).to_have_text("1")
+    assert await page.evaluate("window.pwned") is None
+
+    await row.locator("a").click()
+    await expect(page.locator("#messages .msg-visitor .msg-text")).to_have_text(XSS)
+    sidebar = page.locator("#sidebar")
+    await expect(sidebar.locator(".person .badge")).to_have_text("Visitor")
+    await expect(sidebar).to_contain_text("Lyon, Auvergne-Rhône-Alpes, FR")
+    await expect(sidebar).to_contain_text("news.ycombinator.com")
+
+    # the visitor is typing: the agent sees it live
+    cid = (await conversation_of(bus, "d-sally"))["conversation_id"]
+    await bus.publish(
+        bus.subjects.request("chat", "visitor.signal"),
+        {
+            "type": "typing",
+            "workspace_id": WS,
+            "visitor_id": "d-sally",
+            "conversation_id": cid,
+            "typing": True,
+        },
+    )
+    await expect(page.locator("#typing")).to_have_text("Visitor is typing…")
+
+    # the agent replies with Enter; the visitor's history has it
+    await page.get_by_label("Reply").fill("Hi Sally, how can I help?")
+    await page.get_by_label("Reply").press("Enter")
+    await expect(page.locator("#messages .msg-agent .msg-text")).to_have_text(
+        "Hi Sally, how can I help?"
+    )
+    history = await ask(bus, "history", visitor_id="d-sally")
+    assert history["messages"][-1]["text"] == "Hi Sally, how can I help?"
+
+    # an internal note stays with the team
+    await page.get_by_label("Internal note").check()
+    await page.get_by_label("Reply").fill("Looks like a big account")
+    await page.get_by_label("Reply").press("Enter")
+    await expect(page.locator("#messages .msg-note .msg-text")).to_have_text(
+        "Looks like a big account"
+    )
+    history = await ask(bus, "history", visitor_id="d-sally")
+    assert "Looks like a big account" not in [m["text"] for m in history["messages"]]
+
+    # identity promotes the person: the sidebar badge follows live
+    await identity.promote(stage="contact", email="sally@example.com")
+    await expect(sidebar.locator(".person .badge")).to_have_text("Contact")
+    await expect(page.locator('#sidebar [data-field="email"]')).to_have_text("sally@example.com")
+    await identity.promote(stage="member", user_id="u-42", name="Sally Ride")
+    await expect(page.locator("#sidebar .person .badge")).to_have_text("Member")
+    await expect(page.locator('#sidebar [data-field="user_id"]')).to_have_text("u-42")
+    assert await page.evaluate("window.pwned") is None
+
+
+async def test_second_agent_sees_a_colleagues_reply_after_a_reconnect(
+    start_service, browser, bus: Bus
+) -> None:
+    """Agent B's dashboard process goes away; A replies meanwhile; B's page resyncs."""
+    await start_service("chat")
+    a_server = await start_service("dashboard")
+    port = free_port()
+    b_server = await start_service("dashboard", port=port)
+    await visitor_says(bus, "d-bob", "is anyone there?")
+    cid = (await conversation_of(bus, "d-bob"))["conversation_id"]
+
+    page_a = await signed_in_page(browser, str(a_server.make_url("")).rstrip("/"))
+    b_url = str(b_server.make_url("")).rstrip("/")
+    page_b = await signed_in_page(browser, b_url)
+    await page_b.goto(f"/conversations/{cid}")
+    await expect(page_b.locator("#live-status")).to_have_attribute("data-state", "live")
+    await expect(page_b.locator("#messages .msg")).to_have_count(1)
+
+    await b_server.close()
+    await expect(page_b.locator("#live-status")).to_have_attribute("data-state", "offline")
+
+    await page_a.goto(f"/conversations/{cid}")
+    await page_a.get_by_label("Reply").fill("Yes, Ann here!")
+    await page_a.get_by_label("Reply").press("Enter")
+    await expect(page_a.locator("#messages .msg-agent")).to_have_count(1)
+    await visitor_says(bus, "d-bob", "great, thanks")
+    await conversation_of(bus, "d-bob", messages=3)
+
+    await start_service("dashboard", port=port)
+    await expect(page_b.locator("#live-status")).to_have_attribute(
+        "data-state", "live", timeout=20_000
+    )
+    await expect(page_b.locator("#messages .msg-text")).to_have_text(
+        ["is anyone there?", "Yes, Ann here!", "great, thanks"]
+    )
