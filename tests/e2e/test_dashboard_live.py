@@ -141,7 +141,7 @@ async def test_first_message_appears_live_then_reply_typing_and_stage_badge(
     # the agent replies with Enter; the visitor's history has it
     await page.get_by_label("Reply").fill("Hi Sally, how can I help?")
     await page.get_by_label("Reply").press("Enter")
-    await expect(page.locator("#messages .msg-agent .msg-text")).to_have_text(
+    await expect(page.locator("#messages .msg-agent:not(.is-pending) .msg-text")).to_have_text(
         "Hi Sally, how can I help?"
     )
     history = await ask(bus, "history", visitor_id="d-sally")
@@ -151,7 +151,7 @@ async def test_first_message_appears_live_then_reply_typing_and_stage_badge(
     await page.get_by_label("Internal note").check()
     await page.get_by_label("Reply").fill("Looks like a big account")
     await page.get_by_label("Reply").press("Enter")
-    await expect(page.locator("#messages .msg-note .msg-text")).to_have_text(
+    await expect(page.locator("#messages .msg-note:not(.is-pending) .msg-text")).to_have_text(
         "Looks like a big account"
     )
     history = await ask(bus, "history", visitor_id="d-sally")
