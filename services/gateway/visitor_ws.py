@@ -1,7 +1,261 @@
-"""The visitor websocket (filled in by the widget issue)."""
+"""The visitor websocket `GET /v1/widget/ws?key=<write key>` (docs/widget-protocol.md).
 
-from aiohttp import web
+Before the upgrade: the write key names the workspace, the Origin must be on its
+allow-list (CORS does not protect websockets), and the IP must be under its
+connection and connect-rate limits. After it: the first frame is `hello`, with the
+visitor token when the browser has one; without a valid one the gateway mints a
+new visitor. Every later frame is checked for size, rate and shape; a bad one gets
+an `error` frame and the socket stays up until the abuse continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import nats.errors
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from services.gateway import visitor_frames as frames
+from services.gateway.visitor_hub import VisitorConn, VisitorHub
+from services.gateway.visitor_limits import LIMITS, Limiters, Limits
+from shared.errors import BusError
+from shared.security import verify_token
+from shared.web import BUS, SETTINGS, WORKSPACES, json_error
+from shared.workspaces import Workspace
+
+log = logging.getLogger("parley.gateway.visitor")
+
+HUB = web.AppKey("visitor_hub", VisitorHub)
+LIMITERS = web.AppKey("visitor_limiters", Limiters)
+OPEN_PER_IP = web.AppKey("visitor_open_per_ip", dict)
+
+
+def client_ip(request: web.Request) -> str:
+    """The peer address; a forwarded one only from a proxy the operator trusts."""
+    peer = request.remote or "unknown"
+    if peer in request.app[SETTINGS].trusted_proxies:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()[:64] or peer
+    return peer
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def origin_ok(request: web.Request, workspace: Workspace) -> bool:
+    origin = request.headers.get("Origin")
+    own = {_origin_of(request.app[SETTINGS].public_url), f"{request.scheme}://{request.host}"}
+    return origin in own or workspace.origin_allowed(origin)
+
+
+def error(code: str, message: str, ref: Any = None, retry_after: float | None = None) -> dict:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    if retry_after is not None:
+        frame["retry_after"] = round(retry_after, 1)
+    return frame
+
+
+def parse(data: str, limits: Limits) -> dict[str, Any]:
+    if len(data.encode()) > limits.soft_frame_bytes:
+        raise frames.FrameError(
+            "too_large", f"frames are limited to {limits.soft_frame_bytes} bytes"
+        )
+    try:
+        frame = json.loads(data)
+    except ValueError as exc:
+        raise frames.FrameError("bad_frame", "a frame must be a JSON object") from exc
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise frames.FrameError("bad_frame", "a frame must be a JSON object with a type")
+    return frame
+
+
+async def visitor_socket(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    limits, limiters = app[LIMITS], app[LIMITERS]
+    workspace = app[WORKSPACES].by_write_key(request.query.get("key", ""))
+    if workspace is None:
+        return json_error(403, "bad_key", "unknown write key")
+    if not origin_ok(request, workspace):
+        return json_error(403, "bad_origin", "this site is not allowed to open the widget")
+    ip = client_ip(request)
+    wait = limiters.connects.retry_after(ip)
+    if wait:
+        return json_error(429, "rate_limited", "too many connections", **{"Retry-After": "5"})
+    open_per_ip = app[OPEN_PER_IP]
+    if open_per_ip.get(ip, 0) >= limits.connections_per_ip:
+        return json_error(429, "too_many_connections", "too many open connections")
+
+    ws = web.WebSocketResponse(
+        heartbeat=limits.heartbeat,
+        max_msg_size=limits.hard_frame_bytes,
+        compress=False,  # per-message deflate costs ~7x memory per socket (perf.md)
+    )
+    await ws.prepare(request)
+    open_per_ip[ip] = open_per_ip.get(ip, 0) + 1
+    try:
+        session = await _hello(request, ws, workspace, ip)
+        if session is not None:
+            try:
+                await _serve(session, ws, ip, app[LIMITERS])
+            finally:
+                await app[HUB].remove(session.conn)
+    finally:
+        open_per_ip[ip] -= 1
+        if not open_per_ip[ip]:
+            del open_per_ip[ip]
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _send_now(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await ws.send_str(json.dumps(frame))
+
+
+async def _hello(
+    request: web.Request, ws: web.WebSocketResponse, workspace: Workspace, ip: str
+) -> frames.Session | None:
+    """Read the hello frame; answer welcome, presence and history. None = socket closed."""
+    app = request.app
+    limits, limiters = app[LIMITS], app[LIMITERS]
+    settings = app[SETTINGS]
+    try:
+        msg = await ws.receive(timeout=limits.hello_timeout)
+    except TimeoutError:
+        await _send_now(ws, error("hello_required", "say hello first"))
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no hello")
+        return None
+    if msg.type != WSMsgType.TEXT:
+        return None
+    try:
+        hello = parse(msg.data, limits)
+        if hello["type"] != "hello":
+            raise frames.FrameError("hello_required", "the first frame must be hello")
+    except frames.FrameError as exc:
+        await _send_now(ws, error(exc.code, str(exc)))
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"bad hello")
+        return None
+
+    claims = verify_token(settings.token_secret, hello.get("token"))
+    if not claims or claims.get("ws") != workspace.id or not claims.get("vid"):
+        wait = limiters.new_visitors.retry_after(ip)
+        if wait:
+            await _send_now(ws, error("rate_limited", "too many new visitors", None, wait))
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"rate limited")
+            return None
+        new_id = uuid.uuid4().hex
+        claims = {"vid": new_id, "did": new_id}
+    conn = VisitorConn(ws, workspace.id, claims["vid"], ip)
+    session = frames.Session(
+        bus=app[BUS],
+        workspace=workspace,
+        conn=conn,
+        token_secret=settings.token_secret,
+        limits=limits,
+        visitor_id=claims["vid"],
+        distinct_id=claims.get("did") or claims["vid"],
+        user_id=claims.get("uid"),
+        context={
+            "ip": ip,
+            "user_agent": request.headers.get("User-Agent", "")[:512],
+            "locale": request.headers.get("Accept-Language", "").split(",")[0][:32],
+        },
+    )
+    page = frames.page_of(hello.get("page") if isinstance(hello.get("page"), dict) else {})
+    if page:
+        session.context["page"] = page
+    conn.send(
+        {
+            "type": "welcome",
+            "token": session.token(),
+            "visitor_id": session.visitor_id,
+            "distinct_id": session.distinct_id,
+            "user_id": session.user_id,
+            "limits": {
+                "max_text": limits.max_text_chars,
+                "email_prompt_after": limits.email_prompt_after,
+            },
+        }
+    )
+    await app[HUB].add(conn)
+    after = hello.get("last_seq")
+    after = after if isinstance(after, int) and not isinstance(after, bool) and after > 0 else None
+    try:
+        await frames.send_presence(session)
+        await frames.send_history(session, after)
+    except (BusError, nats.errors.Error) as exc:
+        log.warning("history unavailable at hello: %s", exc)
+        conn.send(error("unavailable", "history is unavailable, try again shortly", "history"))
+    return session
+
+
+async def _serve(
+    session: frames.Session, ws: web.WebSocketResponse, ip: str, limiters: Limiters
+) -> None:
+    conn = session.conn
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            if msg.type == WSMsgType.BINARY:
+                conn.send(error("bad_frame", "frames are JSON text"))
+            continue
+        ref = None
+        try:
+            frame = parse(msg.data, session.limits)
+            ref = frame.get("client_msg_id") or frame.get("message_id")
+            ref = ref if isinstance(ref, str) and len(ref) <= 64 else None
+            _check_rate(limiters, session, ip, frame["type"])
+            answer = await frames.dispatch(session, frame)
+            if answer is not None:
+                conn.send(answer)
+        except frames.FrameError as exc:
+            conn.send(error(exc.code, str(exc), ref, exc.retry_after))
+            if exc.code != "unavailable" and not limiters.strikes.allow(session.visitor_id):
+                conn.send(error("closing", "too many refused frames"))
+                await _flushed(conn)
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"abuse")
+                return
+
+
+async def _flushed(conn: VisitorConn, timeout: float = 1.0) -> None:
+    """Give the writer a moment to send what is queued (the reason before a close)."""
+    for _ in range(int(timeout / 0.01)):
+        if conn.queue.empty():
+            return
+        await asyncio.sleep(0.01)
+
+
+def _check_rate(limiters: Limiters, s: frames.Session, ip: str, kind: str) -> None:
+    wait = limiters.frames.retry_after(s.visitor_id) or limiters.ip_frames.retry_after(ip)
+    if not wait and kind in frames.COSTLY:
+        wait = limiters.messages.retry_after(s.visitor_id)
+    if wait:
+        raise frames.FrameError("rate_limited", "slow down: too many frames", wait)
 
 
 def setup(app: web.Application) -> None:
-    pass
+    app[LIMITS] = Limits()
+    app[OPEN_PER_IP] = {}
+    app.router.add_get("/v1/widget/ws", visitor_socket)
+
+    async def start(app: web.Application) -> None:
+        app[HUB] = VisitorHub(app[BUS])
+        app[LIMITERS] = Limiters(app[LIMITS])
+
+    async def shutdown(app: web.Application) -> None:
+        if HUB in app:
+            await app[HUB].close_all()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(shutdown)

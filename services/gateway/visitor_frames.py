@@ -1,0 +1,350 @@
+"""What each frame from the widget does, once the socket has said hello.
+
+Every id that decides whose data is touched (workspace, visitor_id, distinct_id,
+user_id) comes from the signed visitor token, never from the frame. Each handler
+returns the frame to answer with; a `FrameError` becomes an `error` frame.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats.errors
+
+from services.gateway.visitor_hub import VisitorConn
+from services.gateway.visitor_limits import Limits
+from services.gateway.widget_events import publish_event, widget_event
+from shared.bus import Bus
+from shared.errors import BusError, PermanentError
+from shared.events import utcnow_iso
+from shared.identifiers import normalize_email
+from shared.security import sign_token, verify_user_hash
+from shared.workspaces import Workspace
+
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+HISTORY_PAGES = 10
+MAX_URL = 2000
+MAX_NAME = 200
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+
+
+@dataclass
+class Session:
+    """One socket after hello: who it is (from the token) and what it last saw."""
+
+    bus: Bus
+    workspace: Workspace
+    conn: VisitorConn
+    token_secret: str
+    limits: Limits
+    visitor_id: str
+    distinct_id: str
+    user_id: str | None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ws_id(self) -> str:
+        return self.workspace.id
+
+    def token(self) -> str:
+        claims = {"ws": self.ws_id, "vid": self.visitor_id, "did": self.distinct_id}
+        if self.user_id:
+            claims["uid"] = self.user_id
+        return sign_token(self.token_secret, claims, ttl_seconds=self.limits.token_ttl_days * 86400)
+
+    def event_id(self, frame: dict[str, Any], name: str = "message_id") -> str:
+        """The frame's client id, namespaced by visitor so nobody can collide with another's."""
+        value = frame.get(name)
+        if not isinstance(value, str) or not CLIENT_ID.match(value):
+            raise FrameError("invalid", f"{name} must be 8-64 letters, digits, - or _")
+        return value
+
+    async def chat_request(self, verb: str, payload: dict[str, Any]) -> Any:
+        return await self.bus.request(
+            self.bus.subjects.request("chat", verb),
+            {"workspace_id": self.ws_id, **payload},
+            timeout=5,
+        )
+
+
+def _text(frame: dict[str, Any], name: str, limit: int, required: bool = True) -> str | None:
+    value = frame.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise FrameError("invalid", f"{name} must be a string")
+    if required and not value.strip():
+        raise FrameError("invalid", f"{name} is empty")
+    if len(value) > limit:
+        raise FrameError("too_large", f"{name} is longer than {limit} characters")
+    return value
+
+
+def _object(frame: dict[str, Any], name: str) -> dict[str, Any]:
+    value = frame.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FrameError("invalid", f"{name} must be an object")
+    return value
+
+
+def page_of(frame: dict[str, Any]) -> dict[str, str]:
+    page = {}
+    for name in ("url", "title", "referrer", "path"):
+        value = frame.get(name)
+        if isinstance(value, str) and value:
+            page[name] = value[: MAX_NAME if name == "title" else MAX_URL]
+    return page
+
+
+# --- chat ------------------------------------------------------------------------------
+async def on_message(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
+    cmid = s.event_id(frame, "client_msg_id")
+    text = _text(frame, "text", s.limits.max_text_chars)
+    record = {
+        "type": "visitor.message",
+        "workspace_id": s.ws_id,
+        "visitor_id": s.visitor_id,
+        "distinct_id": s.distinct_id,
+        "client_msg_id": cmid,
+        "text": text,
+        "sent_at": utcnow_iso(),
+        "page_url": s.context.get("page", {}).get("url"),
+    }
+    await s.bus.publish_durable(
+        s.bus.subjects.chat_inbound(s.ws_id), record, f"{s.ws_id}:{s.visitor_id}:{cmid}"
+    )
+    return {"type": "accepted", "ref": cmid}
+
+
+async def on_email(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
+    cmid = s.event_id(frame, "client_msg_id")
+    email = normalize_email(frame.get("email"))
+    if email is None:
+        raise FrameError("bad_email", "that does not look like an email address")
+    event = widget_event(
+        s.ws_id,
+        "email",
+        f"w:{s.visitor_id}:{cmid}",
+        anonymous_id=s.distinct_id,
+        user_id=s.user_id,
+        email=email,
+        context=s.context,
+    )
+    await publish_event(s.bus, event)
+    record = {
+        "type": "visitor.email",
+        "workspace_id": s.ws_id,
+        "visitor_id": s.visitor_id,
+        "distinct_id": s.distinct_id,
+        "client_msg_id": cmid,
+        "email": email,
+        "sent_at": utcnow_iso(),
+    }
+    await s.bus.publish_durable(
+        s.bus.subjects.chat_inbound(s.ws_id), record, f"{s.ws_id}:{s.visitor_id}:{cmid}"
+    )
+    return {"type": "accepted", "ref": cmid}
+
+
+async def _signal(s: Session, kind: str, **fields: Any) -> None:
+    await s.bus.publish(
+        s.bus.subjects.request("chat", "visitor.signal"),
+        {
+            "type": kind,
+            "workspace_id": s.ws_id,
+            "visitor_id": s.visitor_id,
+            "conversation_id": None,
+            **fields,
+        },
+    )
+
+
+async def on_typing(s: Session, frame: dict[str, Any]) -> None:
+    await _signal(s, "typing", typing=frame.get("typing") is True)
+
+
+async def on_read(s: Session, frame: dict[str, Any]) -> None:
+    seq = frame.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise FrameError("invalid", "seq must be a non-negative integer")
+    await _signal(s, "read", seq=seq)
+
+
+async def send_history(s: Session, after_seq: int | None) -> None:
+    """The latest messages (no `after_seq`) or every message after it, page by page."""
+    for _ in range(HISTORY_PAGES):
+        payload: dict[str, Any] = {"visitor_id": s.visitor_id, "limit": 100}
+        if after_seq is not None:
+            payload["after_seq"] = after_seq
+        else:
+            payload["limit"] = 50
+        result = await s.chat_request("history", payload)
+        messages = [m for m in result.get("messages", []) if not m.get("internal")]
+        more = bool(result.get("has_more")) and after_seq is not None and bool(messages)
+        s.conn.send(
+            {
+                "type": "history",
+                "after_seq": after_seq,
+                "conversation_id": result.get("conversation_id"),
+                "messages": messages,
+                "last_seq": result.get("last_seq", 0),
+                "visitor_read_seq": result.get("visitor_read_seq", 0),
+                "status": result.get("status"),
+                "more": more,
+            }
+        )
+        if not more:
+            return
+        after_seq = max(m.get("seq", 0) for m in messages)
+
+
+async def on_resync(s: Session, frame: dict[str, Any]) -> None:
+    after = frame.get("after_seq")
+    if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
+        raise FrameError("invalid", "after_seq must be a non-negative integer")
+    await send_history(s, after)
+
+
+async def send_presence(s: Session) -> None:
+    result = await s.chat_request("presence.get", {})
+    s.conn.send(
+        {
+            "type": "presence",
+            "online_agents": result.get("online_agents", 0),
+            "agents": [
+                {"name": a.get("name"), "avatar": a.get("avatar")}
+                for a in result.get("agents", [])[:5]
+            ],
+            "away_message": result.get("away_message"),
+        }
+    )
+
+
+# --- identity --------------------------------------------------------------------------
+def _verified(s: Session, user_id: str, frame: dict[str, Any]) -> bool:
+    """Refuse an unverified browser identify/alias where the workspace enforces it."""
+    if not s.workspace.enforce_identity_verification:
+        return True
+    if verify_user_hash(s.workspace.identity_secret, user_id, frame.get("user_hash")):
+        return True
+    raise FrameError("unverified", "user_hash does not match this user id")
+
+
+async def on_identify(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
+    mid = s.event_id(frame)
+    user_id = _text(frame, "user_id", MAX_NAME)
+    assert user_id is not None
+    trusted = _verified(s, user_id, frame)
+    event = widget_event(
+        s.ws_id,
+        "identify",
+        f"w:{s.visitor_id}:{mid}",
+        anonymous_id=s.distinct_id,
+        user_id=user_id,
+        trusted=trusted,
+        traits=_object(frame, "traits"),
+        context=s.context,
+    )
+    await publish_event(s.bus, event)
+    s.user_id = event.user_id
+    return {"type": "ok", "ref": mid, "token": s.token(), "user_id": s.user_id}
+
+
+async def on_alias(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
+    mid = s.event_id(frame)
+    user_id = _text(frame, "user_id", MAX_NAME)
+    assert user_id is not None
+    trusted = _verified(s, user_id, frame)
+    event = widget_event(
+        s.ws_id,
+        "alias",
+        f"w:{s.visitor_id}:{mid}",
+        anonymous_id=s.distinct_id,
+        user_id=user_id,
+        previous_id=s.distinct_id,
+        trusted=trusted,
+        context=s.context,
+    )
+    await publish_event(s.bus, event)
+    s.user_id = event.user_id
+    return {"type": "ok", "ref": mid, "token": s.token(), "user_id": s.user_id}
+
+
+async def on_track(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
+    mid = s.event_id(frame)
+    name = _text(frame, "event", MAX_NAME)
+    event = widget_event(
+        s.ws_id,
+        "track",
+        f"w:{s.visitor_id}:{mid}",
+        anonymous_id=s.distinct_id,
+        user_id=s.user_id,
+        event=name,
+        properties=_object(frame, "properties"),
+        context=s.context,
+    )
+    await publish_event(s.bus, event)
+    return {"type": "ok", "ref": mid}
+
+
+async def on_page(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
+    mid = s.event_id(frame)
+    page = page_of(frame)
+    if "url" not in page:
+        raise FrameError("invalid", "url is required")
+    s.context["page"] = page
+    event = widget_event(
+        s.ws_id,
+        "page",
+        f"w:{s.visitor_id}:{mid}",
+        anonymous_id=s.distinct_id,
+        user_id=s.user_id,
+        properties=dict(page),
+        context=s.context,
+    )
+    await publish_event(s.bus, event)
+    return {"type": "ok", "ref": mid}
+
+
+async def on_ping(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "pong"}
+
+
+Handler = Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+HANDLERS: dict[str, Handler] = {
+    "message": on_message,
+    "email": on_email,
+    "typing": on_typing,
+    "read": on_read,
+    "resync": on_resync,
+    "identify": on_identify,
+    "alias": on_alias,
+    "track": on_track,
+    "page": on_page,
+    "ping": on_ping,
+}
+# frames that create something: they also count against the per-visitor message limit
+COSTLY = ("message", "email")
+
+
+async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
+    handler = HANDLERS.get(frame.get("type"))  # type: ignore[arg-type]
+    if handler is None:
+        raise FrameError("unknown_type", f"unknown frame type {frame.get('type')!r}")
+    try:
+        return await handler(s, frame)
+    except PermanentError as exc:
+        raise FrameError("invalid", str(exc)) from exc
+    except (TimeoutError, BusError, nats.errors.Error, ConnectionError) as exc:
+        raise FrameError("unavailable", "the chat is unavailable, try again shortly") from exc

@@ -1,0 +1,116 @@
+"""Delivery to visitor sockets: one core-NATS subscription per visitor held by this process.
+
+The gateway keeps no chat state: chat publishes a visitor's frames on
+`P.live.visitor.<ws>.<visitor_id>` and whichever gateway holds that visitor's sockets
+(one per tab) forwards them. Each socket has a bounded outbound queue drained by its
+own writer task, so a slow reader never blocks the others; one that cannot keep up
+is closed and its widget reconnects and resyncs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from shared.bus import Bus
+
+log = logging.getLogger("parley.gateway.hub")
+
+QUEUE_LIMIT = 256
+FORWARDED = ("message", "typing", "read", "presence")
+
+
+@dataclass(eq=False)
+class VisitorConn:
+    ws: web.WebSocketResponse
+    workspace_id: str
+    visitor_id: str
+    ip: str
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    writer: asyncio.Task | None = None
+
+    def send(self, frame: dict[str, Any]) -> None:
+        """Queue a frame; a socket whose queue is full is too slow and gets closed."""
+        if self.ws.closed:
+            return
+        try:
+            self.queue.put_nowait(json.dumps(frame, separators=(",", ":")))
+        except asyncio.QueueFull:
+            log.warning("visitor socket too slow, closing")
+            asyncio.get_running_loop().create_task(
+                self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
+            )
+
+    async def write_loop(self) -> None:
+        try:
+            while not self.ws.closed:
+                await self.ws.send_str(await self.queue.get())
+        except (ConnectionError, RuntimeError):
+            pass  # the socket went away; the handler's cleanup removes it
+
+
+def live_frame_ok(frame: Any) -> bool:
+    """Only the live frame types of the contract, and never an internal note."""
+    if not isinstance(frame, dict) or frame.get("type") not in FORWARDED:
+        return False
+    if frame["type"] == "message":
+        message = frame.get("message")
+        return isinstance(message, dict) and not message.get("internal")
+    return True
+
+
+class VisitorHub:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.conns: dict[tuple[str, str], set[VisitorConn]] = {}
+        self._subs: dict[tuple[str, str], Any] = {}
+        self._lock = asyncio.Lock()
+
+    def count(self) -> int:
+        return sum(len(c) for c in self.conns.values())
+
+    async def add(self, conn: VisitorConn) -> None:
+        """Subscribe before the caller reads history, so nothing falls between the two."""
+        key = (conn.workspace_id, conn.visitor_id)
+        async with self._lock:
+            self.conns.setdefault(key, set()).add(conn)
+            if key not in self._subs:
+                subject = self.bus.subjects.live_visitor(*key)
+
+                async def deliver(frame: dict[str, Any], key: tuple[str, str] = key) -> None:
+                    if live_frame_ok(frame):
+                        for c in list(self.conns.get(key, ())):
+                            c.send(frame)
+
+                self._subs[key] = await self.bus.subscribe(subject, deliver)
+                assert self.bus.nc is not None
+                await self.bus.nc.flush()
+        conn.writer = asyncio.create_task(conn.write_loop())
+
+    async def remove(self, conn: VisitorConn) -> None:
+        key = (conn.workspace_id, conn.visitor_id)
+        if conn.writer:
+            conn.writer.cancel()
+            await asyncio.gather(conn.writer, return_exceptions=True)
+        async with self._lock:
+            group = self.conns.get(key)
+            if group is not None:
+                group.discard(conn)
+                if not group:
+                    del self.conns[key]
+                    sub = self._subs.pop(key, None)
+                    if sub is not None:
+                        with contextlib.suppress(Exception):
+                            await sub.unsubscribe()
+
+    async def close_all(self) -> None:
+        for group in list(self.conns.values()):
+            for conn in list(group):
+                with contextlib.suppress(Exception):
+                    await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

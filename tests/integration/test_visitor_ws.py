@@ -1,0 +1,313 @@
+"""The gateway's visitor socket against the real chat service, NATS and database."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+
+from services.gateway.app import create_app
+from services.gateway.visitor_limits import LIMITS, Limits
+from shared.bus import Bus
+from shared.security import sign_token, user_hash, verify_token
+from shared.settings import Settings
+from tests.integration.visitor_ws_client import Visitor
+from tests.support import eventually
+
+AGENT = {"id": "agent-ann", "name": "Ann", "avatar": None}
+
+
+@pytest.fixture
+async def chat(start_service):  # type: ignore[no-untyped-def]
+    return await start_service("chat")
+
+
+@pytest.fixture
+async def gateway(start_service):  # type: ignore[no-untyped-def]
+    return await start_service("gateway")
+
+
+@pytest.fixture
+def gateway_with(aiohttp_server, settings: Settings):  # type: ignore[no-untyped-def]
+    async def start(settings: Settings = settings, **limits: object):  # type: ignore[no-untyped-def]
+        app = create_app(settings)
+        app[LIMITS] = Limits(**limits)
+        return await aiohttp_server(app)
+
+    return start
+
+
+async def agent_says(bus: Bus, conversation_id: str, text: str, cmid: str) -> dict:
+    return await bus.request(
+        bus.subjects.request("chat", "agent.send"),
+        {
+            "workspace_id": "default",
+            "conversation_id": conversation_id,
+            "agent": AGENT,
+            "client_msg_id": cmid,
+            "text": text,
+            "internal": False,
+        },
+    )
+
+
+async def test_first_boot_mints_a_visitor_and_the_token_brings_it_back(
+    gateway, settings: Settings
+) -> None:
+    first = await Visitor.connect(gateway, settings.write_key)
+    welcome = first.welcome
+    claims = verify_token(settings.token_secret, welcome["token"])
+    assert claims["vid"] == welcome["visitor_id"] == welcome["distinct_id"]
+    assert claims["ws"] == "default"
+    await first.close()
+
+    again = await Visitor.connect(gateway, settings.write_key, token=welcome["token"])
+    assert again.welcome["visitor_id"] == welcome["visitor_id"]
+    await again.close()
+
+    forged = sign_token("not-the-secret", {"ws": "default", "vid": welcome["visitor_id"]})
+    stranger = await Visitor.connect(gateway, settings.write_key, token=forged)
+    assert stranger.welcome["visitor_id"] != welcome["visitor_id"]
+    await stranger.close()
+
+
+async def test_a_visitor_chats_with_an_agent_and_history_comes_back(
+    chat, gateway, bus: Bus, settings: Settings
+) -> None:
+    sally = await Visitor.connect(gateway, settings.write_key)
+    cmid = await sally.say("Hello, is anyone there?")
+    await sally.wait_for(lambda f: f["type"] == "accepted" and f["ref"] == cmid)
+    mine = await sally.wait_for(lambda f: f["type"] == "message")
+    assert mine["message"]["client_msg_id"] == cmid
+    assert mine["message"]["seq"] == 1
+
+    await agent_says(bus, mine["message"]["conversation_id"], "Hi Sally, Ann here", "a-1")
+    reply = await sally.wait_for(lambda f: f["type"] == "message" and f["message"]["seq"] == 2)
+    assert reply["message"]["author"]["name"] == "Ann"
+    await sally.close()
+
+    back = await Visitor.connect(gateway, settings.write_key, token=sally.welcome["token"])
+    history = await back.wait_for(lambda f: f["type"] == "history")
+    assert [m["text"] for m in history["messages"]] == [
+        "Hello, is anyone there?",
+        "Hi Sally, Ann here",
+    ]
+    await back.close()
+
+
+async def test_reconnect_resyncs_only_what_came_after_the_last_seq(
+    chat, gateway, bus: Bus, settings: Settings
+) -> None:
+    sally = await Visitor.connect(gateway, settings.write_key)
+    await sally.say("one")
+    first = await sally.wait_for(lambda f: f["type"] == "message")
+    cid = first["message"]["conversation_id"]
+    await sally.close()
+    for n in range(2, 5):  # the agent writes while the visitor is away
+        await agent_says(bus, cid, f"reply {n}", f"a-{n}")
+
+    back = await Visitor.connect(
+        gateway, settings.write_key, token=sally.welcome["token"], last_seq=1
+    )
+    history = await back.wait_for(lambda f: f["type"] == "history")
+    assert history["after_seq"] == 1
+    assert [m["seq"] for m in history["messages"]] == [2, 3, 4]
+    await back.close()
+
+
+async def test_two_gateways_talk_through_nats(
+    chat, start_service, bus: Bus, settings: Settings
+) -> None:
+    gateway_a = await start_service("gateway")
+    gateway_b = await start_service("gateway")
+    tab_a = await Visitor.connect(gateway_a, settings.write_key)
+    tab_b = await Visitor.connect(gateway_b, settings.write_key, token=tab_a.welcome["token"])
+
+    await tab_b.say("written on gateway B")
+    seen_on_a = await tab_a.wait_for(lambda f: f["type"] == "message")
+    assert seen_on_a["message"]["text"] == "written on gateway B"
+
+    await agent_says(bus, seen_on_a["message"]["conversation_id"], "agent reply", "a-x")
+    for tab in (tab_a, tab_b):
+        await tab.wait_for(
+            lambda f: f["type"] == "message" and f["message"]["text"] == "agent reply"
+        )
+    await tab_a.close()
+    await tab_b.close()
+
+
+async def test_a_visitor_never_sees_another_visitors_conversation(
+    chat, gateway, settings: Settings
+) -> None:
+    sally = await Visitor.connect(gateway, settings.write_key)
+    await sally.say("my secret order number 1234")
+    await sally.wait_for(lambda f: f["type"] == "message")
+    mallory = await Visitor.connect(gateway, settings.write_key)
+    await mallory.send({"type": "resync", "after_seq": 0})
+    await mallory.send({"type": "ping"})
+    await mallory.wait_for(lambda f: f["type"] == "pong")
+    await eventually(lambda: _async(len(mallory.matching(lambda f: f["type"] == "history")) >= 2))
+    assert mallory.messages() == []
+    await sally.close()
+    await mallory.close()
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def test_the_origin_must_be_on_the_allow_list(start_service, settings: Settings) -> None:
+    strict = settings.with_changes(allowed_origins=("https://shop.example",))
+    gateway = await start_service("gateway", settings=strict)
+    visitor = await Visitor.connect(gateway, strict.write_key, origin="https://shop.example")
+    await visitor.close()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await Visitor.connect(gateway, strict.write_key, origin="https://evil.example")
+    assert refused.value.status == 403
+    with pytest.raises(aiohttp.WSServerHandshakeError) as bad_key:
+        await Visitor.connect(gateway, "wk_wrong", origin="https://shop.example")
+    assert bad_key.value.status == 403
+
+
+async def test_bad_frames_get_errors_and_the_socket_stays_up(
+    gateway_with, settings: Settings
+) -> None:
+    gateway = await gateway_with(soft_frame_bytes=1024, hard_frame_bytes=4096)
+    visitor = await Visitor.connect(gateway, settings.write_key)
+    await visitor.ws.send_str("{not json")
+    await visitor.send({"type": "launch_missiles"})
+    await visitor.say("x" * 2000, client_msg_id="too-big-1")
+    await visitor.send({"type": "message", "client_msg_id": "bad id!", "text": "hi"})
+    await visitor.send({"type": "ping"})
+    await visitor.wait_for(lambda f: f["type"] == "pong")
+    # (no chat service runs here: the hello's history answers "unavailable")
+    codes = [
+        f["code"] for f in visitor.frames if f["type"] == "error" and f.get("ref") != "history"
+    ]
+    assert codes == ["bad_frame", "unknown_type", "too_large", "invalid"]
+    assert not visitor.ws.closed
+    # past the hard limit aiohttp refuses to read the frame at all and closes
+    await visitor.ws.send_str(json.dumps({"type": "message", "text": "y" * 5000}))
+    await visitor.closed.wait()
+    assert visitor.ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    await visitor.close()
+
+
+async def test_over_rate_gets_an_error_then_continued_abuse_closes(
+    gateway_with, settings: Settings
+) -> None:
+    gateway = await gateway_with(frames_burst=3, frames_per_second=0.1, strikes_burst=3)
+    visitor = await Visitor.connect(gateway, settings.write_key)
+    for _ in range(4):
+        await visitor.send({"type": "ping"})
+    limited = await visitor.wait_for(lambda f: f.get("code") == "rate_limited")
+    assert limited["retry_after"] > 0
+    assert len(visitor.matching(lambda f: f["type"] == "pong")) == 3
+    assert not visitor.ws.closed
+    for _ in range(5):
+        await visitor.send({"type": "ping"})
+    await visitor.closed.wait()
+    assert visitor.matching(lambda f: f.get("code") == "closing")
+    assert visitor.ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+    await visitor.close()
+
+
+async def test_connections_per_ip_are_capped(gateway_with, settings: Settings) -> None:
+    gateway = await gateway_with(connections_per_ip=2)
+    first = await Visitor.connect(gateway, settings.write_key)
+    second = await Visitor.connect(gateway, settings.write_key)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await Visitor.connect(gateway, settings.write_key)
+    assert refused.value.status == 429
+    await first.close()
+    third = await Visitor.connect(gateway, settings.write_key)
+    await second.close()
+    await third.close()
+
+
+async def _events(bus: Bus, kind: str) -> list[dict]:
+    sub = await bus.js.subscribe(bus.subjects.events("default", kind), ordered_consumer=True)
+    found = []
+    while True:
+        try:
+            msg = await sub.next_msg(timeout=0.3)
+        except Exception:  # noqa: BLE001 - no more messages
+            break
+        found.append(json.loads(msg.data))
+    await sub.unsubscribe()
+    return found
+
+
+async def test_identify_needs_a_valid_user_hash_where_the_workspace_enforces_it(
+    start_service, bus: Bus, settings: Settings
+) -> None:
+    strict = settings.with_changes(enforce_identity_verification=True)
+    gateway = await start_service("gateway", settings=strict)
+    visitor = await Visitor.connect(gateway, strict.write_key)
+    await visitor.send(
+        {"type": "identify", "message_id": "ident-bad1", "user_id": "u-42", "user_hash": "00"}
+    )
+    refused = await visitor.wait_for(lambda f: f.get("ref") == "ident-bad1")
+    assert (refused["type"], refused["code"]) == ("error", "unverified")
+
+    good = user_hash(strict.identity_secret, "u-42")
+    await visitor.send(
+        {
+            "type": "identify",
+            "message_id": "ident-good",
+            "user_id": "u-42",
+            "user_hash": good,
+            "traits": {"email": "sally@example.com"},
+        }
+    )
+    ok = await visitor.wait_for(lambda f: f["type"] == "ok" and f["ref"] == "ident-good")
+    assert verify_token(strict.token_secret, ok["token"])["uid"] == "u-42"
+    await visitor.send({"type": "track", "message_id": "track-0001", "event": "Upgraded"})
+    await visitor.wait_for(lambda f: f["type"] == "ok" and f["ref"] == "track-0001")
+
+    identifies = await _events(bus, "identify")
+    assert len(identifies) == 1
+    assert identifies[0]["user_id"] == "u-42"
+    assert identifies[0]["anonymous_id"] == visitor.welcome["distinct_id"]
+    assert identifies[0]["trusted"] is True
+    assert identifies[0]["source"] == "widget"
+    tracks = await _events(bus, "track")
+    assert tracks[0]["user_id"] == "u-42"
+    await visitor.close()
+
+
+async def test_the_email_prompt_makes_an_email_event_and_a_chat_record(
+    chat, gateway, bus: Bus, settings: Settings
+) -> None:
+    visitor = await Visitor.connect(gateway, settings.write_key)
+    await visitor.send({"type": "email", "client_msg_id": "email-0001", "email": "nope"})
+    bad = await visitor.wait_for(lambda f: f["type"] == "error")
+    assert bad["code"] == "bad_email"
+    await visitor.send(
+        {"type": "email", "client_msg_id": "email-0002", "email": " Sally@Example.COM "}
+    )
+    await visitor.wait_for(lambda f: f["type"] == "accepted" and f["ref"] == "email-0002")
+    system = await visitor.wait_for(lambda f: f["type"] == "message")
+    assert system["message"]["author"]["kind"] == "system"
+    emails = await _events(bus, "email")
+    assert [(e["email"], e["anonymous_id"]) for e in emails] == [
+        ("sally@example.com", visitor.welcome["distinct_id"])
+    ]
+    await visitor.close()
+
+
+async def test_visitor_typing_reaches_the_agents(
+    chat, gateway, bus: Bus, settings: Settings
+) -> None:
+    from tests.integration.chat_support import Frames
+
+    agents = await Frames.on(bus, bus.subjects.live_agents("default"))
+    visitor = await Visitor.connect(gateway, settings.write_key)
+    await visitor.say("hello")
+    await visitor.wait_for(lambda f: f["type"] == "message")
+    await visitor.send({"type": "typing", "typing": True})
+    typing = await agents.wait_for(lambda f: f["type"] == "typing")
+    assert typing["visitor_id"] == visitor.welcome["visitor_id"]
+    assert typing["typing"] is True
+    await visitor.close()
