@@ -19,6 +19,11 @@ from shared.errors import BusError
 MAX_RESOLVE = 25
 
 
+def short_id(value: str) -> str:
+    """Enough of a long random id to tell visitors apart in a list."""
+    return value if len(value) <= 12 else value[-6:]
+
+
 def fallback_person(conversation: dict[str, Any]) -> dict[str, Any]:
     """What the conversation itself says when identity cannot be asked."""
     email = conversation.get("email")
@@ -29,7 +34,7 @@ def fallback_person(conversation: dict[str, Any]) -> dict[str, Any]:
         "email": email,
         "user_id": None,
         "stage": "contact" if email else "visitor",
-        "label": email or (f"Visitor {visitor[-6:]}" if visitor else "Visitor"),
+        "label": email or (f"Visitor {short_id(visitor)}" if visitor else "Visitor"),
     }
 
 

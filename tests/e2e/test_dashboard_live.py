@@ -136,7 +136,7 @@ async def test_first_message_appears_live_then_reply_typing_and_stage_badge(
             "typing": True,
         },
     )
-    await expect(page.locator("#typing")).to_have_text("Visitor is typing…")
+    await expect(page.locator("#typing")).to_have_text("Visitor d-sally is typing…")
 
     # the agent replies with Enter; the visitor's history has it
     await page.get_by_label("Reply").fill("Hi Sally, how can I help?")

@@ -270,7 +270,8 @@
       li.dataset.id = m.id || "";
       li.dataset.clientId = m.client_msg_id || "";
       var meta = el("div", "msg-meta");
-      var author = (m.author && m.author.name) || (m.author && m.author.kind === "visitor" ? "Visitor" : "Parley");
+      var author = (m.author && m.author.name) ||
+        (m.author && m.author.kind === "visitor" ? (root.dataset.visitorName || "Visitor") : "Parley");
       meta.append(el("span", "msg-author", (m.internal ? "Internal note · " : "") + author));
       var time = el("time", null, m.created_at ? ago(m.created_at) : "sending…");
       if (m.created_at) time.dateTime = m.created_at;
@@ -358,7 +359,12 @@
       var badge = side.querySelector('.person [data-field="stage"]');
       if (badge && p.stage) setBadge(badge, p.stage);
       var label = p.name || p.email || p.user_id;
-      if (label) side.querySelector('[data-field="name"]').textContent = label;
+      if (label) {
+        side.querySelector('[data-field="name"]').textContent = label;
+        root.dataset.visitorName = label;
+        var title = document.querySelector(".conv-title h1");
+        if (title) title.textContent = label;
+      }
       if (p.email) side.querySelector('[data-field="email"]').textContent = p.email;
       if (p.user_id) side.querySelector('[data-field="user_id"]').textContent = p.user_id;
     }
@@ -372,7 +378,7 @@
         var side = document.getElementById("sidebar");
         if (side && (f.conversation.profile_id || "") !== side.dataset.profileId) refreshSidebar();
       } else if (f.type === "typing" && f.conversation_id === cid) {
-        setTyping("visitor", "Visitor", !!f.typing);
+        setTyping("visitor", root.dataset.visitorName || "Visitor", !!f.typing);
       } else if (f.type === "agent.typing" && f.conversation_id === cid && f.agent && f.agent.id !== me) {
         setTyping("agent:" + f.agent.id, f.agent.name || "A colleague", !!f.typing);
       } else if (f.type === "profile.updated" && f.profile && concernsSidebar(f.profile)) {
