@@ -21,7 +21,9 @@ async def admin(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
     return client
 
 
-async def test_settings_show_keys_and_an_install_snippet_with_the_write_key(admin, settings) -> None:
+async def test_settings_show_keys_and_an_install_snippet_with_the_write_key(
+    admin, settings
+) -> None:
     html = await (await admin.get("/settings")).text()
     assert settings.write_key in html
     assert settings.secret_key in html  # behind a "Show" disclosure, for admins only
