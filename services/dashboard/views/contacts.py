@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -68,7 +69,8 @@ async def profile_page(request: web.Request) -> web.Response:
     events, previous = {"events": []}, {"conversations": []}
     if profile:
         if profile.get("id") and profile["id"] != profile_id:
-            raise web.HTTPMovedPermanently(f"/contacts/{profile['id']}")  # merged away
+            # merged away: the survivor's page (not permanent: ids are not reused, but be safe)
+            raise web.HTTPFound(f"/contacts/{quote(str(profile['id']), safe='')}")
         events, previous = await asyncio.gather(
             notices.ask(
                 "identity",
