@@ -38,6 +38,13 @@
     badge.textContent = STAGES[stage];
   }
 
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    // randomUUID needs a secure context; getRandomValues works over plain http too
+    var bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
   function api(method, url, body) {
     var options = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } };
     if (body !== undefined) {
@@ -442,7 +449,7 @@
       var text = box.value.trim();
       if (!text) return;
       var message = {
-        conversation_id: cid, client_msg_id: crypto.randomUUID(), text: text, internal: internal.checked,
+        conversation_id: cid, client_msg_id: uuid(), text: text, internal: internal.checked,
         author: { kind: "agent", id: me, name: main.dataset.agentName }
       };
       var pending = render(message);

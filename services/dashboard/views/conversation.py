@@ -14,6 +14,7 @@ from services.dashboard.auth import current_agent, workspace_id
 from services.dashboard.backends import Notices, ask
 from services.dashboard.render import iso, render
 from services.dashboard.views.inbox import STATUSES
+from shared.errors import BusError
 
 MESSAGES_SHOWN = 100
 MAX_TEXT = 10_000
@@ -150,7 +151,12 @@ async def update(request: web.Request) -> web.StreamResponse:
                 raise web.HTTPBadRequest(text="Unknown agent.\n")
             payload["assignee_id"] = assignee
     if len(payload) > 3:
-        await ask(request.app, "chat", "conversation.update", payload)
+        try:
+            await ask(request.app, "chat", "conversation.update", payload)
+        except BusError as exc:
+            if exc.code in ("invalid", "not_found"):
+                raise web.HTTPBadRequest(text=f"{exc}\n") from exc
+            raise
     raise web.HTTPSeeOther(f"/conversations/{cid}")
 
 
