@@ -1,2 +1,421 @@
-/* Parley widget: placeholder until the widget issue lands. */
-(function () { "use strict"; window.parley = window.parley || []; })();
+/* The widget's entry: the `parley` API, the chat state, page views, boot.
+   The gateway serves lib/logic.js, lib/store.js, lib/conn.js, lib/ui.js and this file
+   as one script (/widget.js) wrapped in a function; nothing here runs at build time. */
+
+var MAX_OUTBOX = 50;
+var MAX_EVENTS = 100;
+var TYPING_EVERY_MS = 3000;
+var TYPING_IDLE_MS = 4000;
+var AGENT_TYPING_MS = 30000;
+var ACCEPT_WITHIN_MS = 10000;
+
+function Widget(config) {
+  this.config = config;
+  this.store = makeStore(window);
+  this.timeline = new Timeline();
+  this.listeners = { message: [], unread: [], ready: [] };
+  this.isReady = false;
+  this.open = false;
+  this.presence = { online_agents: null, agents: [] };
+  this.agentReadSeq = 0;
+  this.limits = { max_text: 4000, email_prompt_after: 60 };
+  this.events = []; // identify/alias/track/page frames not yet acknowledged
+  this.typingSentAt = 0;
+  this.lastHref = null;
+  this.promptTimer = null;
+  var self = this;
+  this.ui = new UI(WIDGET_CSS, {
+    toggle: function () { self.setOpen(!self.open); },
+    close: function () { self.setOpen(false); },
+    send: function (text) { return self.send(text); },
+    retry: function (id) { self.retry(id); },
+    typing: function (text) { self.typing(text); },
+    email: function (value) { self.giveEmail(value); },
+  });
+  (this.store.get("outbox") || []).forEach(function (m) {
+    self.timeline.addPending(m.client_msg_id, m.text, m.created_at);
+  });
+  this.conn = new Connection({
+    url: config.host.replace(/^http/, "ws") + "/v1/widget/ws?key=" + encodeURIComponent(config.writeKey),
+    hello: function () {
+      var last = self.timeline.lastSeq();
+      return { type: "hello", token: self.store.get("token") || null, last_seq: last || null, page: pageInfo() };
+    },
+    onFrame: function (frame) { self.onFrame(frame); },
+    onState: function (state) { self.ui.setState(state); },
+  });
+  this.render();
+  if (this.store.get("open")) this.setOpen(true);
+  this.conn.start();
+}
+
+/* --- frames from the gateway ------------------------------------------------------- */
+Widget.prototype.onFrame = function (f) {
+  var self = this;
+  switch (f.type) {
+    case "welcome":
+      if (f.visitor_id !== this.store.get("visitor_id")) this.forgetChat(true);
+      this.store.set("token", f.token);
+      this.store.set("visitor_id", f.visitor_id);
+      this.store.set("distinct_id", f.distinct_id);
+      if (f.limits) this.limits = f.limits;
+      this.flush();
+      if (!this.isReady) {
+        this.isReady = true;
+        this.emit("ready", { visitorId: f.visitor_id, distinctId: f.distinct_id });
+      }
+      break;
+    case "history":
+      (f.messages || []).forEach(function (m) { self.timeline.upsert(m); });
+      if (f.visitor_read_seq > (this.store.get("read_seq") || 0)) this.store.set("read_seq", f.visitor_read_seq);
+      this.render();
+      break;
+    case "message":
+      var isNew = this.timeline.upsert(f.message);
+      this.dropFromOutbox(f.message.client_msg_id);
+      if (f.message.author && f.message.author.kind === "agent") this.ui.setTyping(null);
+      this.render();
+      if (isNew && f.message.author && f.message.author.kind !== "visitor") this.emit("message", f.message);
+      break;
+    case "accepted":
+      this.timeline.setStatus(f.ref, "sent");
+      this.dropFromOutbox(f.ref);
+      this.render();
+      break;
+    case "typing":
+      clearTimeout(this.agentTypingTimer);
+      this.ui.setTyping(f.typing ? f.agent || {} : null);
+      if (f.typing) this.agentTypingTimer = setTimeout(function () { self.ui.setTyping(null); }, AGENT_TYPING_MS);
+      break;
+    case "read":
+      if (f.seq > this.agentReadSeq) this.agentReadSeq = f.seq;
+      this.render();
+      break;
+    case "presence":
+      if (f.agents) this.presence = f;
+      else this.presence.online_agents = f.online_agents;
+      this.ui.setPresence(this.presence);
+      this.schedulePrompt();
+      break;
+    case "ok":
+      this.ackEvent(f.ref);
+      if (f.token) this.store.set("token", f.token);
+      break;
+    case "error":
+      this.onError(f);
+      break;
+  }
+};
+
+Widget.prototype.onError = function (f) {
+  var isEvent = this.ackEvent(f.ref);
+  if (isEvent) {
+    if (window.console) console.warn("parley: " + f.code + ": " + f.message);
+    return;
+  }
+  if (f.ref && this.timeline.setStatus(f.ref, "failed")) {
+    this.render();
+    this.ui.setNotice(
+      f.code === "rate_limited"
+        ? "You're sending messages too fast. Try again in " + Math.ceil(f.retry_after || 1) + " s."
+        : f.code === "too_large" ? "That message is too long." : "Your message was not sent: " + f.message
+    );
+    return;
+  }
+  if (f.code === "bad_email") this.ui.setNotice("Please check that email address.");
+  else if (f.code === "rate_limited") this.ui.setNotice("Slow down a little, please.");
+};
+
+/* --- the visitor's messages ---------------------------------------------------------- */
+Widget.prototype.send = function (raw) {
+  var text = String(raw || "").replace(/\s+$/, "");
+  if (!text.trim()) return false;
+  if (text.length > this.limits.max_text) {
+    this.ui.setNotice("Your message is too long (at most " + this.limits.max_text + " characters).");
+    return false;
+  }
+  this.ui.setNotice("");
+  var id = newId(window.crypto);
+  var now = new Date().toISOString();
+  this.timeline.addPending(id, text, now);
+  var outbox = this.store.get("outbox") || [];
+  outbox.push({ client_msg_id: id, text: text, created_at: now });
+  this.store.set("outbox", outbox.slice(-MAX_OUTBOX));
+  if (hasEmail(text)) this.store.set("email_given", true);
+  this.stopTyping();
+  this.transmit(id, text);
+  this.render();
+  return true;
+};
+
+Widget.prototype.transmit = function (id, text) {
+  var self = this;
+  if (!this.conn.send({ type: "message", client_msg_id: id, text: text })) return; // sent on reconnect
+  setTimeout(function () {
+    var item = self.timeline.find({ client_msg_id: id });
+    if (item && !item.id && item.status === "sending") {
+      item.status = "failed";
+      self.render();
+    }
+  }, ACCEPT_WITHIN_MS);
+};
+
+Widget.prototype.retry = function (id) {
+  var item = this.timeline.setStatus(id, "sending");
+  this.ui.setNotice("");
+  if (item) {
+    this.transmit(id, item.text);
+    this.render();
+  }
+};
+
+Widget.prototype.dropFromOutbox = function (id) {
+  var outbox = this.store.get("outbox") || [];
+  var left = outbox.filter(function (m) { return m.client_msg_id !== id; });
+  if (left.length !== outbox.length) this.store.set("outbox", left);
+};
+
+/* After (re)connecting: queued messages and events go out, same ids as before. */
+Widget.prototype.flush = function () {
+  var self = this;
+  this.timeline.pending().forEach(function (it) {
+    if (it.status !== "failed") self.transmit(it.client_msg_id, it.text);
+  });
+  this.events.forEach(function (frame) { self.conn.send(frame); });
+};
+
+Widget.prototype.typing = function (text) {
+  var self = this;
+  if (!text) return this.stopTyping();
+  var now = Date.now();
+  if (now - this.typingSentAt > TYPING_EVERY_MS) {
+    this.typingSentAt = now;
+    this.conn.send({ type: "typing", typing: true });
+  }
+  clearTimeout(this.typingTimer);
+  this.typingTimer = setTimeout(function () { self.stopTyping(); }, TYPING_IDLE_MS);
+};
+
+Widget.prototype.stopTyping = function () {
+  clearTimeout(this.typingTimer);
+  if (this.typingSentAt) {
+    this.typingSentAt = 0;
+    this.conn.send({ type: "typing", typing: false });
+  }
+};
+
+/* --- email prompt ---------------------------------------------------------------------- */
+Widget.prototype.schedulePrompt = function () {
+  var self = this;
+  clearTimeout(this.promptTimer);
+  if (this.presence.online_agents == null) return;
+  var delay = emailPromptDelay({
+    emailGiven: !!this.store.get("email_given"),
+    agentAnswered: this.timeline.agentAnswered(),
+    firstVisitorAt: this.timeline.firstVisitorAt(),
+    onlineAgents: this.presence.online_agents,
+    afterSeconds: this.limits.email_prompt_after,
+    now: Date.now(),
+  });
+  if (delay === null) return this.ui.showAsk(false);
+  this.promptTimer = setTimeout(function () {
+    var away = self.presence.online_agents === 0;
+    self.ui.showAsk(true, away
+      ? "No one is here right now. We'll reply by email: leave your address."
+      : "Sorry for the wait. We'll reply by email if you leave your address.");
+  }, delay);
+};
+
+Widget.prototype.giveEmail = function (value) {
+  var email = String(value || "").trim();
+  if (!validEmail(email)) {
+    this.ui.setNotice("Please enter a valid email address.");
+    return;
+  }
+  if (!this.conn.send({ type: "email", client_msg_id: newId(window.crypto), email: email })) {
+    this.ui.setNotice("You're offline. Try again in a moment.");
+    return;
+  }
+  this.store.set("email_given", true);
+  this.ui.setNotice("");
+  this.ui.showAsk(false);
+};
+
+/* --- open / unread / read receipts ------------------------------------------------ */
+Widget.prototype.setOpen = function (open) {
+  this.open = open;
+  this.store.set("open", open);
+  this.ui.setOpen(open);
+  this.render();
+};
+
+Widget.prototype.render = function () {
+  var readSeq = this.store.get("read_seq") || 0;
+  var last = this.timeline.lastSeq();
+  if (this.open && document.visibilityState !== "hidden" && this.timeline.unread(readSeq) > 0) {
+    if (this.conn.send({ type: "read", seq: last })) {
+      this.store.set("read_seq", last);
+      readSeq = last;
+    }
+  }
+  this.ui.render(this.timeline.items, this.agentReadSeq);
+  var unread = this.open ? 0 : this.timeline.unread(readSeq);
+  this.ui.setBadge(unread);
+  if (unread !== this.lastUnread) {
+    this.lastUnread = unread;
+    this.emit("unread", unread);
+  }
+  this.schedulePrompt();
+};
+
+/* A different visitor (reset, or a token the gateway no longer accepts): start over,
+   keeping only messages still on their way when they were written by this person. */
+Widget.prototype.forgetChat = function (keepPending) {
+  var pending = keepPending ? this.timeline.pending() : [];
+  this.timeline = new Timeline();
+  pending.forEach(function (it) {
+    this.timeline.addPending(it.client_msg_id, it.text, it.created_at);
+  }, this);
+  this.agentReadSeq = 0;
+  this.store.set("read_seq", 0);
+  this.ui.render(this.timeline.items, 0);
+};
+
+/* --- identity and analytics --------------------------------------------------------- */
+Widget.prototype.event = function (frame) {
+  frame.message_id = newId(window.crypto);
+  this.events.push(frame);
+  if (this.events.length > MAX_EVENTS) this.events.shift();
+  this.conn.send(frame);
+};
+
+Widget.prototype.ackEvent = function (ref) {
+  for (var i = 0; i < this.events.length; i++) {
+    if (this.events[i].message_id === ref) {
+      this.events.splice(i, 1);
+      return true;
+    }
+  }
+  return false;
+};
+
+Widget.prototype.trackPageIfMoved = function () {
+  if (location.href === this.lastHref) return;
+  this.lastHref = location.href;
+  var page = pageInfo();
+  page.type = "page";
+  this.event(page);
+};
+
+Widget.prototype.reset = function () {
+  this.conn.stop();
+  this.store.clear();
+  this.events = [];
+  this.presence = { online_agents: null, agents: [] };
+  clearTimeout(this.promptTimer);
+  this.ui.showAsk(false);
+  this.ui.setNotice("");
+  this.forgetChat();
+  this.isReady = false;
+  this.lastHref = null;
+  this.conn.start();
+  this.trackPageIfMoved();
+};
+
+Widget.prototype.emit = function (name, value) {
+  this.listeners[name].forEach(function (fn) {
+    try {
+      fn(value);
+    } catch (e) {
+      if (window.console) console.error(e);
+    }
+  });
+};
+
+function pageInfo() {
+  return { url: location.href, path: location.pathname, title: document.title, referrer: document.referrer };
+}
+
+function optionsHash(options) {
+  return options && typeof options.userHash === "string" ? options.userHash : undefined;
+}
+
+/* --- the public API ------------------------------------------------------------------ */
+function makeApi(widget) {
+  return {
+    __parley: true,
+    invoked: true,
+    alias: function (userId, options) {
+      widget.event({ type: "alias", user_id: String(userId), user_hash: optionsHash(options) });
+    },
+    identify: function (userId, traits, options) {
+      widget.event({ type: "identify", user_id: String(userId), traits: traits || {}, user_hash: optionsHash(options) });
+    },
+    track: function (event, properties) {
+      widget.event({ type: "track", event: String(event), properties: properties || {} });
+    },
+    page: function () {
+      widget.lastHref = location.href;
+      var page = pageInfo();
+      page.type = "page";
+      widget.event(page);
+    },
+    reset: function () { widget.reset(); },
+    open: function () { widget.setOpen(true); },
+    close: function () { widget.setOpen(false); },
+    on: function (name, fn) {
+      if (!widget.listeners[name] || typeof fn !== "function") return;
+      widget.listeners[name].push(fn);
+      if (name === "ready" && widget.isReady) fn({ visitorId: widget.store.get("visitor_id") });
+      if (name === "unread") fn(widget.lastUnread || 0);
+    },
+  };
+}
+
+/* Page views on load and on single-page-app navigation (pushState, replaceState, back). */
+function watchNavigation(widget) {
+  var check = function () { setTimeout(function () { widget.trackPageIfMoved(); }, 0); };
+  ["pushState", "replaceState"].forEach(function (name) {
+    var original = history[name];
+    history[name] = function () {
+      var result = original.apply(this, arguments);
+      check();
+      return result;
+    };
+  });
+  window.addEventListener("popstate", check);
+  window.addEventListener("hashchange", check);
+}
+
+function configFrom(stub) {
+  var cfg = (stub && stub.config) || window.parleySettings || {};
+  var script = document.currentScript;
+  var host = cfg.host || (script && script.src ? new URL(script.src).origin : "");
+  return { host: String(host).replace(/\/+$/, ""), writeKey: cfg.writeKey || "" };
+}
+
+function boot() {
+  var stub = window.parley;
+  if (stub && (stub.__parley || stub.booting)) return; // a second copy: the first one runs
+  if (!stub) stub = window.parley = [];
+  stub.booting = true;
+  var config = configFrom(stub);
+  if (!config.writeKey || !config.host) {
+    if (window.console) console.warn("parley: missing host or writeKey");
+    return;
+  }
+  var start = function () {
+    var widget = new Widget(config);
+    var api = makeApi(widget);
+    var queued = Array.isArray(stub) ? stub.slice() : [];
+    window.parley = api;
+    var pageQueued = queued.some(function (call) { return call && call[0] === "page"; });
+    if (!pageQueued) widget.trackPageIfMoved();
+    replayQueue(queued, api);
+    watchNavigation(widget);
+  };
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
+}
+
+boot();
