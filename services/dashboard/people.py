@@ -3,12 +3,11 @@
 Chat's summaries carry ids only (`profile_id`, null until identity resolved the
 visitor; `distinct_id`; the last `email` given). Rows need a name and a stage, so
 the dashboard asks identity for the whole page at once and resolves the few
-without a profile id by their distinct id.
+without a profile id by their distinct id, in the same request.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +15,7 @@ from aiohttp import web
 from services.dashboard.backends import Notices, ask
 from shared.errors import BusError
 
-MAX_RESOLVE = 25
+MAX_ASK = 200  # identity's bulk limit per list
 
 
 def short_id(value: str) -> str:
@@ -53,30 +52,29 @@ def person_from(profile: dict[str, Any], conversation: dict[str, Any]) -> dict[s
     return person
 
 
+def _keyed(found: Any) -> dict[str, dict[str, Any]]:
+    """`{asked id: summary | null}` (a merged-away id maps to its survivor), or a plain list."""
+    if isinstance(found, dict):
+        return {k: v for k, v in found.items() if isinstance(v, dict)}
+    if isinstance(found, list):
+        return {p["id"]: p for p in found if isinstance(p, dict) and p.get("id")}
+    return {}
+
+
 async def _summaries(
-    app: web.Application, workspace_id: str, profile_ids: list[str]
-) -> dict[str, dict[str, Any]]:
-    if not profile_ids:
-        return {}
+    app: web.Application, workspace_id: str, ids: list[str], distinct_ids: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    if not ids and not distinct_ids:
+        return {}, {}
     result = await ask(
-        app, "identity", "profile.summaries", {"workspace_id": workspace_id, "ids": profile_ids}
-    )
-    found: dict[str, dict[str, Any]] = {}
-    profiles = result.get("profiles") if isinstance(result, dict) else None
-    if isinstance(profiles, dict):  # keyed by the id asked for (a merged id names its survivor)
-        found.update({k: v for k, v in profiles.items() if isinstance(v, dict)})
-    elif isinstance(profiles, list):
-        found.update({p["id"]: p for p in profiles if isinstance(p, dict) and p.get("id")})
-    return found
-
-
-async def _resolve(app: web.Application, workspace_id: str, distinct_id: str) -> Any:
-    return await ask(
         app,
         "identity",
-        "profile.resolve",
-        {"workspace_id": workspace_id, "distinct_id": distinct_id},
+        "profile.summaries",
+        {"workspace_id": workspace_id, "ids": ids, "distinct_ids": distinct_ids},
     )
+    if not isinstance(result, dict):
+        return {}, {}
+    return _keyed(result.get("profiles")), _keyed(result.get("distinct_ids"))
 
 
 async def people_for(
@@ -88,21 +86,26 @@ async def people_for(
     """conversation id -> person {id, name, email, user_id, stage, label}."""
     people = {c["id"]: fallback_person(c) for c in conversations}
     ids = sorted({c["profile_id"] for c in conversations if c.get("profile_id")})
-    unresolved = [c for c in conversations if not c.get("profile_id") and c.get("distinct_id")]
+    # chat learns the profile id lazily: until then, ask by the visitor's distinct id
+    dids = sorted(
+        {
+            c["distinct_id"]
+            for c in conversations
+            if not c.get("profile_id") and c.get("distinct_id")
+        }
+    )
     try:
-        profiles = await _summaries(app, workspace_id, ids)
-        resolved = await asyncio.gather(
-            *(_resolve(app, workspace_id, c["distinct_id"]) for c in unresolved[:MAX_RESOLVE])
-        )
+        by_id, by_did = await _summaries(app, workspace_id, ids[:MAX_ASK], dids[:MAX_ASK])
     except BusError:
         if notices:
             notices.add("Identity is not answering right now: names and stages may be missing.")
         return people
     for conversation in conversations:
-        profile = profiles.get(conversation.get("profile_id") or "")
+        profile = by_id.get(conversation.get("profile_id") or "") or (
+            None
+            if conversation.get("profile_id")
+            else by_did.get(conversation.get("distinct_id") or "")
+        )
         if profile:
-            people[conversation["id"]] = person_from(profile, conversation)
-    for conversation, profile in zip(unresolved, resolved, strict=False):
-        if isinstance(profile, dict):
             people[conversation["id"]] = person_from(profile, conversation)
     return people

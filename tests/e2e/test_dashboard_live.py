@@ -44,7 +44,12 @@ class Identity:
             return self.summary() if req["distinct_id"] == self.distinct_id else None
 
         async def summaries(req: dict) -> dict:
-            return {"profiles": [self.summary()] if "p-1" in req.get("ids", []) else []}
+            mine = {"p-1": self.summary()}
+            by_did = {self.distinct_id: self.summary()}
+            return {
+                "profiles": {i: mine.get(i) for i in req.get("ids", [])},
+                "distinct_ids": {d: by_did.get(d) for d in req.get("distinct_ids", [])},
+            }
 
         async def get(req: dict) -> dict:
             return dict(self.profile)

@@ -32,7 +32,10 @@ async def stand_in_identity(bus: Bus, profiles: dict[str, dict]) -> None:
         return profiles.get(req["distinct_id"])
 
     async def summaries(req: dict) -> dict:
-        return {"profiles": [by_id[i] for i in req.get("ids", []) if i in by_id]}
+        return {
+            "profiles": {i: by_id.get(i) for i in req.get("ids", [])},
+            "distinct_ids": {d: profiles.get(d) for d in req.get("distinct_ids", [])},
+        }
 
     async def get(req: dict) -> dict:
         return {**by_id[req["profile_id"]], "distinct_ids": ["d-sally"], "city": "Lyon"}
