@@ -1,7 +1,154 @@
-"""Segment-compatible ingest API (filled in by the identity issue)."""
+"""Segment-compatible ingest API: `/v1/batch` and the per-type endpoints, for any Segment client.
+
+Exactly 200 means every message is durably in JetStream. Errors are JSON
+`{"code", "message"}`: 400 (bad JSON, a message without ids, over 32 KB a
+message or 500 KB a batch; in a batch the valid messages are still stored and
+`rejected` lists the others), 401 (unknown key), 403 (origin not allowed,
+identity verification required), 429 with `Retry-After` over the workspace's
+rate, 503 when JetStream did not ack (the client retries; message ids dedupe).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
 
 from aiohttp import web
 
+from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
+from services.gateway.events_out import TYPES, publish_events
+from shared.ratelimit import RateLimiter
+from shared.web import BUS, json_error
+
+log = logging.getLogger("parley.gateway.ingest")
+
+MAX_BATCH_BYTES = 500 * 1024
+MAX_BATCH_MESSAGES = 2500
+LIMITERS = web.AppKey("ingest_limiters", dict)
+CORS_HEADERS = "Authorization, Content-Type, Content-Encoding"
+
+
+async def read_json(request: web.Request) -> Any:
+    """The body (gzip already inflated by aiohttp), at most 500 KB once inflated."""
+    chunks, size = [], 0
+    try:
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > MAX_BATCH_BYTES:
+                raise ApiError(400, "too_large", "the body is over 500 KB")
+            chunks.append(chunk)
+    except ApiError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt gzip stream or an unknown encoding
+        raise ApiError(
+            400, "bad_body", f"the body could not be read: {type(exc).__name__}"
+        ) from exc
+    try:
+        return json.loads(b"".join(chunks) or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_json", "the body is not valid JSON") from exc
+
+
+def _limit(request: web.Request, caller: Caller, cost: int) -> None:
+    ws = caller.workspace
+    rate = max(1, int(ws.ingest_rate_per_second or 1))
+    limiters: dict[str, tuple[int, RateLimiter]] = request.app[LIMITERS]
+    current = limiters.get(ws.id)
+    if current is None or current[0] != rate:
+        current = limiters[ws.id] = (rate, RateLimiter(rate, burst=rate * 2))
+    wait = current[1].retry_after(ws.id, min(cost, rate * 2))
+    if wait:
+        seconds = str(max(1, math.ceil(wait)))
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"over {rate} events a second for this workspace",
+            **{"Retry-After": seconds, "X-RateLimit-Reset": seconds},
+        )
+
+
+def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    origin = request.headers.get("Origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
+    try:
+        body = await read_json(request)
+        caller = caller_for(request, body)
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad_json", "the body must be a JSON object")
+        if kind is None:
+            messages = body.get("batch")
+            if not isinstance(messages, list):
+                raise ApiError(400, "bad_batch", "batch must be a list of messages")
+            if len(messages) > MAX_BATCH_MESSAGES:
+                raise ApiError(400, "too_large", f"at most {MAX_BATCH_MESSAGES} messages a batch")
+            batch_context = body.get("context") if isinstance(body.get("context"), dict) else None
+        else:
+            messages = [{**body, "type": kind}]
+            batch_context = None
+        _limit(request, caller, max(1, len(messages)))
+        rejected = await publish_events(
+            request.app[BUS],
+            caller.workspace,
+            messages,
+            source="api",
+            trusted=caller.trusted,
+            context_extra=browser_context(request) if caller.browser else None,
+            batch_context=batch_context,
+            sent_at=body.get("sentAt"),
+        )
+    except ApiError as exc:
+        return _cors(request, exc.response())
+    except Exception:  # noqa: BLE001 - JetStream did not ack: the client must retry
+        log.exception("ingest publish failed")
+        return _cors(request, json_error(503, "unavailable", "events not stored, retry"))
+    if rejected:
+        first = rejected[0]
+        status = 403 if first.code == "verification_required" and kind else 400
+        payload = {
+            "code": first.code if kind else "invalid_messages",
+            "message": first.message
+            if kind
+            else f"{len(rejected)} message(s) refused: #{first.index} {first.message}",
+            "accepted": len(messages) - len(rejected),
+            "rejected": [r.to_dict() for r in rejected[:100]],
+        }
+        return _cors(request, web.json_response(payload, status=status))
+    return _cors(request, web.json_response({"success": True}))
+
+
+async def batch(request: web.Request) -> web.StreamResponse:
+    return await _ingest(request, None)
+
+
+def single(kind: str):  # type: ignore[no-untyped-def]
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await _ingest(request, kind)
+
+    return handler
+
+
+async def preflight(request: web.Request) -> web.Response:
+    response = web.Response(status=204)
+    _cors(request, response)
+    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
 
 def setup(app: web.Application) -> None:
-    pass
+    app[LIMITERS] = {}
+    for path in ("/v1/batch", "/v1/import"):
+        app.router.add_post(path, batch)
+        app.router.add_route("OPTIONS", path, preflight)
+    for kind in TYPES:
+        app.router.add_post(f"/v1/{kind}", single(kind))
+        app.router.add_route("OPTIONS", f"/v1/{kind}", preflight)

@@ -1,7 +1,99 @@
-"""Profiles API (filled in by the identity issue)."""
+"""Profiles API for the product backend: the secret key as Basic username, answers from identity.
+
+GET /v1/profiles?user_id=… | ?email=… | ?distinct_id=…   -> {"profiles": [...]}
+GET /v1/profiles?q=…&stage=…&cursor=…&limit=…           -> {"profiles", "next_cursor"}
+GET /v1/profiles/{id}                                    -> the profile (merged id: survivor)
+GET /v1/profiles/{id}/events?limit=&before=              -> {"events": [...]} newest first
+GET /v1/openapi.json                                     -> this whole HTTP API described
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from aiohttp import web
 
+from services.gateway import openapi
+from services.gateway.api_auth import ApiError, caller_for
+from shared.errors import BusError
+from shared.web import BUS
+
+LOOKUPS = ("user_id", "email", "distinct_id")
+MAX_PARAM = 300
+
+
+async def _ask(request: web.Request, verb: str, payload: dict[str, Any]) -> Any:
+    bus = request.app[BUS]
+    try:
+        return await bus.request(bus.subjects.request("identity", verb), payload)
+    except BusError as exc:
+        if exc.code == "not_found":
+            raise ApiError(404, "not_found", "no such profile") from exc
+        if exc.code == "invalid":
+            raise ApiError(400, "invalid", str(exc)) from exc
+        raise ApiError(503, "unavailable", f"identity did not answer: {exc.code}") from exc
+
+
+def _params(request: web.Request, names: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for name in names:
+        value = request.query.get(name)
+        if value is None or value == "":
+            continue
+        if len(value) > MAX_PARAM:
+            raise ApiError(400, "invalid", f"{name} is too long")
+        out[name] = value
+    return out
+
+
+def _guarded(handler):  # type: ignore[no-untyped-def]
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            caller = caller_for(request, None, secret_only=True)
+            return web.json_response(await handler(request, caller.workspace.id))
+        except ApiError as exc:
+            return exc.response()
+
+    return run
+
+
+async def list_profiles(request: web.Request, ws: str) -> Any:
+    lookups = _params(request, LOOKUPS)
+    if lookups:
+        return await _ask(request, "profile.find", {"workspace_id": ws, **lookups})
+    search: dict[str, Any] = {"workspace_id": ws, **_params(request, ("q", "stage", "cursor"))}
+    if limit := request.query.get("limit"):
+        if not limit.isdigit():
+            raise ApiError(400, "invalid", "limit must be a positive integer")
+        search["limit"] = int(limit)
+    return await _ask(request, "profile.search", search)
+
+
+async def get_profile(request: web.Request, ws: str) -> Any:
+    profile_id = request.match_info["profile_id"][:MAX_PARAM]
+    return await _ask(request, "profile.get", {"workspace_id": ws, "profile_id": profile_id})
+
+
+async def profile_events(request: web.Request, ws: str) -> Any:
+    payload: dict[str, Any] = {
+        "workspace_id": ws,
+        "profile_id": request.match_info["profile_id"][:MAX_PARAM],
+        **_params(request, ("before",)),
+    }
+    limit = request.query.get("limit")
+    if limit:
+        if not limit.isdigit() or int(limit) < 1:
+            raise ApiError(400, "invalid", "limit must be a positive integer")
+        payload["limit"] = int(limit)
+    return await _ask(request, "profile.events", payload)
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document(request.app))
+
 
 def setup(app: web.Application) -> None:
-    pass
+    app.router.add_get("/v1/profiles", _guarded(list_profiles))
+    app.router.add_get("/v1/profiles/{profile_id}", _guarded(get_profile))
+    app.router.add_get("/v1/profiles/{profile_id}/events", _guarded(profile_events))
+    app.router.add_get("/v1/openapi.json", openapi_json)

@@ -1,0 +1,149 @@
+"""From an IngestEvent to what it asks of identity: which ids, which trait writes, which visit.
+
+Trust (docs/identity.md): only a trusted event may name a user id. An untrusted
+event with a `userId` (a browser that did not pass identity verification) is
+applied to its anonymous id as if no user id were given; without an anonymous
+id it can never apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from services.identity.enrich import GeoIP, geo_from_context, parse_user_agent, referring_domain
+from services.identity.model import MAX_TRAITS, Change, Visit, clean_key
+from shared.errors import PermanentError
+from shared.events import IngestEvent, parse_time
+from shared.identifiers import normalize_email
+
+LABELS = {
+    "identify": "Identify",
+    "alias": "Alias",
+    "group": "Group",
+    "email": "Email given",
+    "page": "Page viewed",
+    "screen": "Screen viewed",
+}
+
+
+@dataclass
+class Plan:
+    target: str  # the id the event is made under: its person gets the event
+    target_is_user: bool
+    other: str | None  # a second id the event names (anonymous id, alias previous id)
+    device: str  # the id whose visitor (browser or device) saw the event
+    may_merge: bool  # identify/alias from a trusted source
+    change: Change
+    visit: Visit
+    label: str | None
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width UTC text, so times compare correctly as strings."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_time(ev: IngestEvent) -> str:
+    moment = parse_time(ev.timestamp)
+    if moment is None:  # IngestEvent validated it: unreachable
+        raise PermanentError("timestamp is not ISO-8601", code="bad_timestamp")
+    return iso(moment)
+
+
+def _clean(values: Any) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = clean_key(key)
+        if name and len(out) < MAX_TRAITS:
+            out[name] = value
+    return out
+
+
+def _unset_keys(values: Any) -> list[str]:
+    if isinstance(values, dict):
+        values = list(values)
+    if not isinstance(values, list):
+        return []
+    return [k for k in (clean_key(v) for v in values[:MAX_TRAITS]) if k]
+
+
+def _trait_writes(source: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Plain keys and `$set` are set; `$set_once` keeps the first; `$unset` removes."""
+    plain = {k: v for k, v in source.items() if not str(k).startswith("$")}
+    sets = {**_clean(plain), **_clean(source.get("$set"))}
+    return sets, _clean(source.get("$set_once")), _unset_keys(source.get("$unset"))
+
+
+def plan_for(ev: IngestEvent, geoip: GeoIP, own_hosts: set[str]) -> Plan:
+    at = event_time(ev)
+    user_id = ev.user_id if ev.trusted else None
+    anonymous_id = ev.anonymous_id
+    if ev.kind == "alias":
+        if not ev.trusted:
+            raise PermanentError("alias from an unverified source", code="untrusted")
+        target, other = ev.user_id, ev.previous_id
+    else:
+        target = user_id or anonymous_id
+        other = anonymous_id if user_id and anonymous_id and anonymous_id != user_id else None
+    if not target:
+        raise PermanentError(
+            "an unverified event names a userId without an anonymousId", code="untrusted"
+        )
+    if other == target:
+        other = None
+    change = Change(at=at, message_id=ev.message_id, user_id=user_id)
+    if ev.kind == "alias":
+        change.user_id = ev.user_id
+    if ev.kind == "identify":
+        traits = dict(ev.traits)
+        email = traits.pop("email", None)
+        change.set, change.set_once, change.unset = _trait_writes(traits)
+        if email is not None:
+            change.email = normalize_email(email)
+            change.email_trusted = ev.trusted and ev.source == "api"
+    elif ev.kind == "email":
+        change.email = normalize_email(ev.email)
+        change.email_trusted = ev.trusted and ev.source == "api"
+    elif ev.kind in ("track", "page", "screen"):
+        props = ev.properties
+        change.set = _clean(props.get("$set"))
+        change.set_once = _clean(props.get("$set_once"))
+        change.unset = _unset_keys(props.get("$unset"))
+        if isinstance(change.set.get("email"), str):
+            change.email = normalize_email(change.set.pop("email"))
+        change.set.pop("email", None)
+    change.set_once.pop("email", None)
+    return Plan(
+        target=target,
+        target_is_user=bool(user_id and target == user_id) or ev.kind == "alias",
+        other=other,
+        device=anonymous_id or target,
+        may_merge=ev.trusted and ev.kind in ("identify", "alias"),
+        change=change,
+        visit=_visit(ev, at, geoip, own_hosts),
+        label=(ev.event if ev.kind == "track" else (ev.event or LABELS.get(ev.kind))),
+    )
+
+
+def _visit(ev: IngestEvent, at: str, geoip: GeoIP, own_hosts: set[str]) -> Visit:
+    context = ev.context
+    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    props = ev.properties
+    referrer = page.get("referrer") or (props.get("referrer") if ev.kind == "page" else None)
+    url = page.get("url") or (props.get("url") if ev.kind == "page" else None)
+    agent = context.get("userAgent") or context.get("user_agent")
+    agent = agent[:512] if isinstance(agent, str) and agent.strip() else None
+    device_context = bool(context.get("ip") or agent or page or context.get("geo"))
+    return Visit(
+        at=at,
+        message_id=ev.message_id,
+        is_visit=ev.kind != "email" and (ev.source == "widget" or device_context),
+        geo=geo_from_context(context, geoip),
+        referring_domain=referring_domain(referrer, url, own_hosts),
+        user_agent=agent,
+        ua=parse_user_agent(agent),
+    )

@@ -1,0 +1,221 @@
+"""Applying a batch of events: record them once, place them, update profiles in bulk, announce.
+
+Events that name a new id or a second id (identify, alias, email, first events of
+a device) go one by one through the resolver, in stream order. The rest (page
+views and tracks of known ids, the bulk of traffic) are grouped: one look-up of
+their distinct ids, one read of their persons and visitors, the changes applied
+in memory, one versioned bulk write each; a person someone else changed meanwhile
+is redone through the resolver. Every change is idempotent, so a redelivered
+batch or a redo never double-counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from services.identity.enrich import GeoIP, host_of
+from services.identity.interpret import Plan, event_time, plan_for
+from services.identity.model import (
+    apply_change,
+    apply_visit,
+    changed,
+    new_visitor,
+    stage_rank,
+    summary,
+)
+from services.identity.resolve import Resolver
+from services.identity.store import IdentityStore, utcnow
+from shared.bus import Bus
+from shared.events import IngestEvent, ProfileMerged, parse_time, utcnow_iso
+
+log = logging.getLogger("parley.identity.processor")
+
+SIMPLE_KINDS = ("track", "page", "screen", "group")
+
+
+@dataclass
+class Item:
+    event: IngestEvent
+    plan: Plan
+
+
+class Processor:
+    def __init__(self, store: IdentityStore, bus: Bus, workspaces: Any, geoip: GeoIP) -> None:
+        self.store = store
+        self.bus = bus
+        self.workspaces = workspaces
+        self.geoip = geoip
+        self.resolver = Resolver(store, self._announce_merge)
+
+    # --- validation (PermanentError: dead letter) -------------------------------------
+    def prepare(self, payload: dict[str, Any]) -> Item:
+        event = IngestEvent.from_dict(payload)
+        return Item(event, plan_for(event, self.geoip, self._own_hosts(event.workspace_id)))
+
+    def _own_hosts(self, workspace_id: str) -> set[str]:
+        workspace = self.workspaces.get(workspace_id) if self.workspaces else None
+        origins = workspace.allowed_origins if workspace else []
+        return {h for h in (host_of(o) for o in origins) if h}
+
+    # --- the batch --------------------------------------------------------------------
+    async def process(self, items: list[Item]) -> None:
+        applied = await self.store.begin_events([_record(i) for i in items])
+        todo = [i for i in items if (i.event.workspace_id, i.event.message_id) not in applied]
+        known = await self.store.find_dids_many(
+            (i.event.workspace_id, i.plan.target) for i in todo if i.event.kind in SIMPLE_KINDS
+        )
+        simple, single = [], []
+        for item in todo:
+            is_simple = (
+                item.event.kind in SIMPLE_KINDS
+                and item.plan.other is None
+                and not item.plan.change.email
+                and (item.event.workspace_id, item.plan.target) in known
+            )
+            (simple if is_simple else single).append(item)
+        done: list[tuple[str, str, str, str | None]] = []
+        for item in single:
+            done.append(await self.apply_one(item))
+        done.extend(await self._apply_grouped(simple, known))
+        await self.store.finish_events(done)
+        await self._announce_changes()
+
+    async def apply_one(self, item: Item) -> tuple[str, str, str, str | None]:
+        ws, plan = item.event.workspace_id, item.plan
+        person_id, visitor_id = await self.resolver.place(ws, plan)
+        person_id = await self.resolver.update_person(person_id, ws, plan.change)
+        await self.resolver.update_visitor(visitor_id, ws, person_id, plan.device, plan.visit)
+        if plan.change.email:
+            person_id = await self.resolver.email_merges(ws, person_id, plan.change.email)
+        return ws, item.event.message_id, person_id, visitor_id
+
+    async def _apply_grouped(
+        self, items: list[Item], known: dict[tuple[str, str], dict]
+    ) -> list[tuple[str, str, str, str | None]]:
+        if not items:
+            return []
+        route = {id(i): known[(i.event.workspace_id, i.plan.target)] for i in items}
+        persons = await self.store.load_persons({d["person_id"] for d in route.values()})
+        # a person merged away (or not stored yet) is followed one by one
+        live: dict[str, dict[str, Any]] = {}
+        for doc in route.values():
+            pid = doc["person_id"]
+            if pid not in live:
+                found = persons.get(pid)
+                if found is None or found.get("merged_into"):
+                    found = await self.resolver.live(pid, doc["workspace_id"])
+                live[pid] = found
+        originals = {p["_id"]: p for p in live.values()}
+        after = dict(originals)
+        for item in items:
+            pid = live[route[id(item)]["person_id"]]["_id"]
+            after[pid] = apply_change(after[pid], item.plan.change)
+        dirty = [
+            p
+            for pid, p in after.items()
+            if not originals[pid]["version"] or changed(originals[pid], p)
+        ]
+        failed = await self.store.save_many("persons", dirty)
+        for person in dirty:
+            if person["_id"] not in failed:
+                self.resolver.touched.add((person["workspace_id"], person["_id"]))
+        visitors = await self.store.load_visitors({d["visitor_id"] for d in route.values()})
+        v_after: dict[str, dict[str, Any]] = {}
+        for item in items:
+            doc = route[id(item)]
+            vid = doc["visitor_id"]
+            base = v_after.get(vid) or visitors.get(vid)
+            if base is None:
+                pid = live[doc["person_id"]]["_id"]
+                base = new_visitor(vid, doc["workspace_id"], pid, item.plan.device, utcnow())
+            v_after[vid] = apply_visit(base, item.plan.visit)
+        v_dirty = [
+            v for vid, v in v_after.items() if vid not in visitors or changed(visitors[vid], v)
+        ]
+        v_failed = await self.store.save_many("visitors", v_dirty)
+        done = []
+        for item in items:
+            doc = route[id(item)]
+            ws = item.event.workspace_id
+            pid = live[doc["person_id"]]["_id"]
+            if pid in failed:
+                pid = await self.resolver.update_person(pid, ws, item.plan.change)
+            if doc["visitor_id"] in v_failed:
+                await self.resolver.update_visitor(
+                    doc["visitor_id"], ws, pid, item.plan.device, item.plan.visit
+                )
+            done.append((ws, item.event.message_id, pid, doc["visitor_id"]))
+        return done
+
+    # --- facts and live frames ----------------------------------------------------------
+    async def _announce_merge(self, ws: str, survivor: str, merged: str, reason: str) -> None:
+        fact = ProfileMerged(ws, survivor, merged, utcnow_iso(), reason)
+        subjects = self.bus.subjects
+        await self.bus.publish_durable(
+            subjects.identity_fact("merged"), fact.to_dict(), f"merged:{ws}:{merged}"
+        )
+
+    async def _announce_changes(self) -> None:
+        touched, self.resolver.touched = self.resolver.touched, set()
+        if not touched:
+            return
+        persons = await self.store.load_persons(pid for _, pid in touched)
+        live = [p for p in persons.values() if not p.get("merged_into")]
+        ids: dict[str, list[str]] = {}
+        if live:
+            cursor = self.store.dids.find(
+                {"person_id": {"$in": [p["_id"] for p in live]}},
+                {"person_id": 1, "distinct_id": 1},
+            )
+            async for doc in cursor:
+                ids.setdefault(doc["person_id"], []).append(doc["distinct_id"])
+        for person in live:
+            ws, pid = person["workspace_id"], person["_id"]
+            if stage_rank(person["stage"]) > stage_rank(person.get("stage_announced")):
+                fact = {
+                    "workspace_id": ws,
+                    "profile_id": pid,
+                    "stage": person["stage"],
+                    "at": utcnow_iso(),
+                }
+                await self.bus.publish_durable(
+                    self.bus.subjects.identity_fact("promoted"),
+                    fact,
+                    f"promoted:{ws}:{pid}:{person['stage']}",
+                )
+                await self.store.persons.update_one(
+                    {"_id": pid}, {"$set": {"stage_announced": person["stage"]}}
+                )
+            frame = {
+                "type": "profile.updated",
+                "profile": {
+                    **summary(person),
+                    "distinct_ids": sorted(ids.get(pid, []))[:100],
+                    "merged_from": person["merged_from"][:100],
+                },
+            }
+            await self.bus.publish(self.bus.subjects.live_agents(ws), frame)
+
+
+def _record(item: Item) -> dict[str, Any]:
+    ev = item.event
+    body = ev.traits if ev.kind in ("identify", "group") else ev.properties
+    if ev.kind == "email":
+        body = {"email": item.plan.change.email}
+    return {
+        "workspace_id": ev.workspace_id,
+        "message_id": ev.message_id,
+        "type": ev.kind,
+        "event": item.plan.label,
+        "properties_json": json.dumps(body, separators=(",", ":"), default=str)[:40_000],
+        "timestamp": parse_time(event_time(ev)),
+        "received_at": parse_time(ev.received_at) or utcnow(),
+        "source": ev.source,
+        "distinct_id": ev.distinct_id if ev.trusted else (ev.anonymous_id or ev.distinct_id),
+        "person_id": None,
+        "visitor_id": None,
+        "applied": False,
+    }

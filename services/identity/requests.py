@@ -1,0 +1,222 @@
+"""Request/reply: profiles for the gateway's profiles API, the dashboard and chat.
+
+Every request names its workspace; ids are checked for type and size before they
+reach a query. A merged-away profile id answers with its survivor.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from services.identity.model import STAGES, summary
+from services.identity.resolve import Resolver
+from services.identity.store import IdentityStore
+from services.identity.views import event_view, full_profiles
+from shared.bus import Bus
+from shared.errors import PermanentError
+from shared.events import parse_time
+from shared.identifiers import normalize_email
+
+MAX_BULK = 200
+MAX_LIMIT = 200
+
+
+def _text(payload: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = payload.get(name)
+    if value is None or value == "":
+        if required:
+            raise PermanentError(f"{name} is required", code="invalid")
+        return None
+    if not isinstance(value, str) or len(value) > 300:
+        raise PermanentError(f"{name} must be a string of at most 300 characters", code="invalid")
+    return value
+
+
+def _limit(payload: dict[str, Any], default: int) -> int:
+    value = payload.get("limit", default)
+    if value is None:
+        return default
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise PermanentError("limit must be a positive integer", code="invalid")
+    return min(value, MAX_LIMIT)
+
+
+def _id_list(payload: dict[str, Any], name: str) -> list[str]:
+    values = payload.get(name) or []
+    if not isinstance(values, list) or len(values) > MAX_BULK:
+        raise PermanentError(f"{name} must be a list of at most {MAX_BULK} ids", code="invalid")
+    return [v for v in values if isinstance(v, str) and 0 < len(v) <= 300]
+
+
+class Requests:
+    def __init__(self, store: IdentityStore, resolver: Resolver, workspaces: Any) -> None:
+        self.store = store
+        self.resolver = resolver
+        self.workspaces = workspaces
+
+    async def serve(self, bus: Bus) -> None:
+        for verb, handler in (
+            ("profile.resolve", self.resolve),
+            ("profile.get", self.get),
+            ("profile.find", self.find),
+            ("profile.search", self.search),
+            ("profile.events", self.events),
+            ("profile.summaries", self.summaries),
+        ):
+            await bus.serve(bus.subjects.request("identity", verb), handler)
+
+    def _workspace(self, payload: dict[str, Any]) -> str:
+        ws = _text(payload, "workspace_id", required=True)
+        assert ws is not None
+        if self.workspaces is not None and self.workspaces.get(ws) is None:
+            raise PermanentError("unknown workspace", code="not_found")
+        return ws
+
+    async def _by_distinct_id(self, ws: str, distinct_id: str) -> dict[str, Any] | None:
+        found = await self.store.find_dids(ws, [distinct_id])
+        if distinct_id not in found:
+            return None
+        return await self.resolver.live(found[distinct_id]["person_id"], ws)
+
+    async def _by_profile_id(self, ws: str, profile_id: str) -> dict[str, Any] | None:
+        doc = await self.store.persons.find_one({"_id": profile_id, "workspace_id": ws})
+        if doc is None:
+            return None
+        return await self.resolver.live(profile_id, ws) if doc.get("merged_into") else doc
+
+    # --- handlers -----------------------------------------------------------------------
+    async def resolve(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        ws = self._workspace(payload)
+        distinct_id = _text(payload, "distinct_id", required=True)
+        assert distinct_id is not None
+        person = await self._by_distinct_id(ws, distinct_id)
+        return summary(person) if person else None
+
+    async def get(self, payload: dict[str, Any]) -> dict[str, Any]:
+        ws = self._workspace(payload)
+        profile_id = _text(payload, "profile_id", required=True)
+        assert profile_id is not None
+        person = await self._by_profile_id(ws, profile_id)
+        if person is None:
+            raise PermanentError("no such profile", code="not_found")
+        return (await full_profiles(self.store, [person]))[0]
+
+    async def find(self, payload: dict[str, Any]) -> dict[str, Any]:
+        ws = self._workspace(payload)
+        user_id, distinct_id = _text(payload, "user_id"), _text(payload, "distinct_id")
+        email_given = _text(payload, "email")
+        if not (user_id or distinct_id or email_given):
+            raise PermanentError("give user_id, email or distinct_id", code="invalid")
+        persons: dict[str, dict[str, Any]] = {}
+        for did in (user_id, distinct_id):
+            if did and (person := await self._by_distinct_id(ws, did)):
+                if did != user_id or person["user_id"] == user_id:
+                    persons[person["_id"]] = person
+        if user_id:
+            query = {"workspace_id": ws, "user_id": user_id, "merged_into": None}
+            async for person in self.store.persons.find(query).limit(10):
+                persons[person["_id"]] = person
+        if email_given:
+            email = normalize_email(email_given)
+            if email is None:
+                raise PermanentError("email is not a valid address", code="invalid")
+            query = {"workspace_id": ws, "emails": email, "merged_into": None}
+            async for person in self.store.persons.find(query).limit(50):
+                persons[person["_id"]] = person
+        ordered = sorted(persons.values(), key=lambda p: (p["created_at"], p["_id"]))
+        return {"profiles": await full_profiles(self.store, ordered)}
+
+    async def search(self, payload: dict[str, Any]) -> dict[str, Any]:
+        ws = self._workspace(payload)
+        limit = _limit(payload, 25)
+        query: dict[str, Any] = {"workspace_id": ws, "merged_into": None}
+        q = _text(payload, "q")
+        if q and q.strip():
+            query["search"] = {"$regex": "^" + re.escape(q.strip().lower()[:100])}
+        stage = _text(payload, "stage")
+        if stage:
+            if stage not in STAGES:
+                raise PermanentError(f"stage must be one of {', '.join(STAGES)}", code="invalid")
+            query["stage"] = stage
+        cursor = _text(payload, "cursor")
+        if cursor:
+            query.update(_after(cursor))
+        found = self.store.persons.find(query).sort([("last_seen", -1), ("_id", -1)])
+        page = [p async for p in found.limit(limit + 1)]
+        more = len(page) > limit
+        page = page[:limit]
+        next_cursor = _cursor(page[-1]) if more and page else None
+        return {"profiles": await full_profiles(self.store, page), "next_cursor": next_cursor}
+
+    async def events(self, payload: dict[str, Any]) -> dict[str, Any]:
+        ws = self._workspace(payload)
+        profile_id = _text(payload, "profile_id", required=True)
+        assert profile_id is not None
+        limit = _limit(payload, 50)
+        person = await self._by_profile_id(ws, profile_id)
+        if person is None:
+            raise PermanentError("no such profile", code="not_found")
+        query: dict[str, Any] = {
+            "workspace_id": ws,
+            "person_id": {"$in": [person["_id"], *person["merged_from"]]},
+        }
+        before = _text(payload, "before")
+        if before:
+            moment = parse_time(before)
+            if moment is None:
+                raise PermanentError("before must be an ISO-8601 time", code="invalid")
+            query["timestamp"] = {"$lt": moment}
+        found = self.store.events.find(query).sort([("timestamp", -1), ("_id", -1)]).limit(limit)
+        return {"profile_id": person["_id"], "events": [event_view(d) async for d in found]}
+
+    async def summaries(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """{profiles: {asked id: summary|null}, distinct_ids: {asked id: summary|null}}."""
+        ws = self._workspace(payload)
+        ids = _id_list(payload, "ids")
+        distinct_ids = _id_list(payload, "distinct_ids")
+        stored = await self.store.load_persons(ids)
+        profiles: dict[str, Any] = {}
+        for pid in ids:
+            person = stored.get(pid)
+            if person and person["workspace_id"] == ws and person.get("merged_into"):
+                person = await self.resolver.live(pid, ws)
+            ok = person is not None and person["workspace_id"] == ws
+            profiles[pid] = summary(person) if ok else None
+        by_did: dict[str, Any] = {}
+        found = await self.store.find_dids(ws, distinct_ids)
+        people = await self.store.load_persons(d["person_id"] for d in found.values())
+        for did in distinct_ids:
+            doc = found.get(did)
+            person = people.get(doc["person_id"]) if doc else None
+            if person is not None and person.get("merged_into"):
+                person = await self.resolver.live(person["_id"], ws)
+            by_did[did] = summary(person) if person else None
+        return {"profiles": profiles, "distinct_ids": by_did}
+
+
+def _cursor(person: dict[str, Any]) -> str:
+    raw = json.dumps([person.get("last_seen"), person["_id"]]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _after(cursor: str) -> dict[str, Any]:
+    try:
+        last_seen, pid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise PermanentError("bad cursor", code="invalid") from exc
+    if not isinstance(pid, str) or not (last_seen is None or isinstance(last_seen, str)):
+        raise PermanentError("bad cursor", code="invalid")
+    if last_seen is None:
+        return {"last_seen": None, "_id": {"$lt": pid}}
+    return {
+        "$or": [
+            {"last_seen": {"$lt": last_seen}},
+            {"last_seen": last_seen, "_id": {"$lt": pid}},
+            {"last_seen": None},
+        ]
+    }

@@ -1,0 +1,283 @@
+"""Which person an event belongs to, and merges: PostHog's four branches, made race-safe.
+
+For an event naming a target id and maybe another id (identify: user id + anonymous
+id; alias: user id + previous id):
+- neither known: one new person holds both;
+- one known: the other id joins that person (unless that would give a member a
+  second user id: then the new user id gets its own person and a conflict is
+  recorded: the shared-browser account switch);
+- both on one person: nothing;
+- both on two persons: identify/alias from a trusted source merge them, unless
+  both have (different) user ids: refused, recorded as a conflict.
+The older person (first created) survives. A merge first claims the newer person
+(`merged_into`, `merge_pending`) under its version, so it is frozen; then the
+survivor absorbs it, ids and visitors are re-pointed and the fact is published.
+A claimed merge that was interrupted is finished by whoever meets it next.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from services.identity.interpret import Plan
+from services.identity.model import Change, absorb, apply_change, apply_visit, changed
+from services.identity.store import Conflict, IdentityStore, derived_id, utcnow
+
+log = logging.getLogger("parley.identity.resolve")
+
+MAX_ATTEMPTS = 12
+MAX_CHAIN = 64
+MergedCallback = Callable[[str, str, str, str], Awaitable[None]]
+
+
+class MergeRace(Exception):
+    """Could not settle an event after many attempts: let the bus retry it later."""
+
+
+class Resolver:
+    def __init__(self, store: IdentityStore, on_merged: MergedCallback) -> None:
+        self.store = store
+        self.on_merged = on_merged
+        self.touched: set[tuple[str, str]] = set()
+
+    # --- persons, following merges ----------------------------------------------------
+    async def live(self, person_id: str, workspace_id: str) -> dict[str, Any]:
+        """The person `person_id` is now: itself, or the survivor it was merged into."""
+        for _ in range(MAX_CHAIN):
+            person = await self.store.load_person(person_id, workspace_id)
+            if not person.get("merged_into"):
+                return person
+            if person.get("merge_pending"):
+                await self.finish_merge(person)
+            person_id = person["merged_into"]
+        raise MergeRace(f"merge chain from {person_id} too long")
+
+    async def update_person(self, person_id: str, workspace_id: str, change: Change) -> str:
+        """Apply `change` to the live person; returns its id."""
+        for _ in range(MAX_ATTEMPTS):
+            person = await self.live(person_id, workspace_id)
+            after = apply_change(person, change)
+            if person["version"] and not changed(person, after):
+                return person["_id"]
+            try:
+                await self.store.save("persons", after)
+            except Conflict:
+                continue
+            self.touched.add((workspace_id, after["_id"]))
+            return after["_id"]
+        raise MergeRace(f"person {person_id} kept changing")
+
+    async def update_visitor(
+        self, visitor_id: str, workspace_id: str, person_id: str, distinct_id: str, visit: Any
+    ) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            visitor = await self.store.load_visitor(
+                visitor_id, workspace_id, person_id, distinct_id
+            )
+            after = apply_visit(visitor, visit)
+            if visitor["version"] and not changed(visitor, after):
+                return
+            try:
+                await self.store.save("visitors", after)
+            except Conflict:
+                continue
+            self.touched.add((workspace_id, visitor["person_id"]))
+            return
+        raise MergeRace(f"visitor {visitor_id} kept changing")
+
+    # --- placing an event -------------------------------------------------------------
+    async def place(self, workspace_id: str, plan: Plan) -> tuple[str, str]:
+        """(person id, visitor id) the event lands on, after any linking or merging."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return await self._place_once(workspace_id, plan)
+            except Conflict:
+                continue
+        raise MergeRace(f"could not place an event for {plan.target}")
+
+    async def _create(self, ws: str, distinct_id: str, is_user: bool) -> dict[str, Any]:
+        pid, vid = derived_id("p", ws, distinct_id), derived_id("v", ws, distinct_id)
+        return await self.store.claim_did(ws, distinct_id, pid, vid, is_user)
+
+    async def _join(self, ws: str, distinct_id: str, person_id: str, visitor_id: str, user: bool):
+        doc = await self.store.claim_did(ws, distinct_id, person_id, visitor_id, user)
+        if doc["person_id"] != person_id:
+            raise Conflict(f"{distinct_id} was claimed meanwhile")
+        return doc
+
+    async def _place_once(self, ws: str, plan: Plan) -> tuple[str, str]:
+        target, other = plan.target, plan.other
+        found = await self.store.find_dids(ws, [target, other or ""])
+        t, o = found.get(target), found.get(other) if other else None
+        if other is None:
+            t = t or await self._create(ws, target, plan.target_is_user)
+            return (await self.live(t["person_id"], ws))["_id"], t["visitor_id"]
+        if plan.may_merge and plan.target_is_user:
+            await self.store.add_alias(ws, target, other)
+        if t is None and o is None:
+            pid, vid = derived_id("p", ws, other), derived_id("v", ws, other)
+            t = await self._join(ws, target, pid, vid, plan.target_is_user)
+            o = await self._join(ws, other, pid, vid, False)
+            return pid, vid
+        if o is None:
+            assert t is not None
+            person = await self.live(t["person_id"], ws)
+            o = await self._join(ws, other, person["_id"], derived_id("v", ws, other), False)
+            return person["_id"], o["visitor_id"]
+        person = await self.live(o["person_id"], ws)
+        if t is None:
+            if plan.target_is_user and person["user_id"] and person["user_id"] != target:
+                t = await self._create(ws, target, True)
+                await self.store.record_conflict(
+                    ws,
+                    kind="account_switch",
+                    user_id=target,
+                    distinct_id=other,
+                    existing_person=person["_id"],
+                    existing_user_id=person["user_id"],
+                    message_id=plan.change.message_id,
+                )
+                return t["person_id"], t["visitor_id"]
+            t = await self._join(ws, target, person["_id"], o["visitor_id"], plan.target_is_user)
+            return person["_id"], o["visitor_id"]
+        target_person = await self.live(t["person_id"], ws)
+        if target_person["_id"] == person["_id"]:
+            return person["_id"], o["visitor_id"]
+        if not plan.may_merge:
+            return target_person["_id"], t["visitor_id"]
+        users = {target_person["user_id"], person["user_id"]} - {None}
+        if len(users) > 1:
+            await self.store.record_conflict(
+                ws,
+                kind="different_user_ids",
+                user_ids=sorted(users),
+                persons=[target_person["_id"], person["_id"]],
+                message_id=plan.change.message_id,
+            )
+            return target_person["_id"], t["visitor_id"]
+        survivor = await self.merge(ws, person["_id"], target_person["_id"], "identify")
+        return survivor, o["visitor_id"]
+
+    # --- merging ----------------------------------------------------------------------
+    async def merge(self, ws: str, a_id: str, b_id: str, reason: str) -> str:
+        """Merge two persons; the older survives. Returns the survivor's id."""
+        for _ in range(MAX_ATTEMPTS):
+            a, b = await self.live(a_id, ws), await self.live(b_id, ws)
+            if a["_id"] == b["_id"]:
+                return a["_id"]
+            fresh = [p for p in (a, b) if p["version"] == 0]
+            if fresh:  # only stored persons can be ordered by creation and claimed
+                for person in fresh:
+                    try:
+                        await self.store.save("persons", person)
+                    except Conflict:
+                        pass
+                continue
+            survivor, merged = sorted((a, b), key=lambda p: (p["created_at"], p["_id"]))
+            result = await self.store.persons.update_one(
+                {"_id": merged["_id"], "version": merged["version"], "merged_into": None},
+                {
+                    "$set": {
+                        "merged_into": survivor["_id"],
+                        "merge_pending": True,
+                        "merged_at": utcnow(),
+                        "merge_reason": reason,
+                        "rev": f"merge:{survivor['_id']}",
+                    },
+                    "$inc": {"version": 1},
+                },
+            )
+            if result.modified_count != 1:
+                continue
+            merged["merged_into"] = survivor["_id"]
+            merged["merge_reason"] = reason
+            await self.finish_merge(merged)
+            return (await self.live(survivor["_id"], ws))["_id"]
+        raise MergeRace(f"could not merge {a_id} and {b_id}")
+
+    async def finish_merge(self, merged: dict[str, Any]) -> None:
+        """Idempotent second half of a merge: absorb, re-point, record, publish, unmark."""
+        ws, mid = merged["workspace_id"], merged["_id"]
+        for _ in range(MAX_ATTEMPTS):
+            survivor = await self.live(merged["merged_into"], ws)
+            if mid in survivor["merged_from"]:
+                break
+            if (
+                survivor["user_id"]
+                and merged["user_id"]
+                and survivor["user_id"] != merged["user_id"]
+            ):
+                await self.store.record_conflict(
+                    ws,
+                    kind="merge_race_user_ids",
+                    persons=[survivor["_id"], mid],
+                    user_ids=[survivor["user_id"], merged["user_id"]],
+                )
+            try:
+                await self.store.save("persons", absorb(survivor, merged))
+            except Conflict:
+                continue
+            break
+        else:
+            raise MergeRace(f"could not absorb {mid}")
+        sid = survivor["_id"]
+        store = self.store
+        if merged["merged_into"] != sid:
+            await store.persons.update_one({"_id": mid}, {"$set": {"merged_into": sid}})
+        await store.dids.update_many(
+            {"workspace_id": ws, "person_id": mid}, {"$set": {"person_id": sid}}
+        )
+        await store.visitors.update_many(
+            {"workspace_id": ws, "person_id": mid}, {"$set": {"person_id": sid}}
+        )
+        await store.merges.update_many(
+            {"workspace_id": ws, "survivor_id": mid}, {"$set": {"survivor_id": sid}}
+        )
+        reason = merged.get("merge_reason") or "identify"
+        await store.merges.update_one(
+            {"workspace_id": ws, "merged_id": mid},
+            {"$setOnInsert": {"survivor_id": sid, "at": utcnow(), "reason": reason}},
+            upsert=True,
+        )
+        await self.on_merged(ws, sid, mid, reason)
+        await store.persons.update_one({"_id": mid}, {"$unset": {"merge_pending": ""}})
+        self.touched.add((ws, sid))
+
+    async def finish_pending(self, limit: int = 50) -> int:
+        """Complete merges a crashed worker left claimed (run at start and now and then)."""
+        pending = [p async for p in self.store.persons.find({"merge_pending": True}).limit(limit)]
+        for person in pending:
+            await self.finish_merge(person)
+        return len(pending)
+
+    # --- email matches ----------------------------------------------------------------
+    async def email_merges(self, ws: str, person_id: str, email: str) -> str:
+        """Merge profiles sharing `email`, by the rules; returns the person's id afterwards."""
+        query = {"workspace_id": ws, "emails": email, "merged_into": None}
+        others = [p async for p in self.store.persons.find(query) if p["_id"] != person_id]
+        if not others:
+            return person_id
+        person = await self.live(person_id, ws)
+        members = [p for p in [person, *others] if p["user_id"]]
+        for candidate in others:
+            person = await self.live(person["_id"], ws)
+            candidate = await self.live(candidate["_id"], ws)
+            if candidate["_id"] == person["_id"]:
+                continue
+            if person["user_id"] and candidate["user_id"]:
+                continue  # two members never merge on an email alone
+            member = person if person["user_id"] else candidate if candidate["user_id"] else None
+            if member is not None:
+                lead = candidate if member is person else person
+                if email not in lead["trusted_emails"]:
+                    continue  # an unverified email never joins a member
+                if len({m["user_id"] for m in members}) > 1:
+                    await self.store.record_conflict(
+                        ws, kind="email_matches_many_members", email=email, person=lead["_id"]
+                    )
+                    continue
+            survivor = await self.merge(ws, person["_id"], candidate["_id"], "email")
+            person = await self.live(survivor, ws)
+        return person["_id"]

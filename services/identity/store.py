@@ -1,0 +1,275 @@
+"""The identity database: collections, indexes and the few atomic operations on them.
+
+Concurrency rests on three things (docs/identity.md, "Ordering and concurrency"):
+- unique indexes: one distinct id per workspace, one event per message id, one
+  merge record per merged-away profile; a lost race surfaces as a duplicate key;
+- optimistic versions: persons and visitors are read, changed in Python by the
+  pure functions of `model.py`, and written back only if `version` is unchanged;
+- deterministic ids: the person and visitor a new distinct id creates are named
+  after it, so two workers creating them at once write the same documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorDatabase
+from pymongo import (
+    ASCENDING,
+    DESCENDING,
+    IndexModel,
+    InsertOne,
+    ReplaceOne,
+    ReturnDocument,
+    UpdateOne,
+)
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from services.identity.model import new_person, new_visitor
+
+INDEXES = {
+    "persons": [
+        IndexModel([("workspace_id", ASCENDING), ("user_id", ASCENDING)]),
+        IndexModel([("workspace_id", ASCENDING), ("emails", ASCENDING)]),
+        IndexModel([("workspace_id", ASCENDING), ("search", ASCENDING)]),
+        IndexModel(
+            [("workspace_id", ASCENDING), ("merged_into", ASCENDING), ("last_seen", DESCENDING)]
+        ),
+        IndexModel([("merge_pending", ASCENDING)], sparse=True),
+    ],
+    "visitors": [IndexModel([("workspace_id", ASCENDING), ("person_id", ASCENDING)])],
+    "distinct_ids": [
+        IndexModel([("workspace_id", ASCENDING), ("distinct_id", ASCENDING)], unique=True),
+        IndexModel([("workspace_id", ASCENDING), ("person_id", ASCENDING)]),
+        IndexModel([("visitor_id", ASCENDING)]),
+    ],
+    "aliases": [
+        IndexModel(
+            [("workspace_id", ASCENDING), ("user_id", ASCENDING), ("distinct_id", ASCENDING)],
+            unique=True,
+        )
+    ],
+    "events": [
+        IndexModel([("workspace_id", ASCENDING), ("message_id", ASCENDING)], unique=True),
+        IndexModel(
+            [("workspace_id", ASCENDING), ("person_id", ASCENDING), ("timestamp", DESCENDING)]
+        ),
+    ],
+    "merges": [
+        IndexModel([("workspace_id", ASCENDING), ("merged_id", ASCENDING)], unique=True),
+        IndexModel([("workspace_id", ASCENDING), ("survivor_id", ASCENDING)]),
+    ],
+    "conflicts": [IndexModel([("workspace_id", ASCENDING), ("at", DESCENDING)])],
+}
+
+
+class Conflict(Exception):
+    """Someone else changed what this worker read: read again and redo."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def derived_id(prefix: str, workspace_id: str, distinct_id: str) -> str:
+    digest = hashlib.sha256(f"{workspace_id}\x00{distinct_id}".encode()).hexdigest()
+    return f"{prefix}_{digest[:24]}"
+
+
+class IdentityStore:
+    def __init__(self, db: AsyncIOMotorDatabase) -> None:
+        self.db = db
+        self.persons = db.persons
+        self.visitors = db.visitors
+        self.dids = db.distinct_ids
+        self.aliases = db.aliases
+        self.events = db.events
+        self.merges = db.merges
+        self.conflicts = db.conflicts
+
+    # --- events: one per (workspace, message id) ------------------------------------
+    async def begin_events(self, docs: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """Insert the event records; returns (workspace, message id) already applied before."""
+        if not docs:
+            return set()
+        dup_keys: list[tuple[str, str]] = []
+        try:
+            await self.events.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            for err in exc.details.get("writeErrors", []):
+                if err.get("code") != 11000:
+                    raise
+                doc = docs[err["index"]]
+                dup_keys.append((doc["workspace_id"], doc["message_id"]))
+        if not dup_keys:
+            return set()
+        applied: set[tuple[str, str]] = set()
+        query = {
+            "$or": [{"workspace_id": w, "message_id": m} for w, m in dup_keys],
+            "applied": True,
+        }
+        async for doc in self.events.find(query, {"workspace_id": 1, "message_id": 1}):
+            applied.add((doc["workspace_id"], doc["message_id"]))
+        return applied
+
+    async def finish_events(self, done: list[tuple[str, str, str, str | None]]) -> None:
+        """Mark events applied with the person and visitor they landed on."""
+        if done:
+            await self.events.bulk_write(
+                [
+                    UpdateOne(
+                        {"workspace_id": w, "message_id": m},
+                        {"$set": {"applied": True, "person_id": p, "visitor_id": v}},
+                    )
+                    for w, m, p, v in done
+                ],
+                ordered=False,
+            )
+
+    # --- distinct ids ---------------------------------------------------------------
+    async def find_dids(self, workspace_id: str, ids: Iterable[str]) -> dict[str, dict]:
+        wanted = sorted({i for i in ids if i})
+        if not wanted:
+            return {}
+        cursor = self.dids.find({"workspace_id": workspace_id, "distinct_id": {"$in": wanted}})
+        return {d["distinct_id"]: d async for d in cursor}
+
+    async def find_dids_many(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        by_ws: dict[str, set[str]] = {}
+        for ws, did in pairs:
+            by_ws.setdefault(ws, set()).add(did)
+        found: dict[tuple[str, str], dict] = {}
+        for ws, ids in by_ws.items():
+            for did, doc in (await self.find_dids(ws, ids)).items():
+                found[(ws, did)] = doc
+        return found
+
+    async def claim_did(
+        self,
+        workspace_id: str,
+        distinct_id: str,
+        person_id: str,
+        visitor_id: str,
+        is_user: bool,
+    ) -> dict[str, Any]:
+        """The distinct id's record: ours if it was new, else whoever created it first."""
+        query = {"workspace_id": workspace_id, "distinct_id": distinct_id}
+        insert = {
+            "person_id": person_id,
+            "visitor_id": visitor_id,
+            "kind": "user" if is_user else "anonymous",
+            "created_at": utcnow(),
+        }
+        try:
+            doc = await self.dids.find_one_and_update(
+                query,
+                {"$setOnInsert": insert},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            doc = await self.dids.find_one(query)
+        if doc is None:  # pragma: no cover - the unique index makes this unreachable
+            raise Conflict("distinct id vanished")
+        return doc
+
+    async def add_alias(self, workspace_id: str, user_id: str, distinct_id: str) -> None:
+        try:
+            await self.aliases.update_one(
+                {"workspace_id": workspace_id, "user_id": user_id, "distinct_id": distinct_id},
+                {"$setOnInsert": {"created_at": utcnow()}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            pass
+
+    # --- persons and visitors: optimistic versions -----------------------------------
+    async def load_person(self, person_id: str, workspace_id: str) -> dict[str, Any]:
+        """The stored person, or a fresh one (version 0) when only its distinct id exists yet."""
+        doc = await self.persons.find_one({"_id": person_id})
+        return doc or new_person(person_id, workspace_id, utcnow())
+
+    async def load_persons(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        return {d["_id"]: d async for d in self.persons.find({"_id": {"$in": wanted}})}
+
+    async def save(self, collection: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """Write `doc` if nobody wrote it since it was read (else Conflict); returns it stored."""
+        coll = self.db[collection]
+        version = doc["version"]
+        stored = {**doc, "version": version + 1}
+        if version == 0:
+            try:
+                await coll.insert_one(stored)
+            except DuplicateKeyError as exc:
+                raise Conflict(f"{collection} {doc['_id']} created meanwhile") from exc
+            return stored
+        query: dict[str, Any] = {"_id": doc["_id"], "version": version}
+        if collection == "persons":
+            query["merged_into"] = None
+        result = await coll.replace_one(query, stored)
+        if result.matched_count != 1:
+            raise Conflict(f"{collection} {doc['_id']} changed meanwhile")
+        return stored
+
+    async def save_many(self, collection: str, docs: list[dict[str, Any]]) -> set[str]:
+        """Batch `save`; returns the ids that hit a conflict (to be redone one by one)."""
+        if not docs:
+            return set()
+        ops: list[Any] = []
+        revs: dict[str, str] = {}
+        for doc in docs:
+            revs[doc["_id"]] = uuid.uuid4().hex
+            stored = {**doc, "version": doc["version"] + 1, "rev": revs[doc["_id"]]}
+            if doc["version"] == 0:
+                ops.append(InsertOne(stored))
+            else:
+                query: dict[str, Any] = {"_id": doc["_id"], "version": doc["version"]}
+                if collection == "persons":
+                    query["merged_into"] = None
+                ops.append(ReplaceOne(query, stored))
+        failed: set[str] = set()
+        try:
+            result = await self.db[collection].bulk_write(ops, ordered=False)
+            replaced = [d for d in docs if d["version"] != 0]
+            if replaced and result.matched_count != len(replaced):
+                failed = await self._unsaved(collection, replaced, revs)
+        except BulkWriteError as exc:
+            for err in exc.details.get("writeErrors", []):
+                if err.get("code") != 11000:
+                    raise
+                failed.add(docs[err["index"]]["_id"])
+            replaced = [d for d in docs if d["version"] != 0]
+            if exc.details.get("nMatched", 0) != len(replaced):
+                failed |= await self._unsaved(collection, replaced, revs)
+        return failed
+
+    async def _unsaved(
+        self, collection: str, docs: list[dict[str, Any]], revs: dict[str, str]
+    ) -> set[str]:
+        """Which replaces did not land: the stored revision is not the one we wrote."""
+        wanted = [d["_id"] for d in docs]
+        cursor = self.db[collection].find({"_id": {"$in": wanted}}, {"rev": 1})
+        stored = {d["_id"]: d.get("rev") async for d in cursor}
+        return {i for i in wanted if stored.get(i) != revs[i]}
+
+    async def load_visitor(
+        self, visitor_id: str, workspace_id: str, person_id: str, distinct_id: str
+    ) -> dict[str, Any]:
+        doc = await self.visitors.find_one({"_id": visitor_id})
+        return doc or new_visitor(visitor_id, workspace_id, person_id, distinct_id, utcnow())
+
+    async def load_visitors(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        return {d["_id"]: d async for d in self.visitors.find({"_id": {"$in": wanted}})}
+
+    async def record_conflict(self, workspace_id: str, **details: Any) -> None:
+        await self.conflicts.insert_one({"workspace_id": workspace_id, "at": utcnow(), **details})

@@ -1,0 +1,96 @@
+"""The profile as the API shows it: a person with its visitors, distinct ids and events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from services.identity.engagement import engagement_score
+from services.identity.store import IdentityStore
+
+MAX_IDS_SHOWN = 500
+VISITOR_FIELDS = (
+    "last_visit",
+    "first_seen",
+    "country_code",
+    "region",
+    "city",
+    "referring_domain",
+    "initial_referring_domain",
+    "user_agent",
+    "browser",
+    "os",
+    "device",
+)
+LOCATION_FIELDS = ("last_visit", "country_code", "region", "city", "referring_domain")
+
+
+def _family(person: dict[str, Any]) -> list[str]:
+    """The person's id and every id merged into it (pointers may still name those)."""
+    return [person["_id"], *person.get("merged_from", [])]
+
+
+async def full_profiles(store: IdentityStore, persons: list[dict[str, Any]]) -> list[dict]:
+    """Issue 3's profile shape for live persons, with two queries for the whole list."""
+    if not persons:
+        return []
+    owner = {pid: p["_id"] for p in persons for pid in _family(p)}
+    ws_ids = sorted({p["workspace_id"] for p in persons})
+    query = {"workspace_id": {"$in": ws_ids}, "person_id": {"$in": list(owner)}}
+    ids: dict[str, list[dict]] = {}
+    async for doc in store.dids.find(query).limit(MAX_IDS_SHOWN * len(persons)):
+        ids.setdefault(owner[doc["person_id"]], []).append(doc)
+    visitors: dict[str, list[dict]] = {}
+    async for doc in store.visitors.find(query):
+        visitors.setdefault(owner[doc["person_id"]], []).append(doc)
+    return [_shape(p, ids.get(p["_id"], []), visitors.get(p["_id"], [])) for p in persons]
+
+
+def _shape(person: dict[str, Any], dids: list[dict], visitors: list[dict]) -> dict[str, Any]:
+    by_visitor: dict[str, list[str]] = {}
+    for doc in dids:
+        by_visitor.setdefault(doc["visitor_id"], []).append(doc["distinct_id"])
+    shown = []
+    for visitor in visitors:
+        entry = {"id": visitor["_id"], "distinct_ids": sorted(by_visitor.get(visitor["_id"], []))}
+        entry.update({k: visitor.get(k) for k in VISITOR_FIELDS})
+        shown.append(entry)
+    shown.sort(key=lambda v: (v["last_visit"] or "", v["id"]), reverse=True)
+    latest = next((v for v in shown if v["last_visit"]), None) or {}
+    profile = {
+        "id": person["_id"],
+        "stage": person["stage"],
+        "user_id": person["user_id"],
+        "email": person["email"],
+        "emails": person["emails"],
+        "name": person["name"],
+        "age": person["age"],
+        "gender": person["gender"],
+        "distinct_ids": sorted(d["distinct_id"] for d in dids)[:MAX_IDS_SHOWN],
+        **{k: latest.get(k) for k in LOCATION_FIELDS},
+        "visitors": shown,
+        "first_seen": person["first_seen"],
+        "last_seen": person["last_seen"],
+        "traits": {k: v for k, v in person["traits"].items() if v is not None},
+        "engagement_score": engagement_score(person["last_seen"], person["active_days"]),
+        "merged_from": person["merged_from"],
+        "created_at": person["created_at"].isoformat() if person.get("created_at") else None,
+    }
+    return profile
+
+
+def event_view(doc: dict[str, Any]) -> dict[str, Any]:
+    try:
+        properties = json.loads(doc.get("properties_json") or "{}")
+    except ValueError:
+        properties = {}
+    stamp = doc.get("timestamp")
+    return {
+        "event": doc.get("event"),
+        "type": doc.get("type"),
+        "properties": properties,
+        "timestamp": stamp.isoformat().replace("+00:00", "Z") if stamp else None,
+        "distinct_id": doc.get("distinct_id"),
+        "message_id": doc.get("message_id"),
+        "source": doc.get("source"),
+    }
