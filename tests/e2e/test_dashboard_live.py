@@ -196,7 +196,7 @@ async def test_second_agent_sees_a_colleagues_reply_after_a_reconnect(
     await page_a.goto(f"/conversations/{cid}")
     await page_a.get_by_label("Reply").fill("Yes, Ann here!")
     await page_a.get_by_label("Reply").press("Enter")
-    await expect(page_a.locator("#messages .msg-agent")).to_have_count(1)
+    await expect(page_a.locator("#messages .msg-agent:not(.is-pending)")).to_have_count(1)
     await visitor_says(bus, "d-bob", "great, thanks")
     await conversation_of(bus, "d-bob", messages=3)
 
@@ -207,3 +207,44 @@ async def test_second_agent_sees_a_colleagues_reply_after_a_reconnect(
     await expect(page_b.locator("#messages .msg-text")).to_have_text(
         ["is anyone there?", "Yes, Ann here!", "great, thanks"]
     )
+
+
+async def test_a_forged_form_from_another_origin_is_refused(
+    dashboard, browser, aiohttp_server
+) -> None:
+    """A page elsewhere posting to the dashboard with the agent's cookie changes nothing."""
+    from aiohttp import web
+
+    page = await signed_in_page(browser, dashboard)
+    forged = f"""<!doctype html><form id="f" method="post" action="{dashboard}/settings/canned">
+    <input name="shortcut" value="pwned"><input name="text" value="forged"></form>
+    <script>document.getElementById("f").submit()</script>"""
+
+    async def evil(request: web.Request) -> web.Response:
+        return web.Response(text=forged, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", evil)
+    other = await aiohttp_server(app)
+    attack = await page.context.new_page()
+    async with attack.expect_response(lambda r: r.url.endswith("/settings/canned")) as seen:
+        await attack.goto(str(other.make_url("/")))
+    response = await seen.value
+    assert response.status == 403
+    await page.goto("/settings")
+    await expect(page.locator("#canned")).not_to_contain_text("forged")
+
+
+async def test_wrong_passwords_are_throttled_in_the_browser(dashboard, browser) -> None:
+    context = await browser.new_context(base_url=dashboard)
+    page = await context.new_page()
+    await page.goto("/")
+    for _ in range(5):
+        await page.get_by_label("Email").fill(ADMIN_EMAIL)
+        await page.get_by_label("Password").fill("not the password")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+    await page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Too many failed sign-ins")
+    await expect(page).not_to_have_url(f"{dashboard}/inbox")
