@@ -58,8 +58,9 @@ def stage_label(stage: Any) -> str:
 
 
 def initials(text: Any) -> str:
-    words = [w for w in str(text or "?").replace("@", " ").replace(".", " ").split() if w]
-    return "".join(w[0] for w in words[:2]).upper() or "?"
+    words = str(text or "").replace("@", " ").replace(".", " ").split()
+    letters = [next((ch for ch in w if ch.isalnum()), "") for w in words]
+    return "".join(ch for ch in letters if ch)[:2].upper() or "?"
 
 
 def person_label(profile: dict[str, Any] | None, fallback: str = "Anonymous visitor") -> str:

@@ -27,8 +27,9 @@
   }
 
   function initials(text) {
-    var words = String(text || "?").replace(/[@.]/g, " ").split(/\s+/).filter(Boolean);
-    return (words.slice(0, 2).map(function (w) { return w[0]; }).join("") || "?").toUpperCase();
+    var words = String(text || "").replace(/[@.]/g, " ").split(/\s+/);
+    var letters = words.map(function (w) { var m = w.match(/[\p{L}\p{N}]/u); return m ? m[0] : ""; });
+    return (letters.join("").slice(0, 2) || "?").toUpperCase();
   }
 
   var STAGES = { visitor: "Visitor", contact: "Contact", member: "Member" };
