@@ -34,7 +34,7 @@ async def _identity_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     app[PROCESSOR] = processor
     await Requests(store, processor.resolver, app[WORKSPACES]).serve(bus)
     await processor.resolver.finish_pending()
-    task = asyncio.create_task(consumer.run(bus, processor))
+    task = asyncio.create_task(consumer.run(bus, processor, consumer.BATCH))
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

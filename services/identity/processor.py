@@ -49,6 +49,7 @@ class Processor:
         self.workspaces = workspaces
         self.geoip = geoip
         self.resolver = Resolver(store, self._announce_merge)
+        self.applied = 0  # events this worker applied (tests and benchmarks read it)
 
     # --- validation (PermanentError: dead letter) -------------------------------------
     def prepare(self, payload: dict[str, Any]) -> Item:
@@ -64,23 +65,22 @@ class Processor:
     async def process(self, items: list[Item]) -> None:
         applied = await self.store.begin_events([_record(i) for i in items])
         todo = [i for i in items if (i.event.workspace_id, i.event.message_id) not in applied]
-        known = await self.store.find_dids_many(
-            (i.event.workspace_id, i.plan.target) for i in todo if i.event.kind in SIMPLE_KINDS
-        )
         simple, single = [], []
         for item in todo:
+            plan = item.plan
             is_simple = (
                 item.event.kind in SIMPLE_KINDS
-                and item.plan.other is None
-                and not item.plan.change.email
-                and (item.event.workspace_id, item.plan.target) in known
+                and plan.other is None
+                and not plan.target_is_user
+                and not plan.change.email
             )
             (simple if is_simple else single).append(item)
         done: list[tuple[str, str, str, str | None]] = []
         for item in single:
             done.append(await self.apply_one(item))
-        done.extend(await self._apply_grouped(simple, known))
+        done.extend(await self._apply_grouped(simple))
         await self.store.finish_events(done)
+        self.applied += len(done)
         await self._announce_changes()
 
     async def apply_one(self, item: Item) -> tuple[str, str, str, str | None]:
@@ -92,11 +92,13 @@ class Processor:
             person_id = await self.resolver.email_merges(ws, person_id, plan.change.email)
         return ws, item.event.message_id, person_id, visitor_id
 
-    async def _apply_grouped(
-        self, items: list[Item], known: dict[tuple[str, str], dict]
-    ) -> list[tuple[str, str, str, str | None]]:
+    async def _apply_grouped(self, items: list[Item]) -> list[tuple[str, str, str, str | None]]:
         if not items:
             return []
+        keys = {(i.event.workspace_id, i.plan.target) for i in items}
+        known = await self.store.find_dids_many(keys)
+        for ws, did in sorted(keys - set(known)):  # a new device: its visitor and person
+            known[(ws, did)] = await self.resolver.create_did(ws, did, False)
         route = {id(i): known[(i.event.workspace_id, i.plan.target)] for i in items}
         persons = await self.store.load_persons({d["person_id"] for d in route.values()})
         # a person merged away (or not stored yet) is followed one by one
@@ -132,9 +134,14 @@ class Processor:
                 pid = live[doc["person_id"]]["_id"]
                 base = new_visitor(vid, doc["workspace_id"], pid, item.plan.device, utcnow())
             v_after[vid] = apply_visit(base, item.plan.visit)
-        v_dirty = [
-            v for vid, v in v_after.items() if vid not in visitors or changed(visitors[vid], v)
-        ]
+        v_dirty = []
+        for vid, visitor in v_after.items():
+            before = visitors.get(vid)
+            if before is None:
+                pid, ws = visitor["person_id"], visitor["workspace_id"]
+                before = new_visitor(vid, ws, pid, visitor["distinct_id"], visitor["created_at"])
+            if changed(before, visitor):
+                v_dirty.append(visitor)
         v_failed = await self.store.save_many("visitors", v_dirty)
         done = []
         for item in items:

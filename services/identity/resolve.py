@@ -77,8 +77,8 @@ class Resolver:
                 visitor_id, workspace_id, person_id, distinct_id
             )
             after = apply_visit(visitor, visit)
-            if visitor["version"] and not changed(visitor, after):
-                return
+            if not changed(visitor, after):
+                return  # nothing seen: a visitor document only once there is something
             try:
                 await self.store.save("visitors", after)
             except Conflict:
@@ -92,12 +92,17 @@ class Resolver:
         """(person id, visitor id) the event lands on, after any linking or merging."""
         for _ in range(MAX_ATTEMPTS):
             try:
-                return await self._place_once(workspace_id, plan)
+                person_id, visitor_id = await self._place_once(workspace_id, plan)
             except Conflict:
                 continue
+            if plan.target_is_user:
+                await self.store.settle_visitor(
+                    workspace_id, plan.target, visitor_id, plan.change.at
+                )
+            return person_id, visitor_id
         raise MergeRace(f"could not place an event for {plan.target}")
 
-    async def _create(self, ws: str, distinct_id: str, is_user: bool) -> dict[str, Any]:
+    async def create_did(self, ws: str, distinct_id: str, is_user: bool) -> dict[str, Any]:
         pid, vid = derived_id("p", ws, distinct_id), derived_id("v", ws, distinct_id)
         return await self.store.claim_did(ws, distinct_id, pid, vid, is_user)
 
@@ -112,8 +117,11 @@ class Resolver:
         found = await self.store.find_dids(ws, [target, other or ""])
         t, o = found.get(target), found.get(other) if other else None
         if other is None:
-            t = t or await self._create(ws, target, plan.target_is_user)
-            return (await self.live(t["person_id"], ws))["_id"], t["visitor_id"]
+            t = t or await self.create_did(ws, target, plan.target_is_user)
+            person_id = (await self.live(t["person_id"], ws))["_id"]
+            # a user id named alone was seen on no device but its own
+            own = derived_id("v", ws, target) if plan.target_is_user else t["visitor_id"]
+            return person_id, own
         if plan.may_merge and plan.target_is_user:
             await self.store.add_alias(ws, target, other)
         if t is None and o is None:
@@ -129,7 +137,7 @@ class Resolver:
         person = await self.live(o["person_id"], ws)
         if t is None:
             if plan.target_is_user and person["user_id"] and person["user_id"] != target:
-                t = await self._create(ws, target, True)
+                t = await self.create_did(ws, target, True)
                 await self.store.record_conflict(
                     ws,
                     kind="account_switch",
@@ -146,7 +154,7 @@ class Resolver:
         if target_person["_id"] == person["_id"]:
             return person["_id"], o["visitor_id"]
         if not plan.may_merge:
-            return target_person["_id"], t["visitor_id"]
+            return target_person["_id"], derived_id("v", ws, target)
         users = {target_person["user_id"], person["user_id"]} - {None}
         if len(users) > 1:
             await self.store.record_conflict(
@@ -156,7 +164,7 @@ class Resolver:
                 persons=[target_person["_id"], person["_id"]],
                 message_id=plan.change.message_id,
             )
-            return target_person["_id"], t["visitor_id"]
+            return target_person["_id"], derived_id("v", ws, target)
         survivor = await self.merge(ws, person["_id"], target_person["_id"], "identify")
         return survivor, o["visitor_id"]
 

@@ -162,6 +162,7 @@ class IdentityStore:
             "person_id": person_id,
             "visitor_id": visitor_id,
             "kind": "user" if is_user else "anonymous",
+            "seen_at": None,
             "created_at": utcnow(),
         }
         try:
@@ -176,6 +177,27 @@ class IdentityStore:
         if doc is None:  # pragma: no cover - the unique index makes this unreachable
             raise Conflict("distinct id vanished")
         return doc
+
+    async def settle_visitor(
+        self, workspace_id: str, distinct_id: str, visitor_id: str, at: str
+    ) -> None:
+        """A user id belongs to the device of the earliest event (by event time) that named it.
+
+        Any order of delivery ends with the same choice: a later-processed but
+        earlier event moves it; ties go to the smaller visitor id.
+        """
+        await self.dids.update_one(
+            {
+                "workspace_id": workspace_id,
+                "distinct_id": distinct_id,
+                "$or": [
+                    {"seen_at": None},
+                    {"seen_at": {"$gt": at}},
+                    {"seen_at": at, "visitor_id": {"$gt": visitor_id}},
+                ],
+            },
+            {"$set": {"visitor_id": visitor_id, "seen_at": at}},
+        )
 
     async def add_alias(self, workspace_id: str, user_id: str, distinct_id: str) -> None:
         try:

@@ -51,6 +51,9 @@ def _shape(person: dict[str, Any], dids: list[dict], visitors: list[dict]) -> di
     for doc in dids:
         by_visitor.setdefault(doc["visitor_id"], []).append(doc["distinct_id"])
     shown = []
+    stored = {v["_id"] for v in visitors}
+    # a device that has sent nothing worth keeping yet has ids but no document
+    visitors = visitors + [{"_id": vid} for vid in sorted(by_visitor) if vid not in stored]
     for visitor in visitors:
         entry = {"id": visitor["_id"], "distinct_ids": sorted(by_visitor.get(visitor["_id"], []))}
         entry.update({k: visitor.get(k) for k in VISITOR_FIELDS})

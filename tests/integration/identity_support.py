@@ -124,7 +124,11 @@ def event(ws: str, kind: str, **fields: Any) -> IngestEvent:
 async def publish(bus: Bus, *events: IngestEvent) -> None:
     await bus.publish_durable_many(
         [
-            (bus.subjects.events(e.workspace_id, e.kind), e.to_dict(), f"{e.workspace_id}:{e.message_id}")
+            (
+                bus.subjects.events(e.workspace_id, e.kind),
+                e.to_dict(),
+                f"{e.workspace_id}:{e.message_id}",
+            )
             for e in events
         ]
     )

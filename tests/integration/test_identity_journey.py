@@ -57,8 +57,14 @@ async def test_sally_journey(stack: Stack, bus: Bus) -> None:
     # 2. she gives her email in the chat (the widget's prompt): a contact
     await publish(
         bus,
-        event(ws, "email", anonymous_id=laptop, email=" Sally@Example.COM ", source="widget",
-              trusted=False),
+        event(
+            ws,
+            "email",
+            anonymous_id=laptop,
+            email=" Sally@Example.COM ",
+            source="widget",
+            trusted=False,
+        ),
     )
     contact = await stack.wait_profile(lambda p: p["stage"] == "contact", distinct_id=laptop)
     assert contact["email"] == "sally@example.com"
@@ -84,15 +90,16 @@ async def test_sally_journey(stack: Stack, bus: Bus) -> None:
         analytics.page,
         anonymous_id=phone,
         name="Home",
-        context={"ip": PARIS_IP, "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac "
-                 "OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 "
-                 "Safari/604.1"},
+        context={
+            "ip": PARIS_IP,
+            "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac "
+            "OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 "
+            "Safari/604.1",
+        },
     )
     await stack.wait_profile(lambda p: p["city"] == "Paris", distinct_id=phone)
     await call(analytics.identify, "user-sally", {"plan": "team"}, anonymous_id=phone)
-    merged = await stack.wait_profile(
-        lambda p: phone in p["distinct_ids"], user_id="user-sally"
-    )
+    merged = await stack.wait_profile(lambda p: phone in p["distinct_ids"], user_id="user-sally")
     assert merged["id"] == first_id  # the older profile survives
     assert merged["stage"] == "member"
     assert merged["email"] == "sally@example.com"
