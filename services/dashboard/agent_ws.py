@@ -37,6 +37,7 @@ PRESENCE_EVERY = 15.0
 QUEUE_LIMIT = 500
 MAX_FRAME = 4096
 PERSON_TTL = 30.0
+DECORATE_TIMEOUT = 0.5
 DECORATED = ("message", "conversation.updated")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
@@ -156,7 +157,8 @@ class AgentHub:
         cached = self._people.get(key)
         if cached and cached[0] > time.monotonic():
             return cached[1]
-        people = await people_for(self.app, workspace_id, [conversation])
+        # frames wait for this: a slow identity must not hold the live feed up for long
+        people = await people_for(self.app, workspace_id, [conversation], timeout=DECORATE_TIMEOUT)
         person = people.get(conversation.get("id"))
         if person and len(self._people) < 10_000:
             self._people[key] = (time.monotonic() + PERSON_TTL, person)

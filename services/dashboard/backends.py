@@ -20,9 +20,15 @@ TIMEOUT = 3.0
 SERVICE_NAMES = {"chat": "Chat", "identity": "Identity"}
 
 
-async def ask(app: web.Application, service: str, verb: str, payload: dict[str, Any]) -> Any:
+async def ask(
+    app: web.Application,
+    service: str,
+    verb: str,
+    payload: dict[str, Any],
+    timeout: float = TIMEOUT,
+) -> Any:
     bus = app[BUS]
-    return await bus.request(bus.subjects.request(service, verb), payload, timeout=TIMEOUT)
+    return await bus.request(bus.subjects.request(service, verb), payload, timeout=timeout)
 
 
 class Notices:

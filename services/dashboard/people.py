@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.dashboard.backends import Notices, ask
+from services.dashboard.backends import TIMEOUT, Notices, ask
 from shared.errors import BusError
 
 MAX_ASK = 200  # identity's bulk limit per list
@@ -62,7 +62,11 @@ def _keyed(found: Any) -> dict[str, dict[str, Any]]:
 
 
 async def _summaries(
-    app: web.Application, workspace_id: str, ids: list[str], distinct_ids: list[str]
+    app: web.Application,
+    workspace_id: str,
+    ids: list[str],
+    distinct_ids: list[str],
+    timeout: float,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     if not ids and not distinct_ids:
         return {}, {}
@@ -71,6 +75,7 @@ async def _summaries(
         "identity",
         "profile.summaries",
         {"workspace_id": workspace_id, "ids": ids, "distinct_ids": distinct_ids},
+        timeout=timeout,
     )
     if not isinstance(result, dict):
         return {}, {}
@@ -82,6 +87,7 @@ async def people_for(
     workspace_id: str,
     conversations: list[dict[str, Any]],
     notices: Notices | None = None,
+    timeout: float = TIMEOUT,
 ) -> dict[str, dict[str, Any]]:
     """conversation id -> person {id, name, email, user_id, stage, label}."""
     people = {c["id"]: fallback_person(c) for c in conversations}
@@ -95,7 +101,7 @@ async def people_for(
         }
     )
     try:
-        by_id, by_did = await _summaries(app, workspace_id, ids[:MAX_ASK], dids[:MAX_ASK])
+        by_id, by_did = await _summaries(app, workspace_id, ids[:MAX_ASK], dids[:MAX_ASK], timeout)
     except BusError:
         if notices:
             notices.add("Identity is not answering right now: names and stages may be missing.")
