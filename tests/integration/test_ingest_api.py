@@ -1,0 +1,337 @@
+"""The Segment-compatible ingest API with the official client and with raw HTTP."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import uuid
+
+import aiohttp
+import pytest
+
+from shared.bus import Bus, decode
+from shared.security import user_hash
+from shared.web import WORKSPACES
+from tests.integration.identity_support import Stack, call, segment_client
+from tests.support import eventually
+
+
+@pytest.fixture
+async def stack(start_service, settings) -> Stack:  # type: ignore[no-untyped-def]
+    gateway = await start_service("gateway")
+    return Stack(gateway, settings)
+
+
+@pytest.fixture
+async def stream(bus: Bus):  # type: ignore[no-untyped-def]
+    """What reached the durable events stream."""
+    js = bus.js
+    assert js is not None
+    sub = await js.pull_subscribe(
+        bus.subjects.events_all, durable="t-ingest", stream=bus.subjects.events_stream
+    )
+
+    async def read(count: int) -> list[dict]:
+        got: list[dict] = []
+        while len(got) < count:
+            msgs = await sub.fetch(count - len(got), timeout=5)
+            for msg in msgs:
+                await msg.ack()
+                got.append(decode(msg.data))
+        return got
+
+    return read
+
+
+async def test_official_client_sync_mode_with_basic_auth(stack: Stack, stream) -> None:
+    client = segment_client(stack.gateway, stack.settings.write_key)
+    ok, _ = await call(
+        client.identify, "u-1", {"email": "A@x.com", "name": None}, anonymous_id="anon-1"
+    )
+    assert ok
+    await call(client.track, "u-1", "Signed Up", {"plan": "pro"})
+    await call(client.page, anonymous_id="anon-1", name="Home", category=None)
+    await call(client.group, "u-1", "g-1", {"name": "Acme"})
+    await call(client.alias, "anon-1", "u-1")
+    await call(client.screen, anonymous_id="anon-1", name="Dash")
+    events = await stream(6)
+    kinds = sorted(e["kind"] for e in events)
+    assert kinds == ["alias", "group", "identify", "page", "screen", "track"]
+    identify = next(e for e in events if e["kind"] == "identify")
+    assert identify["trusted"] is True and identify["source"] == "api"
+    assert identify["traits"] == {"email": "A@x.com", "name": None}  # explicit nulls accepted
+    page = next(e for e in events if e["kind"] == "page")
+    assert page["event"] == "Home"
+
+
+async def test_batching_mode_with_gzip_delivers_every_message(stack: Stack, stream) -> None:
+    errors: list = []
+    client = segment_client(
+        stack.gateway,
+        stack.settings.write_key,
+        sync_mode=False,
+        gzip=True,
+        on_error=lambda e, batch: errors.append(e),
+    )
+    for n in range(150):
+        client.track(anonymous_id=f"anon-{n % 7}", event="Viewed", properties={"n": n})
+    await call(client.flush)
+    await call(client.join)
+    assert not errors
+    events = await stream(150)
+    assert sorted(e["properties"]["n"] for e in events) == list(range(150))
+
+
+async def test_write_key_in_body_only_like_client_2_3(stack: Stack, stream) -> None:
+    body = {
+        "batch": [{"type": "track", "userId": 42, "event": "Paid", "messageId": "m-1"}],
+        "writeKey": stack.settings.write_key,
+        "sentAt": "2026-01-01T00:00:00Z",
+    }
+    status, answer, _ = await stack.post("/v1/batch", body)
+    assert status == 200 and answer == {"success": True}
+    (event,) = await stream(1)
+    assert event["user_id"] == "42"  # numbers are stringified as the clients do
+
+
+async def test_per_type_endpoints_and_secret_key(stack: Stack, stream) -> None:
+    status, _, _ = await stack.post(
+        "/v1/identify", {"userId": "u-9", "traits": {"plan": "x"}}, key=stack.settings.secret_key
+    )
+    assert status == 200
+    status, _, _ = await stack.post(
+        "/v1/track", {"anonymousId": "a-9", "event": "Opened"}, key=stack.settings.write_key
+    )
+    assert status == 200
+    events = await stream(2)
+    assert {e["kind"] for e in events} == {"identify", "track"}
+
+
+async def test_clock_skew_is_corrected_with_sent_at(stack: Stack, stream) -> None:
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "anonymousId": "a",
+                "event": "E",
+                "timestamp": "2020-01-01T00:00:00.000+00:00",
+            }
+        ],
+        "sentAt": "2020-01-01T00:00:10.000000+00:00",
+    }
+    status, _, _ = await stack.post("/v1/batch", body, key=stack.settings.write_key)
+    assert status == 200
+    (event,) = await stream(1)
+    received = event["received_at"]
+    from shared.events import parse_time
+
+    skew = parse_time(received) - parse_time(event["timestamp"])
+    assert 9 <= skew.total_seconds() <= 12  # ten seconds before arrival, not in 2020
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"batch": [{"type": "track", "event": "x"}]}, "no_user_anon_id"),
+        ({"batch": [{"type": "track", "userId": "undefined", "event": "x"}]}, "illegal_id"),
+        ({"batch": [{"type": "identify", "anonymousId": "[object Object]"}]}, "illegal_id"),
+        ({"batch": [{"type": "identify", "userId": "0"}]}, "illegal_id"),
+        ({"batch": [{"type": "track", "userId": "u"}]}, "missing_event"),
+        (
+            {
+                "batch": [
+                    {
+                        "type": "track",
+                        "userId": "u",
+                        "event": "x",
+                        "properties": {"blob": "x" * 33_000},
+                    }
+                ]
+            },
+            "too_large",
+        ),
+    ],
+)
+async def test_bad_messages_are_refused_with_a_reason(stack: Stack, body, code) -> None:
+    status, answer, _ = await stack.post("/v1/batch", body, key=stack.settings.write_key)
+    assert status == 400
+    assert answer["code"] == "invalid_messages" and answer["rejected"][0]["code"] == code
+    assert answer["message"]
+
+
+async def test_valid_messages_of_a_partly_bad_batch_are_stored(stack: Stack, stream) -> None:
+    body = {
+        "batch": [
+            {"type": "track", "userId": "null", "event": "x"},
+            {"type": "track", "userId": "u-ok", "event": "Kept"},
+        ]
+    }
+    status, answer, _ = await stack.post("/v1/batch", body, key=stack.settings.write_key)
+    assert status == 400 and answer["accepted"] == 1
+    assert [r["index"] for r in answer["rejected"]] == [0]
+    (event,) = await stream(1)
+    assert event["event"] == "Kept"
+
+
+async def test_body_errors_and_keys(stack: Stack) -> None:
+    url = stack.url + "/v1/batch"
+    auth = aiohttp.BasicAuth(stack.settings.write_key, "")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            url, data=b"{not json", auth=auth, headers={"Content-Type": "application/json"}
+        ) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == "bad_json"
+        big = json.dumps(
+            {
+                "batch": [
+                    {
+                        "type": "track",
+                        "userId": "u",
+                        "event": "e",
+                        "properties": {"p": "x" * 30_000},
+                    }
+                ]
+                * 20
+            }
+        ).encode()
+        async with session.post(
+            url,
+            data=gzip.compress(big),
+            auth=auth,
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        ) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == "too_large"
+        async with session.post(
+            url, json={"batch": []}, auth=aiohttp.BasicAuth("wk_nope", "")
+        ) as resp:
+            body = await resp.json()
+            assert resp.status == 401 and set(body) == {"code", "message"}
+        async with session.post(url, json={"batch": []}) as resp:
+            assert resp.status == 401
+
+
+async def test_rate_limit_answers_429_with_retry_after(stack: Stack) -> None:
+    registry = stack.gateway.app[WORKSPACES]
+    workspace = registry.get("default")
+    workspace.ingest_rate_per_second = 5
+    await registry.put(workspace)
+    batch = {"batch": [{"type": "track", "anonymousId": "a", "event": "e"}] * 10}
+    status, _, _ = await stack.post("/v1/batch", batch, key=stack.settings.write_key)
+    assert status == 200  # the burst allows two seconds' worth
+    status, answer, headers = await stack.post("/v1/batch", batch, key=stack.settings.write_key)
+    assert status == 429 and answer["code"] == "rate_limited"
+    assert int(headers["Retry-After"]) >= 1
+
+
+async def test_browser_identify_needs_a_user_hash_where_verification_is_enforced(
+    stack: Stack, stream
+) -> None:
+    registry = stack.gateway.app[WORKSPACES]
+    workspace = registry.get("default")
+    workspace.enforce_identity_verification = True
+    workspace.allowed_origins = ["https://shop.example"]
+    await registry.put(workspace)
+    browser = {"Origin": "https://shop.example"}
+    key = stack.settings.write_key
+    message = {"userId": "u-7", "anonymousId": "a-7", "traits": {"name": "Eve"}}
+    status, answer, _ = await stack.post("/v1/identify", message, key=key, headers=browser)
+    assert status == 403 and answer["code"] == "verification_required"
+    forged = {**message, "context": {"user_hash": "0" * 64}}
+    status, _, _ = await stack.post("/v1/identify", forged, key=key, headers=browser)
+    assert status == 403
+    signed = {**message, "context": {"user_hash": user_hash(workspace.identity_secret, "u-7")}}
+    status, _, _ = await stack.post("/v1/identify", signed, key=key, headers=browser)
+    assert status == 200
+    # a track naming a user id without a hash goes on, untrusted (its anonymous id only)
+    status, _, _ = await stack.post(
+        "/v1/track",
+        {"userId": "u-8", "anonymousId": "a-8", "event": "e"},
+        key=key,
+        headers=browser,
+    )
+    assert status == 200
+    # the same key from a server (no Origin) is trusted
+    status, _, _ = await stack.post("/v1/identify", message, key=key)
+    assert status == 200
+    # an origin not on the allow-list may not use the write key at all
+    status, answer, _ = await stack.post(
+        "/v1/track",
+        {"anonymousId": "a", "event": "e"},
+        key=key,
+        headers={"Origin": "https://evil.example"},
+    )
+    assert status == 403 and answer["code"] == "origin_not_allowed"
+    events = await stream(3)
+    trust = {(e["kind"], e["user_id"]): e["trusted"] for e in events}
+    assert trust[("identify", "u-7")] is True and trust[("track", "u-8")] is False
+    browser_event = next(e for e in events if e["kind"] == "track")
+    assert browser_event["context"]["ip"] == "127.0.0.1"  # what the edge saw
+
+
+async def test_client_ip_and_cdn_geo_only_from_trusted_proxies(
+    start_service, settings, stream
+) -> None:
+    gateway = await start_service(
+        "gateway", settings=settings.with_changes(trusted_proxies=("127.0.0.0/8",))
+    )
+    stack = Stack(gateway, settings)
+    headers = {
+        "Origin": "https://shop.example",
+        "X-Forwarded-For": "203.0.113.9, 81.2.69.1",
+        "CF-IPCountry": "GB",
+    }
+    status, _, _ = await stack.post(
+        "/v1/track", {"anonymousId": "a", "event": "e"}, key=settings.write_key, headers=headers
+    )
+    assert status == 200
+    (event,) = await stream(1)
+    assert event["context"]["ip"] == "81.2.69.1"
+    assert event["context"]["geo"] == {"country_code": "GB"}
+
+
+async def test_untrusted_peer_cannot_spoof_ip_or_geo(stack: Stack, stream) -> None:
+    headers = {
+        "Origin": "https://shop.example",
+        "X-Forwarded-For": "81.2.69.1",
+        "CF-IPCountry": "GB",
+    }
+    status, _, _ = await stack.post(
+        "/v1/track",
+        {"anonymousId": "a", "event": "e"},
+        key=stack.settings.write_key,
+        headers=headers,
+    )
+    assert status == 200
+    (event,) = await stream(1)
+    assert event["context"]["ip"] == "127.0.0.1" and "geo" not in event["context"]
+
+
+async def test_a_retried_message_is_stored_once(stack: Stack, bus: Bus) -> None:
+    message = {"type": "track", "anonymousId": "a", "event": "e", "messageId": uuid.uuid4().hex}
+    for _ in range(3):
+        status, _, _ = await stack.post(
+            "/v1/batch", {"batch": [message]}, key=stack.settings.write_key
+        )
+        assert status == 200
+    js = bus.js
+    assert js is not None
+
+    async def stored_once() -> bool:
+        info = await js.stream_info(bus.subjects.events_stream)
+        return info.state.messages == 1
+
+    await eventually(stored_once)
+
+
+async def test_basic_header_must_be_well_formed(stack: Stack) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            stack.url + "/v1/batch", json={"batch": []}, headers={"Authorization": "Basic !!!"}
+        ) as resp:
+            assert resp.status == 401
+        token = base64.b64encode(f"{stack.settings.write_key}:".encode()).decode()
+        async with session.post(
+            stack.url + "/v1/batch", json={"batch": []}, headers={"Authorization": f"Basic {token}"}
+        ) as resp:
+            assert resp.status == 200
