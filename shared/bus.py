@@ -268,7 +268,10 @@ class Bus:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - NATS down or restarting: wait and retry
-                    log.warning("consumer %s cannot fetch: %s", durable, exc)
+                    log.warning("consumer %s cannot fetch: %r", durable, exc)
+                    if sub is not None:  # a leaked subscription would stall drain() later
+                        with contextlib.suppress(Exception):
+                            await sub.unsubscribe()
                     sub = None
                     await asyncio.sleep(1)
                     continue

@@ -6,8 +6,6 @@ validated values out or a `PermanentError` (code `invalid`) that says why.
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,24 +147,3 @@ def person(raw: Any, kind: str) -> dict[str, Any]:
     if avatar is not None and (not isinstance(avatar, str) or len(avatar) > MAX_URL):
         raise invalid("agent.avatar must be a URL string")
     return {"kind": kind, "id": req_id(raw, "id"), "name": name, "avatar": avatar}
-
-
-# --- cursors (opaque to callers) ------------------------------------------------------
-def encode_cursor(at: datetime, conversation_id: str) -> str:
-    raw = json.dumps([iso(at), conversation_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: Any) -> tuple[datetime, str]:
-    if not isinstance(cursor, str) or len(cursor) > 300:
-        raise invalid("cursor is not valid")
-    try:
-        at, conversation_id = json.loads(
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        )
-        parsed = parse_time(at)
-        if parsed is None or not isinstance(conversation_id, str):
-            raise ValueError
-        return parsed, conversation_id
-    except (ValueError, TypeError) as exc:
-        raise invalid("cursor is not valid") from exc

@@ -8,13 +8,12 @@ from typing import Any
 from services.chat.assignment import pick_agent
 from services.chat.context import ChatContext
 from services.chat.inbound import client_msg_id_of
+from services.chat.inbox import recent_page
 from services.chat.model import (
     PRIORITIES,
     STATUSES,
     VIEWS,
     choice,
-    decode_cursor,
-    encode_cursor,
     invalid,
     limit_of,
     message_out,
@@ -71,25 +70,10 @@ async def conversations_list(ctx: ChatContext, p: dict[str, Any]) -> dict[str, A
         query["assignee_id"] = None
     if status:
         query["status"] = status
-    if p.get("cursor") is not None:
-        at, last_id = decode_cursor(p["cursor"])
-        query["$or"] = [
-            {"last_activity_at": {"$lt": at}},
-            {"last_activity_at": at, "_id": {"$lt": last_id}},
-        ]
-    docs = (
-        await ctx.store.conversations.find(query)
-        .sort([("last_activity_at", -1), ("_id", -1)])
-        .limit(limit + 1)
-        .to_list(None)
-    )
-    page = docs[:limit]
-    more = len(docs) > limit
+    page, next_cursor = await recent_page(ctx.store.conversations, query, limit, p.get("cursor"))
     return {
         "conversations": await _summaries(ctx, ws, agent_id, page),
-        "next_cursor": encode_cursor(page[-1]["last_activity_at"], page[-1]["_id"])
-        if more
-        else None,
+        "next_cursor": next_cursor,
     }
 
 
@@ -101,18 +85,18 @@ async def conversations_changed(ctx: ChatContext, p: dict[str, Any]) -> dict[str
         raise invalid("since is required")
     after_id = opt_id(p, "after_id")
     limit = limit_of(p, 200, 500)
-    if after_id:
-        window: dict[str, Any] = {
-            "$or": [{"updated_at": {"$gt": since}}, {"updated_at": since, "_id": {"$gt": after_id}}]
-        }
-    else:
-        window = {"updated_at": {"$gt": since}}
-    docs = (
-        await ctx.store.conversations.find({"workspace_id": ws, **window})
-        .sort([("updated_at", 1), ("_id", 1)])
-        .limit(limit + 1)
-        .to_list(None)
-    )
+    base = {"workspace_id": ws}
+    docs: list[dict[str, Any]] = []
+    if after_id:  # the rest of a timestamp shared by the previous page's last row
+        tie = {**base, "updated_at": since, "_id": {"$gt": after_id}}
+        docs = await ctx.store.conversations.find(tie).sort("_id", 1).limit(limit + 1).to_list(None)
+    if len(docs) <= limit:
+        docs += (
+            await ctx.store.conversations.find({**base, "updated_at": {"$gt": since}})
+            .sort([("updated_at", 1), ("_id", 1)])
+            .limit(limit + 1 - len(docs))
+            .to_list(None)
+        )
     page = docs[:limit]
     last = page[-1] if page else None
     return {
@@ -133,20 +117,20 @@ async def conversations_by_profile(ctx: ChatContext, p: dict[str, Any]) -> dict[
     distinct_ids = [req_id({"id": d}, "id") for d in raw_ids]
     if not profile_id and not distinct_ids:
         raise invalid("profile_id or distinct_ids is required")
-    either: list[dict[str, Any]] = []
-    if profile_id:
-        either.append({"profile_id": profile_id})
+    limit = limit_of(p, 20, 100)
+    exclude = opt_id(p, "exclude_id")
+    # one equality query per key (an $or would not keep the index bounds everywhere)
+    queries = [{"profile_id": profile_id}] if profile_id else []
     if distinct_ids:
-        either.append({"distinct_id": {"$in": distinct_ids}})
-    query: dict[str, Any] = {"workspace_id": ws, "$or": either}
-    if exclude := opt_id(p, "exclude_id"):
-        query["_id"] = {"$ne": exclude}
-    docs = (
-        await ctx.store.conversations.find(query)
-        .sort([("last_activity_at", -1), ("_id", -1)])
-        .limit(limit_of(p, 20, 100))
-        .to_list(None)
-    )
+        queries.append({"distinct_id": {"$in": distinct_ids}})
+    found: dict[str, dict[str, Any]] = {}
+    for extra in queries:
+        cursor = ctx.store.conversations.find({"workspace_id": ws, **extra})
+        async for doc in cursor.sort([("last_activity_at", -1), ("_id", -1)]).limit(limit + 1):
+            if doc["_id"] != exclude:
+                found[doc["_id"]] = doc
+    docs = sorted(found.values(), key=lambda d: (d["last_activity_at"], d["_id"]), reverse=True)
+    docs = docs[:limit]
     return {"conversations": await _summaries(ctx, ws, opt_id(p, "agent_id"), docs)}
 
 

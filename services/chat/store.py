@@ -22,7 +22,10 @@ from pymongo.errors import DuplicateKeyError
 
 from services.chat.model import PREVIEW, now
 
-_RECENT = [("last_activity_at", DESC), ("_id", DESC)]
+# Ascending on purpose: SecantusDB 0.7 treats `$gte` as `$gt` on a descending key
+# after an equality prefix (rows on the window's edge vanished); MongoDB walks an
+# ascending index backwards for the newest-first sort just as well.
+_RECENT = [("last_activity_at", ASC), ("_id", ASC)]
 
 INDEXES: dict[str, list[IndexModel]] = {
     "conversations": [

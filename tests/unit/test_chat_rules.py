@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.chat.assignment import next_in_turn
 from services.chat.email_detect import email_event, email_in
-from services.chat.model import decode_cursor, encode_cursor, person, req_text, summary_out
+from services.chat.inbox import decode_cursor, encode_cursor
+from services.chat.model import person, req_text, summary_out
 from services.chat.presence import Presence
 from services.chat.store import new_conversation
 from shared.errors import PermanentError
@@ -16,8 +17,9 @@ from shared.errors import PermanentError
 
 def test_a_cursor_round_trips_and_a_forged_one_is_refused() -> None:
     at = datetime(2026, 5, 1, 12, 30, 15, 123000, tzinfo=UTC)
-    assert decode_cursor(encode_cursor(at, "abc")) == (at, "abc")
-    for forged in ("not-base64!", "W10", 42, "x" * 400, encode_cursor(at, "abc")[:-3]):
+    width = timedelta(minutes=5)
+    assert decode_cursor(encode_cursor(at, "abc", width)) == (at, "abc", width)
+    for forged in ("not-base64!", "W10", 42, "x" * 400, encode_cursor(at, "abc", width)[:-3]):
         with pytest.raises(PermanentError):
             decode_cursor(forged)
 
