@@ -1,0 +1,83 @@
+"""Helpers for the widget's browser tests: a host page on another origin, agent actions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from services.gateway.assets import loader_snippet
+from shared.bus import Bus
+
+AGENT = {"id": "agent-ann", "name": "Ann", "avatar": None}
+
+
+def host_page(snippet: str, before: str = "", after: str = "", copies: int = 1) -> str:
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Shop</title>
+<style>* {{ font-size: 40px !important; color: red !important; }} button {{ display: none; }}</style>
+</head><body><h1>A shop on another origin</h1>
+<script>{before}</script>
+{snippet * copies}
+<script>{after}</script>
+</body></html>"""
+
+
+async def start_host(aiohttp_server, pages: dict[str, str]) -> TestServer:  # type: ignore[no-untyped-def]
+    """A tiny site on its own port (so its own origin) that pastes the snippet."""
+
+    async def page(request: web.Request) -> web.Response:
+        html = pages.get(request.path)
+        if html is None:
+            raise web.HTTPNotFound()
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    return await aiohttp_server(app)
+
+
+def snippet_for(gateway: TestServer, write_key: str) -> str:
+    return loader_snippet(str(gateway.make_url("")).rstrip("/"), write_key)
+
+
+async def visitor_id_of(page: Any) -> str:
+    raw = await page.evaluate("localStorage.getItem('parley_visitor')")
+    return json.loads(raw)["visitor_id"]
+
+
+async def conversation_id_of(bus: Bus, visitor_id: str) -> str:
+    history = await bus.request(
+        bus.subjects.request("chat", "history"),
+        {"workspace_id": "default", "visitor_id": visitor_id},
+    )
+    return history["conversation_id"]
+
+
+async def agent_says(bus: Bus, conversation_id: str, text: str, cmid: str) -> dict[str, Any]:
+    return await bus.request(
+        bus.subjects.request("chat", "agent.send"),
+        {
+            "workspace_id": "default",
+            "conversation_id": conversation_id,
+            "agent": AGENT,
+            "client_msg_id": cmid,
+            "text": text,
+            "internal": False,
+        },
+    )
+
+
+async def stream_events(bus: Bus, kind: str) -> list[dict[str, Any]]:
+    """Every event of `kind` on the events stream so far."""
+    sub = await bus.js.subscribe(bus.subjects.events("default", kind), ordered_consumer=True)
+    found = []
+    while True:
+        try:
+            msg = await sub.next_msg(timeout=0.3)
+        except Exception:  # noqa: BLE001 - no more messages
+            break
+        found.append(json.loads(msg.data))
+    await sub.unsubscribe()
+    return found
