@@ -73,7 +73,7 @@ UI.prototype.build = function (shadow) {
   this.notice = el("div", { class: "notice", role: "alert" });
 
   this.email = el("input", { type: "email", "aria-label": "Email", autocomplete: "email", placeholder: "you@example.com" });
-  var askForm = el("form", {}, [this.email, el("button", { class: "primary", type: "submit", text: "Notify me" })]);
+  var askForm = el("form", { novalidate: "" }, [this.email, el("button", { class: "primary", type: "submit", text: "Notify me" })]);
   askForm.addEventListener("submit", function (event) {
     event.preventDefault();
     h.email(self.email.value);
