@@ -7,6 +7,7 @@ finds the stored message and finishes the remaining steps.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from services.chat.context import ChatContext
@@ -16,14 +17,15 @@ from services.chat.store import Stored
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
 
-MAX_CLIENT_MSG_ID = 100
+CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,100}$")
 SYSTEM = {"kind": "system", "id": None, "name": "Parley", "avatar": None}
 
 
 def client_msg_id_of(payload: dict[str, Any]) -> str:
-    value = req_id(payload, "client_msg_id")
-    if len(value) > MAX_CLIENT_MSG_ID:
-        raise PermanentError("client_msg_id is too long", code="invalid")
+    """A sender's own id for a message: any short token (it names no person)."""
+    value = payload.get("client_msg_id")
+    if not isinstance(value, str) or not CLIENT_MSG_ID.match(value):
+        raise PermanentError("client_msg_id must be 1-100 letters, digits, - _ : .", code="invalid")
     return value
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from services.chat.assignment import next_in_turn
 from services.chat.email_detect import email_event, email_in
+from services.chat.inbound import client_msg_id_of
 from services.chat.inbox import decode_cursor, encode_cursor
 from services.chat.model import person, req_text, summary_out
 from services.chat.presence import Presence
@@ -100,3 +101,11 @@ def test_a_summary_has_the_shape_the_dashboard_reads() -> None:
         "updated_at",
     }
     assert out["last_activity_at"] == "2026-01-01T00:00:00.000Z"
+
+
+def test_a_client_message_id_is_a_token_not_a_person_id() -> None:
+    assert client_msg_id_of({"client_msg_id": "undefined"}) == "undefined"
+    assert client_msg_id_of({"client_msg_id": "00000000"}) == "00000000"
+    for bad in ("", "x" * 101, "a b", "<img>", None, 12):
+        with pytest.raises(PermanentError):
+            client_msg_id_of({"client_msg_id": bad})
