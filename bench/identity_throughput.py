@@ -18,7 +18,7 @@ import asyncio
 import json
 import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import nats
 from aiohttp import web
@@ -32,8 +32,11 @@ from shared.settings import Settings
 from shared.subjects import Subjects
 
 
-def _event(kind: str, n: int, **fields) -> dict:  # type: ignore[no-untyped-def]
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+def _event(kind: str, n: int, *, spread: bool = False, **fields) -> dict:  # type: ignore[no-untyped-def]
+    moment = datetime.now(UTC)
+    if spread:  # a day of traffic: a device's events mostly fall in different minutes
+        moment -= timedelta(seconds=random.randrange(86400))
+    now = moment.isoformat().replace("+00:00", "Z")
     fields.setdefault("trusted", kind in ("identify", "alias"))
     fields.setdefault("source", "widget" if kind in ("page", "track") else "api")
     return IngestEvent(
@@ -153,7 +156,7 @@ async def run(nats_url: str, mongo_url: str, data_dir, devices: int, count: int)
     first = [_event("page", n, anonymous_id=a, context=CONTEXT) for n, a in enumerate(anons)]
     first_rate = await phase(bus, js, app, first)
     steady = [
-        _event("page", n, anonymous_id=rng.choice(anons), context=CONTEXT)
+        _event("page", n, anonymous_id=rng.choice(anons), context=CONTEXT, spread=True)
         if n % 3
         else _event(
             "track",
@@ -162,6 +165,7 @@ async def run(nats_url: str, mongo_url: str, data_dir, devices: int, count: int)
             event="Clicked",
             properties={"$set": {"last": n}},
             context=CONTEXT,
+            spread=True,
         )
         for n in range(count)
     ]

@@ -140,6 +140,12 @@ def _write_trait(person: dict[str, Any], key: str, value: Any, meta: Meta) -> No
         traits[key] = value
 
 
+def minute(at: str) -> str:
+    """Seen-times are kept to the minute: a burst of page views costs one write, and the
+    maximum of truncated times is the truncated maximum, so order still does not matter."""
+    return at[:16] + ":00.000000Z"
+
+
 def _min(a: Any, b: Any) -> Any:
     return b if a is None else a if b is None else min(a, b)
 
@@ -202,8 +208,8 @@ def apply_change(person: dict[str, Any], change: Change) -> dict[str, Any]:
     if change.user_id and not out["user_id"]:
         out["user_id"] = change.user_id
     if change.active:
-        out["first_seen"] = _min(out["first_seen"], change.at)
-        out["last_seen"] = _max(out["last_seen"], change.at)
+        out["first_seen"] = _min(out["first_seen"], minute(change.at))
+        out["last_seen"] = _max(out["last_seen"], minute(change.at))
         day = change.at[:10]
         if day not in out["active_days"]:
             out["active_days"] = sorted({*out["active_days"], day})[-MAX_ACTIVE_DAYS:]
@@ -237,8 +243,8 @@ def apply_visit(visitor: dict[str, Any], visit: Visit) -> dict[str, Any]:
     out = dict(visitor)
     when = [visit.at, visit.message_id]
     if visit.is_visit:
-        out["first_seen"] = _min(out["first_seen"], visit.at)
-        out["last_visit"] = _max(out["last_visit"], visit.at)
+        out["first_seen"] = _min(out["first_seen"], minute(visit.at))
+        out["last_visit"] = _max(out["last_visit"], minute(visit.at))
     if visit.geo and any(visit.geo.values()) and (out["geo_at"] is None or when > out["geo_at"]):
         out.update(
             country_code=visit.geo.get("country_code"),

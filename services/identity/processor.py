@@ -63,8 +63,13 @@ class Processor:
 
     # --- the batch --------------------------------------------------------------------
     async def process(self, items: list[Item]) -> None:
-        applied = await self.store.begin_events([_record(i) for i in items])
-        todo = [i for i in items if (i.event.workspace_id, i.event.message_id) not in applied]
+        """Apply new events; a record is stored only once its event is applied, so a
+        crash in between re-applies it on redelivery (harmless: changes are idempotent)."""
+        unique: dict[tuple[str, str], Item] = {}
+        for item in items:
+            unique.setdefault((item.event.workspace_id, item.event.message_id), item)
+        seen = await self.store.seen_events(unique)
+        todo = [item for key, item in unique.items() if key not in seen]
         simple, single = [], []
         for item in todo:
             plan = item.plan
@@ -79,7 +84,10 @@ class Processor:
         for item in single:
             done.append(await self.apply_one(item))
         done.extend(await self._apply_grouped(simple))
-        await self.store.finish_events(done)
+        where = {(ws, mid): (pid, vid) for ws, mid, pid, vid in done}
+        await self.store.record_events(
+            [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
+        )
         self.applied += len(done)
         await self._announce_changes()
 
@@ -97,8 +105,7 @@ class Processor:
             return []
         keys = {(i.event.workspace_id, i.plan.target) for i in items}
         known = await self.store.find_dids_many(keys)
-        for ws, did in sorted(keys - set(known)):  # a new device: its visitor and person
-            known[(ws, did)] = await self.resolver.create_did(ws, did, False)
+        known.update(await self.store.create_dids(sorted(keys - set(known))))  # new devices
         route = {id(i): known[(i.event.workspace_id, i.plan.target)] for i in items}
         persons = await self.store.load_persons({d["person_id"] for d in route.values()})
         # a person merged away (or not stored yet) is followed one by one
@@ -174,7 +181,10 @@ class Processor:
         ids: dict[str, list[str]] = {}
         if live:
             cursor = self.store.dids.find(
-                {"person_id": {"$in": [p["_id"] for p in live]}},
+                {
+                    "workspace_id": {"$in": sorted({p["workspace_id"] for p in live})},
+                    "person_id": {"$in": [p["_id"] for p in live]},
+                },
                 {"person_id": 1, "distinct_id": 1},
             )
             async for doc in cursor:
@@ -207,7 +217,7 @@ class Processor:
             await self.bus.publish(self.bus.subjects.live_agents(ws), frame)
 
 
-def _record(item: Item) -> dict[str, Any]:
+def _record(item: Item, person_id: str, visitor_id: str | None) -> dict[str, Any]:
     ev = item.event
     body = ev.traits if ev.kind in ("identify", "group") else ev.properties
     if ev.kind == "email":
@@ -222,7 +232,6 @@ def _record(item: Item) -> dict[str, Any]:
         "received_at": parse_time(ev.received_at) or utcnow(),
         "source": ev.source,
         "distinct_id": ev.distinct_id if ev.trusted else (ev.anonymous_id or ev.distinct_id),
-        "person_id": None,
-        "visitor_id": None,
-        "applied": False,
+        "person_id": person_id,
+        "visitor_id": visitor_id,
     }

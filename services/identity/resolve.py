@@ -92,52 +92,68 @@ class Resolver:
         """(person id, visitor id) the event lands on, after any linking or merging."""
         for _ in range(MAX_ATTEMPTS):
             try:
-                person_id, visitor_id = await self._place_once(workspace_id, plan)
+                person_id, visitor_id, t = await self._place_once(workspace_id, plan)
             except Conflict:
                 continue
-            if plan.target_is_user:
-                await self.store.settle_visitor(
-                    workspace_id, plan.target, visitor_id, plan.change.at
-                )
+            at = plan.change.at
+            if plan.target_is_user and (
+                t.get("seen_at") is None or (t["seen_at"], t["visitor_id"]) > (at, visitor_id)
+            ):
+                await self.store.settle_visitor(workspace_id, plan.target, visitor_id, at)
             return person_id, visitor_id
         raise MergeRace(f"could not place an event for {plan.target}")
 
-    async def create_did(self, ws: str, distinct_id: str, is_user: bool) -> dict[str, Any]:
+    async def create_did(
+        self, ws: str, distinct_id: str, is_user: bool, seen_at: str | None = None
+    ) -> dict[str, Any]:
         pid, vid = derived_id("p", ws, distinct_id), derived_id("v", ws, distinct_id)
-        return await self.store.claim_did(ws, distinct_id, pid, vid, is_user)
+        return await self.store.claim_did(ws, distinct_id, pid, vid, is_user, seen_at)
 
-    async def _join(self, ws: str, distinct_id: str, person_id: str, visitor_id: str, user: bool):
-        doc = await self.store.claim_did(ws, distinct_id, person_id, visitor_id, user)
+    async def _join(
+        self,
+        ws: str,
+        distinct_id: str,
+        person_id: str,
+        visitor_id: str,
+        user: bool,
+        seen_at: str | None = None,
+    ) -> dict[str, Any]:
+        doc = await self.store.claim_did(ws, distinct_id, person_id, visitor_id, user, seen_at)
         if doc["person_id"] != person_id:
             raise Conflict(f"{distinct_id} was claimed meanwhile")
         return doc
 
-    async def _place_once(self, ws: str, plan: Plan) -> tuple[str, str]:
-        target, other = plan.target, plan.other
+    async def _place_once(self, ws: str, plan: Plan) -> tuple[str, str, dict[str, Any]]:
+        """(person id, visitor id, the target's distinct id record)."""
+        target, other, at = plan.target, plan.other, plan.change.at
+        seen = at if plan.target_is_user else None
         found = await self.store.find_dids(ws, [target, other or ""])
         t, o = found.get(target), found.get(other) if other else None
         if other is None:
-            t = t or await self.create_did(ws, target, plan.target_is_user)
+            t = t or await self.create_did(ws, target, plan.target_is_user, seen)
             person_id = (await self.live(t["person_id"], ws))["_id"]
             # a user id named alone was seen on no device but its own
             own = derived_id("v", ws, target) if plan.target_is_user else t["visitor_id"]
-            return person_id, own
-        if plan.may_merge and plan.target_is_user:
-            await self.store.add_alias(ws, target, other)
+            return person_id, own, t
+        alias = plan.may_merge and plan.target_is_user
         if t is None and o is None:
             pid, vid = derived_id("p", ws, other), derived_id("v", ws, other)
-            t = await self._join(ws, target, pid, vid, plan.target_is_user)
-            o = await self._join(ws, other, pid, vid, False)
-            return pid, vid
+            t = await self._join(ws, target, pid, vid, plan.target_is_user, seen)
+            await self._join(ws, other, pid, vid, False)
+            if alias:
+                await self.store.add_alias(ws, target, other)
+            return pid, vid, t
         if o is None:
             assert t is not None
             person = await self.live(t["person_id"], ws)
             o = await self._join(ws, other, person["_id"], derived_id("v", ws, other), False)
-            return person["_id"], o["visitor_id"]
+            if alias:
+                await self.store.add_alias(ws, target, other)
+            return person["_id"], o["visitor_id"], t
         person = await self.live(o["person_id"], ws)
         if t is None:
             if plan.target_is_user and person["user_id"] and person["user_id"] != target:
-                t = await self.create_did(ws, target, True)
+                t = await self.create_did(ws, target, True, seen)
                 await self.store.record_conflict(
                     ws,
                     kind="account_switch",
@@ -147,14 +163,18 @@ class Resolver:
                     existing_user_id=person["user_id"],
                     message_id=plan.change.message_id,
                 )
-                return t["person_id"], t["visitor_id"]
-            t = await self._join(ws, target, person["_id"], o["visitor_id"], plan.target_is_user)
-            return person["_id"], o["visitor_id"]
+                return t["person_id"], t["visitor_id"], t
+            t = await self._join(
+                ws, target, person["_id"], o["visitor_id"], plan.target_is_user, seen
+            )
+            if alias:
+                await self.store.add_alias(ws, target, other)
+            return person["_id"], o["visitor_id"], t
         target_person = await self.live(t["person_id"], ws)
         if target_person["_id"] == person["_id"]:
-            return person["_id"], o["visitor_id"]
+            return person["_id"], o["visitor_id"], t
         if not plan.may_merge:
-            return target_person["_id"], derived_id("v", ws, target)
+            return target_person["_id"], derived_id("v", ws, target), t
         users = {target_person["user_id"], person["user_id"]} - {None}
         if len(users) > 1:
             await self.store.record_conflict(
@@ -164,9 +184,11 @@ class Resolver:
                 persons=[target_person["_id"], person["_id"]],
                 message_id=plan.change.message_id,
             )
-            return target_person["_id"], derived_id("v", ws, target)
+            return target_person["_id"], derived_id("v", ws, target), t
+        if alias:
+            await self.store.add_alias(ws, target, other)
         survivor = await self.merge(ws, person["_id"], target_person["_id"], "identify")
-        return survivor, o["visitor_id"]
+        return survivor, o["visitor_id"], t
 
     # --- merging ----------------------------------------------------------------------
     async def merge(self, ws: str, a_id: str, b_id: str, reason: str) -> str:

@@ -25,7 +25,6 @@ from pymongo import (
     InsertOne,
     ReplaceOne,
     ReturnDocument,
-    UpdateOne,
 )
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -92,43 +91,26 @@ class IdentityStore:
         self.conflicts = db.conflicts
 
     # --- events: one per (workspace, message id) ------------------------------------
-    async def begin_events(self, docs: list[dict[str, Any]]) -> set[tuple[str, str]]:
-        """Insert the event records; returns (workspace, message id) already applied before."""
-        if not docs:
+    async def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (workspace, message id) already have a record: applied before."""
+        by_ws: dict[str, list[str]] = {}
+        for ws, mid in keys:
+            by_ws.setdefault(ws, []).append(mid)
+        if not by_ws:
             return set()
-        dup_keys: list[tuple[str, str]] = []
+        query = {"$or": [{"workspace_id": w, "message_id": {"$in": m}} for w, m in by_ws.items()]}
+        cursor = self.events.find(query, {"workspace_id": 1, "message_id": 1})
+        return {(d["workspace_id"], d["message_id"]) async for d in cursor}
+
+    async def record_events(self, docs: list[dict[str, Any]]) -> None:
+        """Store the records of applied events; one a concurrent redelivery stored wins."""
+        if not docs:
+            return
         try:
             await self.events.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
-            for err in exc.details.get("writeErrors", []):
-                if err.get("code") != 11000:
-                    raise
-                doc = docs[err["index"]]
-                dup_keys.append((doc["workspace_id"], doc["message_id"]))
-        if not dup_keys:
-            return set()
-        applied: set[tuple[str, str]] = set()
-        query = {
-            "$or": [{"workspace_id": w, "message_id": m} for w, m in dup_keys],
-            "applied": True,
-        }
-        async for doc in self.events.find(query, {"workspace_id": 1, "message_id": 1}):
-            applied.add((doc["workspace_id"], doc["message_id"]))
-        return applied
-
-    async def finish_events(self, done: list[tuple[str, str, str, str | None]]) -> None:
-        """Mark events applied with the person and visitor they landed on."""
-        if done:
-            await self.events.bulk_write(
-                [
-                    UpdateOne(
-                        {"workspace_id": w, "message_id": m},
-                        {"$set": {"applied": True, "person_id": p, "visitor_id": v}},
-                    )
-                    for w, m, p, v in done
-                ],
-                ordered=False,
-            )
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
 
     # --- distinct ids ---------------------------------------------------------------
     async def find_dids(self, workspace_id: str, ids: Iterable[str]) -> dict[str, dict]:
@@ -155,6 +137,7 @@ class IdentityStore:
         person_id: str,
         visitor_id: str,
         is_user: bool,
+        seen_at: str | None = None,
     ) -> dict[str, Any]:
         """The distinct id's record: ours if it was new, else whoever created it first."""
         query = {"workspace_id": workspace_id, "distinct_id": distinct_id}
@@ -162,7 +145,7 @@ class IdentityStore:
             "person_id": person_id,
             "visitor_id": visitor_id,
             "kind": "user" if is_user else "anonymous",
-            "seen_at": None,
+            "seen_at": seen_at,
             "created_at": utcnow(),
         }
         try:
@@ -177,6 +160,35 @@ class IdentityStore:
         if doc is None:  # pragma: no cover - the unique index makes this unreachable
             raise Conflict("distinct id vanished")
         return doc
+
+    async def create_dids(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """New anonymous ids in one write, each with the person and visitor named after it;
+        an id someone created meanwhile is read back instead."""
+        docs = [
+            {
+                "workspace_id": ws,
+                "distinct_id": did,
+                "person_id": derived_id("p", ws, did),
+                "visitor_id": derived_id("v", ws, did),
+                "kind": "anonymous",
+                "seen_at": None,
+                "created_at": utcnow(),
+            }
+            for ws, did in keys
+        ]
+        if not docs:
+            return {}
+        lost: list[tuple[str, str]] = []
+        try:
+            await self.dids.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            for err in exc.details.get("writeErrors", []):
+                if err.get("code") != 11000:
+                    raise
+                lost.append(keys[err["index"]])
+        made = {k: d for k, d in zip(keys, docs, strict=True) if k not in set(lost)}
+        made.update(await self.find_dids_many(lost))
+        return made
 
     async def settle_visitor(
         self, workspace_id: str, distinct_id: str, visitor_id: str, at: str
