@@ -14,9 +14,9 @@ from typing import Any
 
 import nats.errors
 
+from services.gateway.events_out import publish_events
 from services.gateway.visitor_hub import VisitorConn
 from services.gateway.visitor_limits import Limits
-from services.gateway.widget_events import publish_event, widget_event
 from shared.bus import Bus
 from shared.errors import BusError, PermanentError
 from shared.events import utcnow_iso
@@ -67,6 +67,31 @@ class Session:
         if not isinstance(value, str) or not CLIENT_ID.match(value):
             raise FrameError("invalid", f"{name} must be 8-64 letters, digits, - or _")
         return value
+
+    async def publish(self, kind: str, mid: str, **fields: Any) -> None:
+        """A Segment-shaped message through the ingest path every edge shares.
+
+        Trusted: this socket already checked any user_hash itself (`_verified`), and
+        a user id from the token was verified when the token got it, so no hash is
+        copied into the stored event.
+        """
+        raw = {
+            "type": kind,
+            "messageId": f"w:{self.visitor_id}:{mid}",
+            "anonymousId": self.distinct_id,
+            "userId": self.user_id,
+            **fields,
+        }
+        rejected = await publish_events(
+            self.bus,
+            self.workspace,
+            [raw],
+            source="widget",
+            trusted=True,
+            context_extra=self.context,
+        )
+        if rejected:
+            raise FrameError("invalid", rejected[0].message)
 
     async def chat_request(self, verb: str, payload: dict[str, Any]) -> Any:
         return await self.bus.request(
@@ -132,16 +157,7 @@ async def on_email(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
     email = normalize_email(frame.get("email"))
     if email is None:
         raise FrameError("bad_email", "that does not look like an email address")
-    event = widget_event(
-        s.ws_id,
-        "email",
-        f"w:{s.visitor_id}:{cmid}",
-        anonymous_id=s.distinct_id,
-        user_id=s.user_id,
-        email=email,
-        context=s.context,
-    )
-    await publish_event(s.bus, event)
+    await s.publish("email", cmid, email=email)
     record = {
         "type": "visitor.email",
         "workspace_id": s.ws_id,
@@ -232,12 +248,12 @@ async def send_presence(s: Session) -> None:
 
 
 # --- identity --------------------------------------------------------------------------
-def _verified(s: Session, user_id: str, frame: dict[str, Any]) -> bool:
+def _verified(s: Session, user_id: str, frame: dict[str, Any]) -> None:
     """Refuse an unverified browser identify/alias where the workspace enforces it."""
     if not s.workspace.enforce_identity_verification:
-        return True
+        return
     if verify_user_hash(s.workspace.identity_secret, user_id, frame.get("user_hash")):
-        return True
+        return
     raise FrameError("unverified", "user_hash does not match this user id")
 
 
@@ -245,19 +261,9 @@ async def on_identify(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
     mid = s.event_id(frame)
     user_id = _text(frame, "user_id", MAX_NAME)
     assert user_id is not None
-    trusted = _verified(s, user_id, frame)
-    event = widget_event(
-        s.ws_id,
-        "identify",
-        f"w:{s.visitor_id}:{mid}",
-        anonymous_id=s.distinct_id,
-        user_id=user_id,
-        trusted=trusted,
-        traits=_object(frame, "traits"),
-        context=s.context,
-    )
-    await publish_event(s.bus, event)
-    s.user_id = event.user_id
+    _verified(s, user_id, frame)
+    await s.publish("identify", mid, userId=user_id, traits=_object(frame, "traits"))
+    s.user_id = user_id
     return {"type": "ok", "ref": mid, "token": s.token(), "user_id": s.user_id}
 
 
@@ -265,36 +271,16 @@ async def on_alias(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
     mid = s.event_id(frame)
     user_id = _text(frame, "user_id", MAX_NAME)
     assert user_id is not None
-    trusted = _verified(s, user_id, frame)
-    event = widget_event(
-        s.ws_id,
-        "alias",
-        f"w:{s.visitor_id}:{mid}",
-        anonymous_id=s.distinct_id,
-        user_id=user_id,
-        previous_id=s.distinct_id,
-        trusted=trusted,
-        context=s.context,
-    )
-    await publish_event(s.bus, event)
-    s.user_id = event.user_id
+    _verified(s, user_id, frame)
+    await s.publish("alias", mid, userId=user_id, previousId=s.distinct_id)
+    s.user_id = user_id
     return {"type": "ok", "ref": mid, "token": s.token(), "user_id": s.user_id}
 
 
 async def on_track(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
     mid = s.event_id(frame)
     name = _text(frame, "event", MAX_NAME)
-    event = widget_event(
-        s.ws_id,
-        "track",
-        f"w:{s.visitor_id}:{mid}",
-        anonymous_id=s.distinct_id,
-        user_id=s.user_id,
-        event=name,
-        properties=_object(frame, "properties"),
-        context=s.context,
-    )
-    await publish_event(s.bus, event)
+    await s.publish("track", mid, event=name, properties=_object(frame, "properties"))
     return {"type": "ok", "ref": mid}
 
 
@@ -304,16 +290,7 @@ async def on_page(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
     if "url" not in page:
         raise FrameError("invalid", "url is required")
     s.context["page"] = page
-    event = widget_event(
-        s.ws_id,
-        "page",
-        f"w:{s.visitor_id}:{mid}",
-        anonymous_id=s.distinct_id,
-        user_id=s.user_id,
-        properties=dict(page),
-        context=s.context,
-    )
-    await publish_event(s.bus, event)
+    await s.publish("page", mid, properties=dict(page))
     return {"type": "ok", "ref": mid}
 
 
