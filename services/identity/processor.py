@@ -11,6 +11,7 @@ batch or a redo never double-counts.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from services.identity.model import (
     stage_rank,
     summary,
 )
-from services.identity.resolve import Resolver
+from services.identity.resolve import Resolver, forget, fresh_reads
 from services.identity.store import IdentityStore, utcnow
 from shared.bus import Bus
 from shared.events import IngestEvent, ProfileMerged, parse_time, utcnow_iso
@@ -34,6 +35,7 @@ from shared.events import IngestEvent, ProfileMerged, parse_time, utcnow_iso
 log = logging.getLogger("parley.identity.processor")
 
 SIMPLE_KINDS = ("track", "page", "screen", "group")
+CHAIN_CONCURRENCY = 16
 
 
 @dataclass
@@ -81,8 +83,7 @@ class Processor:
             )
             (simple if is_simple else single).append(item)
         done: list[tuple[str, str, str, str | None]] = []
-        for item in single:
-            done.append(await self.apply_one(item))
+        done.extend(await self._apply_chains(single))
         done.extend(await self._apply_grouped(simple))
         where = {(ws, mid): (pid, vid) for ws, mid, pid, vid in done}
         await self.store.record_events(
@@ -91,13 +92,47 @@ class Processor:
         self.applied += len(done)
         await self._announce_changes()
 
+    async def _apply_chains(self, items: list[Item]) -> list[tuple[str, str, str, str | None]]:
+        """Events sharing an id run in stream order; unrelated chains run side by side
+        (they are as safe together as on two workers, and the database waits overlap)."""
+        chains: dict[tuple[str, str], list[Item]] = {}
+        root: dict[tuple[str, str], tuple[str, str]] = {}
+
+        def find(key: tuple[str, str]) -> tuple[str, str]:
+            while root.setdefault(key, key) != key:
+                key = root[key]
+            return key
+
+        for item in items:
+            ws, plan = item.event.workspace_id, item.plan
+            keys = [(ws, plan.target)] + ([(ws, plan.other)] if plan.other else [])
+            first = find(keys[0])
+            for key in keys[1:]:
+                root[find(key)] = first
+        for item in items:
+            chains.setdefault(find((item.event.workspace_id, item.plan.target)), []).append(item)
+        gate = asyncio.Semaphore(CHAIN_CONCURRENCY)
+        done: list[tuple[str, str, str, str | None]] = []
+
+        async def run(chain: list[Item]) -> None:
+            async with gate:
+                for item in chain:
+                    done.append(await self.apply_one(item))
+
+        await asyncio.gather(*(run(chain) for chain in chains.values()))
+        return done
+
     async def apply_one(self, item: Item) -> tuple[str, str, str, str | None]:
         ws, plan = item.event.workspace_id, item.plan
-        person_id, visitor_id = await self.resolver.place(ws, plan)
-        person_id = await self.resolver.update_person(person_id, ws, plan.change)
-        await self.resolver.update_visitor(visitor_id, ws, person_id, plan.device, plan.visit)
-        if plan.change.email:
-            person_id = await self.resolver.email_merges(ws, person_id, plan.change.email)
+        fresh_reads()
+        try:
+            person_id, visitor_id = await self.resolver.place(ws, plan)
+            person_id, new_email = await self.resolver.update_person(person_id, ws, plan.change)
+            await self.resolver.update_visitor(visitor_id, ws, person_id, plan.device, plan.visit)
+            if new_email and plan.change.email:
+                person_id = await self.resolver.email_merges(ws, person_id, plan.change.email)
+        finally:
+            forget()
         return ws, item.event.message_id, person_id, visitor_id
 
     async def _apply_grouped(self, items: list[Item]) -> list[tuple[str, str, str, str | None]]:
@@ -156,7 +191,7 @@ class Processor:
             ws = item.event.workspace_id
             pid = live[doc["person_id"]]["_id"]
             if pid in failed:
-                pid = await self.resolver.update_person(pid, ws, item.plan.change)
+                pid, _ = await self.resolver.update_person(pid, ws, item.plan.change)
             if doc["visitor_id"] in v_failed:
                 await self.resolver.update_visitor(
                     doc["visitor_id"], ws, pid, item.plan.device, item.plan.visit

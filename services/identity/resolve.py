@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from services.identity.interpret import Plan
@@ -30,6 +31,18 @@ log = logging.getLogger("parley.identity.resolve")
 MAX_ATTEMPTS = 12
 MAX_CHAIN = 64
 MergedCallback = Callable[[str, str, str, str], Awaitable[None]]
+_READS: ContextVar[dict[str, dict[str, Any]] | None] = ContextVar("identity_reads", default=None)
+
+
+def fresh_reads() -> None:
+    """Start a new read cache for the current task (one event)."""
+    _READS.set({})
+
+
+def forget() -> None:
+    cache = _READS.get()
+    if cache is not None:
+        cache.clear()
 
 
 class MergeRace(Exception):
@@ -43,10 +56,32 @@ class Resolver:
         self.touched: set[tuple[str, str]] = set()
 
     # --- persons, following merges ----------------------------------------------------
+    async def _load(self, person_id: str, workspace_id: str) -> dict[str, Any]:
+        """A person read once per event: every write is versioned, so a stale copy can
+        only cost a conflict, which clears the copies and reads again."""
+        cache = _READS.get()
+        if cache is not None and person_id in cache:
+            return cache[person_id]
+        person = await self.store.load_person(person_id, workspace_id)
+        if cache is not None:
+            cache[person_id] = person
+        return person
+
+    async def _saved(self, doc: dict[str, Any]) -> dict[str, Any]:
+        try:
+            stored = await self.store.save("persons", doc)
+        except Conflict:
+            forget()
+            raise
+        cache = _READS.get()
+        if cache is not None:
+            cache[stored["_id"]] = stored
+        return stored
+
     async def live(self, person_id: str, workspace_id: str) -> dict[str, Any]:
         """The person `person_id` is now: itself, or the survivor it was merged into."""
         for _ in range(MAX_CHAIN):
-            person = await self.store.load_person(person_id, workspace_id)
+            person = await self._load(person_id, workspace_id)
             if not person.get("merged_into"):
                 return person
             if person.get("merge_pending"):
@@ -54,19 +89,26 @@ class Resolver:
             person_id = person["merged_into"]
         raise MergeRace(f"merge chain from {person_id} too long")
 
-    async def update_person(self, person_id: str, workspace_id: str, change: Change) -> str:
-        """Apply `change` to the live person; returns its id."""
+    async def update_person(
+        self, person_id: str, workspace_id: str, change: Change
+    ) -> tuple[str, bool]:
+        """Apply `change` to the live person; returns its id and whether the change
+        brought an email it did not have (or had unverified): then look for matches."""
         for _ in range(MAX_ATTEMPTS):
             person = await self.live(person_id, workspace_id)
             after = apply_change(person, change)
+            news = bool(change.email) and (
+                change.email not in person["emails"]
+                or (change.email_trusted and change.email not in person["trusted_emails"])
+            )
             if person["version"] and not changed(person, after):
-                return person["_id"]
+                return person["_id"], news
             try:
-                await self.store.save("persons", after)
+                await self._saved(after)
             except Conflict:
                 continue
             self.touched.add((workspace_id, after["_id"]))
-            return after["_id"]
+            return after["_id"], news
         raise MergeRace(f"person {person_id} kept changing")
 
     async def update_visitor(
@@ -201,7 +243,7 @@ class Resolver:
             if fresh:  # only stored persons can be ordered by creation and claimed
                 for person in fresh:
                     try:
-                        await self.store.save("persons", person)
+                        await self._saved(person)
                     except Conflict:
                         pass
                 continue
@@ -219,6 +261,7 @@ class Resolver:
                     "$inc": {"version": 1},
                 },
             )
+            forget()
             if result.modified_count != 1:
                 continue
             merged["merged_into"] = survivor["_id"]
@@ -246,7 +289,7 @@ class Resolver:
                     user_ids=[survivor["user_id"], merged["user_id"]],
                 )
             try:
-                await self.store.save("persons", absorb(survivor, merged))
+                await self._saved(absorb(survivor, merged))
             except Conflict:
                 continue
             break
@@ -254,16 +297,11 @@ class Resolver:
             raise MergeRace(f"could not absorb {mid}")
         sid = survivor["_id"]
         store = self.store
-        if merged["merged_into"] != sid:
-            await store.persons.update_one({"_id": mid}, {"$set": {"merged_into": sid}})
         await store.dids.update_many(
             {"workspace_id": ws, "person_id": mid}, {"$set": {"person_id": sid}}
         )
         await store.visitors.update_many(
             {"workspace_id": ws, "person_id": mid}, {"$set": {"person_id": sid}}
-        )
-        await store.merges.update_many(
-            {"workspace_id": ws, "survivor_id": mid}, {"$set": {"survivor_id": sid}}
         )
         reason = merged.get("merge_reason") or "identify"
         await store.merges.update_one(
@@ -272,7 +310,10 @@ class Resolver:
             upsert=True,
         )
         await self.on_merged(ws, sid, mid, reason)
-        await store.persons.update_one({"_id": mid}, {"$unset": {"merge_pending": ""}})
+        await store.persons.update_one(
+            {"_id": mid}, {"$set": {"merged_into": sid}, "$unset": {"merge_pending": ""}}
+        )
+        forget()
         self.touched.add((ws, sid))
 
     async def finish_pending(self, limit: int = 50) -> int:
