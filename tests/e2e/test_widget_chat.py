@@ -114,13 +114,22 @@ async def test_unread_badge_typing_and_read_receipts(
     await expect(page.get_by_text("Ann is typing…")).to_be_visible()
 
     agents = await Frames.on(bus, bus.subjects.live_agents("default"))
+    await page.evaluate(
+        """window.seen = {unread: [], message: []};
+        parley.on('unread', n => window.seen.unread.push(n));
+        parley.on('message', m => window.seen.message.push(m.text));"""
+    )
     await page.get_by_role("button", name="Close chat").click()
     await agent_says(bus, cid, "Here I am", "a-1")
     launcher = page.get_by_role("button", name="Open chat")
     await expect(launcher).to_contain_text("1")
     await expect(page.get_by_text("Ann is typing…")).to_have_count(0)
+    seen = await page.evaluate("window.seen")
+    assert seen["message"] == ["Here I am"]
+    assert seen["unread"][-1] == 1
     await launcher.click()
     await expect(page.get_by_role("log")).to_contain_text("Here I am")
+    assert (await page.evaluate("window.seen.unread"))[-1] == 0
     await agents.wait_for(lambda f: f["type"] == "visitor.read" and f["seq"] == 2)
 
     await bus.request(

@@ -18,7 +18,8 @@ function Connection(opts) {
   this.lastHeard = 0;
   var self = this;
   this.wake = function () {
-    if (!self.stopped && !self.ready) self.connectNow();
+    // back online or visible again while waiting out a backoff: try at once
+    if (!self.stopped && !self.ws && document.visibilityState !== "hidden") self.connectNow();
   };
 }
 
