@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import nats
 from aiohttp import web
+from pymongo import ReplaceOne
 
 from bench.common import Timer, rate, report, servers
 from services.identity.app import PROCESSOR, create_app
@@ -91,7 +92,7 @@ async def phase(bus: Bus, js, app: web.Application, events: list[dict]) -> float
     return rate(len(events), t.seconds)
 
 
-async def baselines(nats_url: str, mongo_url: str, count: int) -> tuple[float, float]:
+async def baselines(nats_url: str, mongo_url: str, count: int) -> tuple[float, float, float]:
     raw = await nats.connect(nats_url)
     js = raw.jetstream()
     name = "B" + uuid.uuid4().hex[:8]
@@ -125,12 +126,25 @@ async def baselines(nats_url: str, mongo_url: str, count: int) -> tuple[float, f
     with Timer() as insert:
         for start in range(0, count, 200):
             await coll.insert_many(docs[start : start + 200], ordered=False)
+    stored = [d async for d in coll.find({}, {"_id": 1}).limit(count)]
+    with Timer() as replace:
+        for start in range(0, len(stored), 200):
+            ops = [
+                ReplaceOne({"_id": d["_id"]}, {"type": "page", "n": start})
+                for d in stored[start : start + 200]
+            ]
+            await coll.bulk_write(ops, ordered=False)
+    await coll.drop()
     client.close()
-    return rate(count, fetch.seconds), rate(count, insert.seconds)
+    return (
+        rate(count, fetch.seconds),
+        rate(count, insert.seconds),
+        rate(len(stored), replace.seconds),
+    )
 
 
 async def run(nats_url: str, mongo_url: str, data_dir, devices: int, count: int) -> None:  # type: ignore[no-untyped-def]
-    fetch_rate, insert_rate = await baselines(nats_url, mongo_url, count)
+    fetch_rate, insert_rate, replace_rate = await baselines(nats_url, mongo_url, count)
     prefix = "b" + uuid.uuid4().hex[:8]
     settings = Settings(
         data_dir=data_dir,
@@ -189,13 +203,14 @@ async def run(nats_url: str, mongo_url: str, data_dir, devices: int, count: int)
         [
             ("baseline: raw fetch(200)+ack", f"{fetch_rate:,.0f} msg/s"),
             ("baseline: raw insert_many(200)", f"{insert_rate:,.0f} docs/s"),
+            ("baseline: raw bulk_write(200 ReplaceOne)", f"{replace_rate:,.0f} docs/s"),
             (
                 f"first sight ({devices} new devices)",
                 f"{first_rate:,.0f} events/s  ({first_rate / insert_rate:.2f} x insert_many)",
             ),
             (
                 f"steady page/track ({count} events)",
-                f"{steady_rate:,.0f} events/s  ({steady_rate / insert_rate:.2f} x insert_many, "
+                f"{steady_rate:,.0f} events/s  ({steady_rate / replace_rate:.2f} x bulk replace, "
                 f"{steady_rate / fetch_rate:.3f} x fetch+ack)",
             ),
             (

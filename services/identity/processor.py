@@ -214,15 +214,12 @@ class Processor:
         persons = await self.store.load_persons(pid for _, pid in touched)
         live = [p for p in persons.values() if not p.get("merged_into")]
         ids: dict[str, list[str]] = {}
-        if live:
-            cursor = self.store.dids.find(
-                {
-                    "workspace_id": {"$in": sorted({p["workspace_id"] for p in live})},
-                    "person_id": {"$in": [p["_id"] for p in live]},
-                },
-                {"person_id": 1, "distinct_id": 1},
-            )
-            async for doc in cursor:
+        for ws in sorted({p["workspace_id"] for p in live}):
+            query = {
+                "workspace_id": ws,
+                "person_id": {"$in": [p["_id"] for p in live if p["workspace_id"] == ws]},
+            }
+            async for doc in self.store.dids.find(query, {"person_id": 1, "distinct_id": 1}):
                 ids.setdefault(doc["person_id"], []).append(doc["distinct_id"])
         for person in live:
             ws, pid = person["workspace_id"], person["_id"]

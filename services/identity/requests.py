@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from typing import Any
 
 from services.identity.model import STAGES, summary
@@ -22,6 +21,7 @@ from shared.identifiers import normalize_email
 
 MAX_BULK = 200
 MAX_LIMIT = 200
+MAX_MATCHES = 1000  # profiles a search prefix may match before it is too broad
 
 
 def _text(payload: dict[str, Any], name: str, *, required: bool = False) -> str | None:
@@ -118,36 +118,52 @@ class Requests:
                 if did != user_id or person["user_id"] == user_id:
                     persons[person["_id"]] = person
         if user_id:
-            query = {"workspace_id": ws, "user_id": user_id, "merged_into": None}
-            async for person in self.store.persons.find(query).limit(10):
-                persons[person["_id"]] = person
+            query = {"workspace_id": ws, "user_id": user_id}
+            async for person in self.store.persons.find(query).limit(50):
+                if not person.get("merged_into"):
+                    persons[person["_id"]] = person
         if email_given:
             email = normalize_email(email_given)
             if email is None:
                 raise PermanentError("email is not a valid address", code="invalid")
-            query = {"workspace_id": ws, "emails": email, "merged_into": None}
-            async for person in self.store.persons.find(query).limit(50):
-                persons[person["_id"]] = person
+            query = {"workspace_id": ws, "emails": email}
+            async for person in self.store.persons.find(query).limit(100):
+                if not person.get("merged_into"):
+                    persons[person["_id"]] = person
         ordered = sorted(persons.values(), key=lambda p: (p["created_at"], p["_id"]))
         return {"profiles": await full_profiles(self.store, ordered)}
 
     async def search(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Newest seen first. A `q` prefix is answered from the search-key index (a range,
+        not a regex: SecantusDB scans for a regex) and ordered here; without one, the
+        workspace's live profiles are sorted by the server."""
         ws = self._workspace(payload)
         limit = _limit(payload, 25)
-        query: dict[str, Any] = {"workspace_id": ws, "merged_into": None}
-        q = _text(payload, "q")
-        if q and q.strip():
-            query["search"] = {"$regex": "^" + re.escape(q.strip().lower()[:100])}
         stage = _text(payload, "stage")
-        if stage:
-            if stage not in STAGES:
-                raise PermanentError(f"stage must be one of {', '.join(STAGES)}", code="invalid")
-            query["stage"] = stage
+        if stage and stage not in STAGES:
+            raise PermanentError(f"stage must be one of {', '.join(STAGES)}", code="invalid")
         cursor = _text(payload, "cursor")
-        if cursor:
-            query.update(_after(cursor))
-        found = self.store.persons.find(query).sort([("last_seen", -1), ("_id", -1)])
-        page = [p async for p in found.limit(limit + 1)]
+        after = _decode(cursor) if cursor else None
+        q = (_text(payload, "q") or "").strip().lower()[:100]
+        if q:
+            query = {"workspace_id": ws, "search": {"$gte": q, "$lt": q + "\uffff"}}
+            found = [p async for p in self.store.persons.find(query).limit(MAX_MATCHES)]
+            live = {p["_id"]: p for p in found if not p.get("merged_into")}
+            rows = [p for p in live.values() if not stage or p["stage"] == stage]
+            rows.sort(key=_order, reverse=True)
+            if after is not None:
+                rows = [p for p in rows if _order(p) < after]
+            page = rows[: limit + 1]
+        else:
+            mongo_query: dict[str, Any] = {"workspace_id": ws, "merged_into": None}
+            if stage:
+                mongo_query["stage"] = stage
+            if after is not None:
+                mongo_query.update(_after(after))
+            found_sorted = self.store.persons.find(mongo_query).sort(
+                [("last_seen", -1), ("_id", -1)]
+            )
+            page = [p async for p in found_sorted.limit(limit + 1)]
         more = len(page) > limit
         page = page[:limit]
         next_cursor = _cursor(page[-1]) if more and page else None
@@ -199,19 +215,28 @@ class Requests:
         return {"profiles": profiles, "distinct_ids": by_did}
 
 
+def _order(person: dict[str, Any]) -> tuple[str, str]:
+    return (person.get("last_seen") or "", person["_id"])
+
+
 def _cursor(person: dict[str, Any]) -> str:
     raw = json.dumps([person.get("last_seen"), person["_id"]]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 
-def _after(cursor: str) -> dict[str, Any]:
+def _decode(cursor: str) -> tuple[str, str]:
     try:
         last_seen, pid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError) as exc:
         raise PermanentError("bad cursor", code="invalid") from exc
     if not isinstance(pid, str) or not (last_seen is None or isinstance(last_seen, str)):
         raise PermanentError("bad cursor", code="invalid")
-    if last_seen is None:
+    return (last_seen or "", pid)
+
+
+def _after(position: tuple[str, str]) -> dict[str, Any]:
+    last_seen, pid = position
+    if not last_seen:
         return {"last_seen": None, "_id": {"$lt": pid}}
     return {
         "$or": [

@@ -34,6 +34,9 @@ MergedCallback = Callable[[str, str, str, str], Awaitable[None]]
 _READS: ContextVar[dict[str, dict[str, Any]] | None] = ContextVar("identity_reads", default=None)
 
 
+_FINISHING: ContextVar[frozenset[str]] = ContextVar("identity_finishing", default=frozenset())
+
+
 def fresh_reads() -> None:
     """Start a new read cache for the current task (one event)."""
     _READS.set({})
@@ -80,7 +83,11 @@ class Resolver:
 
     async def live(self, person_id: str, workspace_id: str) -> dict[str, Any]:
         """The person `person_id` is now: itself, or the survivor it was merged into."""
+        visited: set[str] = set()
         for _ in range(MAX_CHAIN):
+            if person_id in visited:  # cannot happen while merges go newer -> older
+                raise MergeRace(f"merge cycle through {person_id}")
+            visited.add(person_id)
             person = await self._load(person_id, workspace_id)
             if not person.get("merged_into"):
                 return person
@@ -137,11 +144,8 @@ class Resolver:
                 person_id, visitor_id, t = await self._place_once(workspace_id, plan)
             except Conflict:
                 continue
-            at = plan.change.at
-            if plan.target_is_user and (
-                t.get("seen_at") is None or (t["seen_at"], t["visitor_id"]) > (at, visitor_id)
-            ):
-                await self.store.settle_visitor(workspace_id, plan.target, visitor_id, at)
+            if plan.target_is_user:
+                await self.store.settle_visitor(t, visitor_id, plan.change.at)
             return person_id, visitor_id
         raise MergeRace(f"could not place an event for {plan.target}")
 
@@ -273,6 +277,16 @@ class Resolver:
     async def finish_merge(self, merged: dict[str, Any]) -> None:
         """Idempotent second half of a merge: absorb, re-point, record, publish, unmark."""
         ws, mid = merged["workspace_id"], merged["_id"]
+        finishing = _FINISHING.get()
+        if mid in finishing:  # only a merge cycle could bring us back here
+            raise MergeRace(f"merge cycle through {mid}")
+        token = _FINISHING.set(finishing | {mid})
+        try:
+            await self._finish_merge(merged, ws, mid)
+        finally:
+            _FINISHING.reset(token)
+
+    async def _finish_merge(self, merged: dict[str, Any], ws: str, mid: str) -> None:
         for _ in range(MAX_ATTEMPTS):
             survivor = await self.live(merged["merged_into"], ws)
             if mid in survivor["merged_from"]:
@@ -326,8 +340,15 @@ class Resolver:
     # --- email matches ----------------------------------------------------------------
     async def email_merges(self, ws: str, person_id: str, email: str) -> str:
         """Merge profiles sharing `email`, by the rules; returns the person's id afterwards."""
-        query = {"workspace_id": ws, "emails": email, "merged_into": None}
-        others = [p async for p in self.store.persons.find(query) if p["_id"] != person_id]
+        query = {
+            "workspace_id": ws,
+            "emails": email,
+        }  # exactly the index: SecantusDB scans otherwise
+        others = [
+            p
+            async for p in self.store.persons.find(query)
+            if p["_id"] != person_id and not p.get("merged_into")
+        ]
         if not others:
             return person_id
         person = await self.live(person_id, ws)

@@ -71,7 +71,10 @@ class Conflict(Exception):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, to the millisecond: what BSON stores, so a copy read back orders the same as
+    the one written (merge direction depends on `created_at`)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def derived_id(prefix: str, workspace_id: str, distinct_id: str) -> str:
@@ -96,11 +99,12 @@ class IdentityStore:
         by_ws: dict[str, list[str]] = {}
         for ws, mid in keys:
             by_ws.setdefault(ws, []).append(mid)
-        if not by_ws:
-            return set()
-        query = {"$or": [{"workspace_id": w, "message_id": {"$in": m}} for w, m in by_ws.items()]}
-        cursor = self.events.find(query, {"workspace_id": 1, "message_id": 1})
-        return {(d["workspace_id"], d["message_id"]) async for d in cursor}
+        seen: set[tuple[str, str]] = set()
+        for ws, mids in by_ws.items():  # one equality + $in per workspace: an $or scans
+            query = {"workspace_id": ws, "message_id": {"$in": mids}}
+            async for doc in self.events.find(query, {"message_id": 1}):
+                seen.add((ws, doc["message_id"]))
+        return seen
 
     async def record_events(self, docs: list[dict[str, Any]]) -> None:
         """Store the records of applied events; one a concurrent redelivery stored wins."""
@@ -190,26 +194,24 @@ class IdentityStore:
         made.update(await self.find_dids_many(lost))
         return made
 
-    async def settle_visitor(
-        self, workspace_id: str, distinct_id: str, visitor_id: str, at: str
-    ) -> None:
+    async def settle_visitor(self, record: dict[str, Any], visitor_id: str, at: str) -> None:
         """A user id belongs to the device of the earliest event (by event time) that named it.
 
         Any order of delivery ends with the same choice: a later-processed but
-        earlier event moves it; ties go to the smaller visitor id.
+        earlier event moves it; ties go to the smaller visitor id. Compare-and-set
+        on the record as read, re-read when someone moved it meanwhile.
         """
-        await self.dids.update_one(
-            {
-                "workspace_id": workspace_id,
-                "distinct_id": distinct_id,
-                "$or": [
-                    {"seen_at": None},
-                    {"seen_at": {"$gt": at}},
-                    {"seen_at": at, "visitor_id": {"$gt": visitor_id}},
-                ],
-            },
-            {"$set": {"visitor_id": visitor_id, "seen_at": at}},
-        )
+        for _ in range(8):
+            seen = record.get("seen_at")
+            if seen is not None and (seen, record["visitor_id"]) <= (at, visitor_id):
+                return
+            result = await self.dids.update_one(
+                {"_id": record["_id"], "seen_at": seen, "visitor_id": record["visitor_id"]},
+                {"$set": {"visitor_id": visitor_id, "seen_at": at}},
+            )
+            if result.matched_count:
+                return
+            record = await self.dids.find_one({"_id": record["_id"]}) or record
 
     async def add_alias(self, workspace_id: str, user_id: str, distinct_id: str) -> None:
         try:

@@ -35,14 +35,15 @@ async def full_profiles(store: IdentityStore, persons: list[dict[str, Any]]) -> 
     if not persons:
         return []
     owner = {pid: p["_id"] for p in persons for pid in _family(p)}
-    ws_ids = sorted({p["workspace_id"] for p in persons})
-    query = {"workspace_id": {"$in": ws_ids}, "person_id": {"$in": list(owner)}}
     ids: dict[str, list[dict]] = {}
-    async for doc in store.dids.find(query).limit(MAX_IDS_SHOWN * len(persons)):
-        ids.setdefault(owner[doc["person_id"]], []).append(doc)
     visitors: dict[str, list[dict]] = {}
-    async for doc in store.visitors.find(query):
-        visitors.setdefault(owner[doc["person_id"]], []).append(doc)
+    for ws in sorted({p["workspace_id"] for p in persons}):  # equality first: index bounds
+        family = [pid for p in persons if p["workspace_id"] == ws for pid in _family(p)]
+        query = {"workspace_id": ws, "person_id": {"$in": family}}
+        async for doc in store.dids.find(query).limit(MAX_IDS_SHOWN * len(persons)):
+            ids.setdefault(owner[doc["person_id"]], []).append(doc)
+        async for doc in store.visitors.find(query):
+            visitors.setdefault(owner[doc["person_id"]], []).append(doc)
     return [_shape(p, ids.get(p["_id"], []), visitors.get(p["_id"], [])) for p in persons]
 
 
