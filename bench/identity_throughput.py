@@ -79,7 +79,7 @@ async def drain(bus: Bus, js) -> None:  # type: ignore[no-untyped-def]
             and info.delivered.stream_seq >= stream.state.last_seq
         ):
             return
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
 
 
 async def phase(bus: Bus, js, app: web.Application, events: list[dict]) -> float:  # type: ignore[no-untyped-def]

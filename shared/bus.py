@@ -110,7 +110,9 @@ class Bus:
             try:
                 await asyncio.wait_for(self.nc.drain(), 5)
             except Exception:  # noqa: BLE001 - closing anyway
-                await self.nc.close()
+                # NATS gone mid-drain (a restart): the socket may already be dead too
+                with contextlib.suppress(Exception):
+                    await self.nc.close()
 
     # --- JetStream declarations --------------------------------------------------------
     async def ensure_stream(self, name: str, subjects: list[str], max_age_days: float = 30) -> None:
