@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from shared.web import SETTINGS, WORKSPACES, json_error
+from shared.proxies import client_ip, from_trusted_proxy
+from shared.web import WORKSPACES, json_error
 from shared.workspaces import Workspace
 
 
@@ -67,45 +67,6 @@ def caller_for(request: web.Request, body: Any, *, secret_only: bool = False) ->
     if origin is not None and not workspace.origin_allowed(origin):
         raise ApiError(403, "origin_not_allowed", "this origin may not use the write key")
     return Caller(workspace, secret=False, browser=origin is not None)
-
-
-def _networks(entries: tuple[str, ...]) -> list[Any]:
-    nets = []
-    for entry in entries:
-        try:
-            nets.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            continue
-    return nets
-
-
-def _in(address: str, nets: list[Any]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in nets)
-
-
-def from_trusted_proxy(request: web.Request) -> bool:
-    nets = _networks(request.app[SETTINGS].trusted_proxies)
-    return bool(request.remote and nets and _in(request.remote, nets))
-
-
-def client_ip(request: web.Request) -> str | None:
-    """The peer, unless it is a trusted proxy: then the nearest untrusted X-Forwarded-For hop."""
-    remote = request.remote
-    nets = _networks(request.app[SETTINGS].trusted_proxies)
-    if not (remote and nets and _in(remote, nets)):
-        return remote
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not _in(hop, nets):
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return remote
-    return remote
 
 
 def cdn_geo(request: web.Request) -> dict[str, str] | None:

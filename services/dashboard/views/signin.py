@@ -12,20 +12,10 @@ from services.dashboard.auth import (
 )
 from services.dashboard.render import render
 from services.dashboard.store import Conflict
-from shared.web import SETTINGS
+from shared.proxies import client_ip
 
 MIN_PASSWORD = 10
 MAX_FIELD = 300
-
-
-def client_ip(request: web.Request) -> str:
-    """The peer address; a forwarded address only from a proxy the operator trusts."""
-    peer = request.remote or "unknown"
-    if peer in request.app[SETTINGS].trusted_proxies:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()[:64] or peer
-    return peer
 
 
 async def sign_in_page(request: web.Request) -> web.StreamResponse:
