@@ -25,6 +25,7 @@ from services.gateway import visitor_frames as frames
 from services.gateway.visitor_hub import VisitorConn, VisitorHub
 from services.gateway.visitor_limits import LIMITS, Limiters, Limits
 from shared.errors import BusError
+from shared.proxies import client_ip
 from shared.security import verify_token
 from shared.web import BUS, SETTINGS, WORKSPACES, json_error
 from shared.workspaces import Workspace
@@ -34,16 +35,6 @@ log = logging.getLogger("parley.gateway.visitor")
 HUB = web.AppKey("visitor_hub", VisitorHub)
 LIMITERS = web.AppKey("visitor_limiters", Limiters)
 OPEN_PER_IP = web.AppKey("visitor_open_per_ip", dict)
-
-
-def client_ip(request: web.Request) -> str:
-    """The peer address; a forwarded one only from a proxy the operator trusts."""
-    peer = request.remote or "unknown"
-    if peer in request.app[SETTINGS].trusted_proxies:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()[:64] or peer
-    return peer
 
 
 def _origin_of(url: str) -> str:
