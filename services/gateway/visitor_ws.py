@@ -22,6 +22,7 @@ import nats.errors
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway import visitor_frames as frames
+from services.gateway.api_auth import browser_context
 from services.gateway.visitor_hub import VisitorConn, VisitorHub
 from services.gateway.visitor_limits import LIMITS, Limiters, Limits
 from shared.errors import BusError
@@ -159,8 +160,7 @@ async def _hello(
         distinct_id=claims.get("did") or claims["vid"],
         user_id=claims.get("uid"),
         context={
-            "ip": ip,
-            "user_agent": request.headers.get("User-Agent", "")[:512],
+            **browser_context(request),  # ip, user agent, CDN geo: as the ingest API sees them
             "locale": request.headers.get("Accept-Language", "").split(",")[0][:32],
         },
     )
