@@ -265,8 +265,8 @@ class Bus:
                     if sub is None:
                         sub = await self.durable_consumer(stream, durable, subject)
                     msgs = await sub.fetch(batch, timeout=1)
-                except NatsTimeout:
-                    continue
+                except (TimeoutError, NatsTimeout):
+                    continue  # nothing to do yet (a busy loop may time out in asyncio itself)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - NATS down or restarting: wait and retry
