@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from services.gateway.events_out import TYPES
+from shared.profile_fields import VISITOR_FIELDS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -56,23 +57,7 @@ MESSAGE = {
 
 VISITOR = {
     "type": "object",
-    "properties": {
-        k: {"type": ["string", "null"]}
-        for k in (
-            "id",
-            "last_visit",
-            "first_seen",
-            "country_code",
-            "region",
-            "city",
-            "referring_domain",
-            "initial_referring_domain",
-            "user_agent",
-            "browser",
-            "os",
-            "device",
-        )
-    }
+    "properties": {k: {"type": ["string", "null"]} for k in ("id", *VISITOR_FIELDS)}
     | {"distinct_ids": {"type": "array", "items": {"type": "string"}}},
 }
 

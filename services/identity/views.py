@@ -7,22 +7,9 @@ from typing import Any
 
 from services.identity.engagement import engagement_score
 from services.identity.store import IdentityStore
+from shared.profile_fields import LOCATION_FIELDS, VISITOR_FIELDS
 
 MAX_IDS_SHOWN = 500
-VISITOR_FIELDS = (
-    "last_visit",
-    "first_seen",
-    "country_code",
-    "region",
-    "city",
-    "referring_domain",
-    "initial_referring_domain",
-    "user_agent",
-    "browser",
-    "os",
-    "device",
-)
-LOCATION_FIELDS = ("last_visit", "country_code", "region", "city", "referring_domain")
 
 
 def _family(person: dict[str, Any]) -> list[str]:
