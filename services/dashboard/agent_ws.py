@@ -27,6 +27,7 @@ from services.dashboard.auth import same_origin
 from services.dashboard.people import people_for
 from shared.bus import Bus
 from shared.errors import BusError
+from shared.outbox import Outbox
 from shared.ratelimit import RateLimiter
 from shared.security import constant_time_equals
 from shared.web import BUS
@@ -47,26 +48,17 @@ class Conn:
     ws: web.WebSocketResponse
     agent: dict[str, Any]
     session_id: str
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
-    writer: asyncio.Task | None = None
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.ws, QUEUE_LIMIT)
 
     @property
     def workspace_id(self) -> str:
         return self.agent.get("workspace_id") or "default"
 
     def offer(self, text: str) -> bool:
-        try:
-            self.queue.put_nowait(text)
-            return True
-        except asyncio.QueueFull:
-            return False
-
-    async def write_loop(self) -> None:
-        try:
-            while not self.ws.closed:
-                await self.ws.send_str(await self.queue.get())
-        except (ConnectionError, RuntimeError):
-            pass  # the socket went away; the handler's cleanup removes it
+        return self.outbox.offer(text)
 
 
 class AgentHub:
@@ -98,7 +90,7 @@ class AgentHub:
     async def add(self, conn: Conn) -> None:
         first_of_agent = not self._agent_conns(conn.agent["_id"])
         self.conns.add(conn)
-        conn.writer = asyncio.create_task(conn.write_loop())
+        conn.outbox.start()
         ws_id = conn.workspace_id
         if ws_id not in self._subs:
             subject = self.bus.subjects.live_agents(ws_id)
@@ -114,9 +106,7 @@ class AgentHub:
         if conn not in self.conns:
             return
         self.conns.discard(conn)
-        if conn.writer:
-            conn.writer.cancel()
-            await asyncio.gather(conn.writer, return_exceptions=True)
+        await conn.outbox.stop()
         ws_id = conn.workspace_id
         if not any(c.workspace_id == ws_id for c in self.conns) and ws_id in self._subs:
             sub = self._subs.pop(ws_id)

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from shared.bus import Bus
+from shared.outbox import Outbox
 
 log = logging.getLogger("parley.gateway.hub")
 
@@ -32,27 +33,24 @@ class VisitorConn:
     workspace_id: str
     visitor_id: str
     ip: str
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
-    writer: asyncio.Task | None = None
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.ws, QUEUE_LIMIT)
+
+    @property
+    def queue(self) -> asyncio.Queue[str]:
+        return self.outbox.queue
 
     def send(self, frame: dict[str, Any]) -> None:
         """Queue a frame; a socket whose queue is full is too slow and gets closed."""
         if self.ws.closed:
             return
-        try:
-            self.queue.put_nowait(json.dumps(frame, separators=(",", ":")))
-        except asyncio.QueueFull:
+        if not self.outbox.offer(json.dumps(frame, separators=(",", ":"))):
             log.warning("visitor socket too slow, closing")
             asyncio.get_running_loop().create_task(
                 self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
             )
-
-    async def write_loop(self) -> None:
-        try:
-            while not self.ws.closed:
-                await self.ws.send_str(await self.queue.get())
-        except (ConnectionError, RuntimeError):
-            pass  # the socket went away; the handler's cleanup removes it
 
 
 def live_frame_ok(frame: Any) -> bool:
@@ -91,13 +89,11 @@ class VisitorHub:
                 self._subs[key] = await self.bus.subscribe(subject, deliver)
                 assert self.bus.nc is not None
                 await self.bus.nc.flush()
-        conn.writer = asyncio.create_task(conn.write_loop())
+        conn.outbox.start()
 
     async def remove(self, conn: VisitorConn) -> None:
         key = (conn.workspace_id, conn.visitor_id)
-        if conn.writer:
-            conn.writer.cancel()
-            await asyncio.gather(conn.writer, return_exceptions=True)
+        await conn.outbox.stop()
         async with self._lock:
             group = self.conns.get(key)
             if group is not None:
