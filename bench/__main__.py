@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SKIP = {"__init__", "__main__", "common"}
+SKIP = {"__init__", "__main__", "common", "seed"}
 
 
 def main() -> int:

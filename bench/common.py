@@ -6,11 +6,18 @@ import contextlib
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from aiohttp import web
+
+from shared.bus import Bus
 from shared.embedded import EmbeddedServer, start_mongo, start_nats
+from shared.settings import Settings
+from shared.subjects import Subjects
 
 
 @dataclass
@@ -34,6 +41,37 @@ def servers(with_mongo: bool = True) -> Iterator[BenchServers]:
                 mongo.stop()
 
 
+def bench_settings(srv: BenchServers, **env: str) -> Settings:
+    """Settings for services run in-process on these servers, in a namespace of their own."""
+    prefix = "b" + uuid.uuid4().hex[:8]
+    return Settings.from_env(
+        {
+            "PARLEY_DATA_DIR": str(srv.data_dir / "data"),
+            "NATS_URL": srv.nats.url,
+            "MONGO_URL": srv.mongo.url if srv.mongo else "",
+            "PARLEY_SUBJECT_PREFIX": prefix,
+            "PARLEY_DB_PREFIX": prefix,
+            "PARLEY_LOG_LEVEL": "WARNING",
+            **env,
+        }
+    )
+
+
+async def bench_bus(settings: Settings) -> Bus:
+    bus = Bus(settings.nats_url, Subjects(settings.subject_prefix), "bench")
+    await bus.connect()
+    return bus
+
+
+async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, int]:
+    """Run an app on 127.0.0.1 (startup contexts included); the runner and its port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 class Timer:
     def __enter__(self) -> Timer:
         self.started = time.perf_counter()
@@ -41,6 +79,16 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.started
+
+
+async def timed(call: Callable[[], Awaitable[Any]], n: int) -> list[float]:
+    """The seconds each of `n` calls in a row took."""
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - started)
+    return samples
 
 
 def rate(count: int, seconds: float) -> float:

@@ -18,86 +18,42 @@ import argparse
 import asyncio
 import random
 import re
-import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
-from bench.common import Timer, rate, report, servers, summary_ms
-from services.chat.store import new_conversation
-from shared.bus import Bus
-from shared.embedded import free_port
-from shared.settings import Settings
-from shared.subjects import Subjects
+from bench.common import (
+    Timer,
+    bench_bus,
+    bench_settings,
+    rate,
+    report,
+    serve,
+    servers,
+    summary_ms,
+    timed,
+)
+from bench.seed import seed_conversations
+from services.chat.app import create_app as chat_app
+from services.dashboard.app import create_app as dashboard_app
+from services.identity.app import create_app as identity_app
 from shared.web import DB
 from shared.workspaces import DEFAULT_WORKSPACE_ID as WS
 
-STATUSES = ["open"] * 5 + ["resolved"] * 3 + ["pending", "snoozed"]
 PASSWORD = "bench password 1234"
-
-
-def seed_docs(count: int, start: int, agents: list[str], rng: random.Random) -> list[dict]:
-    end = datetime.now(UTC).replace(microsecond=0)
-    docs = []
-    for n in range(start, start + count):
-        at = end - timedelta(seconds=rng.randrange(0, 365 * 86400))
-        doc = new_conversation(WS, f"v{n:07d}", f"d{n:07d}", at)
-        doc["status"] = rng.choice(STATUSES)
-        doc["assignee_id"] = rng.choice(agents) if rng.random() < 0.8 else None
-        doc["last_seq"] = doc["visitor_count"] = rng.randrange(1, 30)
-        doc["last_message"] = {
-            "text": "Hello, I have a question about my invoice",
-            "author_kind": "visitor",
-            "created_at": at,
-            "seq": doc["last_seq"],
-            "internal": False,
-        }
-        doc["last_activity_at"] = doc["updated_at"] = at
-        docs.append(doc)
-    return docs
-
-
-async def start(name: str, settings: Settings) -> tuple[web.AppRunner, int]:
-    module = __import__(f"services.{name}.app", fromlist=["create_app"])
-    runner = web.AppRunner(module.create_app(settings), access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, port
-
-
-async def timed(call: Any, n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        await call()
-        samples.append(time.perf_counter() - started)
-    return samples
 
 
 async def run(count: int, requests: int) -> None:
     with servers() as srv:
-        prefix = "bench" + str(random.randrange(10**6))
-        settings = Settings.from_env(
-            {
-                "PARLEY_DATA_DIR": str(srv.data_dir / "data"),
-                "NATS_URL": srv.nats.url,
-                "MONGO_URL": srv.mongo.url,
-                "PARLEY_SUBJECT_PREFIX": prefix,
-                "PARLEY_DB_PREFIX": prefix,
-                "PARLEY_ADMIN_EMAIL": "admin@bench.example",
-                "PARLEY_ADMIN_PASSWORD": PASSWORD,
-                "PARLEY_LOG_LEVEL": "WARNING",
-            }
+        settings = bench_settings(
+            srv, PARLEY_ADMIN_EMAIL="admin@bench.example", PARLEY_ADMIN_PASSWORD=PASSWORD
         )
         runners = []
-        chat, _ = await start("chat", settings)
+        chat, _ = await serve(chat_app(settings))
         runners.append(chat)
-        identity, _ = await start("identity", settings)
+        identity, _ = await serve(identity_app(settings))
         runners.append(identity)
-        dashboard, port = await start("dashboard", settings)
+        dashboard, port = await serve(dashboard_app(settings))
         runners.append(dashboard)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -113,14 +69,10 @@ async def run(count: int, requests: int) -> None:
             agents = [me] + [f"agent-{n:02d}" for n in range(19)]
 
             rng = random.Random(7)
-            conversations = chat.app[DB]["conversations"]
             with Timer() as seeding:
-                for start_at in range(0, count, 5000):
-                    batch = seed_docs(min(5000, count - start_at), start_at, agents, rng)
-                    await conversations.insert_many(batch, ordered=False)
+                await seed_conversations(chat.app[DB]["conversations"], count, agents, rng)
 
-            bus = Bus(settings.nats_url, Subjects(settings.subject_prefix), "bench")
-            await bus.connect()
+            bus = await bench_bus(settings)
             subject = bus.subjects.request("chat", "conversations.list")
 
             def chat_list(view: str) -> Any:

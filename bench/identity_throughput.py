@@ -24,13 +24,11 @@ import nats
 from aiohttp import web
 from pymongo import ReplaceOne
 
-from bench.common import Timer, rate, report, servers
+from bench.common import BenchServers, Timer, bench_bus, bench_settings, rate, report, servers
 from services.identity.app import PROCESSOR, create_app
 from shared import db
 from shared.bus import Bus
 from shared.events import IngestEvent
-from shared.settings import Settings
-from shared.subjects import Subjects
 
 
 def _event(kind: str, n: int, *, spread: bool = False, **fields) -> dict:  # type: ignore[no-untyped-def]
@@ -143,27 +141,13 @@ async def baselines(nats_url: str, mongo_url: str, count: int) -> tuple[float, f
     )
 
 
-async def run(nats_url: str, mongo_url: str, data_dir, devices: int, count: int) -> None:  # type: ignore[no-untyped-def]
-    fetch_rate, insert_rate, replace_rate = await baselines(nats_url, mongo_url, count)
-    prefix = "b" + uuid.uuid4().hex[:8]
-    settings = Settings(
-        data_dir=data_dir,
-        nats_url=nats_url,
-        mongo_url=mongo_url,
-        subject_prefix=prefix,
-        db_prefix=prefix,
-        write_key="wk_bench",
-        secret_key="sk_bench",
-        identity_secret="is",
-        token_secret="t",
-        admin_password="x",
-        log_level="WARNING",
-    )
+async def run(srv: BenchServers, devices: int, count: int) -> None:
+    fetch_rate, insert_rate, replace_rate = await baselines(srv.nats.url, srv.mongo.url, count)
+    settings = bench_settings(srv)
     app = create_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()  # runs the startup contexts: bus, workspaces, Mongo, consumer
-    bus = Bus(nats_url, Subjects(prefix), "bench")
-    await bus.connect()
+    bus = await bench_bus(settings)
     js = bus.js
     rng = random.Random(1)
     anons = [f"dev-{n}" for n in range(devices)]
@@ -227,7 +211,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     args = parser.parse_args()
     with servers() as s:
-        asyncio.run(run(s.nats.url, s.mongo.url, s.data_dir, args.devices, args.events))
+        asyncio.run(run(s, args.devices, args.events))
 
 
 if __name__ == "__main__":

@@ -16,85 +16,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
-from bench.common import Timer, rate, report, servers, summary_ms
+from bench.common import (
+    BenchServers,
+    Timer,
+    bench_bus,
+    bench_settings,
+    rate,
+    report,
+    servers,
+    summary_ms,
+    timed,
+)
+from bench.seed import seed_conversations
 from services.chat.app import create_app
 from services.chat.inbox import recent_page
-from services.chat.store import new_conversation
-from shared.bus import Bus
-from shared.settings import Settings
-from shared.subjects import Subjects
 from shared.web import DB
 from shared.workspaces import DEFAULT_WORKSPACE_ID as WS
 
 AGENTS = [f"agent-{n:02d}" for n in range(20)]
-STATUSES = ["open"] * 5 + ["resolved"] * 3 + ["pending", "snoozed"]
 ME = "agent-07"
 
 
-def seed_docs(count: int, start: int, rng: random.Random) -> list[dict[str, Any]]:
-    """A year of activity ending now, as a live inbox has."""
-    end = datetime.now(UTC).replace(microsecond=0)
-    docs = []
-    for n in range(start, start + count):
-        at = end - timedelta(seconds=rng.randrange(0, 365 * 86400))
-        doc = new_conversation(WS, f"v{n:07d}", f"d{n:07d}", at)
-        doc["status"] = rng.choice(STATUSES)
-        doc["assignee_id"] = rng.choice(AGENTS) if rng.random() < 0.8 else None
-        doc["last_seq"] = doc["visitor_count"] = rng.randrange(1, 30)
-        doc["last_message"] = {
-            "text": "Hello, I have a question about my invoice",
-            "author_kind": "visitor",
-            "created_at": at,
-            "seq": doc["last_seq"],
-            "internal": False,
-        }
-        doc["updated_at"] = at
-        docs.append(doc)
-    return docs
-
-
-async def timed(call, requests: int) -> list[float]:  # type: ignore[no-untyped-def]
-    samples = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        await call()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
-async def run(nats_url: str, mongo_url: str, conversations: int, requests: int) -> None:
-    prefix = "b" + uuid.uuid4().hex[:8]
-    settings = Settings(
-        nats_url=nats_url,
-        mongo_url=mongo_url,
-        subject_prefix=prefix,
-        db_prefix=prefix,
-        write_key="wk_bench",
-        secret_key="sk_bench",
-        identity_secret="is_bench",
-        token_secret="ts_bench",
-        log_level="WARNING",
-    )
+async def run(srv: BenchServers, conversations: int, requests: int) -> None:
+    settings = bench_settings(srv)
     runner = web.AppRunner(create_app(settings))
     await runner.setup()  # runs the service's startup: bus, workspaces, indexes, handlers
     db = runner.app[DB]
-    bus = Bus(nats_url, Subjects(prefix), "bench")
-    await bus.connect()
+    bus = await bench_bus(settings)
     try:
         rng = random.Random(5)
-        batch = 5000
         with Timer() as seeding:
-            for start in range(0, conversations, batch):
-                await db["conversations"].insert_many(
-                    seed_docs(min(batch, conversations - start), start, rng), ordered=False
-                )
+            await seed_conversations(db["conversations"], conversations, AGENTS, rng)
         subject = bus.subjects.request("chat", "conversations.list")
 
         async def listing(**filters: Any) -> dict[str, Any]:
@@ -168,7 +124,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
     with servers() as s:
-        asyncio.run(run(s.nats.url, s.mongo.url, args.conversations, args.requests))
+        asyncio.run(run(s, args.conversations, args.requests))
 
 
 if __name__ == "__main__":

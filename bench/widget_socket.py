@@ -23,13 +23,11 @@ import uuid
 import aiohttp
 from aiohttp import web
 
-from bench.common import Timer, rate, report, servers, summary_ms
+from bench.common import Timer, bench_bus, bench_settings, rate, report, serve, servers, summary_ms
 from services.chat.app import create_app as chat_app
 from services.gateway.app import create_app as gateway_app
 from services.gateway.visitor_limits import LIMITS, Limits
 from shared.bus import Bus
-from shared.settings import Settings
-from shared.subjects import Subjects
 
 OPEN = Limits(
     connections_per_ip=100_000,
@@ -47,14 +45,6 @@ def rss_kb() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
 async def echo_app() -> web.Application:
@@ -146,18 +136,8 @@ class Visitor:
 
 async def run(args: argparse.Namespace) -> None:
     with servers() as srv:
-        prefix = "b" + uuid.uuid4().hex[:8]
-        env = {
-            "PARLEY_DATA_DIR": str(srv.data_dir / "data"),
-            "NATS_URL": srv.nats.url,
-            "MONGO_URL": srv.mongo.url,
-            "PARLEY_SUBJECT_PREFIX": prefix,
-            "PARLEY_DB_PREFIX": prefix,
-            "PARLEY_LOG_LEVEL": "ERROR",
-        }
-        settings = Settings.from_env(env)
-        bus = Bus(settings.nats_url, Subjects(prefix), "bench")
-        await bus.connect()
+        settings = bench_settings(srv, PARLEY_LOG_LEVEL="ERROR")
+        bus = await bench_bus(settings)
         await bus.ensure_standard_streams()
         # limit=0: each websocket holds a connector slot (the default caps them at 100)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
