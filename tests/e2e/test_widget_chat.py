@@ -8,14 +8,13 @@ from playwright.async_api import expect
 from shared.bus import Bus
 from shared.settings import Settings
 from tests.e2e.widget_support import (
-    agent_says,
     conversation_id_of,
     host_page,
     snippet_for,
     start_host,
-    stream_events,
     visitor_id_of,
 )
+from tests.integration.widget_bus import agent_says, stream_events
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ from services.gateway.demo.views import user_id_for
 from shared.bus import Bus
 from shared.security import user_hash
 from shared.settings import Settings
-from tests.e2e.widget_support import stream_events
+from tests.integration.widget_bus import stream_events
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e

@@ -13,13 +13,13 @@ from services.gateway.visitor_limits import LIMITS, Limits
 from shared.bus import Bus
 from shared.settings import Settings
 from tests.e2e.widget_support import (
-    agent_says,
     conversation_id_of,
     host_page,
     snippet_for,
     start_host,
     visitor_id_of,
 )
+from tests.integration.widget_bus import agent_says
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Helpers for the widget's browser tests: a host page on another origin, agent actions."""
+"""Helpers for the widget's browser tests: a host page on another origin, ids the widget holds."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from aiohttp.test_utils import TestServer
 
 from services.gateway.assets import loader_snippet
 from shared.bus import Bus
-
-AGENT = {"id": "agent-ann", "name": "Ann", "avatar": None}
 
 
 def host_page(snippet: str, before: str = "", after: str = "", copies: int = 1) -> str:
@@ -53,31 +51,3 @@ async def conversation_id_of(bus: Bus, visitor_id: str) -> str:
         {"workspace_id": "default", "visitor_id": visitor_id},
     )
     return history["conversation_id"]
-
-
-async def agent_says(bus: Bus, conversation_id: str, text: str, cmid: str) -> dict[str, Any]:
-    return await bus.request(
-        bus.subjects.request("chat", "agent.send"),
-        {
-            "workspace_id": "default",
-            "conversation_id": conversation_id,
-            "agent": AGENT,
-            "client_msg_id": cmid,
-            "text": text,
-            "internal": False,
-        },
-    )
-
-
-async def stream_events(bus: Bus, kind: str) -> list[dict[str, Any]]:
-    """Every event of `kind` on the events stream so far."""
-    sub = await bus.js.subscribe(bus.subjects.events("default", kind), ordered_consumer=True)
-    found = []
-    while True:
-        try:
-            msg = await sub.next_msg(timeout=0.3)
-        except Exception:  # noqa: BLE001 - no more messages
-            break
-        found.append(json.loads(msg.data))
-    await sub.unsubscribe()
-    return found

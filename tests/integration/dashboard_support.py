@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aiohttp.test_utils import TestClient
 
@@ -31,3 +32,13 @@ async def sign_in(
     inbox = await client.get("/inbox")
     assert inbox.status == 200
     return csrf_of(await inbox.text())
+
+
+async def signed_in_client(start_service: Any, aiohttp_client: Any, *first: str) -> TestClient:
+    """The services named in `first` (e.g. "chat"), then the dashboard; an admin client
+    signed in through the form, with its session's CSRF token at `.csrf`."""
+    for name in first:
+        await start_service(name)
+    client = await aiohttp_client(await start_service("dashboard"))
+    client.csrf = await sign_in(client)  # type: ignore[attr-defined]
+    return client

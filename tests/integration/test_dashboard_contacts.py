@@ -6,7 +6,7 @@ import pytest
 
 from shared.bus import Bus
 from shared.errors import PermanentError
-from tests.integration.dashboard_support import sign_in
+from tests.integration.dashboard_support import signed_in_client
 
 SALLY = {
     "id": "p-sally",
@@ -59,10 +59,7 @@ async def identity_asks(bus: Bus) -> list[dict]:
 
 @pytest.fixture
 async def agent(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
-    await start_service("chat")
-    client = await aiohttp_client(await start_service("dashboard"))
-    await sign_in(client)
-    return client
+    return await signed_in_client(start_service, aiohttp_client, "chat")
 
 
 async def test_search_passes_the_query_and_stage_and_lists_profiles(agent, identity_asks) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from shared.bus import Bus
 from tests.integration.chat_support import ask, conversation_of, visitor_says
-from tests.integration.dashboard_support import sign_in
+from tests.integration.dashboard_support import sign_in, signed_in_client
 from tests.support import eventually
 
 ROW = re.compile(r'<li class="row[^"]*" data-id="([^"]+)"')
@@ -18,10 +18,7 @@ ROW = re.compile(r'<li class="row[^"]*" data-id="([^"]+)"')
 @pytest.fixture
 async def agent(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
     """Chat and the dashboard running; a signed-in admin client (with its CSRF token)."""
-    await start_service("chat")
-    client = await aiohttp_client(await start_service("dashboard"))
-    client.csrf = await sign_in(client)
-    return client
+    return await signed_in_client(start_service, aiohttp_client, "chat")
 
 
 async def stand_in_identity(bus: Bus, profiles: dict[str, dict]) -> None:

@@ -10,15 +10,13 @@ from services.dashboard.hours import is_open
 from shared.events import parse_time
 from shared.web import WORKSPACES
 from shared.workspaces import DEFAULT_WORKSPACE_ID
-from tests.integration.dashboard_support import sign_in
+from tests.integration.dashboard_support import signed_in_client
 from tests.support import eventually
 
 
 @pytest.fixture
 async def admin(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(await start_service("dashboard"))
-    client.csrf = await sign_in(client)
-    return client
+    return await signed_in_client(start_service, aiohttp_client)
 
 
 async def test_settings_show_keys_and_an_install_snippet_with_the_write_key(

@@ -10,15 +10,12 @@ import pytest
 
 from shared.bus import Bus
 from tests.integration.chat_support import WS, Frames, conversation_of, visitor_says
-from tests.integration.dashboard_support import sign_in
+from tests.integration.dashboard_support import signed_in_client
 
 
 @pytest.fixture
 async def agent(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
-    await start_service("chat")
-    client = await aiohttp_client(await start_service("dashboard"))
-    client.csrf = await sign_in(client)
-    return client
+    return await signed_in_client(start_service, aiohttp_client, "chat")
 
 
 def origin(client) -> str:  # type: ignore[no-untyped-def]

@@ -13,9 +13,8 @@ from shared.bus import Bus
 from shared.security import sign_token, user_hash, verify_token
 from shared.settings import Settings
 from tests.integration.visitor_ws_client import Visitor
+from tests.integration.widget_bus import agent_says, stream_events
 from tests.support import eventually
-
-AGENT = {"id": "agent-ann", "name": "Ann", "avatar": None}
 
 
 @pytest.fixture
@@ -36,20 +35,6 @@ def gateway_with(aiohttp_server, settings: Settings):  # type: ignore[no-untyped
         return await aiohttp_server(app)
 
     return start
-
-
-async def agent_says(bus: Bus, conversation_id: str, text: str, cmid: str) -> dict:
-    return await bus.request(
-        bus.subjects.request("chat", "agent.send"),
-        {
-            "workspace_id": "default",
-            "conversation_id": conversation_id,
-            "agent": AGENT,
-            "client_msg_id": cmid,
-            "text": text,
-            "internal": False,
-        },
-    )
 
 
 async def test_first_boot_mints_a_visitor_and_the_token_brings_it_back(
@@ -226,19 +211,6 @@ async def test_connections_per_ip_are_capped(gateway_with, settings: Settings) -
     await third.close()
 
 
-async def _events(bus: Bus, kind: str) -> list[dict]:
-    sub = await bus.js.subscribe(bus.subjects.events("default", kind), ordered_consumer=True)
-    found = []
-    while True:
-        try:
-            msg = await sub.next_msg(timeout=0.3)
-        except Exception:  # noqa: BLE001 - no more messages
-            break
-        found.append(json.loads(msg.data))
-    await sub.unsubscribe()
-    return found
-
-
 async def test_identify_needs_a_valid_user_hash_where_the_workspace_enforces_it(
     start_service, bus: Bus, settings: Settings
 ) -> None:
@@ -266,13 +238,13 @@ async def test_identify_needs_a_valid_user_hash_where_the_workspace_enforces_it(
     await visitor.send({"type": "track", "message_id": "track-0001", "event": "Upgraded"})
     await visitor.wait_for(lambda f: f["type"] == "ok" and f["ref"] == "track-0001")
 
-    identifies = await _events(bus, "identify")
+    identifies = await stream_events(bus, "identify")
     assert len(identifies) == 1
     assert identifies[0]["user_id"] == "u-42"
     assert identifies[0]["anonymous_id"] == visitor.welcome["distinct_id"]
     assert identifies[0]["trusted"] is True
     assert identifies[0]["source"] == "widget"
-    tracks = await _events(bus, "track")
+    tracks = await stream_events(bus, "track")
     assert tracks[0]["user_id"] == "u-42"
     await visitor.close()
 
@@ -290,7 +262,7 @@ async def test_the_email_prompt_makes_an_email_event_and_a_chat_record(
     await visitor.wait_for(lambda f: f["type"] == "accepted" and f["ref"] == "email-0002")
     system = await visitor.wait_for(lambda f: f["type"] == "message")
     assert system["message"]["author"]["kind"] == "system"
-    emails = await _events(bus, "email")
+    emails = await stream_events(bus, "email")
     assert [(e["email"], e["anonymous_id"]) for e in emails] == [
         ("sally@example.com", visitor.welcome["distinct_id"])
     ]
