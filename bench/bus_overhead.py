@@ -15,7 +15,7 @@ import uuid
 
 import nats
 
-from bench.common import Timer, rate, report, servers, summary_ms
+from bench.common import Timer, fetch_and_ack, rate, report, servers, summary_ms
 from shared.bus import Bus
 from shared.subjects import Subjects
 
@@ -59,13 +59,8 @@ async def run(nats_url: str, count: int) -> None:
     raw_sub = await js.pull_subscribe(
         subjects.events_all, durable="raw", stream=subjects.events_stream
     )
-    got = 0
     with Timer() as raw_fetch:
-        while got < total:
-            msgs = await raw_sub.fetch(100, timeout=5)
-            for msg in msgs:
-                await msg.ack()
-            got += len(msgs)
+        await fetch_and_ack(raw_sub, total, 100)
 
     done = asyncio.Event()
     seen = 0

@@ -91,6 +91,16 @@ async def timed(call: Callable[[], Awaitable[Any]], n: int) -> list[float]:
     return samples
 
 
+async def fetch_and_ack(sub: Any, count: int, batch: int) -> None:
+    """Raw nats-py pull consumer baseline: `fetch(batch)` and ack each until `count` are in."""
+    got = 0
+    while got < count:
+        msgs = await sub.fetch(batch, timeout=5)
+        for msg in msgs:
+            await msg.ack()
+        got += len(msgs)
+
+
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds else float("inf")
 

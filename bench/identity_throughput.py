@@ -24,7 +24,16 @@ import nats
 from aiohttp import web
 from pymongo import ReplaceOne
 
-from bench.common import BenchServers, Timer, bench_bus, bench_settings, rate, report, servers
+from bench.common import (
+    BenchServers,
+    Timer,
+    bench_bus,
+    bench_settings,
+    fetch_and_ack,
+    rate,
+    report,
+    servers,
+)
 from services.identity.app import PROCESSOR, create_app
 from shared import db
 from shared.bus import Bus
@@ -101,13 +110,8 @@ async def baselines(nats_url: str, mongo_url: str, count: int) -> tuple[float, f
             *(js.publish(f"{name}.x", body) for _ in range(start, min(count, start + 500)))
         )
     sub = await js.pull_subscribe(f"{name}.>", durable="raw", stream=name)
-    got = 0
     with Timer() as fetch:
-        while got < count:
-            msgs = await sub.fetch(200, timeout=5)
-            for msg in msgs:
-                await msg.ack()
-            got += len(msgs)
+        await fetch_and_ack(sub, count, 200)
     await raw.close()
     client = db.connect(mongo_url)
     coll = client["bench_raw"]["events"]
