@@ -45,7 +45,7 @@ function Widget(config) {
     onState: function (state) { self.ui.setState(state); },
   });
   this.render();
-  if (this.store.get("open")) this.setOpen(true);
+  if (this.store.get("open")) this.setOpen(true, true);
   this.conn.start();
 }
 
@@ -242,10 +242,10 @@ Widget.prototype.giveEmail = function (value) {
 };
 
 /* --- open / unread / read receipts ------------------------------------------------ */
-Widget.prototype.setOpen = function (open) {
+Widget.prototype.setOpen = function (open, quiet) {
   this.open = open;
   this.store.set("open", open);
-  this.ui.setOpen(open);
+  this.ui.setOpen(open, quiet);
   this.render();
 };
 
@@ -316,6 +316,7 @@ Widget.prototype.reset = function () {
   this.ui.showAsk(false);
   this.ui.setNotice("");
   this.forgetChat();
+  this.setOpen(false, true); // the next person on this browser starts from a closed launcher
   this.isReady = false;
   this.lastHref = null;
   this.conn.start();

@@ -208,3 +208,27 @@ async def test_no_agent_online_asks_for_an_email_right_away(
     events = await stream_events(bus, "email")
     assert events[0]["email"] == "sally@example.com"
     assert events[0]["source"] == "widget"
+
+
+async def test_a_panel_left_open_stays_open_on_the_next_page_without_taking_the_focus(
+    browser, aiohttp_server, chat, gateway, settings: Settings
+) -> None:
+    search = """
+      var box = document.createElement('input');
+      box.id = 'search'; box.setAttribute('aria-label', 'Search the shop');
+      document.body.prepend(box); box.focus();
+    """
+    page = await open_host(browser, aiohttp_server, gateway, settings, after=search)
+    await page.get_by_role("button", name="Open chat").click()
+    await expect(page.get_by_role("textbox", name="Message")).to_be_focused()
+
+    await page.reload()
+    await expect(page.get_by_role("log")).to_be_visible()  # the visitor left it open
+    await expect(page.get_by_role("button", name="Hide chat")).to_be_visible()
+    await expect(page.get_by_role("textbox", name="Search the shop")).to_be_focused()
+
+    # logging out (reset) closes it for the next person, still leaving the focus alone
+    await page.evaluate("parley.reset()")
+    await expect(page.get_by_role("button", name="Open chat")).to_be_visible()
+    await expect(page.get_by_role("log")).to_be_hidden()
+    await expect(page.get_by_role("textbox", name="Search the shop")).to_be_focused()

@@ -119,13 +119,13 @@ UI.prototype.submit = function () {
   this.input.focus();
 };
 
-UI.prototype.setOpen = function (open) {
+/* `quiet` (restoring the panel on a new page, reset) leaves the host page's focus alone. */
+UI.prototype.setOpen = function (open, quiet) {
   this.panel.hidden = !open;
   this.root.classList.toggle("open", open);
   this.launcher.setAttribute("aria-expanded", String(open));
   this.launcher.setAttribute("aria-label", open ? "Hide chat" : "Open chat");
-  if (open) this.input.focus();
-  else this.launcher.focus();
+  if (!quiet) (open ? this.input : this.launcher).focus();
   this.scrollDown();
 };
 
