@@ -91,7 +91,10 @@ class Bus:
         log.warning("nats error: %s", exc)
 
     async def _on_disconnect(self) -> None:
-        log.warning("disconnected from nats, reconnecting")
+        if self._stopping.is_set():
+            log.info("disconnected from nats (closing)")
+        else:
+            log.warning("disconnected from nats, reconnecting")
 
     async def _on_reconnect(self) -> None:
         log.info("reconnected to nats")

@@ -35,12 +35,15 @@ async def run(bus: Bus, processor: Processor, batch: int = BATCH) -> None:
                 if sub is None:
                     sub = await bus.durable_consumer(s.events_stream, DURABLE, s.events_all)
                 msgs = await sub.fetch(batch, timeout=1)
-            except NatsTimeout:
-                continue
+            except (TimeoutError, NatsTimeout):
+                continue  # nothing to do yet (a busy loop may time out in asyncio itself)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - NATS restarting: wait, subscribe again
-                log.warning("identity consumer cannot fetch: %s", exc)
+                log.warning("identity consumer cannot fetch: %r", exc)
+                if sub is not None:  # a leaked subscription would stall drain() at shutdown
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
                 sub = None
                 await asyncio.sleep(1)
                 continue

@@ -73,3 +73,16 @@ async def test_request_reply_carries_results_and_errors(bus: Bus) -> None:
     with pytest.raises(BusError) as err:
         await bus.request(bus.subjects.request("nobody", "home"), {}, timeout=1)
     assert err.value.code == "unavailable"
+
+
+async def test_closing_the_bus_logs_no_reconnect_warning(settings, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A clean stop must not read like an outage in the logs support people watch."""
+    from shared.subjects import Subjects
+
+    client = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test")
+    await client.connect()
+    with caplog.at_level("INFO", logger="parley.bus"):
+        await client.close()
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "parley.bus"]
+    assert ("INFO", "disconnected from nats (closing)") in messages
+    assert not [m for m in messages if m[0] != "INFO"]
