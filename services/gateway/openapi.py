@@ -224,6 +224,13 @@ def _paths() -> dict[str, Any]:
             _q("before", "only events before this ISO-8601 time"),
         ],
     )
+    paths["/v1/"] = {
+        "get": {
+            "summary": "What the API offers and where this document is",
+            "tags": ["operations"],
+            "responses": {"200": {"description": "A short JSON index"}},
+        }
+    }
     paths["/v1/openapi.json"] = {
         "get": {
             "summary": "This document",

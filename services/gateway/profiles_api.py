@@ -92,8 +92,23 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi.document(request.app))
 
 
+async def api_index(request: web.Request) -> web.Response:
+    """`make run` prints /v1/ as the API's address: answer there with where to go next."""
+    return web.json_response(
+        {
+            "name": "Parley gateway API",
+            "ingest": "POST /v1/batch, /v1/identify, /v1/alias, /v1/track, /v1/page, "
+            "/v1/screen, /v1/group (Segment-compatible; write key as the Basic username)",
+            "profiles": "GET /v1/profiles?email=|user_id=|distinct_id= (secret key as the "
+            "Basic username)",
+            "openapi": "/v1/openapi.json",
+        }
+    )
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/v1/profiles", _guarded(list_profiles))
     app.router.add_get("/v1/profiles/{profile_id}", _guarded(get_profile))
     app.router.add_get("/v1/profiles/{profile_id}/events", _guarded(profile_events))
     app.router.add_get("/v1/openapi.json", openapi_json)
+    app.router.add_get("/v1/", api_index)

@@ -93,7 +93,10 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
         max_msg_size=limits.hard_frame_bytes,
         compress=False,  # per-message deflate costs ~7x memory per socket (perf.md)
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionResetError:
+        return ws  # the browser left mid-handshake (a page unloading, parley.reset())
     open_per_ip[ip] = open_per_ip.get(ip, 0) + 1
     try:
         session = await _hello(request, ws, workspace, ip)

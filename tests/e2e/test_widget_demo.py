@@ -24,6 +24,8 @@ async def test_sallys_journey_on_the_demo_site(
     await start_service("chat", settings=strict)
     gateway = await start_service("gateway", settings=strict)
     page = await browser.new_page()
+    console_errors: list[str] = []  # a newcomer opening the dev tools sees none
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     await page.goto(str(gateway.make_url("/demo/")))
     await page.get_by_role("button", name="Open chat").click()
     box = page.get_by_role("textbox", name="Message")
@@ -73,6 +75,7 @@ async def test_sallys_journey_on_the_demo_site(
     if not await page.get_by_role("log").is_visible():
         await page.get_by_role("button", name="Open chat").click()
     await expect(page.get_by_role("log")).not_to_contain_text("team plan")
+    assert console_errors == []
 
 
 async def _stored(page) -> dict:  # type: ignore[no-untyped-def]

@@ -185,3 +185,12 @@ async def test_openapi_describes_the_whole_api(stack: Stack) -> None:
         if path and route.method not in ("HEAD", "OPTIONS"):
             assert route.method.lower() in paths.get(path, {}), (route.method, path)
     assert "429" in paths["/v1/batch"]["post"]["responses"]
+
+
+async def test_the_api_address_make_run_prints_points_to_the_openapi_document(
+    stack: Stack,
+) -> None:
+    status, index = await stack.api("/v1/", key="")
+    assert status == 200
+    status, doc = await stack.api(index["openapi"], key="")
+    assert status == 200 and "/v1/" in doc["paths"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import struct
 
 import aiohttp
 import pytest
@@ -283,3 +286,25 @@ async def test_visitor_typing_reaches_the_agents(
     assert typing["visitor_id"] == visitor.welcome["visitor_id"]
     assert typing["typing"] is True
     await visitor.close()
+
+
+async def test_a_browser_leaving_mid_handshake_is_not_logged_as_an_error(  # type: ignore[no-untyped-def]
+    gateway, settings: Settings, caplog
+) -> None:
+    """parley.reset() or a page leaving closes a socket still connecting: routine, not a 500."""
+    handshake = (
+        f"GET /v1/widget/ws?key={settings.write_key} HTTP/1.1\r\n"
+        f"Host: {gateway.host}:{gateway.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+    with caplog.at_level("WARNING"):
+        for _ in range(5):
+            _, writer = await asyncio.open_connection(gateway.host, gateway.port)
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.write(handshake)
+            await writer.drain()
+            writer.transport.abort()  # a reset, as a browser gives up
+        visitor = await Visitor.connect(gateway, settings.write_key)  # still serving
+        await visitor.close()
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
