@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from services.chat import consumer as inbound_consumer
 from services.chat.context import ChatContext
-from services.chat.inbound import handle_inbound
 from services.chat.live import Live
 from services.chat.merges import apply_merge
 from services.chat.presence import Presence
@@ -22,7 +22,7 @@ from shared.web import BUS, DB, WORKSPACES, add_mongo, add_workspaces, create_ba
 
 CHAT = web.AppKey("chat", ChatContext)
 
-INBOUND_CONSUMER = "chat"
+INBOUND_CONSUMER = inbound_consumer.DURABLE
 MERGES_CONSUMER = "chat-identity"
 
 
@@ -60,9 +60,7 @@ async def _chat_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     await bus.subscribe(s.request("chat", "agent.typing"), bind(agent_typing), queue="chat")
     # no queue group: every replica keeps the whole presence picture
     await bus.subscribe(s.request("chat", "agent.presence"), bind(agent_presence))
-    consumers = [
-        bus.consume(s.chat_stream, INBOUND_CONSUMER, s.chat_inbound_all, bind(handle_inbound))
-    ]
+    consumers = [asyncio.create_task(inbound_consumer.run(ctx))]
 
     async def merged(payload: dict[str, Any]) -> None:
         await apply_merge(store, live, payload)

@@ -1,19 +1,27 @@
-"""The durable `chat` consumer: visitor messages and email-prompt answers from the gateway.
+"""Visitor messages and email-prompt answers from the gateway, stored a batch at a time.
 
-Store first (idempotent by client_msg_id), then the email event (durable), then
-the live frames: a failure anywhere raises, the bus redelivers, and the retry
-finds the stored message and finishes the remaining steps.
+Per batch: store first (idempotent by client_msg_id, seqs in arrival order per
+conversation), then the email events (durable), then the live frames. A failure
+anywhere raises; the consumer then redoes the batch one message at a time, and a
+retry finds what is stored and finishes the remaining steps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
+from bson import ObjectId
+
+from services.chat.batch_store import BatchWrites, alloc_field
 from services.chat.context import ChatContext
 from services.chat.email_detect import email_event, email_in
-from services.chat.model import req_id, req_text
-from services.chat.store import Stored
+from services.chat.fold import fold_stage
+from services.chat.model import now, req_id, req_text
+from services.chat.store import Stored, new_conversation
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
 
@@ -29,7 +37,20 @@ def client_msg_id_of(payload: dict[str, Any]) -> str:
     return value
 
 
-async def handle_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Stored:
+@dataclass(frozen=True, eq=False)  # each delivery is its own item
+class Inbound:
+    kind: str
+    workspace_id: str
+    visitor_id: str
+    distinct_id: str
+    client_msg_id: str
+    text: str
+    author: dict[str, Any]
+    email: str | None
+
+
+def parse_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Inbound:
+    """A checked inbound message, or a PermanentError saying why it can never apply."""
     kind = payload.get("type")
     if kind not in ("visitor.message", "visitor.email"):
         raise PermanentError(f"unknown inbound type {kind!r}", code="bad_type")
@@ -48,16 +69,147 @@ async def handle_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Stored:
             raise PermanentError("email is not a valid address", code="bad_email")
         text = f"The visitor left their email: {email}"
         author = SYSTEM
-    conversation = await ctx.store.visitor_conversation(ws, visitor_id, distinct_id)
-    stored = await ctx.store.append(conversation, author, text, client_msg_id, email=email)
-    if kind == "visitor.message" and email:
-        # the widget's prompt already sent its own event from the gateway
-        event = email_event(
-            ws, distinct_id, email, stored.message["_id"], stored.message["created_at"]
+    return Inbound(kind, ws, visitor_id, distinct_id, client_msg_id, text, author, email)
+
+
+async def handle_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Stored:
+    return (await apply_inbound(ctx, [parse_inbound(ctx, payload)]))[0]
+
+
+async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
+    """Store, announce and publish `items` (in arrival order); one Stored per item."""
+    by_ws: dict[str, list[Inbound]] = defaultdict(list)
+    for item in items:
+        by_ws[item.workspace_id].append(item)
+    stored: dict[Inbound, Stored] = {}
+    for ws, group in by_ws.items():
+        stored.update(await _store(ctx, ws, group))
+    results = [stored[item] for item in items]
+    await _announce_emails(ctx, items, results)
+    for result in results:
+        await ctx.live.message(result.message, result.conversation)
+    for conversation in {r.conversation["_id"]: r.conversation for r in results}.values():
+        ctx.resolver.schedule(conversation)
+    return results
+
+
+async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inbound, Stored]:
+    writes = BatchWrites(ctx.store)
+    visitors = list(dict.fromkeys(i.visitor_id for i in items))
+    convs = await writes.conversations_of(ws, visitors)
+    known = await writes.existing_messages(
+        ws, [c["_id"] for c in convs.values()], list({i.client_msg_id for i in items})
+    )
+
+    def is_stored(item: Inbound) -> bool:
+        conv = convs.get(item.visitor_id)
+        return conv is not None and (conv["_id"], item.client_msg_id) in known
+
+    fresh: dict[str, list[Inbound]] = defaultdict(list)  # visitor -> first sight of each id
+    for item in items:
+        if not is_stored(item) and all(
+            f.client_msg_id != item.client_msg_id for f in fresh[item.visitor_id]
+        ):
+            fresh[item.visitor_id].append(item)
+    latest = {i.visitor_id: i.distinct_id for i in items}
+
+    # new conversations are born with their seqs taken; the rest reserve theirs in bulk
+    at = now()
+    born = {
+        v: {**new_conversation(ws, v, latest[v], at), "last_seq": len(news)}
+        for v, news in fresh.items()
+        if v not in convs
+    }
+    lost = await writes.create(list(born.values()))
+    if lost:  # another worker created them a moment ago: reserve in theirs
+        for doc in lost:
+            born.pop(doc["visitor_id"])
+        convs.update(await writes.conversations_of(ws, [d["visitor_id"] for d in lost]))
+    convs.update(born)
+    field = alloc_field()
+    reserve = {convs[v]["_id"]: len(news) for v, news in fresh.items() if v not in born}
+    tops = await writes.allocate(reserve, field)
+    tops.update({doc["_id"]: doc["last_seq"] for doc in born.values()})
+
+    docs: list[dict[str, Any]] = []
+    for v, news in fresh.items():
+        cid = convs[v]["_id"]
+        first = tops[cid] - len(news) + 1
+        docs += [_message(ws, cid, item, first + n) for n, item in enumerate(news)]
+    refused = await writes.insert_messages(docs)
+    if refused:  # stored meanwhile by another worker: theirs is the message
+        known.update(
+            await writes.existing_messages(
+                ws,
+                list({d["conversation_id"] for d in refused}),
+                list({d["client_msg_id"] for d in refused}),
+            )
         )
-        await ctx.bus.publish_durable(
-            ctx.bus.subjects.events(ws, "email"), event.to_dict(), f"{ws}:{event.message_id}"
-        )
-    await ctx.live.message(stored.message, stored.conversation)
-    ctx.resolver.schedule(stored.conversation)
-    return stored
+    refused_ids = {d["_id"] for d in refused}
+    created = {
+        (d["conversation_id"], d["client_msg_id"]) for d in docs if d["_id"] not in refused_ids
+    }
+    known.update(
+        {(d["conversation_id"], d["client_msg_id"]): d for d in docs if d["_id"] not in refused_ids}
+    )
+
+    # fold what is not applied yet: new messages, and any a failed try left half done
+    pending: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    emails: dict[str, str] = {}
+    for item in items:
+        cid = convs[item.visitor_id]["_id"]
+        msg = known[(cid, item.client_msg_id)]
+        if not msg.get("applied"):
+            pending[cid][msg["_id"]] = msg
+            if item.email:
+                emails[cid] = item.email
+    stages = {}
+    for v in visitors:
+        conv = convs[v]
+        cid = conv["_id"]
+        moved = latest[v] if conv.get("distinct_id") != latest[v] else None
+        if cid in pending or cid in reserve or moved:
+            stages[cid] = fold_stage(list(pending[cid].values()), emails.get(cid), moved)
+    after = await writes.fold(stages, drop=field if reserve else None)
+    await writes.mark_applied([mid for msgs in pending.values() for mid in msgs])
+
+    out: dict[Inbound, Stored] = {}
+    for item in items:
+        cid = convs[item.visitor_id]["_id"]
+        key = (cid, item.client_msg_id)
+        out[item] = Stored(known[key], after.get(cid) or convs[item.visitor_id], key in created)
+    return out
+
+
+def _message(ws: str, cid: str, item: Inbound, seq: int) -> dict[str, Any]:
+    return {
+        "_id": str(ObjectId()),
+        "workspace_id": ws,
+        "conversation_id": cid,
+        "client_msg_id": item.client_msg_id,
+        "seq": seq,
+        "author": item.author,
+        "text": item.text,
+        "created_at": now(),
+        "internal": False,
+        "applied": False,
+    }
+
+
+async def _announce_emails(ctx: ChatContext, items: list[Inbound], results: list[Stored]) -> None:
+    """An email written in a message: identity hears of it (the prompt's came from the gateway)."""
+    publishing = []
+    for item, result in zip(items, results, strict=True):
+        if item.kind == "visitor.message" and item.email:
+            msg = result.message
+            event = email_event(
+                ws := item.workspace_id, item.distinct_id, item.email, msg["_id"], msg["created_at"]
+            )
+            publishing.append(
+                ctx.bus.publish_durable(
+                    ctx.bus.subjects.events(ws, "email"),
+                    event.to_dict(),
+                    f"{ws}:{event.message_id}",
+                )
+            )
+    await asyncio.gather(*publishing)
