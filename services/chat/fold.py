@@ -1,8 +1,11 @@
 """How stored messages change their conversation: one pipeline `$set`, for one or many.
 
-Pure: message documents in, the update stage out. It reads only the document it
-updates, so folding is safe beside concurrent writers (the preview moves only to
-a higher seq, activity only forward).
+Pure: message documents in, the update stage out. A conversation lists in
+`unfolded` the ids of messages whose seq it reserved and that are not folded in
+yet; the stage counts and wakes only for ids still listed and removes them, so
+folding the same message twice (a redelivery after a crash) changes nothing, and
+no per-message "applied" write is needed. The preview moves only to a higher seq
+and activity only forward, so folds beside concurrent writers are safe too.
 """
 
 from __future__ import annotations
@@ -11,17 +14,32 @@ from typing import Any
 
 from services.chat.model import PREVIEW, now
 
+UNFOLDED = {"$ifNull": ["$unfolded", []]}
+
+
+def _pending(ids: list[str]) -> dict[str, Any]:
+    """How many of `ids` the conversation still waits to fold."""
+    return {"$size": {"$setIntersection": [UNFOLDED, {"$literal": ids}]}}
+
+
+def _if_pending(ids: list[str], then: Any, otherwise: Any) -> dict[str, Any]:
+    return {"$cond": [{"$gt": [_pending(ids), 0]}, then, otherwise]}
+
 
 def fold_stage(
     messages: list[dict[str, Any]],
     email: str | None = None,
     distinct_id: str | None = None,
+    dropped: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The `$set` stage folding `messages` (stored, not yet applied) into their conversation.
+    """The `$set` stage folding stored `messages` into their conversation.
 
-    `distinct_id`: the visitor's current distinct id; a change clears the profile id
-    so it is resolved again.
+    `email`: the last one the visitor gave in them. `distinct_id`: the visitor's
+    current distinct id; a change clears the profile id so it is resolved again.
+    `dropped`: reserved ids that were never stored (another worker stored the
+    message first): forgotten without counting.
     """
+    ids = [m["_id"] for m in messages]
     changes: dict[str, Any] = {"updated_at": now()}
     if messages:
         last = max(messages, key=lambda m: m["seq"])
@@ -36,23 +54,29 @@ def fold_stage(
         changes["last_message"] = {"$cond": [newer, {"$literal": preview}, "$last_message"]}
         latest = max(m["created_at"] for m in messages)
         changes["last_activity_at"] = {"$max": ["$last_activity_at", latest]}
-        visitors = sum(m["author"]["kind"] == "visitor" for m in messages)
-        if visitors:
-            changes["visitor_count"] = {"$add": [{"$ifNull": ["$visitor_count", 0]}, visitors]}
-            wake = {"$in": ["$status", ["resolved", "snoozed"]]}
+        visitor_ids = [m["_id"] for m in messages if m["author"]["kind"] == "visitor"]
+        if visitor_ids:
+            changes["visitor_count"] = {
+                "$add": [{"$ifNull": ["$visitor_count", 0]}, _pending(visitor_ids)]
+            }
+            wake = {
+                "$and": [
+                    {"$gt": [_pending(visitor_ids), 0]},
+                    {"$in": ["$status", ["resolved", "snoozed"]]},
+                ]
+            }
             changes["status"] = {"$cond": [wake, "open", "$status"]}
             changes["snoozed_until"] = {"$cond": [wake, None, "$snoozed_until"]}
-        replier = next(
-            (m for m in messages if m["author"]["kind"] == "agent" and not m["internal"]), None
-        )
-        if replier is not None:
-            changes["assignee_id"] = {
-                "$ifNull": ["$assignee_id", {"$literal": replier["author"]["id"]}]
-            }
+        replies = [m for m in messages if m["author"]["kind"] == "agent" and not m["internal"]]
+        if replies:
+            takes = {"$ifNull": ["$assignee_id", {"$literal": replies[0]["author"]["id"]}]}
+            changes["assignee_id"] = _if_pending([m["_id"] for m in replies], takes, "$assignee_id")
     if email:
-        changes["email"] = {"$literal": email}
+        changes["email"] = _if_pending(ids, {"$literal": email}, "$email")
     if distinct_id is not None:
         same = {"$eq": ["$distinct_id", {"$literal": distinct_id}]}
         changes["profile_id"] = {"$cond": [same, "$profile_id", None]}
         changes["distinct_id"] = {"$literal": distinct_id}
+    if ids or dropped:
+        changes["unfolded"] = {"$setDifference": [UNFOLDED, {"$literal": [*ids, *dropped]}]}
     return {"$set": changes}

@@ -16,12 +16,12 @@ from typing import Any
 
 from bson import ObjectId
 
-from services.chat.batch_store import BatchWrites, alloc_field
+from services.chat.batch_store import BatchWrites
 from services.chat.context import ChatContext
 from services.chat.email_detect import email_event, email_in
 from services.chat.fold import fold_stage
 from services.chat.model import now, req_id, req_text
-from services.chat.store import Stored, new_conversation
+from services.chat.store import Stored, alloc_field, new_conversation
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
 
@@ -94,48 +94,42 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
 
 
 async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inbound, Stored]:
-    writes = BatchWrites(ctx.store)
+    store, writes = ctx.store, BatchWrites(ctx.store)
     visitors = list(dict.fromkeys(i.visitor_id for i in items))
     convs = await writes.conversations_of(ws, visitors)
     known = await writes.existing_messages(
         ws, [c["_id"] for c in convs.values()], list({i.client_msg_id for i in items})
     )
-
-    def is_stored(item: Inbound) -> bool:
-        conv = convs.get(item.visitor_id)
-        return conv is not None and (conv["_id"], item.client_msg_id) in known
-
-    fresh: dict[str, list[Inbound]] = defaultdict(list)  # visitor -> first sight of each id
+    fresh: dict[str, dict[str, Inbound]] = defaultdict(dict)  # visitor -> client id -> item
     for item in items:
-        if not is_stored(item) and all(
-            f.client_msg_id != item.client_msg_id for f in fresh[item.visitor_id]
-        ):
-            fresh[item.visitor_id].append(item)
+        conv = convs.get(item.visitor_id)
+        if conv is None or (conv["_id"], item.client_msg_id) not in known:
+            fresh[item.visitor_id].setdefault(item.client_msg_id, item)
+    ids = {v: [str(ObjectId()) for _ in news] for v, news in fresh.items()}
     latest = {i.visitor_id: i.distinct_id for i in items}
 
-    # new conversations are born with their seqs taken; the rest reserve theirs in bulk
+    # new conversations are born with their seqs taken; the others reserve theirs in bulk
     at = now()
     born = {
-        v: {**new_conversation(ws, v, latest[v], at), "last_seq": len(news)}
+        v: {**new_conversation(ws, v, latest[v], at), "last_seq": len(news), "unfolded": ids[v]}
         for v, news in fresh.items()
         if v not in convs
     }
-    lost = await writes.create(list(born.values()))
-    if lost:  # another worker created them a moment ago: reserve in theirs
+    if lost := await writes.create(list(born.values())):  # another worker was first
         for doc in lost:
             born.pop(doc["visitor_id"])
         convs.update(await writes.conversations_of(ws, [d["visitor_id"] for d in lost]))
     convs.update(born)
     field = alloc_field()
-    reserve = {convs[v]["_id"]: len(news) for v, news in fresh.items() if v not in born}
-    tops = await writes.allocate(reserve, field)
-    tops.update({doc["_id"]: doc["last_seq"] for doc in born.values()})
+    reserved = await store.reserve({convs[v]["_id"]: ids[v] for v in fresh if v not in born}, field)
+    tops = {**reserved, **{doc["_id"]: doc["last_seq"] for doc in born.values()}}
 
     docs: list[dict[str, Any]] = []
     for v, news in fresh.items():
         cid = convs[v]["_id"]
         first = tops[cid] - len(news) + 1
-        docs += [_message(ws, cid, item, first + n) for n, item in enumerate(news)]
+        for n, (mid, item) in enumerate(zip(ids[v], news.values(), strict=True)):
+            docs.append(_message(ws, cid, mid, item, first + n))
     refused = await writes.insert_messages(docs)
     if refused:  # stored meanwhile by another worker: theirs is the message
         known.update(
@@ -145,45 +139,45 @@ async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inboun
                 list({d["client_msg_id"] for d in refused}),
             )
         )
+    dropped: dict[str, list[str]] = defaultdict(list)
+    for doc in refused:
+        dropped[doc["conversation_id"]].append(doc["_id"])
     refused_ids = {d["_id"] for d in refused}
-    created = {
-        (d["conversation_id"], d["client_msg_id"]) for d in docs if d["_id"] not in refused_ids
-    }
-    known.update(
-        {(d["conversation_id"], d["client_msg_id"]): d for d in docs if d["_id"] not in refused_ids}
-    )
+    theirs = {(d["conversation_id"], d["client_msg_id"]) for d in refused}
+    mine = {d["_id"]: d for d in docs if d["_id"] not in refused_ids}
+    known.update({(d["conversation_id"], d["client_msg_id"]): d for d in mine.values()})
 
-    # fold what is not applied yet: new messages, and any a failed try left half done
-    pending: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    # fold ours, and any a failed try stored without folding (the fold counts each once)
+    folding: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     emails: dict[str, str] = {}
     for item in items:
-        cid = convs[item.visitor_id]["_id"]
-        msg = known[(cid, item.client_msg_id)]
-        if not msg.get("applied"):
-            pending[cid][msg["_id"]] = msg
+        conv = convs[item.visitor_id]
+        key = (conv["_id"], item.client_msg_id)
+        msg = known[key]
+        if msg["_id"] in mine or msg["_id"] in conv.get("unfolded", ()) or key in theirs:
+            folding[conv["_id"]][msg["_id"]] = msg
             if item.email:
-                emails[cid] = item.email
+                emails[conv["_id"]] = item.email
     stages = {}
     for v in visitors:
-        conv = convs[v]
-        cid = conv["_id"]
-        moved = latest[v] if conv.get("distinct_id") != latest[v] else None
-        if cid in pending or cid in reserve or moved:
-            stages[cid] = fold_stage(list(pending[cid].values()), emails.get(cid), moved)
-    after = await writes.fold(stages, drop=field if reserve else None)
-    await writes.mark_applied([mid for msgs in pending.values() for mid in msgs])
+        cid = convs[v]["_id"]
+        moved = latest[v] if convs[v].get("distinct_id") != latest[v] else None
+        if cid in folding or cid in reserved or cid in dropped or moved:
+            msgs = sorted(folding[cid].values(), key=lambda m: m["seq"])
+            stages[cid] = fold_stage(msgs, emails.get(cid), moved, dropped.get(cid, ()))
+    after = await store.fold(stages, drop=field if reserved else None)
 
     out: dict[Inbound, Stored] = {}
     for item in items:
-        cid = convs[item.visitor_id]["_id"]
-        key = (cid, item.client_msg_id)
-        out[item] = Stored(known[key], after.get(cid) or convs[item.visitor_id], key in created)
+        conv = convs[item.visitor_id]
+        msg = known[(conv["_id"], item.client_msg_id)]
+        out[item] = Stored(msg, after.get(conv["_id"]) or conv, msg["_id"] in mine)
     return out
 
 
-def _message(ws: str, cid: str, item: Inbound, seq: int) -> dict[str, Any]:
+def _message(ws: str, cid: str, mid: str, item: Inbound, seq: int) -> dict[str, Any]:
     return {
-        "_id": str(ObjectId()),
+        "_id": mid,
         "workspace_id": ws,
         "conversation_id": cid,
         "client_msg_id": item.client_msg_id,
@@ -192,7 +186,6 @@ def _message(ws: str, cid: str, item: Inbound, seq: int) -> dict[str, Any]:
         "text": item.text,
         "created_at": now(),
         "internal": False,
-        "applied": False,
     }
 
 

@@ -1,7 +1,10 @@
-"""The chat service's collections, their indexes, and every write that touches them.
+"""The chat service's collections, their indexes, and the writes that touch them.
+
+(The inbound path's batch reads and inserts are in batch_store.py.)
 
 conversations: one per (workspace, visitor); `last_seq` allocates message numbers
-  atomically; `visitor_count` counts visitor messages (unread = count - read mark).
+  atomically; `visitor_count` counts visitor messages (unread = count - read mark);
+  `unfolded` lists the ids of messages given a seq and not folded in yet.
 messages: unique per (workspace, conversation, client_msg_id) and per seq.
 reads: one read mark per (workspace, conversation, agent).
 assign_state: the round-robin position per workspace.
@@ -9,6 +12,7 @@ assign_state: the round-robin position per workspace.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +21,11 @@ from bson import ObjectId
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import ASCENDING as ASC
 from pymongo import DESCENDING as DESC
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from services.chat.model import PREVIEW, now
+from services.chat.fold import fold_stage
+from services.chat.model import now
 
 # Ascending on purpose: SecantusDB 0.7 treats `$gte` as `$gt` on a descending key
 # after an equality prefix (rows on the window's edge vanished); MongoDB walks an
@@ -77,6 +82,11 @@ def new_conversation(
     }
 
 
+def alloc_field() -> str:
+    """A field name no other reservation uses."""
+    return "alloc_" + uuid.uuid4().hex[:16]
+
+
 @dataclass
 class Stored:
     message: dict[str, Any]
@@ -103,37 +113,65 @@ class ChatStore:
             {"workspace_id": workspace_id, "visitor_id": visitor_id}
         )
 
-    async def visitor_conversation(
-        self, workspace_id: str, visitor_id: str, distinct_id: str
-    ) -> dict[str, Any]:
-        """The visitor's one conversation, created at their first message."""
-        for _ in range(2):
-            doc = await self.by_visitor(workspace_id, visitor_id)
-            if doc is None:
-                doc = new_conversation(workspace_id, visitor_id, distinct_id, now())
-                try:
-                    await self.conversations.insert_one(doc)
-                except DuplicateKeyError:
-                    continue  # a replica created it a moment ago
-                return doc
-            if doc.get("distinct_id") != distinct_id:
-                # the visitor identified as someone else: resolve the person again
-                doc = await self.conversations.find_one_and_update(
-                    {"_id": doc["_id"]},
-                    {"$set": {"distinct_id": distinct_id, "profile_id": None, "updated_at": now()}},
-                    return_document=ReturnDocument.AFTER,
-                )
-            return doc
-        raise RuntimeError("conversation could not be created")
-
     async def set_fields(
         self, conversation_id: str, fields: dict[str, Any], guard: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
-        return await self.conversations.find_one_and_update(
-            {"_id": conversation_id, **(guard or {})},
-            {"$set": {**fields, "updated_at": now()}},
-            return_document=ReturnDocument.AFTER,
+        """Set `fields` if the guard holds; the document after, or None when it did not."""
+        # update + read, not find_one_and_update: SecantusDB scans the collection for that
+        result = await self.conversations.update_one(
+            {"_id": conversation_id, **(guard or {})}, {"$set": {**fields, "updated_at": now()}}
         )
+        if result.matched_count == 0:
+            return None
+        return await self.conversations.find_one({"_id": conversation_id})
+
+    async def reserve(
+        self, ids_by_conversation: dict[str, list[str]], field: str
+    ) -> dict[str, int]:
+        """Reserve a seq for each message id; conversation id -> the last seq reserved.
+
+        One bulk pipeline update copies the new `last_seq` into `field` (named per
+        batch, so concurrent reservations never read each other's) and lists the ids
+        in `unfolded`; one read gets them back. The fold removes `field` again.
+        """
+        if not ids_by_conversation:
+            return {}
+        ops = [
+            UpdateOne(
+                {"_id": cid},
+                [
+                    {
+                        "$set": {
+                            "last_seq": {"$add": ["$last_seq", len(ids)]},
+                            field: {"$add": ["$last_seq", len(ids)]},
+                            "unfolded": {
+                                "$concatArrays": [{"$ifNull": ["$unfolded", []]}, {"$literal": ids}]
+                            },
+                        }
+                    }
+                ],
+            )
+            for cid, ids in ids_by_conversation.items()
+        ]
+        await self.conversations.bulk_write(ops, ordered=False)
+        wanted = list(ids_by_conversation)
+        cursor = self.conversations.find({"_id": {"$in": wanted}}, projection={field: 1})
+        found = {doc["_id"]: doc.get(field) async for doc in cursor}
+        if any(not isinstance(found.get(cid), int) for cid in wanted):
+            raise RuntimeError("a seq reservation was not found")
+        return found
+
+    async def fold(
+        self, stages: dict[str, dict[str, Any]], drop: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Apply one fold stage per conversation (and remove `drop`); id -> the doc after."""
+        if not stages:
+            return {}
+        tail = [{"$unset": [drop]}] if drop else []
+        ops = [UpdateOne({"_id": cid}, [stage, *tail]) for cid, stage in stages.items()]
+        await self.conversations.bulk_write(ops, ordered=False)
+        cursor = self.conversations.find({"_id": {"$in": list(stages)}})
+        return {doc["_id"]: doc async for doc in cursor}
 
     # --- messages ---------------------------------------------------------------------
     async def append(
@@ -145,75 +183,40 @@ class ChatStore:
         internal: bool = False,
         email: str | None = None,
     ) -> Stored:
-        """Store a message once per client_msg_id, then fold it into its conversation.
+        """Store one message once per client_msg_id, then fold it into its conversation.
 
-        The seq comes from an atomic $inc; a crash between allocation and insert
-        leaves a gap, never a duplicate or a reordering. `applied` marks a message
-        whose conversation update is done, so a redelivery finishes a half-done one.
+        The seq is reserved atomically first: a crash before the insert leaves a
+        gap, never a duplicate or a reordering; a retry folds a stored message that
+        was not folded yet, and only once (see services/chat/fold.py).
         """
         ws, cid = conversation["workspace_id"], conversation["_id"]
         key = {"workspace_id": ws, "conversation_id": cid, "client_msg_id": client_msg_id}
         doc = await self.messages.find_one(key)
-        created = False
+        created, field, dropped = False, None, []
         if doc is None:
-            allocated = await self.conversations.find_one_and_update(
-                {"_id": cid},
-                {"$inc": {"last_seq": 1}},
-                projection={"last_seq": 1},
-                return_document=ReturnDocument.AFTER,
-            )
+            field = alloc_field()
+            mid = str(ObjectId())
+            seq = (await self.reserve({cid: [mid]}, field))[cid]
             doc = {
-                "_id": str(ObjectId()),
+                "_id": mid,
                 **key,
-                "seq": allocated["last_seq"],
+                "seq": seq,
                 "author": author,
                 "text": text,
                 "created_at": now(),
                 "internal": internal,
-                "applied": False,
             }
             try:
                 await self.messages.insert_one(doc)
                 created = True
             except DuplicateKeyError:
+                dropped = [mid]
                 doc = await self.messages.find_one(key)
                 if doc is None:
                     raise
-        if doc.get("applied"):
-            return Stored(doc, await self.conversations.find_one({"_id": cid}), created)
-        updated = await self._fold(cid, doc, email)
-        await self.messages.update_one({"_id": doc["_id"]}, {"$set": {"applied": True}})
-        return Stored(doc, updated, created)
-
-    async def _fold(self, cid: str, msg: dict[str, Any], email: str | None) -> dict[str, Any]:
-        kind = msg["author"]["kind"]
-        preview = {
-            "text": msg["text"][:PREVIEW],
-            "author_kind": kind,
-            "created_at": msg["created_at"],
-            "seq": msg["seq"],
-            "internal": msg["internal"],
-        }
-        newer = {"$gt": [msg["seq"], {"$ifNull": ["$last_message.seq", 0]}]}
-        changes: dict[str, Any] = {
-            "last_message": {"$cond": [newer, {"$literal": preview}, "$last_message"]},
-            "last_activity_at": {"$max": ["$last_activity_at", msg["created_at"]]},
-            "updated_at": now(),
-        }
-        if kind == "visitor":
-            changes["visitor_count"] = {"$add": [{"$ifNull": ["$visitor_count", 0]}, 1]}
-            wake = {"$in": ["$status", ["resolved", "snoozed"]]}
-            changes["status"] = {"$cond": [wake, "open", "$status"]}
-            changes["snoozed_until"] = {"$cond": [wake, None, "$snoozed_until"]}
-        elif kind == "agent" and not msg["internal"]:
-            changes["assignee_id"] = {
-                "$ifNull": ["$assignee_id", {"$literal": msg["author"]["id"]}]
-            }
-        if email:
-            changes["email"] = {"$literal": email}
-        return await self.conversations.find_one_and_update(
-            {"_id": cid}, [{"$set": changes}], return_document=ReturnDocument.AFTER
-        )
+        stage = fold_stage([doc], email, dropped=dropped)
+        updated = await self.fold({cid: stage}, drop=field)
+        return Stored(doc, updated[cid], created)
 
     async def page(
         self,
