@@ -16,6 +16,8 @@ from shared.subjects import Subjects
 
 log = logging.getLogger("parley.web")
 
+API_PREFIX = "/v1/"
+
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 SERVICE_NAME = web.AppKey("service_name", str)
@@ -53,7 +55,19 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
     """Unexpected failures answer JSON 5xx with a reason and never take the service down."""
     try:
         return await handler(request)
-    except web.HTTPException:
+    except web.HTTPException as exc:
+        if (
+            request.path.startswith(API_PREFIX)
+            and exc.status >= 400
+            and exc.content_type != "application/json"
+        ):
+            # API clients get the documented {"code", "message"} body for routing errors too
+            # (unknown path, wrong method, body over the size limit).
+            code = exc.reason.lower().replace(" ", "_")
+            keep = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+            return json_error(
+                exc.status, code, f"{exc.reason}: {request.method} {request.path}", **keep
+            )
         raise
     except BusError as exc:
         log.warning("bus request failed: %s", exc)

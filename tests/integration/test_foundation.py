@@ -65,3 +65,25 @@ async def test_services_reconnect_and_become_ready_after_nats_restarts(
         await eventually(ready, timeout=30)
     finally:
         nats.stop()
+
+
+async def test_api_routing_errors_answer_the_documented_json_body(
+    start_service, aiohttp_client
+) -> None:
+    http = await aiohttp_client(await start_service("gateway"))
+
+    resp = await http.get("/v1/no-such-endpoint")
+    assert resp.status == 404
+    assert await resp.json() == {
+        "code": "not_found",
+        "message": "Not Found: GET /v1/no-such-endpoint",
+    }
+
+    resp = await http.get("/v1/batch")
+    assert resp.status == 405
+    assert (await resp.json())["code"] == "method_not_allowed"
+    assert "POST" in resp.headers["Allow"]
+
+    resp = await http.get("/not-the-api")  # outside the API, aiohttp's plain page is fine
+    assert resp.status == 404
+    assert resp.content_type == "text/plain"
