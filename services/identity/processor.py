@@ -130,7 +130,13 @@ class Processor:
             person_id, new_email = await self.resolver.update_person(person_id, ws, plan.change)
             await self.resolver.update_visitor(visitor_id, ws, person_id, plan.device, plan.visit)
             if new_email and plan.change.email:
-                person_id = await self.resolver.email_merges(ws, person_id, plan.change.email)
+                person_id = await self.resolver.email_merges(
+                    ws,
+                    person_id,
+                    plan.change.email,
+                    verified=plan.change.email_trusted,
+                    message_id=item.event.message_id,
+                )
         finally:
             forget()
         return ws, item.event.message_id, person_id, visitor_id

@@ -338,8 +338,22 @@ class Resolver:
         return len(pending)
 
     # --- email matches ----------------------------------------------------------------
-    async def email_merges(self, ws: str, person_id: str, email: str) -> str:
-        """Merge profiles sharing `email`, by the rules; returns the person's id afterwards."""
+    async def email_merges(
+        self,
+        ws: str,
+        person_id: str,
+        email: str,
+        verified: bool = False,
+        message_id: str | None = None,
+    ) -> str:
+        """Merge profiles sharing `email`, by the rules; returns the person's id afterwards.
+
+        `verified`: the email just came to `person_id` through verified identification
+        (a trusted identify). A member given its email that way takes in the anonymous
+        profiles that already hold it (Intercom's lead -> user); an email typed into
+        a widget or a chat never joins a member by itself: the lead must hold it
+        verified, or the member must be the one being identified with it.
+        """
         query = {
             "workspace_id": ws,
             "emails": email,
@@ -359,15 +373,29 @@ class Resolver:
             if candidate["_id"] == person["_id"]:
                 continue
             if person["user_id"] and candidate["user_id"]:
+                if verified and person["user_id"] != candidate["user_id"]:
+                    await self.store.record_conflict(
+                        ws,
+                        kind="different_user_ids",
+                        email=email,
+                        user_ids=sorted({person["user_id"], candidate["user_id"]}),
+                        persons=[person["_id"], candidate["_id"]],
+                        message_id=message_id,
+                    )
                 continue  # two members never merge on an email alone
             member = person if person["user_id"] else candidate if candidate["user_id"] else None
             if member is not None:
                 lead = candidate if member is person else person
-                if email not in lead["trusted_emails"]:
+                identified = verified and member is person
+                if not identified and email not in lead["trusted_emails"]:
                     continue  # an unverified email never joins a member
                 if len({m["user_id"] for m in members}) > 1:
                     await self.store.record_conflict(
-                        ws, kind="email_matches_many_members", email=email, person=lead["_id"]
+                        ws,
+                        kind="email_matches_many_members",
+                        email=email,
+                        person=lead["_id"],
+                        message_id=message_id,
                     )
                     continue
             survivor = await self.merge(ws, person["_id"], candidate["_id"], "email")
