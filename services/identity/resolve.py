@@ -367,13 +367,15 @@ class Resolver:
             return person_id
         person = await self.live(person_id, ws)
         members = [p for p in [person, *others] if p["user_id"]]
+        # the event identified a member with the email (not a lead that joins one below)
+        identified = verified and bool(person["user_id"])
         for candidate in others:
             person = await self.live(person["_id"], ws)
             candidate = await self.live(candidate["_id"], ws)
             if candidate["_id"] == person["_id"]:
                 continue
             if person["user_id"] and candidate["user_id"]:
-                if verified and person["user_id"] != candidate["user_id"]:
+                if identified and person["user_id"] != candidate["user_id"]:
                     await self.store.record_conflict(
                         ws,
                         kind="different_user_ids",
@@ -386,8 +388,7 @@ class Resolver:
             member = person if person["user_id"] else candidate if candidate["user_id"] else None
             if member is not None:
                 lead = candidate if member is person else person
-                identified = verified and member is person
-                if not identified and email not in lead["trusted_emails"]:
+                if not (identified and member is person) and email not in lead["trusted_emails"]:
                     continue  # an unverified email never joins a member
                 if len({m["user_id"] for m in members}) > 1:
                     await self.store.record_conflict(
