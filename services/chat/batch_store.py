@@ -8,6 +8,7 @@ per batch plus a small per-document share.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pymongo.errors import BulkWriteError
@@ -50,19 +51,22 @@ class BatchWrites:
         return []
 
     async def existing_messages(
-        self, workspace_id: str, conversation_ids: list[str], client_msg_ids: list[str]
+        self, workspace_id: str, client_ids: dict[str, list[str]]
     ) -> dict[tuple[str, str], dict[str, Any]]:
-        """(conversation id, client_msg_id) -> the stored message, for those stored."""
-        if not conversation_ids or not client_msg_ids:
-            return {}
-        cursor = self.messages.find(
-            {
-                "workspace_id": workspace_id,
-                "conversation_id": {"$in": conversation_ids},
-                "client_msg_id": {"$in": client_msg_ids},
-            }
-        )
-        return {(m["conversation_id"], m["client_msg_id"]): m async for m in cursor}
+        """(conversation id, client_msg_id) -> the stored message, for those stored.
+
+        One query per conversation, side by side: SecantusDB scans the collection
+        for an `$in` on both keys (or an `$or` of them), while an equality on the
+        conversation keeps the index bounds.
+        """
+
+        async def of(cid: str, ids: list[str]) -> list[dict[str, Any]]:
+            query = {"workspace_id": workspace_id, "conversation_id": cid}
+            query["client_msg_id"] = ids[0] if len(ids) == 1 else {"$in": ids}
+            return await self.messages.find(query).to_list(None)
+
+        found = await asyncio.gather(*(of(cid, ids) for cid, ids in client_ids.items() if ids))
+        return {(m["conversation_id"], m["client_msg_id"]): m for docs in found for m in docs}
 
     async def insert_messages(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Insert unordered; the documents refused because their client id was stored first."""

@@ -97,9 +97,11 @@ async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inboun
     store, writes = ctx.store, BatchWrites(ctx.store)
     visitors = list(dict.fromkeys(i.visitor_id for i in items))
     convs = await writes.conversations_of(ws, visitors)
-    known = await writes.existing_messages(
-        ws, [c["_id"] for c in convs.values()], list({i.client_msg_id for i in items})
-    )
+    asked: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        if (conv := convs.get(item.visitor_id)) is not None:
+            asked[conv["_id"]].add(item.client_msg_id)
+    known = await writes.existing_messages(ws, {c: sorted(ids) for c, ids in asked.items()})
     fresh: dict[str, dict[str, Inbound]] = defaultdict(dict)  # visitor -> client id -> item
     for item in items:
         conv = convs.get(item.visitor_id)
@@ -132,13 +134,10 @@ async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inboun
             docs.append(_message(ws, cid, mid, item, first + n))
     refused = await writes.insert_messages(docs)
     if refused:  # stored meanwhile by another worker: theirs is the message
-        known.update(
-            await writes.existing_messages(
-                ws,
-                list({d["conversation_id"] for d in refused}),
-                list({d["client_msg_id"] for d in refused}),
-            )
-        )
+        lost_ids: dict[str, list[str]] = defaultdict(list)
+        for doc in refused:
+            lost_ids[doc["conversation_id"]].append(doc["client_msg_id"])
+        known.update(await writes.existing_messages(ws, lost_ids))
     dropped: dict[str, list[str]] = defaultdict(list)
     for doc in refused:
         dropped[doc["conversation_id"]].append(doc["_id"])
