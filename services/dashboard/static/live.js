@@ -337,17 +337,24 @@
     }
     function clearTyping(key) { setTyping(key, "", false); }
 
-    var sidebarLoading = false;
+    var sidebarLoading = false, sidebarAgain = false;
     function refreshSidebar() {
       var current = document.getElementById("sidebar");
-      if (!current || !current.dataset.sidebarUrl || sidebarLoading) return;
+      if (!current || !current.dataset.sidebarUrl) return;
+      // A fetch already under way may have been answered before the news that asks for
+      // this one: fetch once more when it lands, or its older copy would win.
+      if (sidebarLoading) { sidebarAgain = true; return; }
       sidebarLoading = true;
+      sidebarAgain = false;
       api("GET", current.dataset.sidebarUrl).then(function (html) {
         // our own server-rendered (autoescaped) fragment, parsed inertly: no scripts run
         var doc = new DOMParser().parseFromString(html, "text/html");
         var fresh = doc.getElementById("sidebar");
         if (fresh) document.getElementById("sidebar").replaceWith(document.adoptNode(fresh));
-      }).catch(function () {}).then(function () { sidebarLoading = false; });
+      }).catch(function () {}).then(function () {
+        sidebarLoading = false;
+        if (sidebarAgain) refreshSidebar();
+      });
     }
 
     function concernsSidebar(p) {
