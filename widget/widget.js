@@ -68,6 +68,7 @@ Widget.prototype.onFrame = function (f) {
     case "history":
       (f.messages || []).forEach(function (m) { self.timeline.upsert(m); });
       if (f.visitor_read_seq > (this.store.get("read_seq") || 0)) this.store.set("read_seq", f.visitor_read_seq);
+      if (f.agent_read_seq > this.agentReadSeq) this.agentReadSeq = f.agent_read_seq;
       this.render();
       break;
     case "message":

@@ -238,6 +238,7 @@ async def history(ctx: ChatContext, p: dict[str, Any]) -> dict[str, Any]:
             "has_more": False,
             "status": None,
             "visitor_read_seq": 0,
+            "agent_read_seq": 0,
         }
     messages, more = await ctx.store.page(
         ws,
@@ -253,6 +254,7 @@ async def history(ctx: ChatContext, p: dict[str, Any]) -> dict[str, Any]:
         "has_more": more,
         "status": conversation["status"],
         "visitor_read_seq": conversation.get("visitor_read_seq", 0),
+        "agent_read_seq": await ctx.store.agent_read_seq(ws, conversation["_id"]),
     }
 
 

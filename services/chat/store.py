@@ -281,6 +281,15 @@ class ChatStore:
             pass  # a newer mark won the race
         return max(seq, current["seq"] if current else 0)
 
+    async def agent_read_seq(self, workspace_id: str, conversation_id: str) -> int:
+        """The furthest any agent has read in the conversation (0 when none has)."""
+        mark = await self.reads.find_one(
+            {"workspace_id": workspace_id, "conversation_id": conversation_id},
+            projection={"seq": 1},
+            sort=[("seq", DESC)],
+        )
+        return mark["seq"] if mark else 0
+
     async def unread(self, conversation: dict[str, Any], agent_id: str | None) -> int:
         if not agent_id:
             return conversation.get("visitor_count", 0)

@@ -216,6 +216,7 @@ async def send_history(s: Session, after_seq: int | None) -> None:
                 "messages": messages,
                 "last_seq": result.get("last_seq", 0),
                 "visitor_read_seq": result.get("visitor_read_seq", 0),
+                "agent_read_seq": result.get("agent_read_seq", 0),
                 "status": result.get("status"),
                 "more": more,
             }

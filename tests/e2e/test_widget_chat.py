@@ -137,6 +137,16 @@ async def test_unread_badge_typing_and_read_receipts(
     )
     await expect(page.get_by_role("log").get_by_text("Seen")).to_be_visible()
 
+    # the receipt survives a reload: the history says how far the agent has read
+    await page.reload()
+    log = page.get_by_role("log")
+    await log.wait_for(state="attached")
+    if not await log.is_visible():
+        await page.get_by_role("button", name="Open chat").click()
+    await expect(log).to_contain_text("anyone?")
+    await expect(log.get_by_text("Seen")).to_be_visible()
+    await expect(log.get_by_text("Sent", exact=True)).to_have_count(0)
+
 
 async def test_the_queue_stub_replays_calls_made_before_the_script_loaded(
     browser, aiohttp_server, chat, gateway, bus: Bus, settings: Settings

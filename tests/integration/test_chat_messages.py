@@ -103,6 +103,7 @@ async def test_history_after_a_sequence_returns_only_what_the_visitor_missed(
     assert [m["seq"] for m in paged["messages"]] == [1, 2, 3] and paged["has_more"] is True
     nobody = await ask(bus, "history", visitor_id="v-nobody")
     assert nobody["conversation_id"] is None and nobody["messages"] == []
+    assert (nobody["visitor_read_seq"], nobody["agent_read_seq"]) == (0, 0)
 
 
 async def test_an_agent_reply_reaches_the_visitor_and_a_retry_is_stored_once(

@@ -104,6 +104,37 @@ async def test_reconnect_resyncs_only_what_came_after_the_last_seq(
     await back.close()
 
 
+async def test_history_says_how_far_an_agent_has_read(
+    chat, gateway, bus: Bus, settings: Settings
+) -> None:
+    sally = await Visitor.connect(gateway, settings.write_key)
+    await sally.say("one")
+    await sally.say("two")
+    await sally.wait_for(lambda f: f["type"] == "message" and f["message"]["seq"] == 2)
+    cid = sally.messages()[0]["conversation_id"]
+    first = sally.matching(lambda f: f["type"] == "history")
+    assert first and first[0]["agent_read_seq"] == 0, "a new visitor: nothing read yet"
+
+    async def mark(agent_id: str, seq: int) -> None:
+        await bus.request(
+            bus.subjects.request("chat", "conversation.read"),
+            {"workspace_id": "default", "conversation_id": cid, "agent_id": agent_id, "seq": seq},
+        )
+
+    await mark("agent-ann", 2)
+    await mark("agent-bo", 1)  # another agent behind: the furthest mark counts
+    await sally.wait_for(lambda f: f["type"] == "read" and f["seq"] == 2)
+    await sally.close()
+
+    back = await Visitor.connect(gateway, settings.write_key, token=sally.welcome["token"])
+    history = await back.wait_for(lambda f: f["type"] == "history")
+    assert history["agent_read_seq"] == 2
+    await back.send({"type": "resync", "after_seq": 2})
+    resync = await back.wait_for(lambda f: f["type"] == "history" and f["after_seq"] == 2)
+    assert (resync["messages"], resync["agent_read_seq"]) == ([], 2)
+    await back.close()
+
+
 async def test_two_gateways_talk_through_nats(
     chat, start_service, bus: Bus, settings: Settings
 ) -> None:
