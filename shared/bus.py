@@ -115,7 +115,7 @@ class Bus:
             except Exception:  # noqa: BLE001 - closing anyway
                 # NATS gone mid-drain (a restart): the socket may already be dead too
                 with contextlib.suppress(Exception):
-                    await self.nc.close()
+                    await asyncio.wait_for(self.nc.close(), 5)
 
     # --- JetStream declarations --------------------------------------------------------
     async def ensure_stream(self, name: str, subjects: list[str], max_age_days: float = 30) -> None:
