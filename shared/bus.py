@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
@@ -35,6 +35,7 @@ from shared.subjects import Subjects
 log = logging.getLogger("parley.bus")
 
 JsonHandler = Callable[[dict[str, Any]], Awaitable[Any]]
+T = TypeVar("T")
 MAX_DELIVER = 8
 NAK_BACKOFF = (0.5, 1, 2, 5, 10, 30, 60)
 
@@ -249,17 +250,48 @@ class Bus:
         batch: int = 50,
     ) -> asyncio.Task:
         """Run `handler` on every message of a durable consumer until `close()`."""
-        task = asyncio.create_task(self._consume_loop(stream, durable, subject, handler, batch))
-        self._tasks.append(task)
-        return task
 
-    async def _consume_loop(
+        async def each(msgs: list[Msg]) -> None:
+            for msg in msgs:
+                await self._handle(durable, msg, handler)
+
+        return self._start(self._fetch_loop(stream, durable, subject, batch, each))
+
+    def consume_batches(
         self,
         stream: str,
         durable: str,
         subject: str,
-        handler: JsonHandler,
+        prepare: Callable[[dict[str, Any]], T],
+        apply: Callable[[list[T]], Awaitable[Any]],
+        batch: int = 200,
+    ) -> asyncio.Task:
+        """Apply a durable consumer's messages a fetched batch at a time, until `close()`.
+
+        `prepare` checks one payload (raising `PermanentError` for one that can never
+        apply: it is dead-lettered alone); `apply` handles the prepared batch in order.
+        If `apply` fails, the batch is redone one message at a time with the same
+        ack/nak/dead-letter rules as `consume`. Batches run one after another, so
+        messages keep their order.
+        """
+
+        async def batches(msgs: list[Msg]) -> None:
+            await self._handle_batch(durable, msgs, prepare, apply)
+
+        return self._start(self._fetch_loop(stream, durable, subject, batch, batches))
+
+    def _start(self, loop: Awaitable[None]) -> asyncio.Task:
+        task = asyncio.ensure_future(loop)
+        self._tasks.append(task)
+        return task
+
+    async def _fetch_loop(
+        self,
+        stream: str,
+        durable: str,
+        subject: str,
         batch: int,
+        on_msgs: Callable[[list[Msg]], Awaitable[None]],
     ) -> None:
         sub = None
         try:
@@ -280,8 +312,7 @@ class Bus:
                     sub = None
                     await asyncio.sleep(1)
                     continue
-                for msg in msgs:
-                    await self._handle(durable, msg, handler)
+                await on_msgs(msgs)
         finally:
             # a cancelled fetch can leave a late status reply queued on the pull
             # subscription, and drain() would then wait for it until its timeout
@@ -289,31 +320,58 @@ class Bus:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
 
+    async def _handle_batch(
+        self,
+        durable: str,
+        msgs: list[Msg],
+        prepare: Callable[[dict[str, Any]], T],
+        apply: Callable[[list[T]], Awaitable[Any]],
+    ) -> None:
+        ready: list[tuple[Msg, T]] = []
+        for msg in msgs:
+            try:
+                ready.append((msg, prepare(_payload_of(msg))))
+            except PermanentError as exc:
+                await self._dead(durable, msg, exc.code, str(exc))
+            except ValueError as exc:  # JSON that does not parse can never apply either
+                await self._dead(durable, msg, "bad_payload", str(exc))
+        if not ready:
+            return
+        started = time.perf_counter()
+        try:
+            await apply([item for _, item in ready])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - redo one by one: each naks or dead-letters
+            log.warning("batch of %d failed (%r), applying one by one", len(ready), exc)
+            for msg, item in ready:
+
+                async def one(_: dict[str, Any], item: T = item) -> None:
+                    await apply([item])
+
+                await self._handle(durable, msg, one)
+            return
+        HANDLER_LATENCY.labels(self.service, durable).observe(time.perf_counter() - started)
+        for msg, _ in ready:
+            await msg.ack()
+        EVENTS_CONSUMED.labels(self.service, durable, "ok").inc(len(ready))
+
     async def _handle(self, durable: str, msg: Msg, handler: JsonHandler) -> None:
         started = time.perf_counter()
         attempt = msg.metadata.num_delivered if msg.metadata else 1
         try:
-            payload = decode(msg.data)
-            if not isinstance(payload, dict):
-                raise PermanentError("payload is not a JSON object", code="bad_payload")
-            await handler(payload)
+            await handler(_payload_of(msg))
         except PermanentError as exc:
-            await self.dead_letter(durable, msg, exc.code, str(exc))
-            await msg.ack()
-            EVENTS_CONSUMED.labels(self.service, durable, "dead_letter").inc()
+            await self._dead(durable, msg, exc.code, str(exc))
         except ValueError as exc:  # JSON that does not parse can never apply either
-            await self.dead_letter(durable, msg, "bad_payload", str(exc))
-            await msg.ack()
-            EVENTS_CONSUMED.labels(self.service, durable, "dead_letter").inc()
+            await self._dead(durable, msg, "bad_payload", str(exc))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - transient: retry later, then give up loudly
             HANDLER_ERRORS.labels(self.service, durable).inc()
             if attempt >= MAX_DELIVER:
                 log.exception("giving up after %d attempts", attempt)
-                await self.dead_letter(durable, msg, "retries_exhausted", repr(exc))
-                await msg.ack()
-                EVENTS_CONSUMED.labels(self.service, durable, "dead_letter").inc()
+                await self._dead(durable, msg, "retries_exhausted", repr(exc))
             else:
                 delay = NAK_BACKOFF[min(attempt - 1, len(NAK_BACKOFF) - 1)]
                 log.warning("handler failed (attempt %d), retry in %ss: %r", attempt, delay, exc)
@@ -324,6 +382,11 @@ class Bus:
             EVENTS_CONSUMED.labels(self.service, durable, "ok").inc()
         finally:
             HANDLER_LATENCY.labels(self.service, durable).observe(time.perf_counter() - started)
+
+    async def _dead(self, durable: str, msg: Msg, code: str, reason: str) -> None:
+        await self.dead_letter(durable, msg, code, reason)
+        await msg.ack()
+        EVENTS_CONSUMED.labels(self.service, durable, "dead_letter").inc()
 
     async def dead_letter(self, consumer: str, msg: Msg, code: str, reason: str) -> None:
         record = {
@@ -337,6 +400,13 @@ class Bus:
         log.error("dead-lettered", extra={"consumer": consumer, "code": code, "reason": reason})
         msg_id = f"{consumer}:{msg.metadata.sequence.stream if msg.metadata else time.time_ns()}"
         await self.publish_durable(self.subjects.deadletter(consumer), record, msg_id)
+
+
+def _payload_of(msg: Msg) -> dict[str, Any]:
+    payload = decode(msg.data)
+    if not isinstance(payload, dict):
+        raise PermanentError("payload is not a JSON object", code="bad_payload")
+    return payload
 
 
 __all__ = ["Bus", "BusError", "NotFoundError", "PermanentError", "encode", "decode"]

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from services.chat import consumer as inbound_consumer
 from services.chat.context import ChatContext
+from services.chat.inbound import apply_inbound, parse_inbound
 from services.chat.live import Live
 from services.chat.merges import apply_merge
 from services.chat.presence import Presence
@@ -22,7 +22,8 @@ from shared.web import BUS, DB, WORKSPACES, add_mongo, add_workspaces, create_ba
 
 CHAT = web.AppKey("chat", ChatContext)
 
-INBOUND_CONSUMER = inbound_consumer.DURABLE
+INBOUND_CONSUMER = "chat"
+INBOUND_BATCH = 200
 MERGES_CONSUMER = "chat-identity"
 
 
@@ -60,7 +61,17 @@ async def _chat_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     await bus.subscribe(s.request("chat", "agent.typing"), bind(agent_typing), queue="chat")
     # no queue group: every replica keeps the whole presence picture
     await bus.subscribe(s.request("chat", "agent.presence"), bind(agent_presence))
-    consumers = [asyncio.create_task(inbound_consumer.run(ctx))]
+    # batches run one after another, so a conversation's messages keep their order
+    consumers = [
+        bus.consume_batches(
+            s.chat_stream,
+            INBOUND_CONSUMER,
+            s.chat_inbound_all,
+            lambda payload: parse_inbound(ctx, payload),
+            lambda items: apply_inbound(ctx, items),
+            INBOUND_BATCH,
+        )
+    ]
 
     async def merged(payload: dict[str, Any]) -> None:
         await apply_merge(store, live, payload)

@@ -72,10 +72,6 @@ def parse_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Inbound:
     return Inbound(kind, ws, visitor_id, distinct_id, client_msg_id, text, author, email)
 
 
-async def handle_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Stored:
-    return (await apply_inbound(ctx, [parse_inbound(ctx, payload)]))[0]
-
-
 async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
     """Store, announce and publish `items` (in arrival order); one Stored per item."""
     by_ws: dict[str, list[Inbound]] = defaultdict(list)

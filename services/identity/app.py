@@ -7,7 +7,6 @@ import contextlib
 
 from aiohttp import web
 
-from services.identity import consumer
 from services.identity.enrich import GeoIP
 from services.identity.processor import Processor
 from services.identity.requests import Requests
@@ -16,6 +15,8 @@ from shared.settings import Settings
 from shared.web import BUS, DB, SETTINGS, WORKSPACES, add_mongo, add_workspaces, create_base_app
 
 PROCESSOR = web.AppKey("processor", Processor)
+CONSUMER = "identity"
+BATCH = 200
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -34,7 +35,15 @@ async def _identity_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     app[PROCESSOR] = processor
     await Requests(store, processor.resolver, app[WORKSPACES]).serve(bus)
     await processor.resolver.finish_pending()
-    task = asyncio.create_task(consumer.run(bus, processor, consumer.BATCH))
+    s = bus.subjects
+    task = bus.consume_batches(
+        s.events_stream,
+        CONSUMER,
+        s.events_all,
+        processor.prepare,
+        processor.process,
+        BATCH,
+    )
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -55,6 +55,7 @@ def row_ids(html: str) -> list[str]:
 
 async def test_inbox_pages_25_at_a_time_newest_first_with_a_cursor(agent, bus: Bus) -> None:
     """30 conversations: 25 on the first page, 5 on the next, no overlap, newest first."""
+
     async def stored(count: int) -> bool:
         page = await ask(bus, "conversations.list", view="all", agent_id="x", limit=100)
         return len(page["conversations"]) == count

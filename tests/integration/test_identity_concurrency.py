@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from services.identity import consumer
+from services.identity import app as identity_app
 from services.identity.app import PROCESSOR
 from shared.bus import Bus
 from shared.web import DB
@@ -17,7 +17,7 @@ WS = "default"
 
 @pytest.fixture
 async def workers(start_service, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(consumer, "BATCH", 4)  # small fetches, so both workers get a share
+    monkeypatch.setattr(identity_app, "BATCH", 4)  # small fetches, so both workers get a share
     return [await start_service("identity"), await start_service("identity")]
 
 
