@@ -44,13 +44,6 @@ def build_widget(root: Path = WIDGET_DIR) -> bytes:
     ).encode()
 
 
-def loader_snippet(host: str, write_key: str) -> str:
-    """The `<script>` site owners paste (the dashboard builds the same from widget/loader.js)."""
-    config = json.dumps({"host": host, "writeKey": write_key}).replace("<", "\\u003c")
-    loader = (WIDGET_DIR / "loader.js").read_text().strip()
-    return "<script>\n" + loader.replace("__PARLEY_CONFIG__", config) + "\n</script>"
-
-
 WIDGET = web.AppKey("widget_asset", Asset)
 
 

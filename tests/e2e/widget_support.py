@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from services.gateway.assets import loader_snippet
 from shared.bus import Bus
+from shared.snippet import install_snippet
 
 
 def host_page(snippet: str, before: str = "", after: str = "", copies: int = 1) -> str:
@@ -37,7 +37,7 @@ async def start_host(aiohttp_server, pages: dict[str, str]) -> TestServer:  # ty
 
 
 def snippet_for(gateway: TestServer, write_key: str) -> str:
-    return loader_snippet(str(gateway.make_url("")).rstrip("/"), write_key)
+    return install_snippet(str(gateway.make_url("")).rstrip("/"), write_key)
 
 
 async def visitor_id_of(page: Any) -> str:

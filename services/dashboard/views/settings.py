@@ -12,8 +12,8 @@ from aiohttp import web
 from services.dashboard import hours, keys
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
-from services.dashboard.snippet import install_snippet
 from services.dashboard.store import Conflict
+from shared.snippet import install_snippet
 from shared.web import SETTINGS, WORKSPACES
 from shared.workspaces import Workspace, new_keys
 

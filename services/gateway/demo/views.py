@@ -15,9 +15,9 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from services.gateway.assets import loader_snippet
 from shared.identifiers import normalize_email
 from shared.security import sign_token, user_hash, verify_token
+from shared.snippet import install_snippet
 from shared.web import SETTINGS, WORKSPACES
 from shared.workspaces import DEFAULT_WORKSPACE_ID
 
@@ -50,7 +50,7 @@ def render(request: web.Request, name: str, **context: Any) -> web.Response:
     workspace = request.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID)
     host = f"{request.scheme}://{request.host}"
     context.setdefault("user", current_user(request))
-    snippet = loader_snippet(host, workspace.write_key if workspace else "")
+    snippet = install_snippet(host, workspace.write_key if workspace else "")
     html = TEMPLATES.get_template(name).render(snippet=snippet, **context)
     return web.Response(
         text=html, content_type="text/html", headers={"Content-Security-Policy": CSP}

@@ -1,0 +1,23 @@
+"""The install snippet site owners paste before `</body>`: widget/loader.js with its config.
+
+One builder for the dashboard's settings page and the gateway's demo site.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+LOADER = Path(__file__).resolve().parents[1] / "widget" / "loader.js"
+
+
+@lru_cache(maxsize=1)
+def _loader() -> str:
+    return LOADER.read_text().strip()
+
+
+def install_snippet(public_url: str, write_key: str) -> str:
+    # `<` escaped so that no value can close the surrounding <script> element
+    config = json.dumps({"host": public_url, "writeKey": write_key}).replace("<", "\\u003c")
+    return "<script>\n" + _loader().replace("__PARLEY_CONFIG__", config) + "\n</script>"
