@@ -109,6 +109,11 @@ Widget.prototype.onFrame = function (f) {
 };
 
 Widget.prototype.onError = function (f) {
+  if (f.code === "bad_key" || f.code === "bad_origin") {
+    // the site owner's to fix, not the visitor's: one clear line (the socket closes 4001/4003)
+    if (window.console) console.error("Parley: " + f.message);
+    return;
+  }
   var isEvent = this.ackEvent(f.ref);
   if (isEvent) {
     if (window.console) console.warn("parley: " + f.code + ": " + f.message);

@@ -2,10 +2,13 @@
 
 Before the upgrade: the write key names the workspace, the Origin must be on its
 allow-list (CORS does not protect websockets), and the IP must be under its
-connection and connect-rate limits. After it: the first frame is `hello`, with the
-visitor token when the browser has one; without a valid one the gateway mints a
-new visitor. Every later frame is checked for size, rate and shape; a bad one gets
-an `error` frame and the socket stays up until the abuse continues.
+connection and connect-rate limits. A bad key or origin is a permanent refusal,
+said inside the socket (an error frame, then close 4001/4003) because a browser
+cannot read a refused handshake and the widget would retry forever. After it: the
+first frame is `hello`, with the visitor token when the browser has one; without a
+valid one the gateway mints a new visitor. Every later frame is checked for size,
+rate and shape; a bad one gets an `error` frame and the socket stays up until the
+abuse continues.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ from shared.web import BUS, SETTINGS, WORKSPACES, json_error
 from shared.workspaces import Workspace
 
 log = logging.getLogger("parley.gateway.visitor")
+
+# Close codes 4000-4099 are permanent refusals: the widget shows "chat unavailable"
+# and does not reconnect (docs/widget-protocol.md). Others are transient.
+CLOSE_BAD_KEY = 4001
+CLOSE_BAD_ORIGIN = 4003
 
 HUB = web.AppKey("visitor_hub", VisitorHub)
 LIMITERS = web.AppKey("visitor_limiters", Limiters)
@@ -72,14 +80,54 @@ def parse(data: str, limits: Limits) -> dict[str, Any]:
     return frame
 
 
+def refusal(request: web.Request, workspace: Workspace | None) -> tuple[str, str, int] | None:
+    """Why this page may not open the widget (code, message for the site owner, close code)."""
+    if workspace is None:
+        key = request.query.get("key", "")[:60]
+        return (
+            "bad_key",
+            f"unknown write key {key!r}: check the writeKey in the snippet (Dashboard → Settings"
+            " → Install the widget); a rotated key stops working when its grace period ends",
+            CLOSE_BAD_KEY,
+        )
+    if not origin_ok(request, workspace):
+        origin = (request.headers.get("Origin") or "(none)")[:200]
+        return (
+            "bad_origin",
+            f"this page's origin {origin} is not in the workspace's allowed origins"
+            " (Dashboard → Settings → Allowed origins)",
+            CLOSE_BAD_ORIGIN,
+        )
+    return None
+
+
+async def _refuse(
+    request: web.Request, code: str, message: str, close_code: int
+) -> web.StreamResponse:
+    """Say why in the socket itself: a browser hides a refused handshake's answer, and the
+    widget would take it for an outage and retry forever."""
+    ws = web.WebSocketResponse(compress=False)
+    if not ws.can_prepare(request).ok:
+        return json_error(403, code, message)
+    if request.app[LIMITERS].connects.retry_after(client_ip(request)):
+        return json_error(429, "rate_limited", "too many connections", **{"Retry-After": "5"})
+    try:
+        await ws.prepare(request)
+    except ConnectionResetError:
+        return ws
+    await _send_now(ws, error(code, message))
+    await ws.close(code=close_code, message=code.encode())
+    return ws
+
+
 async def visitor_socket(request: web.Request) -> web.StreamResponse:
     app = request.app
     limits, limiters = app[LIMITS], app[LIMITERS]
     workspace = app[WORKSPACES].by_write_key(request.query.get("key", ""))
-    if workspace is None:
-        return json_error(403, "bad_key", "unknown write key")
-    if not origin_ok(request, workspace):
-        return json_error(403, "bad_origin", "this site is not allowed to open the widget")
+    refused = refusal(request, workspace)
+    if refused is not None:
+        return await _refuse(request, *refused)
+    assert workspace is not None
     ip = client_ip(request)
     wait = limiters.connects.retry_after(ip)
     if wait:

@@ -181,12 +181,24 @@ async def test_the_origin_must_be_on_the_allow_list(start_service, settings: Set
     gateway = await start_service("gateway", settings=strict)
     visitor = await Visitor.connect(gateway, strict.write_key, origin="https://shop.example")
     await visitor.close()
-    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await Visitor.connect(gateway, strict.write_key, origin="https://evil.example")
-    assert refused.value.status == 403
-    with pytest.raises(aiohttp.WSServerHandshakeError) as bad_key:
-        await Visitor.connect(gateway, "wk_wrong", origin="https://shop.example")
-    assert bad_key.value.status == 403
+    # refused inside the socket (a browser cannot read a refused handshake): one error
+    # frame naming the cause and the setting, then a permanent-refusal close code
+    for key, origin, code, close_code, words in (
+        (strict.write_key, "https://evil.example", "bad_origin", 4003, "https://evil.example"),
+        ("wk_wrong", "https://shop.example", "bad_key", 4001, "wk_wrong"),
+    ):
+        refused = await Visitor.connect(gateway, key, origin=origin, hello=False)
+        await refused.closed.wait()
+        await refused.close()
+        assert [f["code"] for f in refused.frames] == [code]
+        assert words in refused.frames[0]["message"] and "Settings" in refused.frames[0]["message"]
+        assert refused.ws.close_code == close_code
+    # a plain HTTP request still gets the 403 answer
+    async with aiohttp.ClientSession() as http:
+        async with http.get(
+            gateway.make_url("/v1/widget/ws?key=wk_wrong"), headers={"Origin": "https://x.example"}
+        ) as response:
+            assert (response.status, (await response.json())["code"]) == (403, "bad_key")
 
 
 async def test_bad_frames_get_errors_and_the_socket_stays_up(

@@ -1,5 +1,7 @@
 /* The socket to the gateway: hello on open, reconnect with backoff and jitter, an
-   application ping so a dead peer is noticed (browsers hide protocol pings). */
+   application ping so a dead peer is noticed (browsers hide protocol pings).
+   A close code 4000-4099 is a permanent refusal (unknown write key, origin not
+   allowed): retrying unchanged cannot help, so it stops in the "refused" state. */
 
 var PING_EVERY_MS = 25000;
 var PONG_WITHIN_MS = 10000;
@@ -8,7 +10,7 @@ function Connection(opts) {
   this.url = opts.url;
   this.hello = opts.hello; // () => hello frame
   this.onFrame = opts.onFrame;
-  this.onState = opts.onState; // "connecting" | "online" | "offline"
+  this.onState = opts.onState; // "connecting" | "online" | "offline" | "refused"
   this.ws = null;
   this.ready = false;
   this.attempt = 0;
@@ -86,11 +88,16 @@ Connection.prototype.connectNow = function () {
     }
     self.onFrame(frame);
   };
-  ws.onclose = function () {
+  ws.onclose = function (event) {
     if (self.ws !== ws) return;
     self.ws = null;
     self.ready = false;
     clearInterval(self.pingTimer);
+    if (isRefusal(event.code)) {
+      self.stop();
+      self.onState("refused");
+      return;
+    }
     self.retry();
   };
 };

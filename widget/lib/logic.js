@@ -14,6 +14,11 @@ function backoffDelay(attempt, random) {
 }
 
 /* A random id of 22 url-safe characters (client message ids, event message ids). */
+/* Close codes the gateway uses for a refusal that a reconnect cannot fix. */
+function isRefusal(closeCode) {
+  return closeCode >= 4000 && closeCode < 4100;
+}
+
 function newId(cryptoObj) {
   var bytes = new Uint8Array(22);
   if (cryptoObj && cryptoObj.getRandomValues) cryptoObj.getRandomValues(bytes);
@@ -206,5 +211,6 @@ if (typeof module === "object" && module && module.exports) {
     Timeline: Timeline,
     emailPromptDelay: emailPromptDelay,
     replayQueue: replayQueue,
+    isRefusal: isRefusal,
   };
 }

@@ -71,6 +71,7 @@ UI.prototype.build = function (shadow) {
   this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
   this.typing = el("div", { class: "typing", "aria-live": "polite" });
   this.notice = el("div", { class: "notice", role: "alert" });
+  this.unavailable = el("p", { class: "off-msg", hidden: "", text: "Chat isn\u2019t available right now. Please contact us another way." });
 
   this.email = el("input", { type: "email", "aria-label": "Email", autocomplete: "email", placeholder: "you@example.com" });
   var askForm = el("form", { novalidate: "" }, [this.email, el("button", { class: "primary", type: "submit", text: "Notify me" })]);
@@ -99,6 +100,7 @@ UI.prototype.build = function (shadow) {
   this.panel = el("div", { class: "panel", role: "dialog", "aria-labelledby": "parley-title", hidden: "" }, [
     el("div", { class: "head" }, [this.avatars, el("div", { class: "who" }, [this.title, this.subtitle]), close]),
     this.state,
+    this.unavailable,
     this.log,
     this.typing,
     this.notice,
@@ -140,6 +142,14 @@ UI.prototype.setState = function (state) {
   var text = { connecting: "Connecting\u2026", offline: "Offline \u2014 reconnecting\u2026", online: "" }[state];
   this.state.textContent = text || "";
   this.state.hidden = !text;
+  this.setUnavailable(state === "refused");
+};
+
+/* The gateway refused this page for good (its console says why): say so calmly. */
+UI.prototype.setUnavailable = function (off) {
+  this.root.classList.toggle("off", off);
+  this.input.disabled = this.sendButton.disabled = off;
+  this.unavailable.hidden = !off;
 };
 
 UI.prototype.setPresence = function (p) {
