@@ -8,6 +8,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -34,10 +35,19 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def key_id(secret: str) -> str:
+    """A short public name for a signing secret, so a token says which secret signed it."""
+    return _b64(hashlib.sha256(b"parley-kid:" + secret.encode()).digest())[:8]
+
+
 def sign_token(secret: str, claims: dict[str, Any], ttl_seconds: int | None = None) -> str:
-    """A compact signed token `body.signature` (HMAC-SHA256); claims are visible, not secret."""
+    """A compact signed token `body.signature` (HMAC-SHA256); claims are visible, not secret.
+
+    The claims carry `kid`, the signing secret's key id, for rotation (verify_token_any).
+    """
     body = dict(claims)
     body.setdefault("iat", int(time.time()))
+    body["kid"] = key_id(secret)
     if ttl_seconds is not None:
         body["exp"] = int(time.time()) + ttl_seconds
     payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
@@ -62,6 +72,37 @@ def verify_token(secret: str, token: str | None) -> dict[str, Any] | None:
     if "exp" in claims and claims["exp"] < time.time():
         return None
     return claims
+
+
+def _unverified_kid(token: str) -> str | None:
+    try:
+        claims = json.loads(_unb64(token.split(".")[0]))
+    except (ValueError, IndexError):
+        return None
+    kid = claims.get("kid") if isinstance(claims, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+def verify_token_any(
+    keyring: Sequence[str], token: str | None
+) -> tuple[dict[str, Any], int] | None:
+    """Verify against the current secret (index 0) and the previous ones of a rotation.
+
+    Returns the claims and the index of the secret that signed them: above 0 means
+    a previous secret, so the caller re-signs with the current one. A token naming
+    a key id none of the secrets has is refused without trying them all; one without
+    a key id (signed before key ids existed) is tried against each.
+    """
+    if not token or not isinstance(token, str) or token.count(".") != 1 or len(token) > 2048:
+        return None
+    kid = _unverified_kid(token)
+    for index, secret in enumerate(keyring):
+        if not secret or (kid is not None and key_id(secret) != kid):
+            continue
+        claims = verify_token(secret, token)
+        if claims is not None:
+            return claims, index
+    return None
 
 
 # scrypt parameters: n=2**14, r=8, p=1 is the interactive-login setting (~16 MiB, tens of ms).

@@ -98,6 +98,8 @@ class Settings:
     secret_key: str = ""
     identity_secret: str = ""
     token_secret: str = field(default="", repr=False)
+    # secrets that signed visitor tokens before a rotation: still verified, never signed with
+    token_secret_previous: tuple[str, ...] = field(default=(), repr=False)
     admin_email: str = "admin@parley.local"
     admin_password: str = field(default="", repr=False)
     allowed_origins: tuple[str, ...] = ()
@@ -137,6 +139,7 @@ class Settings:
             secret_key=keys["PARLEY_SECRET_KEY"],
             identity_secret=keys["PARLEY_IDENTITY_SECRET"],
             token_secret=keys["PARLEY_TOKEN_SECRET"],
+            token_secret_previous=_list(env, "PARLEY_TOKEN_SECRET_PREVIOUS"),
             admin_email=keys["PARLEY_ADMIN_EMAIL"].strip().lower(),
             admin_password=keys["PARLEY_ADMIN_PASSWORD"],
             allowed_origins=_list(env, "PARLEY_ALLOWED_ORIGINS"),
@@ -147,6 +150,11 @@ class Settings:
             stream_replicas=_int(env, "PARLEY_STREAM_REPLICAS", 1),
             log_level=(env.get("PARLEY_LOG_LEVEL") or "INFO").upper(),
         )
+
+    @property
+    def token_secrets(self) -> tuple[str, ...]:
+        """Visitor-token secrets to verify with, the current (signing) one first."""
+        return (self.token_secret, *(s for s in self.token_secret_previous if s))
 
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)

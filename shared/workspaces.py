@@ -3,6 +3,10 @@
 They live in a JetStream key-value bucket: the dashboard writes them (settings,
 key rotation); every service keeps a live in-memory copy through a watch, so the
 stateless gateway authenticates a write key without a database or a round trip.
+
+Rotating a key keeps the one it replaces working for a grace period the admin
+chooses (a `RetiredKey` with an absolute expiry), so deployed snippets and backends
+can move to the new key without a cliff. Expiry is checked at each look-up.
 """
 
 from __future__ import annotations
@@ -12,18 +16,41 @@ import hashlib
 import json
 import logging
 import secrets
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 
 from shared.bus import Bus
-from shared.security import constant_time_equals
+from shared.security import constant_time_equals, verify_user_hash
 from shared.settings import Settings
 
 log = logging.getLogger("parley.workspaces")
 
 DEFAULT_WORKSPACE_ID = "default"
+KEY_KINDS = ("write_key", "secret_key", "identity_secret")
+DEFAULT_GRACE_SECONDS = 24 * 3600
+MAX_GRACE_SECONDS = 30 * 86400
+# rotating again while older keys are in their grace keeps at most this many per kind
+MAX_RETIRED_PER_KIND = 3
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    """A key replaced by a rotation, still accepted until `expires_at` (Unix seconds)."""
+
+    kind: str
+    value: str
+    expires_at: float
+
+    @property
+    def id(self) -> str:
+        """A name for the revoke form that does not reveal the key."""
+        return hashlib.sha256(f"{self.kind}:{self.value}".encode()).hexdigest()[:12]
+
+    def live(self, now: float) -> bool:
+        return now < self.expires_at
 
 
 @dataclass
@@ -39,6 +66,7 @@ class Workspace:
     away_message: str = "We're away right now. Leave your email and we'll reply by email."
     business_hours: dict[str, Any] = field(default_factory=dict)
     seeded_from: str = ""
+    retired_keys: list[RetiredKey] = field(default_factory=list)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -47,7 +75,56 @@ class Workspace:
     def from_json(cls, data: bytes) -> Workspace:
         raw = json.loads(data)
         known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        known["retired_keys"] = [RetiredKey(**r) for r in known.get("retired_keys") or []]
         return cls(**known)
+
+    # --- keys: the current one, plus retired ones within their grace -----------------
+    def keys_of(self, kind: str, now: float | None = None) -> list[str]:
+        """The accepted values of one kind of key, current first."""
+        at = time.time() if now is None else now
+        retired = [r.value for r in self.retired_keys if r.kind == kind and r.live(at)]
+        return [getattr(self, kind), *retired]
+
+    def accepts(self, kind: str, given: str, now: float | None = None) -> bool:
+        """Constant-time comparison with every accepted key (no early exit on a match)."""
+        found = False
+        for value in self.keys_of(kind, now):
+            found = constant_time_equals(value, given) or found
+        return found
+
+    def verify_user_hash(self, user_id: str, given: str | None) -> bool:
+        """`user_hash` signed with the current identity secret or one in its grace."""
+        found = False
+        for secret in self.keys_of("identity_secret"):
+            found = verify_user_hash(secret, user_id, given) or found
+        return found
+
+    def in_grace(self, now: float | None = None) -> list[RetiredKey]:
+        at = time.time() if now is None else now
+        return sorted(
+            (r for r in self.retired_keys if r.live(at)), key=lambda r: (r.kind, r.expires_at)
+        )
+
+    def rotated(
+        self, kind: str, fresh: str, grace_seconds: float, now: float | None = None
+    ) -> Workspace:
+        """A copy with `fresh` as the key; the replaced one works `grace_seconds` more."""
+        if kind not in KEY_KINDS:
+            raise ValueError(f"unknown key kind {kind!r}")
+        at = time.time() if now is None else now
+        grace = max(0.0, min(float(grace_seconds), MAX_GRACE_SECONDS))
+        retired = self.in_grace(at)
+        if grace > 0:
+            retired.append(RetiredKey(kind, getattr(self, kind), at + grace))
+            same = [r for r in retired if r.kind == kind]
+            for old in sorted(same, key=lambda r: r.expires_at)[:-MAX_RETIRED_PER_KIND]:
+                retired.remove(old)
+        return replace(self, **{kind: fresh}, retired_keys=retired)
+
+    def revoked(self, retired_id: str, now: float | None = None) -> Workspace:
+        """A copy where the retired key `retired_id` no longer works (expired ones go too)."""
+        kept = [r for r in self.in_grace(now) if r.id != retired_id]
+        return replace(self, retired_keys=kept)
 
     def origin_allowed(self, origin: str | None) -> bool:
         """An empty allow-list admits any origin (set one in production: the README says so)."""
@@ -132,16 +209,17 @@ class WorkspaceRegistry:
         return list(self._by_id.values())
 
     def by_write_key(self, key: str) -> Workspace | None:
-        found = None
-        for ws in self._by_id.values():
-            if constant_time_equals(ws.write_key, key):
-                found = ws
-        return found
+        """The workspace whose write key (current, or retired within its grace) this is."""
+        return self._by_key("write_key", key)
 
     def by_secret_key(self, key: str) -> Workspace | None:
+        return self._by_key("secret_key", key)
+
+    def _by_key(self, kind: str, key: str) -> Workspace | None:
         found = None
+        now = time.time()
         for ws in self._by_id.values():
-            if constant_time_equals(ws.secret_key, key):
+            if ws.accepts(kind, key, now):
                 found = ws
         return found
 

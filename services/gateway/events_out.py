@@ -26,7 +26,6 @@ from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.events import IngestEvent, parse_time
 from shared.identifiers import illegal_id_reason
-from shared.security import verify_user_hash
 from shared.workspaces import Workspace
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -176,7 +175,7 @@ def _trust(ws: Workspace, channel_trusted: bool, kind: str, user_id: str | None,
     if channel_trusted or not ws.enforce_identity_verification:
         return True
     named = user_id or (raw.get("userId") if kind == "alias" else None)
-    if named and verify_user_hash(ws.identity_secret, named, user_hash_of(raw)):
+    if named and ws.verify_user_hash(named, user_hash_of(raw)):
         return True
     if kind in ("identify", "alias") and named:
         raise PermanentError(

@@ -21,7 +21,7 @@ from shared.bus import Bus
 from shared.errors import BusError, PermanentError
 from shared.events import utcnow_iso
 from shared.identifiers import normalize_email
-from shared.security import sign_token, verify_user_hash
+from shared.security import sign_token
 from shared.workspaces import Workspace
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -253,7 +253,7 @@ def _verified(s: Session, user_id: str, frame: dict[str, Any]) -> None:
     """Refuse an unverified browser identify/alias where the workspace enforces it."""
     if not s.workspace.enforce_identity_verification:
         return
-    if verify_user_hash(s.workspace.identity_secret, user_id, frame.get("user_hash")):
+    if s.workspace.verify_user_hash(user_id, frame.get("user_hash")):
         return
     raise FrameError("unverified", "user_hash does not match this user id")
 

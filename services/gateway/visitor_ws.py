@@ -30,7 +30,7 @@ from services.gateway.visitor_hub import VisitorConn, VisitorHub
 from services.gateway.visitor_limits import LIMITS, Limiters, Limits
 from shared.errors import BusError
 from shared.proxies import client_ip
-from shared.security import verify_token
+from shared.security import verify_token_any
 from shared.web import BUS, SETTINGS, WORKSPACES, json_error
 from shared.workspaces import Workspace
 
@@ -191,7 +191,10 @@ async def _hello(
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"bad hello")
         return None
 
-    claims = verify_token(settings.token_secret, hello.get("token"))
+    # a token signed with a previous secret (PARLEY_TOKEN_SECRET_PREVIOUS) still names its
+    # visitor; the welcome below re-signs it with the current secret
+    verified = verify_token_any(settings.token_secrets, hello.get("token"))
+    claims = verified[0] if verified else None
     if not claims or claims.get("ws") != workspace.id or not claims.get("vid"):
         wait = limiters.new_visitors.retry_after(ip)
         if wait:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+import time
 
+import aiohttp
 import pytest
 
 from services.dashboard.hours import is_open
+from services.gateway.visitor_ws import CLOSE_BAD_KEY
 from shared.events import parse_time
+from shared.security import user_hash
 from shared.web import WORKSPACES
-from shared.workspaces import DEFAULT_WORKSPACE_ID
+from shared.workspaces import DEFAULT_GRACE_SECONDS, DEFAULT_WORKSPACE_ID
 from tests.integration.dashboard_support import signed_in_client
+from tests.integration.visitor_ws_client import Visitor
 from tests.support import eventually
 
 
@@ -30,27 +35,145 @@ async def test_settings_show_keys_and_an_install_snippet_with_the_write_key(
     assert settings.write_key in snippet and "&lt;script" in snippet
 
 
-async def test_rotating_the_write_key_reaches_the_gateway(admin, start_service, settings) -> None:
-    """The new key is live on the other services through the workspace registry."""
-    gateway = await start_service("gateway")
-    old = settings.write_key
-    response = await admin.post(
-        "/settings/keys", data={"key": "write_key", "csrf": admin.csrf}, allow_redirects=False
-    )
+async def _rotate(admin, key: str, grace: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    form = {"key": key, "csrf": admin.csrf}
+    if grace is not None:
+        form["grace"] = str(grace)
+    response = await admin.post("/settings/keys", data=form, allow_redirects=False)
     assert response.status == 303
+
+
+async def _seen_by(gateway, check) -> None:  # type: ignore[no-untyped-def]
     registry = gateway.app[WORKSPACES]
 
-    async def rotated() -> bool:
+    async def seen() -> bool:
         ws = registry.get(DEFAULT_WORKSPACE_ID)
-        return ws is not None and ws.write_key != old
+        return ws is not None and check(ws)
 
-    await eventually(rotated)
+    await eventually(seen)
+
+
+async def _revoke_all(admin) -> None:  # type: ignore[no-untyped-def]
+    html = await (await admin.get("/settings")).text()
+    for retired in re.findall(r'name="retired" value="([^"]+)"', html):
+        response = await admin.post(
+            "/settings/keys/revoke",
+            data={"retired": retired, "csrf": admin.csrf},
+            allow_redirects=False,
+        )
+        assert response.status == 303
+
+
+async def _refusal_of(gateway, key: str) -> tuple[dict, int | None]:  # type: ignore[no-untyped-def]
+    visitor = await Visitor.connect(gateway, key, hello=False)
+    await visitor.closed.wait()
+    await visitor.close()
+    return visitor.frames[0], visitor.ws.close_code
+
+
+async def test_rotating_the_write_key_reaches_the_gateway(admin, start_service, settings) -> None:
+    """The new key is live on the other services through the workspace registry; the old
+    one keeps working for the default grace (24 h), listed with its expiry, until revoked."""
+    gateway = await start_service("gateway")
+    old = settings.write_key
+    await _rotate(admin, "write_key")
+    await _seen_by(gateway, lambda ws: ws.write_key != old)
+    registry = gateway.app[WORKSPACES]
     new = registry.get(DEFAULT_WORKSPACE_ID).write_key
     assert new.startswith("wk_")
-    assert registry.by_write_key(old) is None
-    assert new in await (await admin.get("/settings")).text()
+    assert registry.by_write_key(new) is registry.by_write_key(old) is not None
+    (retired,) = registry.get(DEFAULT_WORKSPACE_ID).in_grace()
+    assert abs(retired.expires_at - (time.time() + DEFAULT_GRACE_SECONDS)) < 60
+    html = await (await admin.get("/settings")).text()
+    assert new in html
+    grace_table = re.search(r'<table class="table" id="keys-in-grace">.*?</table>', html, re.S)
+    assert grace_table and old in grace_table.group(0) and "Revoke now" in grace_table.group(0)
+    assert time.strftime("%d %b %Y", time.gmtime(retired.expires_at)) in grace_table.group(0)
+    # a deployed snippet with the old key still opens the socket
+    visitor = await Visitor.connect(gateway, old)
+    assert visitor.welcome["visitor_id"]
+    await visitor.close()
     # the other keys did not change
     assert registry.get(DEFAULT_WORKSPACE_ID).secret_key == settings.secret_key
+
+    await _revoke_all(admin)
+    await _seen_by(gateway, lambda ws: not ws.in_grace())
+    assert registry.by_write_key(old) is None and registry.by_write_key(new) is not None
+    assert 'id="keys-in-grace"' not in await (await admin.get("/settings")).text()
+    frame, close_code = await _refusal_of(gateway, old)
+    assert (frame["code"], close_code) == ("bad_key", CLOSE_BAD_KEY)
+
+
+async def test_rotating_with_revoke_now_stops_the_old_key_at_once(
+    admin, start_service, settings
+) -> None:
+    gateway = await start_service("gateway")
+    await _rotate(admin, "write_key", grace=0)
+    await _seen_by(gateway, lambda ws: ws.write_key != settings.write_key)
+    assert gateway.app[WORKSPACES].by_write_key(settings.write_key) is None
+    assert gateway.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID).in_grace() == []
+    refused = await admin.post(
+        "/settings/keys", data={"key": "write_key", "grace": "31536000", "csrf": admin.csrf}
+    )
+    assert refused.status == 400  # only the offered grace periods
+    stale = await admin.post(
+        "/settings/keys/revoke", data={"retired": "nothing-here", "csrf": admin.csrf}
+    )
+    assert stale.status == 400
+
+
+async def test_the_previous_secret_key_and_identity_secret_work_during_their_grace(
+    admin, start_service, bus, settings
+) -> None:
+    gateway = await start_service("gateway")
+    enforce = {"enforce_identity_verification": "on", "away_message": "", "csrf": admin.csrf}
+    assert (await admin.post("/settings/widget", data=enforce, allow_redirects=False)).status == 303
+    await _rotate(admin, "secret_key", grace=3600)
+    await _rotate(admin, "identity_secret", grace=7 * 86400)
+    await _seen_by(
+        gateway,
+        lambda ws: (
+            ws.identity_secret != settings.identity_secret
+            and ws.secret_key != settings.secret_key
+            and ws.enforce_identity_verification
+        ),
+    )
+    expiries = {
+        r.kind: r.expires_at - time.time()
+        for r in gateway.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID).in_grace()
+    }
+    assert 3500 < expiries["secret_key"] <= 3600
+    assert 7 * 86400 - 100 < expiries["identity_secret"] <= 7 * 86400
+
+    async def track(key: str) -> int:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                gateway.make_url("/v1/track"),
+                json={"userId": "u-1", "event": "Rotated"},
+                auth=aiohttp.BasicAuth(key, ""),
+            ) as response:
+                return response.status
+
+    async def identify(visitor: Visitor, secret: str, mid: str) -> dict:
+        frame = {"type": "identify", "message_id": mid, "user_id": "u-7"}
+        await visitor.send({**frame, "user_hash": user_hash(secret, "u-7")})
+        return await visitor.wait_for(lambda f: f.get("ref") == mid)
+
+    assert await track(settings.secret_key) == 200
+    visitor = await Visitor.connect(gateway, settings.write_key)
+    assert (await identify(visitor, settings.identity_secret, "ident-old-1"))["type"] == "ok"
+    await visitor.close()
+
+    await _revoke_all(admin)
+    await _seen_by(gateway, lambda ws: not ws.in_grace())
+    assert await track(settings.secret_key) == 401
+    current = gateway.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID)
+    assert await track(current.secret_key) == 200
+    visitor = await Visitor.connect(gateway, settings.write_key)
+    refused = await identify(visitor, settings.identity_secret, "ident-old-2")
+    assert (refused["type"], refused["code"]) == ("error", "unverified")
+    assert (await identify(visitor, current.identity_secret, "ident-new-1"))["type"] == "ok"
+    await visitor.close()
 
 
 async def test_widget_settings_are_validated_and_saved(admin) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,12 +16,19 @@ from services.dashboard.render import render
 from services.dashboard.store import Conflict
 from shared.snippet import install_snippet
 from shared.web import SETTINGS, WORKSPACES
-from shared.workspaces import Workspace, new_keys
+from shared.workspaces import DEFAULT_GRACE_SECONDS, Workspace, new_keys
 
 KEY_NAMES = {
     "write_key": "Write key",
     "secret_key": "Secret key",
     "identity_secret": "Identity verification secret",
+}
+# how long the replaced key keeps working after a rotation (seconds -> label)
+GRACE_CHOICES = {
+    0: "Revoke the old key now",
+    3600: "Keep the old key 1 hour",
+    DEFAULT_GRACE_SECONDS: "Keep the old key 24 hours",
+    7 * 86400: "Keep the old key 7 days",
 }
 MAX_ORIGINS = 50
 MAX_AWAY = 500
@@ -50,6 +58,21 @@ def parse_origins(text: str) -> list[str]:
     return sorted(set(origins))
 
 
+def in_grace_rows(ws: Workspace) -> list[dict[str, Any]]:
+    """The retired keys still accepted, for the keys card (with their expiry)."""
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "label": KEY_NAMES[r.kind],
+            "value": r.value,
+            "expires": datetime.fromtimestamp(r.expires_at, UTC),
+        }
+        for r in ws.in_grace()
+        if r.kind in KEY_NAMES
+    ]
+
+
 async def page(
     request: web.Request, errors: dict[str, str] | None = None, status: int = 200
 ) -> web.Response:
@@ -63,6 +86,9 @@ async def page(
             "active": "settings",
             "workspace": ws,
             "key_names": KEY_NAMES,
+            "grace_choices": GRACE_CHOICES,
+            "default_grace": DEFAULT_GRACE_SECONDS,
+            "in_grace": in_grace_rows(ws),
             "snippet": install_snippet(request.app[SETTINGS].public_url, ws.write_key),
             "canned": await request.app[keys.STORE].canned_replies(ws.id),
             "days": hours.DAY_NAMES,
@@ -78,15 +104,42 @@ async def settings_page(request: web.Request) -> web.Response:
     return await page(request)
 
 
+def grace_of(form: Any) -> int:
+    """The grace the admin chose; none given means the default (24 h), never a cliff."""
+    raw = form.get("grace")
+    if raw in (None, ""):
+        return DEFAULT_GRACE_SECONDS
+    try:
+        grace = int(str(raw))
+    except ValueError:
+        grace = -1
+    if grace not in GRACE_CHOICES:
+        raise web.HTTPBadRequest(text="Unknown grace period.\n")
+    return grace
+
+
 async def rotate_key(request: web.Request) -> web.StreamResponse:
     require_admin(request)
     form = await request.post()
     which = form.get("key")
     if which not in KEY_NAMES:
         raise web.HTTPBadRequest(text="Unknown key.\n")
+    grace = grace_of(form)
     ws = the_workspace(request)
     fresh = new_keys()[str(which)]
-    await request.app[WORKSPACES].put(dataclasses.replace(ws, **{str(which): fresh}))
+    await request.app[WORKSPACES].put(ws.rotated(str(which), fresh, grace))
+    raise web.HTTPSeeOther("/settings?saved=keys#keys")
+
+
+async def revoke_key(request: web.Request) -> web.StreamResponse:
+    """Stop a key that is in its grace period now, instead of at its expiry."""
+    require_admin(request)
+    form = await request.post()
+    ws = the_workspace(request)
+    retired_id = str(form.get("retired", ""))
+    if not any(r.id == retired_id for r in ws.in_grace()):
+        raise web.HTTPBadRequest(text="That key is not in a grace period.\n")
+    await request.app[WORKSPACES].put(ws.revoked(retired_id))
     raise web.HTTPSeeOther("/settings?saved=keys#keys")
 
 
@@ -146,6 +199,7 @@ async def delete_canned(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     app.router.add_get("/settings", settings_page)
     app.router.add_post("/settings/keys", rotate_key)
+    app.router.add_post("/settings/keys/revoke", revoke_key)
     app.router.add_post("/settings/widget", save_widget)
     app.router.add_post("/settings/canned", add_canned)
     app.router.add_post("/settings/canned/{id}/delete", delete_canned)
