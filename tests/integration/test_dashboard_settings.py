@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from services.dashboard.hours import is_open
 from shared.events import parse_time
+from shared.hours import is_open
 from shared.web import WORKSPACES
 from shared.workspaces import DEFAULT_WORKSPACE_ID
 from tests.integration.dashboard_support import signed_in_client
