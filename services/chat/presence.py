@@ -25,6 +25,9 @@ TTL_SECONDS = 45.0
 # until then an empty picture means "not heard yet", not "nobody there"
 WARMUP_SECONDS = 20.0
 MAX_SHOWN = 5
+# the dashboard signs an agent off when their last socket closes, which every page load
+# does for a moment: a sign-off takes effect after this, unless a heartbeat comes first
+SIGN_OFF_GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -45,18 +48,21 @@ class Presence:
         clock: Callable[[], float] = time.monotonic,
         warmup: float = WARMUP_SECONDS,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sign_off_grace: float = SIGN_OFF_GRACE_SECONDS,
     ) -> None:
         """`clock` times heartbeats (monotonic); `wall_clock` is what business hours read."""
         self.ttl = ttl
         self.clock = clock
         self.wall_clock = wall_clock
         self.warmup = warmup
+        self.sign_off_grace = sign_off_grace
         self._started = clock()
         self._by_ws: dict[str, dict[str, Agent]] = {}
         self._announced: dict[str, dict[str, Any]] = {}
 
     def heartbeat(self, workspace_id: str, payload: dict[str, Any]) -> bool:
-        """Record a heartbeat; True when the workspace's set of online agents changed."""
+        """Record a heartbeat; True when the workspace's set of online agents changed now
+        (a sign-off within its grace changes it later, through `expire`)."""
         agents = self._by_ws.setdefault(workspace_id, {})
         raw = {
             "id": payload.get("agent_id"),
@@ -65,10 +71,20 @@ class Presence:
         }
         who = person(raw, "agent")
         if payload.get("online") is False:
-            return agents.pop(who["id"], None) is not None
+            return self._sign_off(agents, who["id"])
         changed = who["id"] not in agents
         agents[who["id"]] = Agent(who["id"], who["name"], who["avatar"], self.clock() + self.ttl)
         return changed
+
+    def _sign_off(self, agents: dict[str, Agent], agent_id: str) -> bool:
+        agent = agents.get(agent_id)
+        if agent is None:
+            return False
+        if self.sign_off_grace <= 0:
+            del agents[agent_id]
+            return True
+        agent.expires = min(agent.expires, self.clock() + self.sign_off_grace)
+        return False
 
     def expire(self) -> list[str]:
         """Drop silent agents; the workspaces whose online set changed."""

@@ -56,3 +56,27 @@ def test_only_a_changed_view_is_news_and_a_start_waits_out_the_warmup() -> None:
     assert not presence.is_news("ws", dict(frame))
     assert presence.is_news("ws", {**frame, "online_agents": 1})
     assert presence.is_news("other", frame)
+
+
+def test_a_sign_off_waits_out_a_page_load_before_the_agent_goes_offline() -> None:
+    clock = [100.0]
+    presence = Presence(ttl=45, clock=lambda: clock[0], sign_off_grace=5)
+    presence.heartbeat("ws", {"agent_id": "ann", "name": "Ann"})
+    presence.heartbeat("ws", {"agent_id": "bo", "name": "Bo"})
+    # Ann's page reloads: her socket closes, the new one sends a heartbeat at once
+    assert presence.heartbeat("ws", {"agent_id": "ann", "online": False}) is False
+    clock[0] += 1
+    assert presence.heartbeat("ws", {"agent_id": "ann", "name": "Ann"}) is False
+    # Bo signs out for good: gone once the grace is over, found by the expiry round
+    assert presence.heartbeat("ws", {"agent_id": "bo", "online": False}) is False
+    clock[0] += 4.9
+    assert [a.id for a in presence.online("ws")] == ["ann", "bo"]
+    assert presence.expire() == []
+    clock[0] += 0.2
+    assert presence.expire() == ["ws"]
+    assert [a.id for a in presence.online("ws")] == ["ann"]
+    # a sign-off never extends a heartbeat that is about to run out (Ann's: at 146)
+    clock[0] = 144.0
+    presence.heartbeat("ws", {"agent_id": "ann", "online": False})
+    clock[0] = 146.5
+    assert presence.online("ws") == []
