@@ -26,7 +26,7 @@ from shared.outbox import Outbox
 log = logging.getLogger("parley.gateway.hub")
 
 QUEUE_LIMIT = 256
-FORWARDED = ("message", "typing", "read", "presence")
+FORWARDED = ("message", "typing", "read")
 WORKSPACE_FORWARDED = ("presence",)
 
 
