@@ -78,6 +78,10 @@ class Subjects:
     def live_agents(self, workspace_id: str) -> str:
         return self._s("live", "agents", workspace_id)
 
+    def live_visitors(self, workspace_id: str) -> str:
+        """Frames for every visitor socket of a workspace (presence)."""
+        return self._s("live", "visitors", workspace_id)
+
     # --- workspace registry (JetStream key-value bucket) ------------------------------
     @property
     def workspaces_bucket(self) -> str:

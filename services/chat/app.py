@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from services.chat.presence import Presence
 from services.chat.profiles import ProfileResolver
 from services.chat.requests import serve_all
 from services.chat.signals import agent_presence, agent_typing, visitor_signal
-from services.chat.snooze import run_duties
+from services.chat.snooze import TICK_SECONDS, run_duties
 from services.chat.store import INDEXES, ChatStore
 from shared.settings import Settings
 from shared.web import BUS, DB, WORKSPACES, add_mongo, add_workspaces, create_base_app
@@ -27,15 +28,18 @@ INBOUND_BATCH = 200
 MERGES_CONSUMER = "chat-identity"
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(
+    settings: Settings, *, presence: Presence | None = None, tick: float = TICK_SECONDS
+) -> web.Application:
+    """`presence` and `tick` (the duty loop's period) are for tests that need short timers."""
     app = create_base_app("chat", settings)
     add_workspaces(app)
     add_mongo(app, indexes=INDEXES)
-    app.cleanup_ctx.append(_chat_ctx)
+    app.cleanup_ctx.append(functools.partial(_chat_ctx, presence=presence, tick=tick))
     return app
 
 
-async def _chat_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float):  # type: ignore[no-untyped-def]
     bus = app[BUS]
     store = ChatStore(app[DB])
     live = Live(bus)
@@ -43,7 +47,7 @@ async def _chat_ctx(app: web.Application):  # type: ignore[no-untyped-def]
         bus=bus,
         store=store,
         live=live,
-        presence=Presence(),
+        presence=presence or Presence(),
         resolver=ProfileResolver(bus, store, live),
         workspaces=app[WORKSPACES],
     )
@@ -79,7 +83,7 @@ async def _chat_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     consumers.append(
         bus.consume(s.identity_stream, MERGES_CONSUMER, s.identity_fact("merged"), merged)
     )
-    consumers.append(asyncio.create_task(run_duties(ctx)))
+    consumers.append(asyncio.create_task(run_duties(ctx, tick)))
     yield
     # stop consuming before the database closes underneath the handlers
     for task in consumers:

@@ -15,6 +15,10 @@ class Live:
     async def to_visitor(self, workspace_id: str, visitor_id: str, frame: dict[str, Any]) -> None:
         await self.bus.publish(self.bus.subjects.live_visitor(workspace_id, visitor_id), frame)
 
+    async def to_visitors(self, workspace_id: str, frame: dict[str, Any]) -> None:
+        """Every open widget of the workspace, on any gateway process."""
+        await self.bus.publish(self.bus.subjects.live_visitors(workspace_id), frame)
+
     async def to_agents(self, workspace_id: str, frame: dict[str, Any]) -> None:
         await self.bus.publish(self.bus.subjects.live_agents(workspace_id), frame)
 

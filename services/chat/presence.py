@@ -2,6 +2,10 @@
 
 Every chat replica hears every heartbeat (no queue group), so each one answers
 `presence.get` from its own memory. An agent silent for `ttl` seconds is offline.
+
+Visitors are told "online" only while some agent is online *and* the workspace is
+inside its business hours (`visitor_view`). Chat announces each change of that view
+to every open widget; `Presence` remembers what it last announced per workspace.
 """
 
 from __future__ import annotations
@@ -9,11 +13,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from services.chat.model import person
+from shared.hours import is_open
+from shared.workspaces import Workspace
 
 TTL_SECONDS = 45.0
+# after a start, wait out one heartbeat period (15 s) before announcing anyone gone:
+# until then an empty picture means "not heard yet", not "nobody there"
+WARMUP_SECONDS = 20.0
+MAX_SHOWN = 5
+# the dashboard signs an agent off when their last socket closes, which every page load
+# does for a moment: a sign-off takes effect after this, unless a heartbeat comes first
+SIGN_OFF_GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -29,14 +43,26 @@ class Agent:
 
 class Presence:
     def __init__(
-        self, ttl: float = TTL_SECONDS, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl: float = TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        warmup: float = WARMUP_SECONDS,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sign_off_grace: float = SIGN_OFF_GRACE_SECONDS,
     ) -> None:
+        """`clock` times heartbeats (monotonic); `wall_clock` is what business hours read."""
         self.ttl = ttl
         self.clock = clock
+        self.wall_clock = wall_clock
+        self.warmup = warmup
+        self.sign_off_grace = sign_off_grace
+        self._started = clock()
         self._by_ws: dict[str, dict[str, Agent]] = {}
+        self._announced: dict[str, dict[str, Any]] = {}
 
     def heartbeat(self, workspace_id: str, payload: dict[str, Any]) -> bool:
-        """Record a heartbeat; True when the workspace's set of online agents changed."""
+        """Record a heartbeat; True when the workspace's set of online agents changed now
+        (a sign-off within its grace changes it later, through `expire`)."""
         agents = self._by_ws.setdefault(workspace_id, {})
         raw = {
             "id": payload.get("agent_id"),
@@ -45,10 +71,20 @@ class Presence:
         }
         who = person(raw, "agent")
         if payload.get("online") is False:
-            return agents.pop(who["id"], None) is not None
+            return self._sign_off(agents, who["id"])
         changed = who["id"] not in agents
         agents[who["id"]] = Agent(who["id"], who["name"], who["avatar"], self.clock() + self.ttl)
         return changed
+
+    def _sign_off(self, agents: dict[str, Agent], agent_id: str) -> bool:
+        agent = agents.get(agent_id)
+        if agent is None:
+            return False
+        if self.sign_off_grace <= 0:
+            del agents[agent_id]
+            return True
+        agent.expires = min(agent.expires, self.clock() + self.sign_off_grace)
+        return False
 
     def expire(self) -> list[str]:
         """Drop silent agents; the workspaces whose online set changed."""
@@ -66,3 +102,32 @@ class Presence:
         at = self.clock()
         agents = self._by_ws.get(workspace_id, {})
         return sorted((a for a in agents.values() if a.expires > at), key=lambda a: a.id)
+
+    # --- what visitors were last told -------------------------------------------------
+    def settled(self) -> bool:
+        """True once every online agent has had time to send a heartbeat since the start."""
+        return self.clock() - self._started >= self.warmup
+
+    def is_news(self, workspace_id: str, frame: dict[str, Any]) -> bool:
+        return self._announced.get(workspace_id) != frame
+
+    def announced(self, workspace_id: str, frame: dict[str, Any]) -> None:
+        self._announced[workspace_id] = frame
+
+
+def visitor_view(agents: list[Agent], workspace: Workspace, at: datetime) -> dict[str, Any]:
+    """What visitors are told (`presence.get`): outside business hours nobody is online."""
+    open_now = is_open(workspace.business_hours, at)
+    shown = agents if open_now else []
+    return {
+        "online_agents": len(shown),
+        "agents": [a.public() for a in shown],
+        "away_message": workspace.away_message,
+        "open": open_now,
+    }
+
+
+def visitor_frame(view: dict[str, Any]) -> dict[str, Any]:
+    """The live `presence` frame for widgets: no agent ids, at most five faces."""
+    faces = [{"name": a["name"], "avatar": a["avatar"]} for a in view["agents"][:MAX_SHOWN]]
+    return {"type": "presence", **view, "agents": faces}

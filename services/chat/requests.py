@@ -26,6 +26,7 @@ from services.chat.model import (
     req_text,
     summary_out,
 )
+from services.chat.presence import visitor_view
 from shared.errors import PermanentError
 
 Handler = Callable[[ChatContext, dict[str, Any]], Awaitable[Any]]
@@ -260,12 +261,8 @@ async def history(ctx: ChatContext, p: dict[str, Any]) -> dict[str, Any]:
 
 async def presence_get(ctx: ChatContext, p: dict[str, Any]) -> dict[str, Any]:
     workspace = ctx.workspace(req_id(p, "workspace_id"))
-    agents = ctx.presence.online(workspace.id)
-    return {
-        "online_agents": len(agents),
-        "agents": [a.public() for a in agents],
-        "away_message": workspace.away_message,
-    }
+    presence = ctx.presence
+    return visitor_view(presence.online(workspace.id), workspace, presence.wall_clock())
 
 
 HANDLERS: dict[str, Handler] = {

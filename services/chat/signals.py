@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from services.chat.availability import announce
 from services.chat.context import ChatContext
 from services.chat.model import opt_int, person, req_id
 
@@ -73,8 +74,10 @@ async def agent_typing(ctx: ChatContext, p: dict[str, Any]) -> None:
 
 
 async def publish_presence(ctx: ChatContext, workspace_id: str) -> None:
+    """The set of online agents changed: tell the agents, and the visitors if they see it."""
     agents = [a.public() for a in ctx.presence.online(workspace_id)]
     await ctx.live.to_agents(workspace_id, {"type": "presence", "agents": agents})
+    await announce(ctx, workspace_id)
 
 
 async def agent_presence(ctx: ChatContext, p: dict[str, Any]) -> None:

@@ -1,10 +1,13 @@
-"""Background duties: wake snoozed conversations when due, expire silent agents."""
+"""Background duties: wake snoozed conversations when due, expire silent agents, and
+re-evaluate what visitors are told (business hours opening or closing, settings edits)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
+from services.chat.availability import announce_all
 from services.chat.context import ChatContext
 from services.chat.model import now
 from services.chat.signals import publish_presence
@@ -31,14 +34,28 @@ async def wake_due(ctx: ChatContext) -> int:
     return woken
 
 
+async def expire_agents(ctx: ChatContext) -> int:
+    """Agents whose heartbeats stopped are offline: tell agents and visitors now."""
+    changed = ctx.presence.expire()
+    for ws in changed:
+        await publish_presence(ctx, ws)
+    return len(changed)
+
+
+DUTIES: tuple[Callable[[ChatContext], Awaitable[int]], ...] = (
+    wake_due,
+    expire_agents,
+    announce_all,
+)
+
+
 async def run_duties(ctx: ChatContext, tick: float = TICK_SECONDS) -> None:
     while True:
-        try:
-            await wake_due(ctx)
-            for ws in ctx.presence.expire():
-                await publish_presence(ctx, ws)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - Mongo or NATS hiccup: try again next tick
-            log.exception("background duty failed")
+        for duty in DUTIES:  # one failing (Mongo down) does not hold up the others
+            try:
+                await duty(ctx)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - Mongo or NATS hiccup: try again next tick
+                log.exception("background duty %s failed", duty.__name__)
         await asyncio.sleep(tick)

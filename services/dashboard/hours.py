@@ -1,19 +1,14 @@
-"""Business hours: parsed from the settings form, stored on the workspace, checked by time.
-
-Stored shape (`Workspace.business_hours`): `{"timezone": "Europe/Paris",
-"days": {"mon": ["09:00", "17:00"], ...}}`; a day that is absent is closed, and an
-empty dict means no business hours are set (always open).
-"""
+"""Business hours from the settings form; the stored shape and `is_open` are in shared.hours."""
 
 from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import available_timezones
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from shared.hours import DAYS
+
 DAY_NAMES = dict(
     zip(
         DAYS,
@@ -49,17 +44,3 @@ def parse_form(form: Any) -> dict[str, Any]:
             raise Invalid(f"{DAY_NAMES[day]}: opening must be before closing (HH:MM).")
         days[day] = [start, end]
     return {"timezone": tz, "days": days}
-
-
-def is_open(hours: dict[str, Any], at: datetime | None = None) -> bool:
-    if not hours:
-        return True
-    try:
-        zone = ZoneInfo(hours.get("timezone") or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = (at or datetime.now(UTC)).astimezone(zone)
-    span = (hours.get("days") or {}).get(DAYS[local.weekday()])
-    if not span:
-        return False
-    return span[0] <= local.strftime("%H:%M") < span[1]

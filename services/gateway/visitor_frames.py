@@ -244,6 +244,7 @@ async def send_presence(s: Session) -> None:
                 for a in result.get("agents", [])[:5]
             ],
             "away_message": result.get("away_message"),
+            "open": result.get("open") is not False,
         }
     )
 

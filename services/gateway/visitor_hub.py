@@ -2,9 +2,11 @@
 
 The gateway keeps no chat state: chat publishes a visitor's frames on
 `P.live.visitor.<ws>.<visitor_id>` and whichever gateway holds that visitor's sockets
-(one per tab) forwards them. Each socket has a bounded outbound queue drained by its
-own writer task, so a slow reader never blocks the others; one that cannot keep up
-is closed and its widget reconnects and resyncs.
+(one per tab) forwards them. Frames for all of a workspace's visitors (presence) come
+on `P.live.visitors.<ws>`, subscribed while this process holds a socket of it. Each
+socket has a bounded outbound queue drained by its own writer task, so a slow reader
+never blocks the others; one that cannot keep up is closed and its widget reconnects
+and resyncs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from shared.outbox import Outbox
 log = logging.getLogger("parley.gateway.hub")
 
 QUEUE_LIMIT = 256
-FORWARDED = ("message", "typing", "read", "presence")
+FORWARDED = ("message", "typing", "read")
+WORKSPACE_FORWARDED = ("presence",)
 
 
 @dataclass(eq=False)
@@ -68,6 +71,8 @@ class VisitorHub:
         self.bus = bus
         self.conns: dict[tuple[str, str], set[VisitorConn]] = {}
         self._subs: dict[tuple[str, str], Any] = {}
+        self._ws_subs: dict[str, Any] = {}
+        self._visitors_of: dict[str, set[tuple[str, str]]] = {}
         self._lock = asyncio.Lock()
 
     def count(self) -> int:
@@ -87,6 +92,11 @@ class VisitorHub:
                             c.send(frame)
 
                 self._subs[key] = await self.bus.subscribe(subject, deliver)
+                self._visitors_of.setdefault(conn.workspace_id, set()).add(key)
+                if conn.workspace_id not in self._ws_subs:
+                    self._ws_subs[conn.workspace_id] = await self._subscribe_workspace(
+                        conn.workspace_id
+                    )
                 assert self.bus.nc is not None
                 await self.bus.nc.flush()
         conn.outbox.start()
@@ -104,6 +114,29 @@ class VisitorHub:
                     if sub is not None:
                         with contextlib.suppress(Exception):
                             await sub.unsubscribe()
+                    await self._leave_workspace(key)
+
+    async def _subscribe_workspace(self, workspace_id: str) -> Any:
+        async def deliver(frame: dict[str, Any]) -> None:
+            if not (isinstance(frame, dict) and frame.get("type") in WORKSPACE_FORWARDED):
+                return
+            for key in list(self._visitors_of.get(workspace_id, ())):
+                for c in list(self.conns.get(key, ())):
+                    c.send(frame)
+
+        return await self.bus.subscribe(self.bus.subjects.live_visitors(workspace_id), deliver)
+
+    async def _leave_workspace(self, key: tuple[str, str]) -> None:
+        """The visitor's last socket here closed: drop the workspace feed with its last one."""
+        visitors = self._visitors_of.get(key[0], set())
+        visitors.discard(key)
+        if visitors:
+            return
+        self._visitors_of.pop(key[0], None)
+        sub = self._ws_subs.pop(key[0], None)
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def close_all(self) -> None:
         for group in list(self.conns.values()):

@@ -4,37 +4,60 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
+from datetime import timedelta
 
 from aiohttp import web
 
 from services.identity.enrich import GeoIP
 from services.identity.processor import Processor
 from services.identity.requests import Requests
-from services.identity.store import INDEXES, IdentityStore
+from services.identity.store import INDEXES, IdentityStore, utcnow
 from shared.settings import Settings
 from shared.web import BUS, DB, SETTINGS, WORKSPACES, add_mongo, add_workspaces, create_base_app
+
+log = logging.getLogger("parley.identity")
 
 PROCESSOR = web.AppKey("processor", Processor)
 CONSUMER = "identity"
 BATCH = 200
+PENDING_EVERY_SECONDS = 60.0
+# a claim younger than this is most likely being finished by the worker that made it
+PENDING_GRACE = timedelta(seconds=30)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(
+    settings: Settings, *, pending_every: float = PENDING_EVERY_SECONDS
+) -> web.Application:
+    """`pending_every`: how often interrupted merges are looked for (short in tests)."""
     app = create_base_app("identity", settings)
     add_workspaces(app)
     add_mongo(app, indexes=INDEXES)
-    app.cleanup_ctx.append(_identity_ctx)
+    app.cleanup_ctx.append(functools.partial(_identity_ctx, pending_every=pending_every))
     return app
 
 
-async def _identity_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+async def finish_pending_now_and_then(processor: Processor, every: float) -> None:
+    """A merge interrupted by a crash is finished within `every` seconds, restart or not."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await processor.finish_pending(claimed_before=utcnow() - PENDING_GRACE)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - Mongo or NATS hiccup: the next round retries
+            log.exception("finishing pending merges failed")
+
+
+async def _identity_ctx(app: web.Application, pending_every: float):  # type: ignore[no-untyped-def]
     bus = app[BUS]
     store = IdentityStore(app[DB])
     geoip = GeoIP(app[SETTINGS].geoip_db)
     processor = Processor(store, bus, app[WORKSPACES], geoip)
     app[PROCESSOR] = processor
     await Requests(store, processor.resolver, app[WORKSPACES]).serve(bus)
-    await processor.resolver.finish_pending()
+    await processor.finish_pending()
     s = bus.subjects
     task = bus.consume_batches(
         s.events_stream,
@@ -44,8 +67,11 @@ async def _identity_ctx(app: web.Application):  # type: ignore[no-untyped-def]
         processor.process,
         BATCH,
     )
+    pending = asyncio.create_task(finish_pending_now_and_then(processor, pending_every))
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for t in (task, pending):
+        t.cancel()
+    for t in (task, pending):
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
     geoip.close()

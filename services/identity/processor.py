@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from services.identity.enrich import GeoIP, host_of
@@ -204,6 +205,13 @@ class Processor:
                 )
             done.append((ws, item.event.message_id, pid, doc["visitor_id"]))
         return done
+
+    async def finish_pending(self, claimed_before: datetime | None = None) -> int:
+        """Finish merges a crashed worker left claimed; announce the profiles they changed."""
+        finished = await self.resolver.finish_pending(claimed_before=claimed_before)
+        if finished:
+            await self._announce_changes()
+        return finished
 
     # --- facts and live frames ----------------------------------------------------------
     async def _announce_merge(self, ws: str, survivor: str, merged: str, reason: str) -> None:

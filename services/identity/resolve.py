@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 from services.identity.interpret import Plan
@@ -330,12 +331,24 @@ class Resolver:
         forget()
         self.touched.add((ws, sid))
 
-    async def finish_pending(self, limit: int = 50) -> int:
-        """Complete merges a crashed worker left claimed (run at start and now and then)."""
-        pending = [p async for p in self.store.persons.find({"merge_pending": True}).limit(limit)]
+    async def finish_pending(self, limit: int = 50, claimed_before: datetime | None = None) -> int:
+        """Complete merges a crashed worker left claimed (run at start and now and then).
+
+        `claimed_before` leaves alone the claims a live worker is probably finishing right
+        now (finishing one twice is harmless, only wasted). One that fails is logged and
+        retried next time; it does not hold up the rest. Returns how many were finished."""
+        query: dict[str, Any] = {"merge_pending": True}
+        if claimed_before is not None:
+            query["merged_at"] = {"$lte": claimed_before}
+        pending = [p async for p in self.store.persons.find(query).limit(limit)]
+        finished = 0
         for person in pending:
-            await self.finish_merge(person)
-        return len(pending)
+            try:
+                await self.finish_merge(person)
+                finished += 1
+            except Exception:  # noqa: BLE001 - Mongo hiccup or a race: the next round retries
+                log.exception("could not finish the pending merge of %s", person["_id"])
+        return finished
 
     # --- email matches ----------------------------------------------------------------
     async def email_merges(

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from services.identity.app import create_app as identity_app
+from services.identity.store import utcnow
 from shared.bus import Bus
 from shared.events import IngestEvent
+from shared.settings import Settings
+from shared.web import DB
 from tests.integration.chat_support import WS, Frames, ask, conversation_of, visitor_says
+from tests.integration.identity_support import drained, event, publish
 from tests.support import eventually
 
 
@@ -137,3 +143,54 @@ async def test_a_merge_re_points_conversations_to_the_survivor(chat, bus: Bus) -
     assert [c["id"] for c in previous["conversations"]] == [phone]
     by_ids = await ask(bus, "conversations.by_profile", distinct_ids=["d-phone"])
     assert [c["id"] for c in by_ids["conversations"]] == [phone]
+
+
+async def test_a_merge_left_pending_by_a_crash_is_finished_without_a_restart(
+    chat, aiohttp_server, settings: Settings, bus: Bus
+) -> None:
+    identity = await aiohttp_server(identity_app(settings, pending_every=0.2))
+    db = identity.app[DB]
+    await publish(
+        bus, *[event(WS, "page", anonymous_id=d, source="widget", trusted=False) for d in "ab"]
+    )
+    await drained(bus)
+    by_did = {d: await _person_of(db, d) for d in "ab"}
+    older, newer = sorted(by_did.values(), key=lambda p: (p["created_at"], p["_id"]))
+    newer_did = next(d for d, p in by_did.items() if p["_id"] == newer["_id"])
+    # the visitor behind the newer profile chats: chat learns that profile from identity
+    await visitor_says(bus, "v-pending", "hello", distinct_id=newer_did)
+    cid = (await conversation_of(bus, "v-pending"))["conversation_id"]
+    await _profile_becomes(bus, cid, newer["_id"])
+
+    # a worker claimed the merge a minute ago and crashed before finishing it
+    await db.persons.update_one(
+        {"_id": newer["_id"]},
+        {
+            "$set": {
+                "merged_into": older["_id"],
+                "merge_pending": True,
+                "merged_at": utcnow() - timedelta(minutes=1),
+                "merge_reason": "identify",
+            },
+            "$inc": {"version": 1},
+        },
+    )
+    # no restart, no new event: the periodic round finishes it, and chat follows
+    await _profile_becomes(bus, cid, older["_id"])
+    survivor = await db.persons.find_one({"_id": older["_id"]})
+    assert newer["_id"] in survivor["merged_from"]
+    assert await db.persons.count_documents({"merge_pending": True}) == 0
+    assert (await _person_of(db, newer_did))["_id"] == older["_id"]
+
+
+async def _person_of(db: Any, distinct_id: str) -> dict[str, Any]:
+    did = await db.distinct_ids.find_one({"workspace_id": WS, "distinct_id": distinct_id})
+    return await db.persons.find_one({"_id": did["person_id"]})
+
+
+async def _profile_becomes(bus: Bus, conversation_id: str, profile_id: str) -> None:
+    async def there() -> bool:
+        got = await ask(bus, "conversation.get", conversation_id=conversation_id, agent_id="a1")
+        return got["conversation"]["profile_id"] == profile_id
+
+    await eventually(there, timeout=15)

@@ -8,9 +8,9 @@ import time
 import aiohttp
 import pytest
 
-from services.dashboard.hours import is_open
 from services.gateway.visitor_ws import CLOSE_BAD_KEY
 from shared.events import parse_time
+from shared.hours import is_open
 from shared.security import user_hash
 from shared.web import WORKSPACES
 from shared.workspaces import DEFAULT_GRACE_SECONDS, DEFAULT_WORKSPACE_ID

@@ -43,7 +43,7 @@ def test_text_and_agents_are_checked() -> None:
 
 def test_presence_expires_silent_agents_and_honours_sign_out() -> None:
     clock = [100.0]
-    presence = Presence(ttl=45, clock=lambda: clock[0])
+    presence = Presence(ttl=45, clock=lambda: clock[0], sign_off_grace=0)
     assert presence.heartbeat("ws", {"agent_id": "ann", "name": "Ann"}) is True
     assert presence.heartbeat("ws", {"agent_id": "ann", "name": "Ann"}) is False
     presence.heartbeat("ws", {"agent_id": "bo", "name": "Bo"})

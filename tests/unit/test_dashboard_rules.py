@@ -11,6 +11,7 @@ from services.dashboard.people import fallback_person, person_from
 from services.dashboard.render import Renderer, ago
 from services.dashboard.views.conversation import snooze_until
 from services.dashboard.views.settings import parse_origins
+from shared.hours import is_open
 
 
 def test_origins_are_normalised_and_anything_else_is_refused() -> None:
@@ -43,9 +44,9 @@ def test_business_hours_need_a_known_zone_and_opening_before_closing() -> None:
         }
     )
     # Friday 2026-01-09 14:30 UTC is 09:30 in New York
-    assert hours.is_open(parsed, datetime(2026, 1, 9, 14, 30, tzinfo=UTC))
-    assert not hours.is_open(parsed, datetime(2026, 1, 9, 13, 30, tzinfo=UTC))
-    assert hours.is_open({}, datetime(2026, 1, 10, 3, 0, tzinfo=UTC))  # none set: always open
+    assert is_open(parsed, datetime(2026, 1, 9, 14, 30, tzinfo=UTC))
+    assert not is_open(parsed, datetime(2026, 1, 9, 13, 30, tzinfo=UTC))
+    assert is_open({}, datetime(2026, 1, 10, 3, 0, tzinfo=UTC))  # none set: always open
 
 
 @pytest.mark.parametrize(

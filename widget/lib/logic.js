@@ -185,6 +185,15 @@ function emailPromptDelay(s) {
   return Math.max(0, due - s.now);
 }
 
+/* The header's line from a presence frame: who is online, or the away message when
+   nobody is (chat already counts nobody outside business hours; `open` says so too). */
+function presenceLine(p) {
+  if (!p.online_agents || p.open === false) return p.away_message || "We're away. Leave a message.";
+  var names = (p.agents || []).map(function (a) { return a.name; }).filter(Boolean).slice(0, 2);
+  if (!names.length) return "We're online";
+  return names.join(" and ") + (p.online_agents > 1 ? " are" : " is") + " online";
+}
+
 /* Replay calls queued by the loader stub: [["identify", "u1", {...}], ["open"], ...]. */
 function replayQueue(queue, api) {
   var errors = [];
@@ -210,6 +219,7 @@ if (typeof module === "object" && module && module.exports) {
     hasEmail: hasEmail,
     Timeline: Timeline,
     emailPromptDelay: emailPromptDelay,
+    presenceLine: presenceLine,
     replayQueue: replayQueue,
     isRefusal: isRefusal,
   };

@@ -158,10 +158,7 @@ UI.prototype.setPresence = function (p) {
   agents.slice(0, 3).forEach(function (a) {
     this.avatars.appendChild(avatar(a));
   }, this);
-  var names = agents.map(function (a) { return a.name; }).filter(Boolean).slice(0, 2);
-  this.subtitle.textContent = p.online_agents
-    ? (names.length ? names.join(" and ") + (p.online_agents > 1 ? " are" : " is") + " online" : "We're online")
-    : p.away_message || "We're away. Leave a message.";
+  this.subtitle.textContent = presenceLine(p);
 };
 
 UI.prototype.setTyping = function (agent) {

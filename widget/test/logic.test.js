@@ -2,7 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  backoffDelay, newId, safeHref, linkify, validEmail, hasEmail, Timeline, emailPromptDelay, replayQueue,
+  backoffDelay, newId, safeHref, linkify, validEmail, hasEmail, Timeline, emailPromptDelay, replayQueue, presenceLine,
 } = require('../lib/logic.js');
 
 const msg = (seq, kind, extra = {}) => ({
@@ -111,4 +111,16 @@ test('the loader queue replays in order and one bad call does not stop the rest'
   const errors = replayQueue([['identify', 'u1', { plan: 'pro' }], ['track', 'x'], ['nope'], null, ['open']], api);
   assert.deepEqual(seen, [['identify', 'u1', { plan: 'pro' }], ['open']]);
   assert.equal(errors.length, 1);
+});
+
+test('the header names who is online, and shows the away message when nobody is or hours are closed', () => {
+  const ann = { name: 'Ann', avatar: null };
+  const bo = { name: 'Bo', avatar: null };
+  const away = 'Back at 9';
+  assert.equal(presenceLine({ online_agents: 1, agents: [ann], away_message: away }), 'Ann is online');
+  assert.equal(presenceLine({ online_agents: 2, agents: [ann, bo], open: true }), 'Ann and Bo are online');
+  assert.equal(presenceLine({ online_agents: 1, agents: [{ name: null }] }), "We're online");
+  assert.equal(presenceLine({ online_agents: 0, agents: [], away_message: away }), away);
+  assert.equal(presenceLine({ online_agents: 1, agents: [ann], away_message: away, open: false }), away);
+  assert.equal(presenceLine({ online_agents: 0, agents: [] }), "We're away. Leave a message.");
 });

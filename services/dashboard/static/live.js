@@ -251,6 +251,83 @@
   }
 
   /* ---- one conversation ---- */
+  /* Canned replies in the composer: typing "/sh" lists the shortcuts that start so; Tab
+   * or Enter puts the highlighted reply's text in place of "/sh" (arrows move, Escape
+   * closes). A message that is exactly a known "/shortcut" is sent as its text. */
+  function CannedShortcuts(box, select, listbox) {
+    var replies = Array.prototype.filter.call(select.options, function (o) { return o.dataset.shortcut; })
+      .map(function (o) { return { shortcut: o.dataset.shortcut, text: o.value }; });
+    var shown = [], active = 0, token = null;
+
+    function tokenAtCaret() {
+      var before = box.value.slice(0, box.selectionStart);
+      var m = /(^|\s)\/([A-Za-z0-9_-]*)$/.exec(before);
+      return m ? { start: before.length - m[2].length - 1, word: m[2].toLowerCase() } : null;
+    }
+    function close() {
+      shown = []; token = null;
+      listbox.hidden = true;
+      listbox.textContent = "";
+      box.setAttribute("aria-expanded", "false");
+      box.removeAttribute("aria-activedescendant");
+    }
+    function draw() {
+      listbox.textContent = "";
+      shown.forEach(function (r, i) {
+        var li = el("li", "canned-option" + (i === active ? " is-active" : ""));
+        li.id = "canned-option-" + i;
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", String(i === active));
+        li.append(el("code", null, "/" + r.shortcut), el("span", "canned-preview", r.text));
+        li.addEventListener("mousedown", function (event) { event.preventDefault(); pick(i); });
+        listbox.append(li);
+      });
+      listbox.hidden = false;
+      box.setAttribute("aria-expanded", "true");
+      box.setAttribute("aria-activedescendant", "canned-option-" + active);
+    }
+    function update() {
+      token = tokenAtCaret();
+      shown = token ? replies.filter(function (r) { return r.shortcut.indexOf(token.word) === 0; }) : [];
+      if (!shown.length) return close();
+      active = Math.min(active, shown.length - 1);
+      draw();
+    }
+    function pick(i) {
+      var reply = shown[i], end = box.selectionStart;
+      box.value = box.value.slice(0, token.start) + reply.text + box.value.slice(end);
+      box.selectionStart = box.selectionEnd = token.start + reply.text.length;
+      close();
+      box.focus();
+      box.dispatchEvent(new Event("input"));
+    }
+    box.addEventListener("input", function () { if (replies.length) update(); });
+    box.addEventListener("blur", close);
+
+    /* true when the key was the list's (the composer must not also send) */
+    this.handleKey = function (event) {
+      if (!shown.length) return false;
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        active = (active + (event.key === "ArrowDown" ? 1 : shown.length - 1)) % shown.length;
+        draw();
+      } else if ((event.key === "Enter" && !event.shiftKey) || event.key === "Tab") {
+        pick(active);
+      } else if (event.key === "Escape") {
+        close();
+      } else {
+        return false;
+      }
+      event.preventDefault();
+      return true;
+    };
+    this.expand = function (text) {
+      var m = /^\/([A-Za-z0-9_-]+)$/.exec(text);
+      var found = m && replies.filter(function (r) { return r.shortcut === m[1].toLowerCase(); })[0];
+      return found ? found.text : text;
+    };
+    this.close = close;
+  }
+
   function Conversation(root) {
     var cid = root.dataset.id;
     var list = document.getElementById("messages");
@@ -260,6 +337,11 @@
     var box = document.getElementById("reply");
     var internal = document.getElementById("internal");
     var error = document.getElementById("composer-error");
+    var cannedSelect = document.getElementById("canned");
+    var shortcuts = cannedSelect
+      ? new CannedShortcuts(box, cannedSelect, document.getElementById("canned-suggest"))
+      : { handleKey: function () { return false; }, expand: function (t) { return t; }, close: function () {} };
+    var replyPlaceholder = box.placeholder;
     var lastSeq = 0;
     var typers = {};
 
@@ -431,16 +513,15 @@
       typingStop = setTimeout(function () { typing(false); }, 3000);
     });
     box.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      if (event.isComposing || shortcuts.handleKey(event)) return;
+      if (event.key === "Enter" && !event.shiftKey) {
         event.preventDefault();
         form.requestSubmit();
       }
     });
     internal.addEventListener("change", function () {
       form.classList.toggle("is-note", internal.checked);
-      box.placeholder = internal.checked
-        ? "Write an internal note: only your team sees it"
-        : "Write a reply… (Enter sends, Shift+Enter for a new line)";
+      box.placeholder = internal.checked ? "Write an internal note: only your team sees it" : replyPlaceholder;
     });
     var canned = document.getElementById("canned");
     if (canned) canned.addEventListener("change", function () {
@@ -454,7 +535,8 @@
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      var text = box.value.trim();
+      shortcuts.close();
+      var text = shortcuts.expand(box.value.trim());
       if (!text) return;
       var message = {
         conversation_id: cid, client_msg_id: uuid(), text: text, internal: internal.checked,

@@ -26,6 +26,7 @@ SNOOZES = {
     "week": "For a week",
 }
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+_SHORTCUT = re.compile(r"^/([A-Za-z0-9_-]{1,40})$")
 
 
 def conversation_id(request: web.Request) -> str:
@@ -160,14 +161,24 @@ async def update(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/conversations/{cid}")
 
 
+def expand_shortcut(text: str, canned: list[dict[str, Any]]) -> str:
+    """A reply that is exactly `/shortcut` of a canned reply is that reply's text."""
+    match = _SHORTCUT.match(text.strip())
+    if match is None:
+        return text
+    wanted = match.group(1).lower()
+    return next((r["text"] for r in canned if r["shortcut"] == wanted), text)
+
+
 async def reply_form(request: web.Request) -> web.StreamResponse:
     """The reply box without scripts: post, then show the thread again."""
     cid = conversation_id(request)
     form = await request.post()
+    canned = await request.app[keys.STORE].canned_replies(workspace_id(request))
     await send(
         request,
         cid,
-        str(form.get("text", "")),
+        expand_shortcut(str(form.get("text", "")), canned),
         internal=form.get("internal") == "on",
         client_msg_id=str(form.get("client_msg_id") or uuid.uuid4()),
     )
