@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from shared.bus import Bus
 from shared.snippet import install_snippet
+from tests.support import eventually
 
 
 def host_page(snippet: str, before: str = "", after: str = "", copies: int = 1) -> str:
@@ -46,8 +47,16 @@ async def visitor_id_of(page: Any) -> str:
 
 
 async def conversation_id_of(bus: Bus, visitor_id: str) -> str:
-    history = await bus.request(
-        bus.subjects.request("chat", "history"),
-        {"workspace_id": "default", "visitor_id": visitor_id},
-    )
-    return history["conversation_id"]
+    """The visitor's conversation, once chat stored it ("Sent" means durable, not yet stored)."""
+    found: dict[str, str] = {}
+
+    async def stored() -> bool:
+        history = await bus.request(
+            bus.subjects.request("chat", "history"),
+            {"workspace_id": "default", "visitor_id": visitor_id},
+        )
+        found["id"] = history["conversation_id"]
+        return found["id"] is not None
+
+    await eventually(stored, timeout=10)
+    return found["id"]
