@@ -12,7 +12,17 @@ from services.identity.processor import Processor
 from services.identity.requests import Requests
 from services.identity.store import INDEXES, IdentityStore
 from shared.settings import Settings
-from shared.web import BUS, DB, SETTINGS, WORKSPACES, add_mongo, add_workspaces, create_base_app
+from shared.subjects import Subjects
+from shared.web import (
+    BUS,
+    DB,
+    SETTINGS,
+    WORKSPACES,
+    add_mongo,
+    add_workspaces,
+    create_base_app,
+    watch_consumers,
+)
 
 PROCESSOR = web.AppKey("processor", Processor)
 CONSUMER = "identity"
@@ -24,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
     add_workspaces(app)
     add_mongo(app, indexes=INDEXES)
     app.cleanup_ctx.append(_identity_ctx)
+    watch_consumers(app, (Subjects(settings.subject_prefix).events_stream, CONSUMER))
     return app
 
 
