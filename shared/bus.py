@@ -61,12 +61,14 @@ class Bus:
 
     # --- connection -------------------------------------------------------------------
     async def connect(self, first_attempt_timeout: float = 30.0) -> None:
+        from shared.settings import nats_servers
+
         deadline = time.monotonic() + first_attempt_timeout
         delay = 0.2
         while True:
             try:
                 self.nc = await nats.connect(
-                    self.url,
+                    servers=nats_servers(self.url),  # several cluster seeds, comma-separated
                     name=f"parley-{self.service}",
                     # services never give up (the default stops after ~2 minutes)
                     max_reconnect_attempts=-1,

@@ -7,13 +7,23 @@ Used by the launcher (`python -m services`) and by the test fixtures.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import logging
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("parley.embedded")
+
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -38,6 +48,76 @@ def _binary(name: str) -> str:
     return found
 
 
+def die_with_parent() -> Callable[[], None]:
+    """A `preexec_fn`: the child gets SIGTERM when the process that started it dies.
+
+    Linux's parent-death signal, so a launcher killed with SIGKILL leaves nothing
+    running. It fires when the *thread* that forked exits: start children from the
+    main thread. Elsewhere (not Linux) it does nothing.
+    """
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the line above
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
+def stop_stale(pid_file: Path, marker: str, timeout: float = 10) -> int | None:
+    """Stop a process a previous run left behind (its pid file, and `marker` in its command line).
+
+    Returns the pid stopped, or None. The marker guards against a pid the system
+    has since given to an unrelated process.
+    """
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid() or marker not in _cmdline(pid):
+        return None
+    log.warning("stopping a stale process left by a previous run", extra={"pid": pid})
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while marker in _cmdline(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if marker in _cmdline(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        while marker in _cmdline(pid):
+            time.sleep(0.05)
+    with contextlib.suppress(OSError):
+        pid_file.unlink()
+    return pid
+
+
+def _pid_file(store: Path) -> Path:
+    return store.parent / f"{store.name}.pid"
+
+
+def stop_stale_server(store: Path) -> int | None:
+    """Stop an embedded server a dead run left running on `store` (its data)."""
+    return stop_stale(_pid_file(store), f" {store} ")
+
+
+def stop_stale_servers(data_dir: Path) -> None:
+    for store in ("nats", "mongo"):
+        stop_stale_server(data_dir / store)
+
+
 @dataclass
 class EmbeddedServer:
     name: str
@@ -60,13 +140,22 @@ class EmbeddedServer:
 
 
 def _start(
-    name: str, cmd: list[str], port: int, url: str, log_path: Path, timeout: float
+    name: str, cmd: list[str], port: int, url: str, store: Path, log_path: Path, timeout: float
 ) -> EmbeddedServer:
+    """Start a server on `store` (stopping one a dead run left on it first); wait for its port."""
+    stop_stale_server(store)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_file = log_path.open("ab")
-    process = subprocess.Popen(
-        cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with log_path.open("ab") as log_file:
+        # its own session: a terminal's Ctrl-C or hang-up reaches the launcher, which
+        # stops the services before the servers they need; die_with_parent covers kill -9
+        process = subprocess.Popen(
+            cmd,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - prctl only, no locks taken
+        )
+    _pid_file(store).write_text(str(process.pid))
     server = EmbeddedServer(name, port, url, process, log_path)
     deadline = time.monotonic() + timeout
     while not port_open(port):
@@ -92,6 +181,7 @@ def start_nats(data_dir: Path, port: int | None = None, timeout: float = 20) -> 
         cmd,
         port,
         f"nats://127.0.0.1:{port}",
+        store,
         data_dir / "logs" / "nats.log",
         timeout,
     )
@@ -113,4 +203,4 @@ def start_mongo(data_dir: Path, port: int | None = None, timeout: float = 30) ->
         "WARNING",
     ]
     url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-    return _start("secantusdb", cmd, port, url, data_dir / "logs" / "mongo.log", timeout)
+    return _start("secantusdb", cmd, port, url, store, data_dir / "logs" / "mongo.log", timeout)

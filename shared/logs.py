@@ -32,6 +32,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+_access = logging.getLogger("parley.access")
+
+
+def access_log(
+    *, method: str, path: str, status: int, duration_ms: float, client_ip: str, request_id: str
+) -> None:
+    """One line per HTTP request (level INFO, so PARLEY_LOG_LEVEL=WARNING turns them off)."""
+    _access.info(
+        "%s %s %d",
+        method,
+        path,
+        status,
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client_ip": client_ip,
+            "request_id": request_id,
+        },
+    )
+
+
 def setup_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))

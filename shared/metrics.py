@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# memory, CPU, open files, GC and the Python version of this process
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
 
 HTTP_REQUESTS = Counter(
     "parley_http_requests_total",
@@ -40,6 +53,50 @@ HANDLER_LATENCY = Histogram(
     "parley_handler_seconds",
     "Bus handler latency",
     ["service", "handler"],
+    registry=REGISTRY,
+)
+
+# Read from JetStream's consumer info by each consuming service (shared.web.watch_consumers).
+CONSUMER_PENDING = Gauge(
+    "parley_consumer_pending",
+    "Messages of a durable consumer not yet delivered (its lag)",
+    ["service", "consumer"],
+    registry=REGISTRY,
+)
+CONSUMER_ACK_PENDING = Gauge(
+    "parley_consumer_ack_pending",
+    "Messages of a durable consumer delivered but not yet acknowledged",
+    ["service", "consumer"],
+    registry=REGISTRY,
+)
+CONSUMER_REDELIVERED = Gauge(
+    "parley_consumer_redelivered",
+    "Messages of a durable consumer delivered more than once and not yet acknowledged",
+    ["service", "consumer"],
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Gauge(
+    "parley_dead_letters",
+    "Messages in the dead-letter stream for a consumer",
+    ["service", "consumer"],
+    registry=REGISTRY,
+)
+INGEST_REFUSED = Counter(
+    "parley_ingest_refused_total",
+    "Ingest API requests or messages refused, by reason (the error code)",
+    ["reason"],
+    registry=REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "parley_rate_limited_total",
+    "Requests, connections or frames refused by a rate limit",
+    ["service", "limit"],
+    registry=REGISTRY,
+)
+CHAT_MESSAGES = Counter(
+    "parley_chat_messages_total",
+    "Chat messages stored: in = from visitors, out = agents' replies (not notes)",
+    ["direction"],
     registry=REGISTRY,
 )
 

@@ -1,9 +1,20 @@
-"""The aiohttp base every service builds on: health, readiness, metrics, JSON errors."""
+"""The aiohttp base every service builds on: health, readiness, metrics, JSON errors.
+
+Every request gets a request id (a trusted proxy's `X-Request-Id`, or a new one),
+echoed in the `X-Request-Id` response header and in every JSON error body, and one
+access-log line. `/metrics` is served on its own port (`PARLEY_METRICS_PORT`, bound
+to `PARLEY_METRICS_HOST`), never on the public one.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import logging
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -11,12 +22,19 @@ from aiohttp import web
 from shared import metrics
 from shared.bus import Bus
 from shared.errors import BusError
+from shared.logs import access_log
 from shared.settings import Settings
 from shared.subjects import Subjects
 
 log = logging.getLogger("parley.web")
 
 API_PREFIX = "/v1/"
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# a readiness check that has not answered by then reports "timeout"
+READY_TIMEOUT = 1.0
+# how often consuming services read their consumers' lag from JetStream
+CONSUMER_STATS_EVERY = 5.0
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -24,10 +42,69 @@ SERVICE_NAME = web.AppKey("service_name", str)
 SETTINGS = web.AppKey("settings", Settings)
 BUS = web.AppKey("bus", Bus)
 READINESS = web.AppKey("readiness", dict)
+METRICS_PORT = web.AppKey("metrics_port", int)
+WATCHED_CONSUMERS = web.AppKey("watched_consumers", list)
+REQUEST_ID = web.RequestKey("request_id", str)
+
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "parley_request_id", default=None
+)
 
 
 def json_error(status: int, code: str, message: str, **headers: str) -> web.Response:
-    return web.json_response({"code": code, "message": message}, status=status, headers=headers)
+    body = {"code": code, "message": message}
+    request_id = _request_id.get()
+    if request_id:
+        body["request_id"] = request_id
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _request_id_of(request: web.Request) -> str:
+    """A trusted proxy's id (so one id follows a request end to end), else a new one."""
+    from shared.proxies import from_trusted_proxy
+
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    if given and _REQUEST_ID_SHAPE.fullmatch(given) and from_trusted_proxy(request):
+        return given
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def request_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """The request id, then one access-log line when the request is done."""
+    from shared.proxies import client_ip
+
+    request_id = _request_id_of(request)
+    request[REQUEST_ID] = request_id
+    token = _request_id.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away (nginx's code for it)
+        raise
+    finally:
+        access_log(
+            method=request.method,
+            path=request.path,  # never the query string: it may carry keys and tokens
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            client_ip=client_ip(request),
+            request_id=request_id,
+        )
+        _request_id.reset(token)
+
+
+async def _echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    request_id = request.get(REQUEST_ID)
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
 
 
 @web.middleware
@@ -81,16 +158,24 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "service": request.app[SERVICE_NAME]})
 
 
+async def _run_check(check: ReadinessCheck) -> bool | str:
+    """True, or why not: "down" (the check said no), "timeout", or "error"."""
+    try:
+        return True if await asyncio.wait_for(check(), READY_TIMEOUT) else "down"
+    except TimeoutError:
+        return "timeout"
+    except Exception:  # noqa: BLE001 - a failing check is just "not ready"
+        return "error"
+
+
 async def readyz(request: web.Request) -> web.Response:
-    checks = {}
-    for name, check in request.app[READINESS].items():
-        try:
-            checks[name] = bool(await check())
-        except Exception:  # noqa: BLE001 - a failing check is just "not ready"
-            checks[name] = False
-    ready = all(checks.values())
+    """Every check at once, each bounded by READY_TIMEOUT: a stalled database cannot stall this."""
+    names = list(request.app[READINESS])
+    results = await asyncio.gather(*(_run_check(request.app[READINESS][n]) for n in names))
+    checks = dict(zip(names, results, strict=True))
+    ready = all(result is True for result in results)
     return web.json_response(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        {"ok": ready, "status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
     )
 
@@ -99,20 +184,69 @@ async def metrics_view(request: web.Request) -> web.Response:
     return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
 
+def _metrics_ctx(service: str, settings: Settings):  # type: ignore[no-untyped-def]
+    """Serve /metrics on the service's own metrics port for the app's lifetime."""
+
+    async def ctx(app: web.Application):  # type: ignore[no-untyped-def]
+        metrics_app = web.Application()
+        metrics_app.router.add_get("/metrics", metrics_view)
+        runner = web.AppRunner(metrics_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port_of(service))
+        await site.start()
+        app[METRICS_PORT] = runner.addresses[0][1]
+        log.info("metrics served", extra={"host": settings.metrics_host, "port": app[METRICS_PORT]})
+        yield
+        await runner.cleanup()
+
+    return ctx
+
+
+def watch_consumers(app: web.Application, *consumers: tuple[str, str]) -> None:
+    """Report these (stream, durable) consumers' lag, redeliveries and dead letters."""
+    app[WATCHED_CONSUMERS].extend(consumers)
+
+
+async def read_consumer_stats(bus: Bus, consumers: list[tuple[str, str]]) -> None:
+    assert bus.js is not None
+    for stream, durable in consumers:
+        try:
+            info = await bus.js.consumer_info(stream, durable, timeout=2)
+        except Exception as exc:  # noqa: BLE001 - not created yet, or NATS restarting
+            log.debug("no consumer info for %s: %r", durable, exc)
+            continue
+        labels = (bus.service, durable)
+        metrics.CONSUMER_PENDING.labels(*labels).set(info.num_pending or 0)
+        metrics.CONSUMER_ACK_PENDING.labels(*labels).set(info.num_ack_pending or 0)
+        metrics.CONSUMER_REDELIVERED.labels(*labels).set(info.num_redelivered or 0)
+        subject = bus.subjects.deadletter(durable)
+        with contextlib.suppress(Exception):
+            dead = await bus.js.stream_info(bus.subjects.deadletter_stream, subject)
+            metrics.DEAD_LETTERS.labels(*labels).set(sum((dead.state.subjects or {}).values()))
+
+
+async def _consumer_stats_loop(bus: Bus, consumers: list[tuple[str, str]]) -> None:
+    while True:
+        await read_consumer_stats(bus, consumers)
+        await asyncio.sleep(CONSUMER_STATS_EVERY)
+
+
 def create_base_app(
     service: str, settings: Settings, *, client_max_size: int = 1024**2
 ) -> web.Application:
-    """An app with /healthz, /readyz, /metrics and a bus connected during its lifetime."""
+    """An app with /healthz, /readyz, a metrics port and a bus connected during its lifetime."""
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware],
+        middlewares=[request_middleware, metrics_middleware, error_middleware],
         client_max_size=client_max_size,
     )
     app[SERVICE_NAME] = service
     app[SETTINGS] = settings
     app[READINESS] = {}
+    app[WATCHED_CONSUMERS] = []
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_view)
+    app.on_response_prepare.append(_echo_request_id)
+    app.cleanup_ctx.append(_metrics_ctx(service, settings))
 
     async def bus_ctx(app: web.Application):  # type: ignore[no-untyped-def]
         bus = Bus(
@@ -129,7 +263,13 @@ def create_base_app(
             return bus.connected
 
         app[READINESS]["nats"] = nats_ready
+        stats = None
+        if app[WATCHED_CONSUMERS]:
+            stats = asyncio.create_task(_consumer_stats_loop(bus, app[WATCHED_CONSUMERS]))
         yield
+        if stats is not None:
+            stats.cancel()
+            await asyncio.gather(stats, return_exceptions=True)
         await bus.close()
 
     app.cleanup_ctx.append(bus_ctx)

@@ -143,7 +143,28 @@ def new_keys() -> dict[str, str]:
     }
 
 
-def _seed_fingerprint(settings: Settings) -> str:
+# the default workspace's fields that settings (environment or secrets.json) seed
+SEEDED_FIELDS = (
+    "write_key",
+    "secret_key",
+    "identity_secret",
+    "allowed_origins",
+    "enforce_identity_verification",
+)
+
+
+def _seed_values(settings: Settings) -> dict[str, Any]:
+    return {
+        "write_key": settings.write_key,
+        "secret_key": settings.secret_key,
+        "identity_secret": settings.identity_secret,
+        "allowed_origins": list(settings.allowed_origins),
+        "enforce_identity_verification": settings.enforce_identity_verification,
+    }
+
+
+def _legacy_fingerprint(settings: Settings) -> str:
+    """What `seeded_from` held before it was kept per field."""
     raw = "|".join(
         (
             settings.write_key,
@@ -154,6 +175,26 @@ def _seed_fingerprint(settings: Settings) -> str:
         )
     )
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _seed_marks(settings: Settings) -> dict[str, str]:
+    return {
+        name: hashlib.sha256(json.dumps(value).encode()).hexdigest()[:16]
+        for name, value in _seed_values(settings).items()
+    }
+
+
+def _marks_of(workspace: Workspace, settings: Settings) -> dict[str, str]:
+    """The per-field marks a workspace was last seeded with ({} = unknown: seed them all)."""
+    try:
+        marks = json.loads(workspace.seeded_from)
+    except ValueError:
+        marks = None
+    if isinstance(marks, dict):
+        return marks
+    if workspace.seeded_from == _legacy_fingerprint(settings):
+        return _seed_marks(settings)
+    return {}
 
 
 class WorkspaceRegistry:
@@ -229,34 +270,39 @@ class WorkspaceRegistry:
         self._by_id[workspace.id] = workspace
 
     async def ensure_default(self, settings: Settings) -> Workspace:
-        """Create the default workspace from settings; re-seed only when those settings change."""
-        fingerprint = _seed_fingerprint(settings)
-        try:
-            current = Workspace.from_json((await self._kv.get(DEFAULT_WORKSPACE_ID)).value)
-        except KeyNotFoundError:
-            current = None
-        if current and current.seeded_from == fingerprint:
-            self._by_id[current.id] = current
-            return current
-        ws = current or Workspace(
-            id=DEFAULT_WORKSPACE_ID,
-            name="Default workspace",
-            write_key="",
-            secret_key="",
-            identity_secret="",
-        )
-        ws.write_key = settings.write_key
-        ws.secret_key = settings.secret_key
-        ws.identity_secret = settings.identity_secret
-        ws.allowed_origins = list(settings.allowed_origins)
-        ws.enforce_identity_verification = settings.enforce_identity_verification
-        ws.seeded_from = fingerprint
-        try:
-            if current is None:
-                await self._kv.create(ws.id, ws.to_json())
+        """Create the default workspace from settings; later, apply only the settings that changed.
+
+        Each seeded field is re-applied only when its own setting changed since the last
+        seed, so a key rotated in the dashboard stays rotated when, say, the allowed
+        origins change: the (revoked) key still in secrets.json is never brought back.
+        """
+        marks = _seed_marks(settings)
+        seeded_from = json.dumps(marks, sort_keys=True)
+        while True:
+            try:
+                entry = await self._kv.get(DEFAULT_WORKSPACE_ID)
+            except KeyNotFoundError:
+                entry = None
+            if entry is None:
+                ws = Workspace(
+                    id=DEFAULT_WORKSPACE_ID, name="Default workspace", **_seed_values(settings)
+                )
             else:
-                await self._kv.put(ws.id, ws.to_json())
-        except KeyWrongLastSequenceError:
-            pass  # another service seeded it at the same moment: theirs is identical
-        self._by_id[ws.id] = ws
-        return ws
+                ws = Workspace.from_json(entry.value)
+                if ws.seeded_from == seeded_from:
+                    self._by_id[ws.id] = ws
+                    return ws
+                before, values = _marks_of(ws, settings), _seed_values(settings)
+                for name in SEEDED_FIELDS:
+                    if before.get(name) != marks[name]:
+                        setattr(ws, name, values[name])
+            ws.seeded_from = seeded_from
+            try:
+                if entry is None:
+                    await self._kv.create(ws.id, ws.to_json())
+                else:
+                    await self._kv.update(ws.id, ws.to_json(), last=entry.revision)
+            except KeyWrongLastSequenceError:
+                continue  # another service (or a rotation) wrote it meanwhile: look again
+            self._by_id[ws.id] = ws
+            return ws

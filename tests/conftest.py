@@ -56,6 +56,8 @@ def make_env(servers: Servers, data_dir: Path, **extra: str) -> dict[str, str]:
         "PARLEY_ADMIN_EMAIL": "admin@example.com",
         "PARLEY_ADMIN_PASSWORD": "correct horse battery staple",
         "PARLEY_LOG_LEVEL": "WARNING",
+        "PARLEY_DEMO": "true",  # the e2e tests walk through the demo site
+        "PARLEY_METRICS_PORT": "0",  # any free port: tests run many services at once
     }
     env.update(extra)
     return env

@@ -18,8 +18,18 @@ from services.chat.requests import serve_all
 from services.chat.signals import agent_presence, agent_typing, visitor_signal
 from services.chat.snooze import TICK_SECONDS, run_duties
 from services.chat.store import INDEXES, ChatStore
+from shared.metrics import CHAT_MESSAGES
 from shared.settings import Settings
-from shared.web import BUS, DB, WORKSPACES, add_mongo, add_workspaces, create_base_app
+from shared.subjects import Subjects
+from shared.web import (
+    BUS,
+    DB,
+    WORKSPACES,
+    add_mongo,
+    add_workspaces,
+    create_base_app,
+    watch_consumers,
+)
 
 CHAT = web.AppKey("chat", ChatContext)
 
@@ -36,7 +46,17 @@ def create_app(
     add_workspaces(app)
     add_mongo(app, indexes=INDEXES)
     app.cleanup_ctx.append(functools.partial(_chat_ctx, presence=presence, tick=tick))
+    s = Subjects(settings.subject_prefix)
+    watch_consumers(app, (s.chat_stream, INBOUND_CONSUMER), (s.identity_stream, MERGES_CONSUMER))
     return app
+
+
+async def _apply_and_count(ctx: ChatContext, items: list[Any]) -> None:
+    results = await apply_inbound(ctx, items)
+    fresh = {
+        r.message["_id"] for r in results if r.created and r.message["author"]["kind"] == "visitor"
+    }
+    CHAT_MESSAGES.labels("in").inc(len(fresh))
 
 
 async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float):  # type: ignore[no-untyped-def]
@@ -72,7 +92,7 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
             INBOUND_CONSUMER,
             s.chat_inbound_all,
             lambda payload: parse_inbound(ctx, payload),
-            lambda items: apply_inbound(ctx, items),
+            lambda items: _apply_and_count(ctx, items),
             INBOUND_BATCH,
         )
     ]

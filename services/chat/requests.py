@@ -28,6 +28,7 @@ from services.chat.model import (
 )
 from services.chat.presence import visitor_view
 from shared.errors import PermanentError
+from shared.metrics import CHAT_MESSAGES
 
 Handler = Callable[[ChatContext, dict[str, Any]], Awaitable[Any]]
 
@@ -222,6 +223,7 @@ async def agent_send(ctx: ChatContext, p: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(internal, bool):
         raise invalid("internal must be true or false")
     stored = await ctx.store.append(conversation, author, text, client_msg_id_of(p), internal)
+    CHAT_MESSAGES.labels("out").inc(int(stored.created and not internal))
     await ctx.live.message(stored.message, stored.conversation)
     return message_out(stored.message)
 

@@ -27,6 +27,7 @@ from services.dashboard.auth import same_origin
 from services.dashboard.people import people_for
 from shared.bus import Bus
 from shared.errors import BusError
+from shared.metrics import WS_CONNECTIONS
 from shared.outbox import Outbox
 from shared.ratelimit import RateLimiter
 from shared.security import constant_time_equals
@@ -240,6 +241,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     hub = request.app[keys.HUB]
     conn = Conn(ws=ws, agent=request[keys.AGENT], session_id=session["_id"])
+    WS_CONNECTIONS.labels("dashboard", "agent").inc()
     try:
         await hub.add(conn)
         conn.offer(json.dumps({"type": "hello", "agent_id": conn.agent["_id"]}))
@@ -252,6 +254,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         log.warning("agent socket ended: %s", exc)
     finally:
         # aiohttp cancels the handler when the peer goes away: finish the clean-up anyway
+        WS_CONNECTIONS.labels("dashboard", "agent").dec()
         await asyncio.shield(hub.remove(conn))
     return ws
 

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
 from services.gateway.events_out import TYPES, publish_events
+from shared.metrics import INGEST_REFUSED, RATE_LIMITED
 from shared.ratelimit import RateLimiter
 from shared.web import BUS, json_error
 
@@ -60,6 +61,7 @@ def _limit(request: web.Request, caller: Caller, cost: int) -> None:
         current = limiters[ws.id] = (rate, RateLimiter(rate, burst=rate * 2))
     wait = current[1].retry_after(ws.id, min(cost, rate * 2))
     if wait:
+        RATE_LIMITED.labels("gateway", "ingest").inc()
         seconds = str(max(1, math.ceil(wait)))
         raise ApiError(
             429,
@@ -105,11 +107,15 @@ async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
             sent_at=body.get("sentAt"),
         )
     except ApiError as exc:
+        INGEST_REFUSED.labels(exc.code).inc()
         return _cors(request, exc.response())
     except Exception:  # noqa: BLE001 - JetStream did not ack: the client must retry
         log.exception("ingest publish failed")
+        INGEST_REFUSED.labels("unavailable").inc()
         return _cors(request, json_error(503, "unavailable", "events not stored, retry"))
     if rejected:
+        for refused in rejected:
+            INGEST_REFUSED.labels(refused.code).inc()
         first = rejected[0]
         status = 403 if first.code == "verification_required" and kind else 400
         payload = {

@@ -240,13 +240,7 @@ def _paths() -> dict[str, Any]:
     }
     paths["/healthz"] = _health("Liveness: the process answers")
     paths["/readyz"] = _health("Readiness: NATS (and every backing service) reachable")
-    paths["/metrics"] = {
-        "get": {
-            "summary": "Prometheus metrics",
-            "tags": ["operations"],
-            "responses": {"200": {"description": "text/plain exposition"}},
-        }
-    }
+    # /metrics is served on the metrics port (PARLEY_METRICS_PORT), not on this API
     return paths
 
 
@@ -293,7 +287,11 @@ def document(app: web.Application) -> dict[str, Any]:
                 "Error": {
                     "type": "object",
                     "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "request_id": {"type": "string", "description": "as in X-Request-Id"},
+                    },
                 },
                 "Message": MESSAGE,
                 "Profile": PROFILE,

@@ -29,6 +29,7 @@ from services.gateway.api_auth import browser_context
 from services.gateway.visitor_hub import VisitorConn, VisitorHub
 from services.gateway.visitor_limits import LIMITS, Limiters, Limits
 from shared.errors import BusError
+from shared.metrics import RATE_LIMITED, WS_CONNECTIONS
 from shared.proxies import client_ip
 from shared.security import verify_token_any
 from shared.web import BUS, SETTINGS, WORKSPACES, json_error
@@ -131,9 +132,11 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     ip = client_ip(request)
     wait = limiters.connects.retry_after(ip)
     if wait:
+        RATE_LIMITED.labels("gateway", "visitor_connects").inc()
         return json_error(429, "rate_limited", "too many connections", **{"Retry-After": "5"})
     open_per_ip = app[OPEN_PER_IP]
     if open_per_ip.get(ip, 0) >= limits.connections_per_ip:
+        RATE_LIMITED.labels("gateway", "visitor_open_connections").inc()
         return json_error(429, "too_many_connections", "too many open connections")
 
     ws = web.WebSocketResponse(
@@ -146,6 +149,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     except ConnectionResetError:
         return ws  # the browser left mid-handshake (a page unloading, parley.reset())
     open_per_ip[ip] = open_per_ip.get(ip, 0) + 1
+    WS_CONNECTIONS.labels("gateway", "visitor").inc()
     try:
         session = await _hello(request, ws, workspace, ip)
         if session is not None:
@@ -154,6 +158,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             finally:
                 await app[HUB].remove(session.conn)
     finally:
+        WS_CONNECTIONS.labels("gateway", "visitor").dec()
         open_per_ip[ip] -= 1
         if not open_per_ip[ip]:
             del open_per_ip[ip]
@@ -198,6 +203,7 @@ async def _hello(
     if not claims or claims.get("ws") != workspace.id or not claims.get("vid"):
         wait = limiters.new_visitors.retry_after(ip)
         if wait:
+            RATE_LIMITED.labels("gateway", "new_visitors").inc()
             await _send_now(ws, error("rate_limited", "too many new visitors", None, wait))
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"rate limited")
             return None
@@ -286,6 +292,7 @@ def _check_rate(limiters: Limiters, s: frames.Session, ip: str, kind: str) -> No
     if not wait and kind in frames.COSTLY:
         wait = limiters.messages.retry_after(s.visitor_id)
     if wait:
+        RATE_LIMITED.labels("gateway", "visitor_frames").inc()
         raise frames.FrameError("rate_limited", "slow down: too many frames", wait)
 
 

@@ -15,7 +15,17 @@ from services.identity.processor import Processor
 from services.identity.requests import Requests
 from services.identity.store import INDEXES, IdentityStore, utcnow
 from shared.settings import Settings
-from shared.web import BUS, DB, SETTINGS, WORKSPACES, add_mongo, add_workspaces, create_base_app
+from shared.subjects import Subjects
+from shared.web import (
+    BUS,
+    DB,
+    SETTINGS,
+    WORKSPACES,
+    add_mongo,
+    add_workspaces,
+    create_base_app,
+    watch_consumers,
+)
 
 log = logging.getLogger("parley.identity")
 
@@ -35,6 +45,7 @@ def create_app(
     add_workspaces(app)
     add_mongo(app, indexes=INDEXES)
     app.cleanup_ctx.append(functools.partial(_identity_ctx, pending_every=pending_every))
+    watch_consumers(app, (Subjects(settings.subject_prefix).events_stream, CONSUMER))
     return app
 
 

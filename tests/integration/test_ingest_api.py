@@ -206,7 +206,7 @@ async def test_body_errors_and_keys(stack: Stack) -> None:
             url, json={"batch": []}, auth=aiohttp.BasicAuth("wk_nope", "")
         ) as resp:
             body = await resp.json()
-            assert resp.status == 401 and set(body) == {"code", "message"}
+            assert resp.status == 401 and set(body) == {"code", "message", "request_id"}
         async with session.post(url, json={"batch": []}) as resp:
             assert resp.status == 401
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
 
-from shared.embedded import free_port
+from shared.bus import Bus
+from shared.embedded import free_port, start_nats
+from shared.subjects import Subjects
+from shared.workspaces import DEFAULT_WORKSPACE_ID, Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +31,30 @@ def _get(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback only
             return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
     except OSError:
         return 0
+
+
+def _free_run_of_ports(count: int) -> int:
+    """A base port with `count` free ports from it (the services' metrics ports)."""
+    for _ in range(50):
+        base = free_port()
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no run of free ports")
+
+
+def _ports() -> dict[str, int]:
+    ports = {name: free_port() for name in (*SERVICES, "nats", "mongo")}
+    ports["metrics"] = _free_run_of_ports(4)
+    return ports
 
 
 def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -52,6 +80,20 @@ def _pids(path: Path, service: str) -> list[int]:
     return [r["pid"] for r in _log_records(path) if r.get("msg") == f"started {service}"]
 
 
+def _embedded_pids(path: Path, name: str) -> list[int]:
+    """nats-server or SecantusDB: its first start and each restart."""
+    return [
+        r["pid"]
+        for r in _log_records(path)
+        if (r.get("msg", "").startswith(f"embedded {name}") or r.get("msg") == f"restarted {name}")
+    ]
+
+
+def _children(path: Path) -> list[int]:
+    pids = [pid for s in SERVICES for pid in _pids(path, s)]
+    return pids + _embedded_pids(path, "nats-server") + _embedded_pids(path, "secantusdb")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -73,6 +115,7 @@ class Run:
             "PARLEY_DATA_DIR": str(tmp_path / "data"),
             "PARLEY_EMBEDDED_NATS_PORT": str(ports["nats"]),
             "PARLEY_EMBEDDED_MONGO_PORT": str(ports["mongo"]),
+            "PARLEY_METRICS_PORT": str(ports["metrics"]),
             "PARLEY_LOG_LEVEL": "INFO",
         }
         for service in SERVICES:
@@ -83,37 +126,67 @@ class Run:
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[2],
+            start_new_session=True,  # its own process group, like a terminal's job
         )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_banner(self) -> str:
+        _wait(lambda: "Parley is running" in self.text(), 30, "the banner")
+        return self.text()
+
+    def ready(self, service: str) -> bool:
+        return _get(f"http://127.0.0.1:{self.ports[service]}/readyz") == 200
 
     def healthy(self, service: str) -> bool:
         return _get(f"http://127.0.0.1:{self.ports[service]}/healthz") == 200
 
-    def wait_all_ready(self) -> None:
+    def wait_all_ready(self, timeout: float = 60) -> None:
         for service in SERVICES:
-            _wait(
-                lambda s=service: _get(f"http://127.0.0.1:{self.ports[s]}/readyz") == 200,
-                60,
-                f"{service} ready",
-            )
+            _wait(lambda s=service: self.ready(s), timeout, f"{service} ready")
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(60)
 
 
+async def _rotate_write_key(nats_url: str) -> str:
+    """What the dashboard's key rotation does: a new write key in the workspace registry."""
+    bus = Bus(nats_url, Subjects("parley"), "test")
+    await bus.connect()
+    try:
+        kv = await bus.js.key_value(bus.subjects.workspaces_bucket)
+        ws = Workspace.from_json((await kv.get(DEFAULT_WORKSPACE_ID)).value)
+        ws.write_key = "wk_rotated_in_the_dashboard"
+        await kv.put(DEFAULT_WORKSPACE_ID, ws.to_json())
+        return ws.write_key
+    finally:
+        await bus.close()
+
+
 def test_launcher_runs_supervises_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in (*SERVICES, "nats", "mongo")}
+    ports = _ports()
     run = Run(tmp_path, "first", ports)
     try:
         run.wait_all_ready()
-        _wait(lambda: "Parley is running" in run.log.read_text(), 10, "the banner")
-        banner = run.log.read_text()
+        banner = run.wait_banner()
+        secrets = json.loads((tmp_path / "data" / "secrets.json").read_text())
         assert f"http://127.0.0.1:{ports['gateway']}/demo/" in banner
-        assert "write key" in banner and "secret key" in banner
+        assert _get(f"http://127.0.0.1:{ports['gateway']}/demo/") == 200  # on under the launcher
+        assert secrets["PARLEY_WRITE_KEY"] in banner and "secret key" in banner
+        assert banner.count(secrets["PARLEY_ADMIN_PASSWORD"]) == 1  # generated now: shown once
+
+        # metrics: on their own loopback ports, not on the public ones
+        assert _get(f"http://127.0.0.1:{ports['gateway']}/metrics") == 404
+        assert _get(f"http://127.0.0.1:{ports['dashboard']}/metrics") == 404
+        for offset in range(4):
+            assert _get(f"http://127.0.0.1:{ports['metrics'] + offset}/metrics") == 200
 
         mongo = MongoClient(f"mongodb://127.0.0.1:{ports['mongo']}/?directConnection=true")
         mongo.parley_launcher_check.notes.insert_one({"_id": "kept", "v": 1})
         mongo.close()
+        rotated = asyncio.run(_rotate_write_key(f"nats://127.0.0.1:{ports['nats']}"))
 
         first_pid = _pids(run.log, "identity")[-1]
         os.kill(first_pid, signal.SIGKILL)
@@ -123,8 +196,7 @@ def test_launcher_runs_supervises_stops_cleanly_and_keeps_data(tmp_path: Path) -
     finally:
         code = run.stop()
     assert code == 0
-    started = [pid for s in SERVICES for pid in _pids(run.log, s)]
-    started += [r["pid"] for r in _log_records(run.log) if r.get("msg", "").startswith("embedded ")]
+    started = _children(run.log)
     assert len(started) == len(SERVICES) + 1 + 2
     assert started and not [pid for pid in started if _alive(pid)]
     assert not any(run.healthy(s) for s in SERVICES)
@@ -133,6 +205,7 @@ def test_launcher_runs_supervises_stops_cleanly_and_keeps_data(tmp_path: Path) -
     again = Run(tmp_path, "second", ports)
     try:
         again.wait_all_ready()
+        banner = again.wait_banner()
         mongo = MongoClient(f"mongodb://127.0.0.1:{ports['mongo']}/?directConnection=true")
         assert mongo.parley_launcher_check.notes.find_one({"_id": "kept"}) == {
             "_id": "kept",
@@ -142,3 +215,65 @@ def test_launcher_runs_supervises_stops_cleanly_and_keeps_data(tmp_path: Path) -
     finally:
         assert again.stop() == 0
     assert json.loads((tmp_path / "data" / "secrets.json").read_text()) == secrets_before
+    # the keys in force, not the revoked one secrets.json still holds; no password again
+    assert rotated in banner and secrets_before["PARLEY_WRITE_KEY"] not in banner
+    assert secrets_before["PARLEY_ADMIN_PASSWORD"] not in again.text()
+    assert str(tmp_path / "data" / "secrets.json") in banner
+
+
+def test_embedded_servers_killed_are_restarted_on_their_data(tmp_path: Path) -> None:
+    ports = _ports()
+    run = Run(tmp_path, "run", ports)
+    try:
+        run.wait_all_ready()
+        run.wait_banner()
+        mongo_url = f"mongodb://127.0.0.1:{ports['mongo']}/?directConnection=true"
+        with MongoClient(mongo_url) as mongo:
+            mongo.parley_launcher_check.notes.insert_one({"_id": "kept"})
+        for name in ("nats-server", "secantusdb"):
+            os.kill(_embedded_pids(run.log, name)[-1], signal.SIGKILL)
+            _wait(lambda n=name: len(_embedded_pids(run.log, n)) == 2, 60, f"{name} back")
+            run.wait_all_ready(timeout=90)
+        with MongoClient(mongo_url) as mongo:
+            assert mongo.parley_launcher_check.notes.find_one({"_id": "kept"}) == {"_id": "kept"}
+        time.sleep(3)  # long enough for the old loop to have logged six more errors
+        records = _log_records(run.log)
+    finally:
+        assert run.stop() == 0
+    deaths = [r for r in records if "stopped unexpectedly" in r.get("msg", "")]
+    assert len(deaths) == 2
+    assert len([r for r in records if r.get("level") == "error"]) <= 4
+    assert not [pid for pid in _children(run.log) if _alive(pid)]
+
+
+def test_children_die_with_the_launcher_and_the_next_start_clears_leftovers(
+    tmp_path: Path,
+) -> None:
+    ports = _ports()
+    # a nats-server a previous run left on this data dir, holding the port
+    leftover = start_nats(tmp_path / "data", ports["nats"])
+    run = Run(tmp_path, "first", ports)
+    try:
+        run.wait_all_ready()
+        assert leftover.process.wait(10) is not None  # stopped by the launcher, not by us
+        children = _children(run.log)
+        assert len(children) == len(SERVICES) + 2
+        run.proc.send_signal(signal.SIGKILL)
+        run.proc.wait(10)
+        _wait(lambda: not [pid for pid in children if _alive(pid)], 20, "every child gone")
+    finally:
+        if run.proc.poll() is None:
+            run.stop()
+
+    again = Run(tmp_path, "second", ports)  # same data, same ports: nothing left holds them
+    try:
+        again.wait_all_ready()
+        again.wait_banner()
+        children = _children(again.log)
+        os.killpg(again.proc.pid, signal.SIGHUP)  # the terminal closed
+        assert again.proc.wait(60) == 0
+    finally:
+        if again.proc.poll() is None:
+            again.stop()
+    _wait(lambda: not [pid for pid in children if _alive(pid)], 20, "every child gone")
+    assert not any(again.healthy(s) for s in SERVICES)

@@ -72,3 +72,29 @@ def test_mongo_runs_as_a_replica_set_and_nats_with_jetstream() -> None:
     assert "--replSet" in services["mongo"]["command"]
     assert "-js" in services["nats"]["command"]
     assert "replicaSet=rs0" in services["gateway"]["environment"]["MONGO_URL"]
+
+
+def _k8s() -> list[dict]:
+    return [d for d in yaml.safe_load_all((ROOT / "deploy/k8s/parley.yaml").read_text()) if d]
+
+
+def test_the_demo_site_is_off_in_containers_and_on_kubernetes() -> None:
+    for name in SERVICES:
+        assert _compose()["services"][name]["environment"]["PARLEY_DEMO"] == "${PARLEY_DEMO:-false}"
+    config = next(d for d in _k8s() if d["kind"] == "ConfigMap")["data"]
+    assert config["PARLEY_DEMO"] == "false"
+
+
+def test_metrics_ports_are_scraped_where_the_code_serves_them_and_never_published() -> None:
+    from shared.settings import METRICS_PORT_OFFSETS
+
+    base = int(_compose()["services"]["gateway"]["environment"]["PARLEY_METRICS_PORT"])
+    for name in SERVICES:
+        published = " ".join(_compose()["services"][name].get("ports", []))
+        assert str(base + METRICS_PORT_OFFSETS[name]) not in published
+    config = next(d for d in _k8s() if d["kind"] == "ConfigMap")["data"]
+    k8s_base = int(config["PARLEY_METRICS_PORT"])
+    for deployment in (d for d in _k8s() if d["kind"] == "Deployment"):
+        service = deployment["metadata"]["name"].removeprefix("parley-")
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert int(annotations["prometheus.io/port"]) == k8s_base + METRICS_PORT_OFFSETS[service]

@@ -49,3 +49,27 @@ def test_each_service_gets_its_own_database(tmp_path: Path) -> None:
     settings = Settings.from_env({"PARLEY_DATA_DIR": str(tmp_path), "PARLEY_DB_PREFIX": "acme"})
     assert settings.database_name("identity") == "acme_identity"
     assert settings.database_name("chat") != settings.database_name("identity")
+
+
+def test_nats_url_may_list_several_cluster_seeds(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"PARLEY_DATA_DIR": str(tmp_path), "NATS_URL": "nats://a:4222, nats://b:4222,"}
+    )
+    assert settings.nats_servers() == ["nats://a:4222", "nats://b:4222"]
+
+
+def test_each_service_has_its_own_metrics_port(tmp_path: Path) -> None:
+    settings = Settings.from_env({"PARLEY_DATA_DIR": str(tmp_path), "PARLEY_METRICS_PORT": "9300"})
+    ports = {settings.metrics_port_of(s) for s in ("gateway", "dashboard", "identity", "chat")}
+    assert ports == {9300, 9301, 9302, 9303}
+    assert settings.metrics_host == "127.0.0.1"
+    anywhere = Settings.from_env({"PARLEY_DATA_DIR": str(tmp_path), "PARLEY_METRICS_PORT": "0"})
+    assert anywhere.metrics_port_of("chat") == 0
+
+
+def test_a_start_knows_which_secrets_it_generated(tmp_path: Path) -> None:
+    env = {"PARLEY_DATA_DIR": str(tmp_path), "PARLEY_SECRET_KEY": "sk_mine"}
+    first = Settings.from_env(env)
+    assert "PARLEY_ADMIN_PASSWORD" in first.generated_secrets
+    assert "PARLEY_SECRET_KEY" not in first.generated_secrets
+    assert Settings.from_env(env).generated_secrets == ()

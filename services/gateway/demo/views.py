@@ -111,6 +111,9 @@ async def to_demo(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
+    """Mounted only with PARLEY_DEMO on: it signs `user_hash`es for anyone who asks."""
+    if not app[SETTINGS].demo:
+        return
     app.router.add_get("/demo", to_demo)
     app.router.add_get("/demo/", home)
     app.router.add_get("/demo/pricing", pricing)
