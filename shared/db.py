@@ -1,9 +1,18 @@
-"""MongoDB through motor: one client per process, one database per service."""
+"""MongoDB through motor: one client per process, one database per service.
+
+Every write is acknowledged only once it is durable on the server: journaled
+(`j: true`), and on a replica set (`replicaSet=` in `MONGO_URL`) written to a majority.
+An event is acked on JetStream after its writes are acknowledged, so a weaker write
+concern would lose acked events when the database crashes. `journal=` or `w=` in
+`MONGO_URL` replace these defaults (see README, "Durability").
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
 from pymongo import IndexModel
@@ -11,9 +20,24 @@ from pymongo import IndexModel
 log = logging.getLogger("parley.db")
 
 
+def durability_options(url: str) -> dict[str, Any]:
+    """The write concern Parley asks for, unless the URL's own options say otherwise."""
+    given = {key.lower(): value for key, value in parse_qsl(urlsplit(url).query)}
+    options: dict[str, Any] = {}
+    if "journal" not in given and given.get("w") != "0":
+        options["journal"] = True
+    if "w" not in given and "replicaset" in given:
+        options["w"] = "majority"
+    return options
+
+
 def connect(url: str) -> AsyncIOMotorClient:
     return AsyncIOMotorClient(
-        url, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, tz_aware=True
+        url,
+        serverSelectionTimeoutMS=3000,
+        connectTimeoutMS=3000,
+        tz_aware=True,
+        **durability_options(url),
     )
 
 
