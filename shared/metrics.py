@@ -43,6 +43,19 @@ HANDLER_LATENCY = Histogram(
     registry=REGISTRY,
 )
 
+CONSUMER_LOOP_ERRORS = Counter(
+    "parley_consumer_loop_errors_total",
+    "Failures of a durable consumer's own loop (it logs, backs off and goes on)",
+    ["service", "consumer"],
+    registry=REGISTRY,
+)
+DEADLETTERS = Gauge(
+    "parley_deadletters",
+    "Messages waiting in the dead-letter stream, by consumer (refreshed every minute)",
+    ["consumer"],
+    registry=REGISTRY,
+)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

@@ -18,7 +18,7 @@ from services.chat.signals import agent_presence, agent_typing, visitor_signal
 from services.chat.snooze import run_duties
 from services.chat.store import INDEXES, ChatStore
 from shared.settings import Settings
-from shared.web import BUS, DB, WORKSPACES, add_mongo, add_workspaces, create_base_app
+from shared.web import BUS, DB, READINESS, WORKSPACES, add_mongo, add_workspaces, create_base_app
 
 CHAT = web.AppKey("chat", ChatContext)
 
@@ -48,6 +48,7 @@ async def _chat_ctx(app: web.Application):  # type: ignore[no-untyped-def]
         workspaces=app[WORKSPACES],
     )
     app[CHAT] = ctx
+    app[READINESS]["consumers"] = bus.consumers_healthy
     s = bus.subjects
 
     def bind(handler):  # type: ignore[no-untyped-def]

@@ -12,7 +12,16 @@ from services.identity.processor import Processor
 from services.identity.requests import Requests
 from services.identity.store import INDEXES, IdentityStore
 from shared.settings import Settings
-from shared.web import BUS, DB, SETTINGS, WORKSPACES, add_mongo, add_workspaces, create_base_app
+from shared.web import (
+    BUS,
+    DB,
+    READINESS,
+    SETTINGS,
+    WORKSPACES,
+    add_mongo,
+    add_workspaces,
+    create_base_app,
+)
 
 PROCESSOR = web.AppKey("processor", Processor)
 CONSUMER = "identity"
@@ -35,6 +44,7 @@ async def _identity_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     app[PROCESSOR] = processor
     await Requests(store, processor.resolver, app[WORKSPACES]).serve(bus)
     await processor.resolver.finish_pending()
+    app[READINESS]["consumers"] = bus.consumers_healthy
     s = bus.subjects
     task = bus.consume_batches(
         s.events_stream,
