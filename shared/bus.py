@@ -4,8 +4,10 @@
 - `ensure_stream` / `durable_consumer` are idempotent, so every service declares what
   it needs at start.
 - `publish_durable` sets `Nats-Msg-Id` so a retried publish is stored once.
-- `consume` acks on success, naks with backoff on a transient error and sends a
-  message that can never be applied to the dead-letter subject with its reason.
+- `consume` / `consume_batches` run a durable consumer loop (shared/consumer.py): ack
+  on success, wait out an unreachable server, nak a failing message with backoff and
+  send one that can never be applied to the dead-letter subject with its reason.
+  `consumers_healthy` is the readiness check of a service that consumes.
 - `serve` / `request` carry JSON request/reply with errors as `{"error": {...}}`.
 """
 
@@ -28,16 +30,17 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
+from shared import consumer as consumer_mod
+from shared import deadletters
+from shared.consumer import Consumer, Handling
 from shared.errors import BusError, PermanentError
-from shared.metrics import EVENTS_CONSUMED, HANDLER_ERRORS, HANDLER_LATENCY
+from shared.metrics import HANDLER_ERRORS, HANDLER_LATENCY
 from shared.subjects import Subjects
 
 log = logging.getLogger("parley.bus")
 
 JsonHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 T = TypeVar("T")
-MAX_DELIVER = 8
-NAK_BACKOFF = (0.5, 1, 2, 5, 10, 30, 60)
 
 
 def encode(payload: Any) -> bytes:
@@ -57,6 +60,7 @@ class Bus:
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task] = []
+        self._consumers: list[Consumer] = []
         self._stopping = asyncio.Event()
 
     # --- connection -------------------------------------------------------------------
@@ -156,7 +160,8 @@ class Bus:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=ack_wait,
-            max_deliver=MAX_DELIVER + 2,
+            # a margin over the consumer's own count, for redeliveries after a crash
+            max_deliver=consumer_mod.MAX_DELIVER + 2,
             max_ack_pending=2000,
             filter_subject=subject,
         )
@@ -242,7 +247,7 @@ class Bus:
             raise BusError(err.get("message", "request failed"), code=err.get("code", "error"))
         return reply.get("result")
 
-    # --- durable consumption -----------------------------------------------------------
+    # --- durable consumption (the loop itself: shared/consumer.py) ---------------------
     def consume(
         self,
         stream: str,
@@ -253,11 +258,12 @@ class Bus:
     ) -> asyncio.Task:
         """Run `handler` on every message of a durable consumer until `close()`."""
 
-        async def each(msgs: list[Msg]) -> None:
-            for msg in msgs:
-                await self._handle(durable, msg, handler)
+        def prepare(payload: dict[str, Any]) -> dict[str, Any]:
+            return payload
 
-        return self._start(self._fetch_loop(stream, durable, subject, batch, each))
+        return self._start(
+            Consumer(self, stream, durable, subject, batch, Handling(prepare, handler))
+        )
 
     def consume_batches(
         self,
@@ -272,143 +278,61 @@ class Bus:
 
         `prepare` checks one payload (raising `PermanentError` for one that can never
         apply: it is dead-lettered alone); `apply` handles the prepared batch in order.
-        If `apply` fails, the batch is redone one message at a time with the same
-        ack/nak/dead-letter rules as `consume`. Batches run one after another, so
-        messages keep their order.
+        If `apply` fails on its own account, the batch is redone one message at a time
+        with the same ack/nak/dead-letter rules as `consume`; if a server does not
+        answer, the same batch is retried until it does. Batches run one after
+        another, so messages keep their order.
         """
 
-        async def batches(msgs: list[Msg]) -> None:
-            await self._handle_batch(durable, msgs, prepare, apply)
+        async def apply_one(item: T) -> Any:
+            return await apply([item])
 
-        return self._start(self._fetch_loop(stream, durable, subject, batch, batches))
+        handling = Handling(prepare, apply_one, apply_batch=apply)
+        return self._start(Consumer(self, stream, durable, subject, batch, handling))
 
-    def _start(self, loop: Awaitable[None]) -> asyncio.Task:
-        task = asyncio.ensure_future(loop)
+    def _start(self, consumer: Consumer) -> asyncio.Task:
+        task = asyncio.ensure_future(consumer.run())
+        consumer.health.task = task
+        self._consumers.append(consumer)
         self._tasks.append(task)
+        task.add_done_callback(lambda t: self._consumer_ended(consumer.durable, t))
         return task
 
-    async def _fetch_loop(
-        self,
-        stream: str,
-        durable: str,
-        subject: str,
-        batch: int,
-        on_msgs: Callable[[list[Msg]], Awaitable[None]],
-    ) -> None:
-        sub = None
-        try:
-            while not self._stopping.is_set():
-                try:
-                    if sub is None:
-                        sub = await self.durable_consumer(stream, durable, subject)
-                    msgs = await sub.fetch(batch, timeout=1)
-                except (TimeoutError, NatsTimeout):
-                    continue  # nothing to do yet (a busy loop may time out in asyncio itself)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - NATS down or restarting: wait and retry
-                    log.warning("consumer %s cannot fetch: %r", durable, exc)
-                    if sub is not None:  # a leaked subscription would stall drain() later
-                        with contextlib.suppress(Exception):
-                            await sub.unsubscribe()
-                    sub = None
-                    await asyncio.sleep(1)
-                    continue
-                await on_msgs(msgs)
-        finally:
-            # a cancelled fetch can leave a late status reply queued on the pull
-            # subscription, and drain() would then wait for it until its timeout
-            if sub is not None:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-
-    async def _handle_batch(
-        self,
-        durable: str,
-        msgs: list[Msg],
-        prepare: Callable[[dict[str, Any]], T],
-        apply: Callable[[list[T]], Awaitable[Any]],
-    ) -> None:
-        ready: list[tuple[Msg, T]] = []
-        for msg in msgs:
-            try:
-                ready.append((msg, prepare(_payload_of(msg))))
-            except PermanentError as exc:
-                await self._dead(durable, msg, exc.code, str(exc))
-            except ValueError as exc:  # JSON that does not parse can never apply either
-                await self._dead(durable, msg, "bad_payload", str(exc))
-        if not ready:
+    def _consumer_ended(self, durable: str, task: asyncio.Task) -> None:
+        if task.cancelled() or self._stopping.is_set():
             return
-        started = time.perf_counter()
-        try:
-            await apply([item for _, item in ready])
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - redo one by one: each naks or dead-letters
-            log.warning("batch of %d failed (%r), applying one by one", len(ready), exc)
-            for msg, item in ready:
+        exc = task.exception()
+        log.error("consumer %s stopped", durable, exc_info=exc)
 
-                async def one(_: dict[str, Any], item: T = item) -> None:
-                    await apply([item])
+    @property
+    def consumers(self) -> list[Consumer]:
+        return list(self._consumers)
 
-                await self._handle(durable, msg, one)
-            return
-        HANDLER_LATENCY.labels(self.service, durable).observe(time.perf_counter() - started)
-        for msg, _ in ready:
-            await msg.ack()
-        EVENTS_CONSUMED.labels(self.service, durable, "ok").inc(len(ready))
+    def consumer_problems(self) -> dict[str, str]:
+        """Consumers that are not running, wait for a server, or hold messages without progress."""
+        problems = {}
+        for consumer in self._consumers:
+            problem = consumer.health.problem(consumer_mod.STALL_AFTER)
+            if problem:
+                problems[consumer.durable] = problem
+        return problems
 
-    async def _handle(self, durable: str, msg: Msg, handler: JsonHandler) -> None:
-        started = time.perf_counter()
-        attempt = msg.metadata.num_delivered if msg.metadata else 1
-        try:
-            await handler(_payload_of(msg))
-        except PermanentError as exc:
-            await self._dead(durable, msg, exc.code, str(exc))
-        except ValueError as exc:  # JSON that does not parse can never apply either
-            await self._dead(durable, msg, "bad_payload", str(exc))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - transient: retry later, then give up loudly
-            HANDLER_ERRORS.labels(self.service, durable).inc()
-            if attempt >= MAX_DELIVER:
-                log.exception("giving up after %d attempts", attempt)
-                await self._dead(durable, msg, "retries_exhausted", repr(exc))
-            else:
-                delay = NAK_BACKOFF[min(attempt - 1, len(NAK_BACKOFF) - 1)]
-                log.warning("handler failed (attempt %d), retry in %ss: %r", attempt, delay, exc)
-                await msg.nak(delay=delay)
-                EVENTS_CONSUMED.labels(self.service, durable, "retry").inc()
-        else:
-            await msg.ack()
-            EVENTS_CONSUMED.labels(self.service, durable, "ok").inc()
-        finally:
-            HANDLER_LATENCY.labels(self.service, durable).observe(time.perf_counter() - started)
+    async def consumers_healthy(self) -> bool:
+        """The readiness check of a service with durable consumers (registered in its app)."""
+        problems = self.consumer_problems()
+        if problems:
+            log.warning("consumers not ready: %s", problems)
+        return not problems
 
-    async def _dead(self, durable: str, msg: Msg, code: str, reason: str) -> None:
-        await self.dead_letter(durable, msg, code, reason)
-        await msg.ack()
-        EVENTS_CONSUMED.labels(self.service, durable, "dead_letter").inc()
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     async def dead_letter(self, consumer: str, msg: Msg, code: str, reason: str) -> None:
-        record = {
-            "consumer": consumer,
-            "subject": msg.subject,
-            "code": code,
-            "reason": reason,
-            "data": msg.data.decode(errors="replace"),
-            "at": time.time(),
-        }
+        record = deadletters.record_of(consumer, msg, code, reason)
         log.error("dead-lettered", extra={"consumer": consumer, "code": code, "reason": reason})
         msg_id = f"{consumer}:{msg.metadata.sequence.stream if msg.metadata else time.time_ns()}"
         await self.publish_durable(self.subjects.deadletter(consumer), record, msg_id)
-
-
-def _payload_of(msg: Msg) -> dict[str, Any]:
-    payload = decode(msg.data)
-    if not isinstance(payload, dict):
-        raise PermanentError("payload is not a JSON object", code="bad_payload")
-    return payload
 
 
 __all__ = ["Bus", "BusError", "NotFoundError", "PermanentError", "encode", "decode"]

@@ -201,6 +201,7 @@ def start_mongo(data_dir: Path, port: int | None = None, timeout: float = 30) ->
         str(store),
         "--log-level",
         "WARNING",
+        "--sync-on-commit",  # an acknowledged write survives a crash of the server
     ]
     url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     return _start("secantusdb", cmd, port, url, store, data_dir / "logs" / "mongo.log", timeout)

@@ -99,6 +99,12 @@ CHAT_MESSAGES = Counter(
     ["direction"],
     registry=REGISTRY,
 )
+CONSUMER_LOOP_ERRORS = Counter(
+    "parley_consumer_loop_errors_total",
+    "Failures of a durable consumer's own loop (it logs, backs off and goes on)",
+    ["service", "consumer"],
+    registry=REGISTRY,
+)
 
 
 def render() -> bytes:

@@ -24,6 +24,7 @@ from shared.subjects import Subjects
 from shared.web import (
     BUS,
     DB,
+    READINESS,
     WORKSPACES,
     add_mongo,
     add_workspaces,
@@ -72,6 +73,7 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
         workspaces=app[WORKSPACES],
     )
     app[CHAT] = ctx
+    app[READINESS]["consumers"] = bus.consumers_healthy
     s = bus.subjects
 
     def bind(handler):  # type: ignore[no-untyped-def]

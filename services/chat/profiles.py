@@ -2,7 +2,10 @@
 
 Identity may be down or not yet caught up with the visitor's first events, so a
 message is never held up by it: a conversation without a profile id schedules a
-few look-ups (now, then after a short wait) and is updated when one answers.
+few look-ups (now, then after longer and longer waits) and is updated when one
+answers. A look-up or update that fails because a server did not answer is tried
+again at the next wait; any other failure is logged. The next visitor message of a
+conversation still without a profile id schedules it again.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from typing import Any
 from services.chat.live import Live
 from services.chat.store import ChatStore
 from shared.bus import Bus
-from shared.errors import BusError
+from shared.errors import is_infrastructure_error
+from shared.tasks import BackgroundTasks
 
 log = logging.getLogger("parley.chat.profiles")
 
-RETRY_DELAYS = (0.0, 2.0, 10.0)
+RETRY_DELAYS = (0.0, 2.0, 10.0, 30.0, 60.0)
 
 
 class ProfileResolver:
@@ -27,40 +31,48 @@ class ProfileResolver:
         self.store = store
         self.live = live
         self.delays = delays
-        self._pending: dict[str, asyncio.Task] = {}
+        self._pending = BackgroundTasks(log, "profile look-up")
 
     def schedule(self, conversation: dict[str, Any]) -> None:
         cid = conversation["_id"]
-        if conversation.get("profile_id") or cid in self._pending:
+        if conversation.get("profile_id") or self._pending.running(cid):
             return
-        task = asyncio.create_task(self._resolve(conversation))
-        self._pending[cid] = task
-        task.add_done_callback(lambda _: self._pending.pop(cid, None))
+        self._pending.start(self._resolve(conversation), key=cid)
 
     async def close(self) -> None:
-        for task in list(self._pending.values()):
-            task.cancel()
-        await asyncio.gather(*self._pending.values(), return_exceptions=True)
+        await self._pending.close()
 
     async def _resolve(self, conversation: dict[str, Any]) -> None:
-        ws, distinct_id = conversation["workspace_id"], conversation["distinct_id"]
-        subject = self.bus.subjects.request("identity", "profile.resolve")
         for delay in self.delays:
             await asyncio.sleep(delay)
             try:
-                found = await self.bus.request(
-                    subject, {"workspace_id": ws, "distinct_id": distinct_id}, timeout=2
-                )
-            except BusError as exc:
-                log.debug("profile not resolved yet: %s", exc)
-                continue
-            if isinstance(found, dict) and isinstance(found.get("id"), str):
-                # only if the visitor is still that distinct id and nobody set it meanwhile
-                updated = await self.store.set_fields(
-                    conversation["_id"],
-                    {"profile_id": found["id"]},
-                    guard={"distinct_id": distinct_id, "profile_id": None},
-                )
-                if updated is not None:
-                    await self.live.conversation_updated(updated)
-                return
+                if await self._attempt(conversation):
+                    return
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
+                    raise
+                log.info("profile of %s not resolved yet: %r", conversation["_id"], exc)
+        log.warning(
+            "conversation %s still has no profile id; its next message tries again",
+            conversation["_id"],
+        )
+
+    async def _attempt(self, conversation: dict[str, Any]) -> bool:
+        """True once the conversation has its profile id (or no longer needs this one)."""
+        ws, distinct_id = conversation["workspace_id"], conversation["distinct_id"]
+        found = await self.bus.request(
+            self.bus.subjects.request("identity", "profile.resolve"),
+            {"workspace_id": ws, "distinct_id": distinct_id},
+            timeout=2,
+        )
+        if not (isinstance(found, dict) and isinstance(found.get("id"), str)):
+            return False  # identity has not seen this visitor yet
+        # only if the visitor is still that distinct id and nobody set it meanwhile
+        updated = await self.store.set_fields(
+            conversation["_id"],
+            {"profile_id": found["id"]},
+            guard={"distinct_id": distinct_id, "profile_id": None},
+        )
+        if updated is not None:
+            await self.live.conversation_updated(updated)
+        return True

@@ -12,6 +12,7 @@ from services.dashboard.render import Renderer
 from services.dashboard.store import INDEXES, Store
 from services.dashboard.throttle import LoginThrottle
 from services.dashboard.views import api, contacts, conversation, inbox, settings, signin, team
+from services.dashboard.views import deadletters as deadletter_views
 from shared.settings import Settings
 from shared.web import DB, add_mongo, add_workspaces, create_base_app
 from shared.workspaces import DEFAULT_WORKSPACE_ID
@@ -37,5 +38,6 @@ def create_app(config: Settings) -> web.Application:
     agent_ws.setup(app)
     for views in (signin, inbox, conversation, api, contacts, settings, team):
         views.setup(app)
+    deadletter_views.setup(app)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app

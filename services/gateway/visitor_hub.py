@@ -22,8 +22,11 @@ from aiohttp import WSCloseCode, web
 
 from shared.bus import Bus
 from shared.outbox import Outbox
+from shared.tasks import BackgroundTasks
 
 log = logging.getLogger("parley.gateway.hub")
+# closing a too-slow socket is not awaited by the frame's sender
+CLOSERS = BackgroundTasks(log, "closing a slow visitor socket")
 
 QUEUE_LIMIT = 256
 FORWARDED = ("message", "typing", "read")
@@ -51,8 +54,8 @@ class VisitorConn:
             return
         if not self.outbox.offer(json.dumps(frame, separators=(",", ":"))):
             log.warning("visitor socket too slow, closing")
-            asyncio.get_running_loop().create_task(
-                self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
+            CLOSERS.start(
+                self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow"), key=self
             )
 
 

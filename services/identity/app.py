@@ -19,6 +19,7 @@ from shared.subjects import Subjects
 from shared.web import (
     BUS,
     DB,
+    READINESS,
     SETTINGS,
     WORKSPACES,
     add_mongo,
@@ -69,6 +70,7 @@ async def _identity_ctx(app: web.Application, pending_every: float):  # type: ig
     app[PROCESSOR] = processor
     await Requests(store, processor.resolver, app[WORKSPACES]).serve(bus)
     await processor.finish_pending()
+    app[READINESS]["consumers"] = bus.consumers_healthy
     s = bus.subjects
     task = bus.consume_batches(
         s.events_stream,

@@ -1,0 +1,53 @@
+"""Background work started and not awaited by its caller.
+
+asyncio keeps only a weak reference to a task, so one nobody holds can vanish
+mid-flight, and an exception nobody retrieves is reported (if ever) only when the
+task is garbage-collected. `BackgroundTasks` holds each task until it is done and
+logs its failure with the traceback at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Hashable
+from typing import Any
+
+
+class BackgroundTasks:
+    def __init__(self, log: logging.Logger, what: str) -> None:
+        self.log = log
+        self.what = what
+        self._tasks: dict[Hashable, asyncio.Task] = {}
+
+    def start(self, work: Coroutine[Any, Any, Any], key: Hashable | None = None) -> asyncio.Task:
+        """Run `work`; with a `key`, only while no other task of that key is running."""
+        if key is not None and key in self._tasks:
+            work.close()
+            return self._tasks[key]
+        task = asyncio.get_running_loop().create_task(work)
+        slot: Hashable = key if key is not None else task
+        self._tasks[slot] = task
+        task.add_done_callback(lambda done: self._finished(slot, done))
+        return task
+
+    def running(self, key: Hashable) -> bool:
+        return key in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def _finished(self, slot: Hashable, task: asyncio.Task) -> None:
+        if self._tasks.get(slot) is task:
+            del self._tasks[slot]
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.log.error("%s failed", self.what, exc_info=exc)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
