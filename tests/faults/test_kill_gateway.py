@@ -37,7 +37,9 @@ async def test_kill_9_gateway_visitors_resync_on_the_other_with_no_gap(
     gateway_a, gateway_b = spawn("gateway"), spawn("gateway")
     await asyncio.gather(gateway_a.ready(), gateway_b.ready())
 
-    visitors = [await Visitor.connect(Address(gateway_a), settings.write_key) for _ in range(VISITORS)]
+    visitors = [
+        await Visitor.connect(Address(gateway_a), settings.write_key) for _ in range(VISITORS)
+    ]
     conversations = []
     for n, visitor in enumerate(visitors):
         cmid = f"before-{n:04d}"
@@ -77,5 +79,8 @@ async def test_kill_9_gateway_visitors_resync_on_the_other_with_no_gap(
         gaps += len(set(range(1, max(seqs) + 1)) - set(seqs))
         assert [m["text"] for m in after.messages()] == ["while you were away"]
         await after.close()
-    say("kill -9 gateway", {"visitors": VISITORS, "gaps": gaps, "doubles": doubles, "resync s": round(recovery, 2)})
+    say(
+        "kill -9 gateway",
+        {"visitors": VISITORS, "gaps": gaps, "doubles": doubles, "resync s": round(recovery, 2)},
+    )
     assert gaps == 0 and doubles == 0

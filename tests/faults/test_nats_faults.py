@@ -83,7 +83,11 @@ async def post_steadily(url: str, key: str, run: str, ledger: Ledger, seconds: f
                 ledger.sent.append(pending[-1])
                 n += 1
             mid = pending.pop(0)
-            body = {"batch": [{"type": "track", "userId": f"{run}-u", "event": "Tick", "messageId": mid}]}
+            body = {
+                "batch": [
+                    {"type": "track", "userId": f"{run}-u", "event": "Tick", "messageId": mid}
+                ]
+            }
             try:
                 async with session.post(url + "/v1/batch", json=body) as resp:
                     if resp.status == 200:
@@ -110,7 +114,10 @@ def stored_ids(settings: Settings, run: str) -> list[str]:
 
 
 async def run_fault(
-    aiohttp_server, nats_env: dict[str, str], spawn: Spawn, fault  # type: ignore[no-untyped-def]
+    aiohttp_server,
+    nats_env: dict[str, str],
+    spawn: Spawn,
+    fault,  # type: ignore[no-untyped-def]
 ) -> tuple[dict[str, int], Ledger, float]:
     settings = Settings.from_env(nats_env)
     gateway = await aiohttp_server(create_app(settings))
