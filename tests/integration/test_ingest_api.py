@@ -224,35 +224,40 @@ async def test_rate_limit_answers_429_with_retry_after(stack: Stack) -> None:
     assert int(headers["Retry-After"]) >= 1
 
 
-async def test_browser_identify_needs_a_user_hash_where_verification_is_enforced(
-    stack: Stack, stream
-) -> None:
+async def enforce_verification(stack: Stack):  # type: ignore[no-untyped-def]
     registry = stack.gateway.app[WORKSPACES]
     workspace = registry.get("default")
     workspace.enforce_identity_verification = True
     workspace.allowed_origins = ["https://shop.example"]
     await registry.put(workspace)
-    browser = {"Origin": "https://shop.example"}
+    return workspace
+
+
+BROWSER = {"Origin": "https://shop.example"}
+VICTIM = {"userId": "u-victim", "anonymousId": "a-mine", "traits": {"email": "v@x.io"}}
+
+
+async def test_browser_identify_needs_a_user_hash_where_verification_is_enforced(
+    stack: Stack, stream
+) -> None:
+    workspace = await enforce_verification(stack)
     key = stack.settings.write_key
     message = {"userId": "u-7", "anonymousId": "a-7", "traits": {"name": "Eve"}}
-    status, answer, _ = await stack.post("/v1/identify", message, key=key, headers=browser)
+    status, answer, _ = await stack.post("/v1/identify", message, key=key, headers=BROWSER)
     assert status == 403 and answer["code"] == "verification_required"
     forged = {**message, "context": {"user_hash": "0" * 64}}
-    status, _, _ = await stack.post("/v1/identify", forged, key=key, headers=browser)
+    status, _, _ = await stack.post("/v1/identify", forged, key=key, headers=BROWSER)
     assert status == 403
     signed = {**message, "context": {"user_hash": user_hash(workspace.identity_secret, "u-7")}}
-    status, _, _ = await stack.post("/v1/identify", signed, key=key, headers=browser)
+    status, _, _ = await stack.post("/v1/identify", signed, key=key, headers=BROWSER)
     assert status == 200
     # a track naming a user id without a hash goes on, untrusted (its anonymous id only)
     status, _, _ = await stack.post(
         "/v1/track",
         {"userId": "u-8", "anonymousId": "a-8", "event": "e"},
         key=key,
-        headers=browser,
+        headers=BROWSER,
     )
-    assert status == 200
-    # the same key from a server (no Origin) is trusted
-    status, _, _ = await stack.post("/v1/identify", message, key=key)
     assert status == 200
     # an origin not on the allow-list may not use the write key at all
     status, answer, _ = await stack.post(
@@ -262,11 +267,85 @@ async def test_browser_identify_needs_a_user_hash_where_verification_is_enforced
         headers={"Origin": "https://evil.example"},
     )
     assert status == 403 and answer["code"] == "origin_not_allowed"
-    events = await stream(3)
+    events = await stream(2)
     trust = {(e["kind"], e["user_id"]): e["trusted"] for e in events}
     assert trust[("identify", "u-7")] is True and trust[("track", "u-8")] is False
     browser_event = next(e for e in events if e["kind"] == "track")
     assert browser_event["context"]["ip"] == "127.0.0.1"  # what the edge saw
+
+
+def _write_key_calls(key: str) -> list[tuple[str, dict, str | None, dict]]:
+    """(path, body, Basic key, headers): the write key on every HTTP channel."""
+    return [
+        ("/v1/identify", VICTIM, key, {}),  # no Origin: what curl sends
+        ("/v1/identify", VICTIM, key, BROWSER),
+        ("/v1/identify", {**VICTIM, "writeKey": key}, None, {}),  # 2.3.x: key in the body
+        ("/v1/batch", {"batch": [{**VICTIM, "type": "identify"}]}, key, {}),
+        ("/v1/batch", {"batch": [{**VICTIM, "type": "identify"}], "writeKey": key}, None, {}),
+        ("/v1/batch", {"batch": [{**VICTIM, "type": "identify"}]}, key, BROWSER),
+        ("/v1/alias", {"userId": "u-victim", "previousId": "a-mine"}, key, {}),
+    ]
+
+
+@pytest.mark.parametrize("channel", range(7))
+async def test_the_write_key_never_makes_a_call_trusted_whatever_its_headers(
+    stack: Stack, bus: Bus, channel: int
+) -> None:
+    """The write key is public: without a user_hash it cannot name a member's user id."""
+    await enforce_verification(stack)
+    path, body, key, headers = _write_key_calls(stack.settings.write_key)[channel]
+    status, answer, _ = await stack.post(path, body, key=key, headers=headers)
+    if path == "/v1/batch":
+        assert status == 400 and answer["rejected"][0]["code"] == "verification_required"
+    else:
+        assert status == 403 and answer["code"] == "verification_required"
+    js = bus.js
+    assert js is not None
+    info = await js.stream_info(bus.subjects.events_stream)
+    assert info.state.messages == 0  # the victim's profile never hears of this device
+
+
+async def test_a_write_key_track_without_origin_is_untrusted(stack: Stack, stream) -> None:
+    await enforce_verification(stack)
+    status, _, _ = await stack.post(
+        "/v1/track",
+        {"userId": "u-victim", "anonymousId": "a-mine", "event": "e"},
+        key=stack.settings.write_key,
+    )
+    assert status == 200
+    (event,) = await stream(1)
+    assert event["trusted"] is False  # identity files it under a-mine only
+
+
+@pytest.mark.parametrize("where", ["basic", "body", "batch-basic", "batch-body"])
+async def test_the_secret_key_is_a_server_sdks_write_key_and_is_trusted(
+    stack: Stack, stream, where: str
+) -> None:
+    await enforce_verification(stack)
+    secret = stack.settings.secret_key
+    message = {"userId": "u-42", "anonymousId": "a-42", "traits": {"plan": "pro"}}
+    if where == "basic":
+        status, _, _ = await stack.post("/v1/identify", message, key=secret)
+    elif where == "body":
+        status, _, _ = await stack.post("/v1/identify", {**message, "writeKey": secret})
+    else:
+        batch = {"batch": [{**message, "type": "identify"}]}
+        if where == "batch-body":
+            status, _, _ = await stack.post("/v1/batch", {**batch, "writeKey": secret})
+        else:
+            status, _, _ = await stack.post("/v1/batch", batch, key=secret)
+    assert status == 200
+    (event,) = await stream(1)
+    assert (event["user_id"], event["trusted"]) == ("u-42", True)
+
+
+async def test_the_official_client_with_the_secret_key_is_trusted(stack: Stack, stream) -> None:
+    await enforce_verification(stack)
+    client = segment_client(stack.gateway, stack.settings.secret_key)
+    ok, _ = await call(client.identify, "u-5", {"name": "Sam"}, anonymous_id="a-5")
+    assert ok
+    (event,) = await stream(1)
+    assert event["trusted"] is True
 
 
 async def test_client_ip_and_cdn_geo_only_from_trusted_proxies(

@@ -339,3 +339,24 @@ async def test_a_browser_leaving_mid_handshake_is_not_logged_as_an_error(  # typ
         visitor = await Visitor.connect(gateway, settings.write_key)  # still serving
         await visitor.close()
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+@pytest.mark.parametrize("origin", [None, "https://shop.example"])
+async def test_the_widget_socket_never_trusts_an_identify_without_a_user_hash(
+    start_service, bus: Bus, settings: Settings, origin: str | None
+) -> None:
+    """With or without an Origin header the socket is a browser: the write key proves nothing."""
+    strict = settings.with_changes(enforce_identity_verification=True)
+    gateway = await start_service("gateway", settings=strict)
+    async with aiohttp.ClientSession() as session:
+        headers = {"Origin": origin} if origin else {}
+        ws = await session.ws_connect(
+            gateway.make_url(f"/v1/widget/ws?key={strict.write_key}"), headers=headers
+        )
+        await ws.send_json({"type": "hello", "token": None})
+        await ws.send_json({"type": "identify", "message_id": "ident-0001", "user_id": "u-victim"})
+        while (frame := await ws.receive_json(timeout=5)).get("ref") != "ident-0001":
+            pass
+        assert (frame["type"], frame["code"]) == ("error", "unverified")
+        await ws.close()
+    assert await stream_events(bus, "identify") == []
