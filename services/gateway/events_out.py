@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import nats.errors
+
 from shared.bus import Bus
-from shared.errors import PermanentError
+from shared.errors import BusError, PermanentError
 from shared.events import IngestEvent, parse_time
 from shared.identifiers import illegal_id_reason
 from shared.security import verify_user_hash
@@ -31,6 +33,9 @@ from shared.workspaces import Workspace
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_FUTURE = timedelta(hours=1)
+# What a failed publish raises: NATS unreachable, JetStream did not ack in time, no responders.
+# Only these mean "retry"; anything else is a bug, never answered as an outage.
+BUS_FAILURES = (BusError, nats.errors.Error, TimeoutError, ConnectionError)
 TYPES = ("identify", "alias", "track", "page", "screen", "group")
 WIDGET_TYPES = (*TYPES, "email")
 

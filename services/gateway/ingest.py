@@ -2,10 +2,12 @@
 
 Exactly 200 means every message is durably in JetStream. Errors are JSON
 `{"code", "message"}`: 400 (bad JSON, a message without ids, over 32 KB a
-message or 500 KB a batch; in a batch the valid messages are still stored and
-`rejected` lists the others), 401 (unknown key), 403 (origin not allowed,
-identity verification required), 429 with `Retry-After` over the workspace's
-rate, 503 when JetStream did not ack (the client retries; message ids dedupe).
+message or 500 KB a batch; in a batch the
+valid messages are still stored and `rejected` lists the others), 401 (unknown
+key), 403 (origin not allowed, identity verification required), 429 with
+`Retry-After` over the workspace's rate, 503 with `Retry-After` only when the
+bus failed (NATS unreachable, JetStream did not ack: the client retries, message
+ids dedupe), 500 with a `request_id` (also in the log line) for anything else.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import uuid
 from typing import Any
 
 from aiohttp import web
 
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
-from services.gateway.events_out import TYPES, publish_events
+from services.gateway.events_out import BUS_FAILURES, TYPES, Rejected, publish_events
 from shared.ratelimit import RateLimiter
 from shared.web import BUS, json_error
 
@@ -28,6 +31,7 @@ MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_MESSAGES = 2500
 LIMITERS = web.AppKey("ingest_limiters", dict)
 CORS_HEADERS = "Authorization, Content-Type, Content-Encoding"
+RETRY = {"Retry-After": "5"}
 
 
 async def read_json(request: web.Request) -> Any:
@@ -79,20 +83,8 @@ def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamRespo
 
 async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
     try:
-        body = await read_json(request)
-        caller = caller_for(request, body)
-        if not isinstance(body, dict):
-            raise ApiError(400, "bad_json", "the body must be a JSON object")
-        if kind is None:
-            messages = body.get("batch")
-            if not isinstance(messages, list):
-                raise ApiError(400, "bad_batch", "batch must be a list of messages")
-            if len(messages) > MAX_BATCH_MESSAGES:
-                raise ApiError(400, "too_large", f"at most {MAX_BATCH_MESSAGES} messages a batch")
-            batch_context = body.get("context") if isinstance(body.get("context"), dict) else None
-        else:
-            messages = [{**body, "type": kind}]
-            batch_context = None
+        body, caller = await _read_call(request)
+        messages, batch_context = _messages_of(body, kind)
         _limit(request, caller, max(1, len(messages)))
         rejected = await publish_events(
             request.app[BUS],
@@ -106,22 +98,57 @@ async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
         )
     except ApiError as exc:
         return _cors(request, exc.response())
-    except Exception:  # noqa: BLE001 - JetStream did not ack: the client must retry
-        log.exception("ingest publish failed")
-        return _cors(request, json_error(503, "unavailable", "events not stored, retry"))
+    except BUS_FAILURES as exc:
+        log.warning("ingest publish failed, the client will retry: %r", exc)
+        return _cors(request, json_error(503, "unavailable", "events not stored, retry", **RETRY))
+    except Exception:
+        request_id = request.get("request_id") or uuid.uuid4().hex
+        log.exception("ingest failed", extra={"request_id": request_id})
+        return _cors(request, _internal_error(request_id))
     if rejected:
-        first = rejected[0]
-        status = 403 if first.code == "verification_required" and kind else 400
-        payload = {
-            "code": first.code if kind else "invalid_messages",
-            "message": first.message
-            if kind
-            else f"{len(rejected)} message(s) refused: #{first.index} {first.message}",
-            "accepted": len(messages) - len(rejected),
-            "rejected": [r.to_dict() for r in rejected[:100]],
-        }
-        return _cors(request, web.json_response(payload, status=status))
+        return _cors(request, _refusals(kind, len(messages), rejected))
     return _cors(request, web.json_response({"success": True}))
+
+
+async def _read_call(request: web.Request) -> tuple[dict[str, Any], Caller]:
+    body = await read_json(request)
+    caller = caller_for(request, body)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    return body, caller
+
+
+def _messages_of(body: dict[str, Any], kind: str | None) -> tuple[list[Any], Any]:
+    """The messages of a batch (and its shared context), or the one of a per-type call."""
+    if kind is not None:
+        return [{**body, "type": kind}], None
+    messages = body.get("batch")
+    if not isinstance(messages, list):
+        raise ApiError(400, "bad_batch", "batch must be a list of messages")
+    if len(messages) > MAX_BATCH_MESSAGES:
+        raise ApiError(400, "too_large", f"at most {MAX_BATCH_MESSAGES} messages a batch")
+    return messages, body.get("context") if isinstance(body.get("context"), dict) else None
+
+
+def _refusals(kind: str | None, count: int, rejected: list[Rejected]) -> web.Response:
+    first = rejected[0]
+    status = 403 if first.code == "verification_required" and kind else 400
+    payload = {
+        "code": first.code if kind else "invalid_messages",
+        "message": first.message
+        if kind
+        else f"{len(rejected)} message(s) refused: #{first.index} {first.message}",
+        "accepted": count - len(rejected),
+        "rejected": [r.to_dict() for r in rejected[:100]],
+    }
+    return web.json_response(payload, status=status)
+
+
+def _internal_error(request_id: str) -> web.Response:
+    """A bug, not an outage: 500 (Segment's clients retry it a few times, then drop it)."""
+    return web.json_response(
+        {"code": "internal", "message": "internal error", "request_id": request_id}, status=500
+    )
 
 
 async def batch(request: web.Request) -> web.StreamResponse:

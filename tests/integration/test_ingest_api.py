@@ -414,3 +414,31 @@ async def test_basic_header_must_be_well_formed(stack: Stack) -> None:
             stack.url + "/v1/batch", json={"batch": []}, headers={"Authorization": f"Basic {token}"}
         ) as resp:
             assert resp.status == 200
+
+
+async def test_only_a_bus_failure_answers_503_with_retry_after(stack: Stack, bus: Bus) -> None:
+    js = bus.js
+    assert js is not None
+    await js.delete_stream(bus.subjects.events_stream)  # JetStream: no stream answers
+    message = {"anonymousId": "a", "event": "e"}
+    status, answer, headers = await stack.post("/v1/track", message, key=stack.settings.write_key)
+    assert status == 503 and answer["code"] == "unavailable"
+    assert int(headers["Retry-After"]) >= 1
+
+
+async def test_a_bug_is_a_logged_500_with_a_request_id_not_a_retry(  # type: ignore[no-untyped-def]
+    stack: Stack, monkeypatch, caplog
+) -> None:
+    from services.gateway import ingest
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("a bug, not an outage")
+
+    monkeypatch.setattr(ingest, "publish_events", broken)
+    body = {"batch": [{"type": "track", "anonymousId": "a", "event": "e"}]}
+    with caplog.at_level("ERROR", logger="parley.gateway.ingest"):
+        status, answer, headers = await stack.post("/v1/batch", body, key=stack.settings.write_key)
+    assert status == 500 and answer["code"] == "internal"
+    assert "Retry-After" not in headers
+    (record,) = [r for r in caplog.records if r.name == "parley.gateway.ingest"]
+    assert record.request_id == answer["request_id"] and len(answer["request_id"]) >= 16
