@@ -2,7 +2,7 @@
 
 Exactly 200 means every message is durably in JetStream. Errors are JSON
 `{"code", "message"}`: 400 (bad JSON, a message without ids, over 32 KB a
-message or 500 KB a batch; in a batch the
+message or 500 KB a batch, a value the database cannot store; in a batch the
 valid messages are still stored and `rejected` lists the others), 401 (unknown
 key), 403 (origin not allowed, identity verification required), 429 with
 `Retry-After` over the workspace's rate, 503 with `Retry-After` only when the
@@ -23,6 +23,7 @@ from aiohttp import web
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
 from services.gateway.events_out import BUS_FAILURES, TYPES, Rejected, publish_events
 from shared.ratelimit import RateLimiter
+from shared.storable import MAX_DEPTH
 from shared.web import BUS, json_error
 
 log = logging.getLogger("parley.gateway.ingest")
@@ -53,6 +54,10 @@ async def read_json(request: web.Request) -> Any:
         return json.loads(b"".join(chunks) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_json", "the body is not valid JSON") from exc
+    except RecursionError as exc:  # deeper than the parser goes: far over MAX_DEPTH anyway
+        raise ApiError(
+            400, "too_deep", f"the body is nested deeper than {MAX_DEPTH} levels"
+        ) from exc
 
 
 def _limit(request: web.Request, caller: Caller, cost: int) -> None:

@@ -442,3 +442,111 @@ async def test_a_bug_is_a_logged_500_with_a_request_id_not_a_retry(  # type: ign
     assert "Retry-After" not in headers
     (record,) = [r for r in caplog.records if r.name == "parley.gateway.ingest"]
     assert record.request_id == answer["request_id"] and len(answer["request_id"]) >= 16
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels):
+        value = {"n": value}
+    return value
+
+
+KEPT = {"type": "track", "anonymousId": "a-good", "event": "Kept"}
+ANON = {"anonymousId": "a-bad"}
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        ({**ANON, "type": "identify", "userId": int("9" * 400)}, "bad_number"),
+        ({**ANON, "type": "identify", "traits": {"n": 2**70}}, "bad_number"),
+        ({**ANON, "type": "identify", "traits": {"n": -(2**63) - 1}}, "bad_number"),
+        ({**ANON, "type": "identify", "traits": {"n": float("nan")}}, "bad_number"),
+        (
+            {**ANON, "type": "track", "event": "e", "properties": {"x": [float("inf")]}},
+            "bad_number",
+        ),
+        ({**ANON, "type": "track", "event": "hi \ud800"}, "bad_text"),
+        ({**ANON, "type": "identify", "traits": {"\udc00key": 1}}, "bad_text"),
+        ({**ANON, "type": "identify", "traits": {"a\x00b": 1}}, "bad_text"),
+        ({**ANON, "type": "track", "event": "e", "properties": _nested(40)}, "too_deep"),
+        (
+            {**ANON, "type": "track", "event": "e", "timestamp": "0001-01-01T00:00:00Z"},
+            "timestamp_out_of_range",
+        ),
+        (
+            {**ANON, "type": "track", "event": "e", "timestamp": "1999-12-31T23:59:59Z"},
+            "timestamp_out_of_range",
+        ),
+        (
+            {**ANON, "type": "track", "event": "e", "timestamp": "0001-01-01T00:00:00+01:00"},
+            "bad_timestamp",
+        ),
+    ],
+)
+async def test_a_message_the_store_cannot_hold_is_refused_and_the_rest_stored(
+    stack: Stack, stream, bad: dict, code: str
+) -> None:
+    body = {"batch": [bad, KEPT]}
+    status, answer, _ = await stack.post("/v1/batch", body, key=stack.settings.write_key)
+    assert status == 400 and answer["code"] == "invalid_messages", answer
+    assert answer["accepted"] == 1
+    assert [(r["index"], r["code"]) for r in answer["rejected"]] == [(0, code)]
+    assert answer["rejected"][0]["message"]
+    (event,) = await stream(1)
+    assert event["event"] == "Kept"
+
+
+async def test_a_sent_at_in_year_9999_refuses_the_timestamps_it_would_correct(
+    stack: Stack, stream
+) -> None:
+    body = {
+        "batch": [
+            {**ANON, "type": "track", "event": "e", "timestamp": "2026-01-01T00:00:00Z"},
+            KEPT,  # no timestamp: received now, sentAt plays no part
+        ],
+        "sentAt": "9999-12-31T23:59:59Z",
+    }
+    status, answer, _ = await stack.post("/v1/batch", body, key=stack.settings.write_key)
+    assert status == 400 and answer["accepted"] == 1
+    assert [(r["index"], r["code"]) for r in answer["rejected"]] == [(0, "timestamp_out_of_range")]
+    (event,) = await stream(1)
+    assert event["event"] == "Kept"
+
+
+async def test_a_clock_stuck_in_1970_is_still_corrected_by_sent_at(stack: Stack, stream) -> None:
+    body = {
+        "batch": [{**ANON, "type": "track", "event": "e", "timestamp": "1970-01-01T00:00:00Z"}],
+        "sentAt": "1970-01-01T00:00:05Z",
+    }
+    status, _, _ = await stack.post("/v1/batch", body, key=stack.settings.write_key)
+    assert status == 200
+    (event,) = await stream(1)
+    assert event["timestamp"] > "2025"  # five seconds before it arrived
+
+
+async def test_a_body_nested_past_the_parser_is_a_400_not_a_retry(stack: Stack) -> None:
+    deep = b'{"batch": [{"type": "track", "anonymousId": "a", "event": "e", "properties": '
+    deep += b'{"n": ' * 5000 + b"1" + b"}" * 5000 + b"}]}"
+    auth = aiohttp.BasicAuth(stack.settings.write_key, "")
+    async with aiohttp.ClientSession() as session:
+        for body in (deep, b"[" * 5000 + b"]" * 5000):
+            async with session.post(stack.url + "/v1/batch", data=body, auth=auth) as resp:
+                assert resp.status == 400 and (await resp.json())["code"] == "too_deep"
+
+
+async def test_a_single_call_with_an_unstorable_trait_is_a_400(stack: Stack) -> None:
+    status, answer, _ = await stack.post(
+        "/v1/identify", {"userId": "u-1", "traits": {"n": 2**70}}, key=stack.settings.write_key
+    )
+    assert status == 400 and answer["code"] == "bad_number" and "traits.n" in answer["message"]
+
+
+async def test_dollar_and_dotted_keys_are_stored_as_they_are(stack: Stack, stream) -> None:
+    traits = {"address": {"a.b": 1, "$c": {"d": "e"}}, "": 0}
+    status, _, _ = await stack.post(
+        "/v1/identify", {"userId": "u-1", "traits": traits}, key=stack.settings.write_key
+    )
+    assert status == 200
+    (event,) = await stream(1)
+    assert event["traits"] == traits

@@ -176,3 +176,47 @@ def test_cdn_geo_wins_and_unknown_countries_are_dropped() -> None:
     }
     assert geo_from_context({"geo": {"country_code": "XX"}}, geo) is None
     assert geo_from_context({"ip": "81.2.69.142"}, geo) is None  # no database configured
+
+
+def test_event_times_before_2000_are_refused_after_skew_correction() -> None:
+    for stamp, sent in [
+        ("0001-01-01T00:00:00Z", None),
+        ("1999-12-31T23:59:59.999Z", None),
+        ("0999-01-01T00:00:00Z", "2026-05-01T12:00:00Z"),
+        ("2026-05-01T11:00:00Z", "9999-12-31T23:59:59Z"),  # the correction leaves the calendar
+    ]:
+        with pytest.raises(PermanentError) as info:
+            event_time(stamp, sent, NOW)
+        assert info.value.code == "timestamp_out_of_range", stamp
+    # a clock stuck in 1970 that also stamps sentAt is corrected to the arrival time
+    assert event_time("1970-01-01T00:00:00Z", "1970-01-01T00:00:01Z", NOW) == (
+        "2026-05-01T11:59:59.000Z"
+    )
+    with pytest.raises(PermanentError) as info:
+        event_time("0001-01-01T00:00:00+01:00", None, NOW)  # not representable in UTC
+    assert info.value.code == "bad_timestamp"
+
+
+def test_huge_numeric_ids_are_refused_with_a_reason_not_a_crash() -> None:
+    for value in (int("9" * 400), 2**70, 1e300):
+        with pytest.raises(PermanentError) as info:
+            normalise({"type": "identify", "userId": value}, WS, received=NOW)
+        assert info.value.code in ("bad_number", "illegal_id")
+    ev = normalise({"type": "identify", "userId": 2**62}, WS, received=NOW)
+    assert ev.user_id == str(2**62)
+
+
+def test_an_ingest_event_before_2000_is_refused_from_any_producer() -> None:
+    from shared.events import IngestEvent
+
+    with pytest.raises(PermanentError) as info:
+        IngestEvent(
+            "w",
+            "track",
+            "m",
+            "0999-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+            anonymous_id="a",
+            event="e",
+        )
+    assert info.value.code == "timestamp_out_of_range"
