@@ -41,14 +41,18 @@ class Plan:
 
 
 def iso(moment: datetime) -> str:
-    """Fixed-width UTC text, so times compare correctly as strings."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC text (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), so text order is time order.
+
+    Not `strftime("%Y")`: glibc writes year 999 as `999`, which sorts after `2026`.
+    """
+    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return text + "Z"
 
 
 def event_time(ev: IngestEvent) -> str:
     moment = parse_time(ev.timestamp)
     if moment is None:  # IngestEvent validated it: unreachable
-        raise PermanentError("timestamp is not ISO-8601", code="bad_timestamp")
+        raise PermanentError("timestamp is not an ISO-8601 time", code="bad_timestamp")
     return iso(moment)
 
 
