@@ -142,10 +142,11 @@ def _visit(ev: IngestEvent, at: str, geoip: GeoIP, own_hosts: set[str]) -> Visit
     agent = context.get("userAgent") or context.get("user_agent")
     agent = agent[:512] if isinstance(agent, str) and agent.strip() else None
     device_context = bool(context.get("ip") or agent or page or context.get("geo"))
+    viewed = ev.kind in ("page", "screen")  # a page view is a visit, from a server too
     return Visit(
         at=at,
         message_id=ev.message_id,
-        is_visit=ev.kind != "email" and (ev.source == "widget" or device_context),
+        is_visit=ev.kind != "email" and (viewed or ev.source == "widget" or device_context),
         geo=geo_from_context(context, geoip),
         referring_domain=referring_domain(referrer, url, own_hosts),
         user_agent=agent,

@@ -39,6 +39,24 @@ async def test_a_back_dated_identify_cannot_pin_a_trait(stack: Stack) -> None:
     assert profile["last_seen"].startswith("2026-01-03")
 
 
+async def test_a_server_page_view_is_a_visit_with_its_referrer(stack: Stack) -> None:
+    anon = _uid("a")
+    page = {
+        "anonymousId": anon,
+        "name": "Pricing",
+        "properties": {
+            "url": "https://shop.example/pricing",
+            "referrer": "https://news.ycombinator.com/item?id=1",
+        },
+    }
+    status, _, _ = await stack.post("/v1/page", page, key=stack.settings.secret_key)
+    assert status == 200
+    profile = await stack.wait_profile(lambda p: p["last_visit"], distinct_id=anon)
+    assert profile["referring_domain"] == "news.ycombinator.com"
+    (visitor,) = profile["visitors"]
+    assert visitor["referring_domain"] == "news.ycombinator.com"
+
+
 async def test_dollar_and_dotted_keys_inside_traits_are_kept(stack: Stack) -> None:
     user = _uid("u")
     address = {"street.name": "High St", "$zip": "N1"}
