@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -100,12 +101,13 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 
 def create_base_app(
-    service: str, settings: Settings, *, client_max_size: int = 1024**2
+    service: str, settings: Settings, *, client_max_size: int = 1024**2, **handler_args: Any
 ) -> web.Application:
     """An app with /healthz, /readyz, /metrics and a bus connected during its lifetime."""
     app = web.Application(
         middlewares=[metrics_middleware, error_middleware],
         client_max_size=client_max_size,
+        handler_args=handler_args or None,  # e.g. the gateway's auto_decompress=False
     )
     app[SERVICE_NAME] = service
     app[SETTINGS] = settings

@@ -550,3 +550,28 @@ async def test_dollar_and_dotted_keys_are_stored_as_they_are(stack: Stack, strea
     assert status == 200
     (event,) = await stream(1)
     assert event["traits"] == traits
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", b"not gzip at all"),
+        ("gzip", gzip.compress(b'{"batch": []}')[:-6]),  # cut short
+        ("br", b"{}"),
+        ("nonsense", b"{}"),
+    ],
+    ids=["corrupt-gzip", "truncated-gzip", "brotli", "unknown"],
+)
+async def test_a_corrupt_or_unknown_encoding_is_a_json_400_and_no_traceback(  # type: ignore[no-untyped-def]
+    stack: Stack, caplog, encoding: str, body: bytes
+) -> None:
+    auth = aiohttp.BasicAuth(stack.settings.write_key, "")
+    headers = {"Content-Encoding": encoding, "Content-Type": "application/json"}
+    with caplog.at_level("WARNING"):
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                stack.url + "/v1/batch", data=body, auth=auth, headers=headers
+            ) as resp:
+                assert resp.status == 400
+                assert (await resp.json())["code"] == "bad_body"
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
