@@ -17,6 +17,9 @@ from shared.identifiers import illegal_id_reason, normalize_email
 INGEST_VERSION = 1
 KINDS = ("identify", "alias", "track", "page", "screen", "group", "email")
 SOURCES = ("api", "widget", "chat")
+# Segment's clients never send an event time before this; an older one is a broken
+# clock or a back-dated write that would lose (or, unpadded, win) every ordering.
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def utcnow_iso() -> str:
@@ -29,11 +32,11 @@ def parse_time(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that leaves years 1-9999
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +90,13 @@ class IngestEvent:
         for name in ("traits", "properties", "context"):
             if not isinstance(getattr(self, name), dict):
                 raise PermanentError(f"{name} must be an object", code="bad_type")
-        if parse_time(self.timestamp) is None:
-            raise PermanentError("timestamp is not ISO-8601", code="bad_timestamp")
+        moment = parse_time(self.timestamp)
+        if moment is None:
+            raise PermanentError("timestamp is not an ISO-8601 time", code="bad_timestamp")
+        if moment < EARLIEST_EVENT:
+            raise PermanentError(
+                f"timestamp is before {EARLIEST_EVENT.year}", code="timestamp_out_of_range"
+            )
 
     @property
     def distinct_id(self) -> str:

@@ -16,6 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -232,12 +233,13 @@ async def _consumer_stats_loop(bus: Bus, consumers: list[tuple[str, str]]) -> No
 
 
 def create_base_app(
-    service: str, settings: Settings, *, client_max_size: int = 1024**2
+    service: str, settings: Settings, *, client_max_size: int = 1024**2, **handler_args: Any
 ) -> web.Application:
     """An app with /healthz, /readyz, a metrics port and a bus connected during its lifetime."""
     app = web.Application(
         middlewares=[request_middleware, metrics_middleware, error_middleware],
         client_max_size=client_max_size,
+        handler_args=handler_args or None,  # e.g. the gateway's auto_decompress=False
     )
     app[SERVICE_NAME] = service
     app[SETTINGS] = settings

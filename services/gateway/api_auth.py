@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +17,16 @@ from shared.workspaces import Workspace
 class Caller:
     workspace: Workspace
     secret: bool  # authenticated with the secret key
-    browser: bool  # an Origin header: a page's script, not a server
+    browser: bool  # an Origin header: a page's script (its IP and user agent describe a visitor)
 
     @property
     def trusted(self) -> bool:
-        """Server calls are trusted (the secret key, or the write key without an Origin)."""
-        return self.secret or not self.browser
+        """Only the secret key makes a call trusted (docs/identity.md, "Who is trusted").
+
+        The write key is public (every page's snippet has it), so a write-key call is
+        a browser call whatever its headers: leaving out `Origin` proves nothing.
+        """
+        return self.secret
 
 
 class ApiError(Exception):
@@ -41,13 +44,17 @@ def basic_username(request: web.Request) -> str | None:
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error, or a non-ASCII header
         raise ApiError(401, "unauthorized", "malformed Basic credentials") from None
     return decoded.split(":", 1)[0] or None
 
 
 def caller_for(request: web.Request, body: Any, *, secret_only: bool = False) -> Caller:
-    """The workspace behind the key (Basic username, else the body's `writeKey`)."""
+    """The workspace behind the key (Basic username, else the body's `writeKey`).
+
+    Either key works in either place: server SDKs are configured with the secret
+    key as their Segment "write key".
+    """
     key = basic_username(request)
     if key is None and not secret_only and isinstance(body, dict):
         given = body.get("writeKey")

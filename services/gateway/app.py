@@ -13,7 +13,9 @@ MAX_BODY = 512 * 1024
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = create_base_app("gateway", settings, client_max_size=MAX_BODY)
+    # ingest.read_json inflates gzip itself: aiohttp would log a corrupt or unknown
+    # Content-Encoding as a server error (with a traceback) and answer it in plain text
+    app = create_base_app("gateway", settings, client_max_size=MAX_BODY, auto_decompress=False)
     add_workspaces(app)
     assets.setup(app)
     ingest.setup(app)

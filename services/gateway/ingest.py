@@ -2,10 +2,12 @@
 
 Exactly 200 means every message is durably in JetStream. Errors are JSON
 `{"code", "message"}`: 400 (bad JSON, a message without ids, over 32 KB a
-message or 500 KB a batch; in a batch the valid messages are still stored and
-`rejected` lists the others), 401 (unknown key), 403 (origin not allowed,
-identity verification required), 429 with `Retry-After` over the workspace's
-rate, 503 when JetStream did not ack (the client retries; message ids dedupe).
+message or 500 KB a batch, a value the database cannot store; in a batch the
+valid messages are still stored and `rejected` lists the others), 401 (unknown
+key), 403 (origin not allowed, identity verification required), 429 with
+`Retry-After` over the workspace's rate, 503 with `Retry-After` only when the
+bus failed (NATS unreachable, JetStream did not ack: the client retries, message
+ids dedupe), 500 with a `request_id` (also in the log line) for anything else.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from __future__ import annotations
 import json
 import logging
 import math
+import zlib
 from typing import Any
 
 from aiohttp import web
 
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
-from services.gateway.events_out import TYPES, publish_events
+from services.gateway.events_out import BUS_FAILURES, TYPES, Rejected, publish_events
 from shared.metrics import INGEST_REFUSED, RATE_LIMITED
 from shared.ratelimit import RateLimiter
-from shared.web import BUS, json_error
+from shared.storable import MAX_DEPTH
+from shared.web import BUS, REQUEST_ID, json_error
 
 log = logging.getLogger("parley.gateway.ingest")
 
@@ -29,27 +33,52 @@ MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_MESSAGES = 2500
 LIMITERS = web.AppKey("ingest_limiters", dict)
 CORS_HEADERS = "Authorization, Content-Type, Content-Encoding"
+RETRY = {"Retry-After": "5"}
+
+
+def _inflater(request: web.Request) -> Any:
+    """A zlib decoder for the body's Content-Encoding (None for identity); 400 for others.
+
+    The gateway inflates bodies itself (aiohttp's `auto_decompress` is off, app.py):
+    aiohttp logs a corrupt or unknown encoding as a server error with a traceback
+    and answers it in plain text; here it is a JSON 400 like every other refusal.
+    """
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise ApiError(
+            400, "bad_body", f"Content-Encoding {encoding[:40]!r} is not supported: use gzip"
+        )
+    return zlib.decompressobj(zlib.MAX_WBITS | 32)  # | 32: a gzip or a zlib header
 
 
 async def read_json(request: web.Request) -> Any:
-    """The body (gzip already inflated by aiohttp), at most 500 KB once inflated."""
+    """The body, inflated if gzip/deflate, at most 500 KB once inflated, as JSON."""
+    inflater = _inflater(request)
     chunks, size = [], 0
     try:
         async for chunk in request.content.iter_chunked(64 * 1024):
+            if inflater is not None:  # never more than the limit: a gzip bomb stops here
+                chunk = inflater.decompress(chunk, MAX_BATCH_BYTES + 1 - size)
             size += len(chunk)
             if size > MAX_BATCH_BYTES:
                 raise ApiError(400, "too_large", "the body is over 500 KB")
             chunks.append(chunk)
-    except ApiError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a corrupt gzip stream or an unknown encoding
-        raise ApiError(
-            400, "bad_body", f"the body could not be read: {type(exc).__name__}"
-        ) from exc
+        if inflater is not None and not inflater.eof:
+            raise ApiError(400, "bad_body", "the compressed body is cut short")
+    except zlib.error as exc:
+        raise ApiError(400, "bad_body", "the compressed body is corrupt") from exc
+    except web.RequestPayloadError as exc:  # e.g. a broken chunked encoding
+        raise ApiError(400, "bad_body", "the body could not be read") from exc
     try:
         return json.loads(b"".join(chunks) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_json", "the body is not valid JSON") from exc
+    except RecursionError as exc:  # deeper than the parser goes: far over MAX_DEPTH anyway
+        raise ApiError(
+            400, "too_deep", f"the body is nested deeper than {MAX_DEPTH} levels"
+        ) from exc
 
 
 def _limit(request: web.Request, caller: Caller, cost: int) -> None:
@@ -81,20 +110,8 @@ def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamRespo
 
 async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
     try:
-        body = await read_json(request)
-        caller = caller_for(request, body)
-        if not isinstance(body, dict):
-            raise ApiError(400, "bad_json", "the body must be a JSON object")
-        if kind is None:
-            messages = body.get("batch")
-            if not isinstance(messages, list):
-                raise ApiError(400, "bad_batch", "batch must be a list of messages")
-            if len(messages) > MAX_BATCH_MESSAGES:
-                raise ApiError(400, "too_large", f"at most {MAX_BATCH_MESSAGES} messages a batch")
-            batch_context = body.get("context") if isinstance(body.get("context"), dict) else None
-        else:
-            messages = [{**body, "type": kind}]
-            batch_context = None
+        body, caller = await _read_call(request)
+        messages, batch_context = _messages_of(body, kind)
         _limit(request, caller, max(1, len(messages)))
         rejected = await publish_events(
             request.app[BUS],
@@ -109,25 +126,53 @@ async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
     except ApiError as exc:
         INGEST_REFUSED.labels(exc.code).inc()
         return _cors(request, exc.response())
-    except Exception:  # noqa: BLE001 - JetStream did not ack: the client must retry
-        log.exception("ingest publish failed")
+    except BUS_FAILURES as exc:
+        log.warning("ingest publish failed, the client will retry: %r", exc)
         INGEST_REFUSED.labels("unavailable").inc()
-        return _cors(request, json_error(503, "unavailable", "events not stored, retry"))
+        return _cors(request, json_error(503, "unavailable", "events not stored, retry", **RETRY))
+    except Exception:
+        log.exception("ingest failed", extra={"request_id": request.get(REQUEST_ID)})
+        INGEST_REFUSED.labels("internal").inc()
+        return _cors(request, json_error(500, "internal", "internal error"))
     if rejected:
         for refused in rejected:
             INGEST_REFUSED.labels(refused.code).inc()
-        first = rejected[0]
-        status = 403 if first.code == "verification_required" and kind else 400
-        payload = {
-            "code": first.code if kind else "invalid_messages",
-            "message": first.message
-            if kind
-            else f"{len(rejected)} message(s) refused: #{first.index} {first.message}",
-            "accepted": len(messages) - len(rejected),
-            "rejected": [r.to_dict() for r in rejected[:100]],
-        }
-        return _cors(request, web.json_response(payload, status=status))
+        return _cors(request, _refusals(kind, len(messages), rejected))
     return _cors(request, web.json_response({"success": True}))
+
+
+async def _read_call(request: web.Request) -> tuple[dict[str, Any], Caller]:
+    body = await read_json(request)
+    caller = caller_for(request, body)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    return body, caller
+
+
+def _messages_of(body: dict[str, Any], kind: str | None) -> tuple[list[Any], Any]:
+    """The messages of a batch (and its shared context), or the one of a per-type call."""
+    if kind is not None:
+        return [{**body, "type": kind}], None
+    messages = body.get("batch")
+    if not isinstance(messages, list):
+        raise ApiError(400, "bad_batch", "batch must be a list of messages")
+    if len(messages) > MAX_BATCH_MESSAGES:
+        raise ApiError(400, "too_large", f"at most {MAX_BATCH_MESSAGES} messages a batch")
+    return messages, body.get("context") if isinstance(body.get("context"), dict) else None
+
+
+def _refusals(kind: str | None, count: int, rejected: list[Rejected]) -> web.Response:
+    first = rejected[0]
+    status = 403 if first.code == "verification_required" and kind else 400
+    payload = {
+        "code": first.code if kind else "invalid_messages",
+        "message": first.message
+        if kind
+        else f"{len(rejected)} message(s) refused: #{first.index} {first.message}",
+        "accepted": count - len(rejected),
+        "rejected": [r.to_dict() for r in rejected[:100]],
+    }
+    return web.json_response(payload, status=status)
 
 
 async def batch(request: web.Request) -> web.StreamResponse:

@@ -12,13 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import nats.errors
-
-from services.gateway.events_out import publish_events
+from services.gateway.events_out import BUS_FAILURES, publish_events
 from services.gateway.visitor_hub import VisitorConn
 from services.gateway.visitor_limits import Limits
 from shared.bus import Bus
-from shared.errors import BusError, PermanentError
+from shared.errors import PermanentError
 from shared.events import utcnow_iso
 from shared.identifiers import normalize_email
 from shared.security import sign_token
@@ -325,5 +323,5 @@ async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
         return await handler(s, frame)
     except PermanentError as exc:
         raise FrameError("invalid", str(exc)) from exc
-    except (TimeoutError, BusError, nats.errors.Error, ConnectionError) as exc:
+    except BUS_FAILURES as exc:
         raise FrameError("unavailable", "the chat is unavailable, try again shortly") from exc

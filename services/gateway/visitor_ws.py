@@ -32,6 +32,7 @@ from shared.errors import BusError
 from shared.metrics import RATE_LIMITED, WS_CONNECTIONS
 from shared.proxies import client_ip
 from shared.security import verify_token_any
+from shared.storable import MAX_DEPTH, storable_problem
 from shared.web import BUS, SETTINGS, WORKSPACES, json_error
 from shared.workspaces import Workspace
 
@@ -68,7 +69,8 @@ def error(code: str, message: str, ref: Any = None, retry_after: float | None = 
 
 
 def parse(data: str, limits: Limits) -> dict[str, Any]:
-    if len(data.encode()) > limits.soft_frame_bytes:
+    """A text frame as a JSON object with a type, storable as it is (`shared.storable`)."""
+    if len(data.encode(errors="surrogatepass")) > limits.soft_frame_bytes:
         raise frames.FrameError(
             "too_large", f"frames are limited to {limits.soft_frame_bytes} bytes"
         )
@@ -76,8 +78,12 @@ def parse(data: str, limits: Limits) -> dict[str, Any]:
         frame = json.loads(data)
     except ValueError as exc:
         raise frames.FrameError("bad_frame", "a frame must be a JSON object") from exc
+    except RecursionError as exc:  # deeper than the parser goes: far over MAX_DEPTH anyway
+        raise frames.FrameError("too_deep", f"frames nest at most {MAX_DEPTH} levels") from exc
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise frames.FrameError("bad_frame", "a frame must be a JSON object with a type")
+    if problem := storable_problem(frame, "frame"):
+        raise frames.FrameError(problem.code, str(problem))
     return frame
 
 
@@ -185,9 +191,11 @@ async def _hello(
         await _send_now(ws, error("hello_required", "say hello first"))
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no hello")
         return None
-    if msg.type != WSMsgType.TEXT:
-        return None
+    if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+        return None  # the browser left before saying anything
     try:
+        if msg.type != WSMsgType.TEXT:
+            raise frames.FrameError("hello_required", "the first frame must be a text hello")
         hello = parse(msg.data, limits)
         if hello["type"] != "hello":
             raise frames.FrameError("hello_required", "the first frame must be hello")
@@ -257,12 +265,12 @@ async def _serve(
 ) -> None:
     conn = session.conn
     async for msg in ws:
-        if msg.type != WSMsgType.TEXT:
-            if msg.type == WSMsgType.BINARY:
-                conn.send(error("bad_frame", "frames are JSON text"))
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             continue
         ref = None
         try:
+            if msg.type == WSMsgType.BINARY:
+                raise frames.FrameError("bad_frame", "frames are JSON text")
             frame = parse(msg.data, session.limits)
             ref = frame.get("client_msg_id") or frame.get("message_id")
             ref = ref if isinstance(ref, str) and len(ref) <= 64 else None
@@ -277,6 +285,9 @@ async def _serve(
                 await _flushed(conn)
                 await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"abuse")
                 return
+        except Exception:  # a bug handling one frame: say so, keep the socket, log it
+            log.exception("visitor frame failed", extra={"visitor_id": session.visitor_id})
+            conn.send(error("internal", "this frame could not be handled", ref))
 
 
 async def _flushed(conn: VisitorConn, timeout: float = 1.0) -> None:

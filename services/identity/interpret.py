@@ -41,14 +41,18 @@ class Plan:
 
 
 def iso(moment: datetime) -> str:
-    """Fixed-width UTC text, so times compare correctly as strings."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC text (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), so text order is time order.
+
+    Not `strftime("%Y")`: glibc writes year 999 as `999`, which sorts after `2026`.
+    """
+    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return text + "Z"
 
 
 def event_time(ev: IngestEvent) -> str:
     moment = parse_time(ev.timestamp)
     if moment is None:  # IngestEvent validated it: unreachable
-        raise PermanentError("timestamp is not ISO-8601", code="bad_timestamp")
+        raise PermanentError("timestamp is not an ISO-8601 time", code="bad_timestamp")
     return iso(moment)
 
 
@@ -138,10 +142,11 @@ def _visit(ev: IngestEvent, at: str, geoip: GeoIP, own_hosts: set[str]) -> Visit
     agent = context.get("userAgent") or context.get("user_agent")
     agent = agent[:512] if isinstance(agent, str) and agent.strip() else None
     device_context = bool(context.get("ip") or agent or page or context.get("geo"))
+    viewed = ev.kind in ("page", "screen")  # a page view is a visit, from a server too
     return Visit(
         at=at,
         message_id=ev.message_id,
-        is_visit=ev.kind != "email" and (ev.source == "widget" or device_context),
+        is_visit=ev.kind != "email" and (viewed or ev.source == "widget" or device_context),
         geo=geo_from_context(context, geoip),
         referring_domain=referring_domain(referrer, url, own_hosts),
         user_agent=agent,

@@ -351,3 +351,113 @@ async def test_a_browser_leaving_mid_handshake_is_not_logged_as_an_error(  # typ
         visitor = await Visitor.connect(gateway, settings.write_key)  # still serving
         await visitor.close()
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+@pytest.mark.parametrize("origin", [None, "https://shop.example"])
+async def test_the_widget_socket_never_trusts_an_identify_without_a_user_hash(
+    start_service, bus: Bus, settings: Settings, origin: str | None
+) -> None:
+    """With or without an Origin header the socket is a browser: the write key proves nothing."""
+    strict = settings.with_changes(enforce_identity_verification=True)
+    gateway = await start_service("gateway", settings=strict)
+    async with aiohttp.ClientSession() as session:
+        headers = {"Origin": origin} if origin else {}
+        ws = await session.ws_connect(
+            gateway.make_url(f"/v1/widget/ws?key={strict.write_key}"), headers=headers
+        )
+        await ws.send_json({"type": "hello", "token": None})
+        await ws.send_json({"type": "identify", "message_id": "ident-0001", "user_id": "u-victim"})
+        while (frame := await ws.receive_json(timeout=5)).get("ref") != "ident-0001":
+            pass
+        assert (frame["type"], frame["code"]) == ("error", "unverified")
+        await ws.close()
+    assert await stream_events(bus, "identify") == []
+
+
+def _deep(levels: int, kind: str = "track") -> str:
+    """A frame nested `levels` deep in one byte a level (3,000 fit the 16 KiB limit)."""
+    nested = "[" * levels + "]" * levels
+    return f'{{"type": "{kind}", "message_id": "deep-0001", "event": "e", "properties": {nested}}}'
+
+
+async def _raw_socket(gateway, key: str):  # type: ignore[no-untyped-def]
+    session = aiohttp.ClientSession()
+    ws = await session.ws_connect(
+        gateway.make_url(f"/v1/widget/ws?key={key}"), headers={"Origin": "http://shop.example"}
+    )
+    return session, ws
+
+
+async def _frames_until_closed(ws) -> list[dict]:  # type: ignore[no-untyped-def]
+    got = []
+    async for msg in ws:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            got.append(json.loads(msg.data))
+    return got
+
+
+@pytest.mark.parametrize(
+    ("first", "code"),
+    [
+        (b'{"type": "hello"}', "hello_required"),  # binary, even if it reads as a hello
+        (_deep(3000), "too_deep"),
+        (_deep(40, "hello"), "too_deep"),
+        ('{"type": "hello", "token": "\\ud800"}', "bad_text"),
+    ],
+)
+async def test_a_bad_first_frame_gets_an_error_and_close_1008(  # type: ignore[no-untyped-def]
+    gateway, settings: Settings, caplog, first, code: str
+) -> None:
+    session, ws = await _raw_socket(gateway, settings.write_key)
+    with caplog.at_level("WARNING"):
+        if isinstance(first, bytes):
+            await ws.send_bytes(first)
+        else:
+            await ws.send_str(first)
+        frames = await _frames_until_closed(ws)
+    await session.close()
+    assert [(f["type"], f["code"]) for f in frames] == [("error", code)]
+    assert ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+async def test_hostile_frames_get_an_error_frame_and_the_socket_stays_up(  # type: ignore[no-untyped-def]
+    gateway_with, bus: Bus, settings: Settings, caplog
+) -> None:
+    gateway = await gateway_with()
+    visitor = await Visitor.connect(gateway, settings.write_key)
+    hostile = [
+        (_deep(3000), "too_deep"),  # past the JSON parser: used to be a RecursionError
+        (_deep(40), "too_deep"),
+        ('{"type": "message", "client_msg_id": "surr-0001", "text": "hi \\ud800"}', "bad_text"),
+        (
+            '{"type": "track", "message_id": "nan-00001", "event": "e", "properties": {"x": NaN}}',
+            "bad_number",
+        ),
+        (
+            json.dumps(
+                {
+                    "type": "identify",
+                    "message_id": "big-00001",
+                    "user_id": "u-1",
+                    "traits": {"n": 2**70},
+                }
+            ),
+            "bad_number",
+        ),
+    ]
+    with caplog.at_level("WARNING"):
+        for text, _ in hostile:
+            await visitor.ws.send_str(text)
+        await visitor.ws.send_bytes(b"\x00\x01")
+        await visitor.send({"type": "ping"})
+        await visitor.wait_for(lambda f: f["type"] == "pong")
+    errors = [
+        f["code"] for f in visitor.frames if f["type"] == "error" and f.get("ref") != "history"
+    ]
+    assert errors == [code for _, code in hostile] + ["bad_frame"]
+    assert not visitor.matching(lambda f: f["type"] in ("accepted", "ok"))
+    assert not visitor.ws.closed
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+    assert await stream_events(bus, "identify") == [] and await stream_events(bus, "track") == []
+    await visitor.close()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.gateway.events_out import event_time, normalise
 from services.identity.enrich import GeoIP, geo_from_context, parse_user_agent, referring_domain
-from services.identity.interpret import plan_for
+from services.identity.interpret import iso, plan_for
 from shared.errors import PermanentError
 from shared.identifiers import illegal_id_reason, normalize_email
 from shared.security import user_hash
@@ -176,3 +178,65 @@ def test_cdn_geo_wins_and_unknown_countries_are_dropped() -> None:
     }
     assert geo_from_context({"geo": {"country_code": "XX"}}, geo) is None
     assert geo_from_context({"ip": "81.2.69.142"}, geo) is None  # no database configured
+
+
+def test_event_times_before_2000_are_refused_after_skew_correction() -> None:
+    for stamp, sent in [
+        ("0001-01-01T00:00:00Z", None),
+        ("1999-12-31T23:59:59.999Z", None),
+        ("0999-01-01T00:00:00Z", "2026-05-01T12:00:00Z"),
+        ("2026-05-01T11:00:00Z", "9999-12-31T23:59:59Z"),  # the correction leaves the calendar
+    ]:
+        with pytest.raises(PermanentError) as info:
+            event_time(stamp, sent, NOW)
+        assert info.value.code == "timestamp_out_of_range", stamp
+    # a clock stuck in 1970 that also stamps sentAt is corrected to the arrival time
+    assert event_time("1970-01-01T00:00:00Z", "1970-01-01T00:00:01Z", NOW) == (
+        "2026-05-01T11:59:59.000Z"
+    )
+    with pytest.raises(PermanentError) as info:
+        event_time("0001-01-01T00:00:00+01:00", None, NOW)  # not representable in UTC
+    assert info.value.code == "bad_timestamp"
+
+
+def test_huge_numeric_ids_are_refused_with_a_reason_not_a_crash() -> None:
+    for value in (int("9" * 400), 2**70, 1e300):
+        with pytest.raises(PermanentError) as info:
+            normalise({"type": "identify", "userId": value}, WS, received=NOW)
+        assert info.value.code in ("bad_number", "illegal_id")
+    ev = normalise({"type": "identify", "userId": 2**62}, WS, received=NOW)
+    assert ev.user_id == str(2**62)
+
+
+def test_an_ingest_event_before_2000_is_refused_from_any_producer() -> None:
+    from shared.events import IngestEvent
+
+    with pytest.raises(PermanentError) as info:
+        IngestEvent(
+            "w",
+            "track",
+            "m",
+            "0999-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+            anonymous_id="a",
+            event="e",
+        )
+    assert info.value.code == "timestamp_out_of_range"
+
+
+def test_identity_writes_every_year_at_a_fixed_width() -> None:
+    assert iso(datetime(999, 1, 1, tzinfo=UTC)) == "0999-01-01T00:00:00.000000Z"
+    assert iso(datetime(2026, 5, 1, 12, tzinfo=UTC)) == "2026-05-01T12:00:00.000000Z"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(
+        timezones=st.just(UTC), min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)
+    ),
+    st.datetimes(
+        timezones=st.just(UTC), min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)
+    ),
+)
+def test_text_order_of_event_times_is_time_order(a: datetime, b: datetime) -> None:
+    assert (iso(a) < iso(b)) == (a < b) and len(iso(a)) == 27
