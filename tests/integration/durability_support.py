@@ -31,7 +31,9 @@ def start_fast_mongo(data_dir: Path, port: int) -> EmbeddedServer:
         "WARNING",
     ]
     url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-    return _start("secantusdb", cmd, port, url, data_dir / "logs" / "mongo.log", 30)
+    store = data_dir / "mongo"
+    store.mkdir(parents=True, exist_ok=True)
+    return _start("secantusdb", cmd, port, url, store, data_dir / "logs" / "mongo.log", 30)
 
 
 async def acked_then_crash(server: EmbeddedServer, client: AsyncIOMotorClient) -> set[int]:

@@ -76,7 +76,7 @@ async def test_readiness_answers_within_its_bound_while_the_database_stalls(
             body = await resp.json()
             assert resp.status == 503
             assert body["ok"] is False
-            assert body["checks"] == {"nats": True, "mongo": "timeout"}
+            assert body["checks"]["nats"] is True and body["checks"]["mongo"] == "timeout"
         finally:
             os.kill(mongo.process.pid, signal.SIGCONT)
         await eventually(ready, timeout=30)
