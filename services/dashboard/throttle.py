@@ -1,8 +1,11 @@
-"""Login throttling: failed sign-ins counted per email and per IP in Mongo.
+"""Login throttling: sign-in attempts counted per email and per IP in Mongo.
 
 Counting in the database (not in memory) makes the limit hold across dashboard
-replicas and restarts. A locked key refuses even the right password until its
-window ends, so guessing cannot continue at a slower pace through the lock.
+replicas and restarts. An attempt is counted atomically *before* its password is
+checked (scrypt is slow), so 40 guesses sent at once meet the limit exactly like 40
+sent one after another; a success gives its count back afterwards. A locked key
+refuses even the right password until its window ends, so guessing cannot continue
+at a slower pace through the lock.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from services.dashboard.store import now
 
@@ -28,31 +33,44 @@ class LoginThrottle:
         self.col = db.login_failures
         self.limits = limits or Limits()
 
-    def _keys(self, email: str, ip: str) -> dict[str, int]:
-        return {
-            f"email:{email.strip().lower()[:254]}": self.limits.per_email,
-            f"ip:{ip}": self.limits.per_ip,
-        }
+    @staticmethod
+    def email_key(email: str) -> str:
+        return f"email:{email.strip().lower()[:254]}"
 
-    async def retry_after(self, email: str, ip: str) -> int:
-        """Seconds until a sign-in may be tried again; 0 when it may be tried now."""
-        keys = self._keys(email, ip)
+    def _keys(self, email: str, ip: str) -> dict[str, int]:
+        return {self.email_key(email): self.limits.per_email, f"ip:{ip}": self.limits.per_ip}
+
+    async def attempt(self, email: str, ip: str) -> int:
+        """Count one attempt; seconds to wait when it is over a limit, 0 when it may go on."""
         wait = 0.0
-        async for doc in self.col.find({"_id": {"$in": list(keys)}}):
+        for key, limit in self._keys(email, ip).items():
+            doc = await self._count(key)
             remaining = (doc["expires_at"] - now()).total_seconds()
-            if doc["count"] >= keys[doc["_id"]] and remaining > 0:
+            if doc["count"] > limit and remaining > 0:
                 wait = max(wait, remaining)
         return math.ceil(wait)
 
-    async def failed(self, email: str, ip: str) -> None:
-        for key in self._keys(email, ip):
+    async def _count(self, key: str) -> dict:
+        while True:
             # the TTL monitor runs about once a minute: clear a stale window ourselves
             await self.col.delete_one({"_id": key, "expires_at": {"$lte": now()}})
-            await self.col.update_one(
-                {"_id": key},
-                {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": now() + self.limits.window}},
-                upsert=True,
+            try:
+                await self.col.update_one(
+                    {"_id": key},
+                    {"$setOnInsert": {"count": 0, "expires_at": now() + self.limits.window}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                pass  # a parallel attempt opened the window first
+            # a separate $inc (no upsert) so parallel attempts each see their own count
+            doc = await self.col.find_one_and_update(
+                {"_id": key}, {"$inc": {"count": 1}}, return_document=ReturnDocument.AFTER
             )
+            if doc is not None:
+                return doc
+            # the window expired between the two steps: open a fresh one
 
-    async def succeeded(self, email: str) -> None:
-        await self.col.delete_one({"_id": f"email:{email.strip().lower()[:254]}"})
+    async def succeeded(self, email: str, ip: str) -> None:
+        """The password was right: clear the email's count and give the IP its attempt back."""
+        await self.col.delete_one({"_id": self.email_key(email)})
+        await self.col.update_one({"_id": f"ip:{ip}", "count": {"$gt": 0}}, {"$inc": {"count": -1}})

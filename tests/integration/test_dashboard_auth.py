@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -217,3 +218,35 @@ async def test_secure_cookies_when_configured(start_service, aiohttp_client, set
     )
     # the test client speaks http, so it does not send the Secure pre-login cookie back
     assert response.status == 403
+
+
+async def test_parallel_wrong_passwords_hit_the_limit_like_sequential_ones(client) -> None:
+    """40 guesses at once for one email: only the limit's worth are checked, the rest 429."""
+    csrf = csrf_of(await (await client.get("/")).text())
+
+    async def guess(n: int) -> int:
+        response = await client.post(
+            "/login", data={"email": ADMIN_EMAIL, "password": f"guess {n}", "csrf": csrf}
+        )
+        return response.status
+
+    statuses = await asyncio.gather(*(guess(n) for n in range(40)))
+    assert statuses.count(401) == 5, statuses
+    assert statuses.count(429) == 35, statuses
+    locked = await client.post(
+        "/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf": csrf}
+    )
+    assert locked.status == 429
+
+
+async def test_a_successful_sign_in_does_not_count_against_the_ip(client) -> None:
+    """Attempts are counted before the password check; a success gives its count back."""
+    for _ in range(25):
+        client.session.cookie_jar.clear()
+        csrf = csrf_of(await (await client.get("/")).text())
+        response = await client.post(
+            "/login",
+            data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf": csrf},
+            allow_redirects=False,
+        )
+        assert response.status == 303

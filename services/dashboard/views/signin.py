@@ -31,7 +31,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     ip = client_ip(request)
     throttle = request.app[keys.THROTTLE]
 
-    wait = await throttle.retry_after(email, ip)
+    wait = await throttle.attempt(email, ip)
     if wait:
         minutes = max(1, round(wait / 60))
         error = f"Too many failed sign-ins. Try again in {minutes} minute{'s' * (minutes > 1)}."
@@ -41,11 +41,10 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
     agent = await request.app[keys.STORE].authenticate(email, password) if email else None
     if agent is None:
-        await throttle.failed(email, ip)
         error = "Wrong email or password."
         return render(request, "signin.html", {"email": email, "error": error}, status=401)
 
-    await throttle.succeeded(email)
+    await throttle.succeeded(email, ip)
     return await _start_session(request, agent)
 
 
