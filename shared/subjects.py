@@ -78,6 +78,11 @@ class Subjects:
     def live_agents(self, workspace_id: str) -> str:
         return self._s("live", "agents", workspace_id)
 
+    @property
+    def dashboard_sessions_ended(self) -> str:
+        """A sign-out or a disabled agent: every dashboard replica closes those sockets."""
+        return self._s("dashboard", "sessions", "ended")
+
     # --- workspace registry (JetStream key-value bucket) ------------------------------
     @property
     def workspaces_bucket(self) -> str:

@@ -119,6 +119,8 @@ class Store:
         )
 
     async def set_active(self, workspace_id: str, agent_id: str, active: bool) -> None:
+        if not await self.db.agents.find_one({"_id": agent_id, "workspace_id": workspace_id}):
+            raise Conflict("no such agent in this workspace")
         if not active:
             await self._keep_an_admin(workspace_id, agent_id)
             await self.db.sessions.delete_many({"agent_id": agent_id})
@@ -165,6 +167,14 @@ class Store:
 
     async def end_session(self, token: str) -> None:
         await self.db.sessions.delete_one({"_id": digest(token)})
+
+    async def session_is_live(self, session_id: str) -> bool:
+        """Is the session (by its stored id) unexpired, with its agent still active?"""
+        doc = await self.db.sessions.find_one({"_id": session_id}, {"agent_id": 1, "expires_at": 1})
+        if doc is None or doc["expires_at"] <= now():
+            return False
+        agent = await self.agent(doc["agent_id"])
+        return bool(agent and agent.get("active", True))
 
     # --- invitations ---------------------------------------------------------------------
     async def invite(self, workspace_id: str, email: str, role: str, invited_by: str) -> str:

@@ -79,12 +79,13 @@ async def set_active(request: web.Request) -> web.StreamResponse:
     require_admin(request)
     form = await request.post()
     active = form.get("active") == "1"
+    agent_id = request.match_info["agent_id"]
     try:
-        await request.app[keys.STORE].set_active(
-            workspace_id(request), request.match_info["agent_id"], active
-        )
+        await request.app[keys.STORE].set_active(workspace_id(request), agent_id, active)
     except Conflict as exc:
         return await page(request, str(exc), status=409)
+    if not active:
+        await request.app[keys.HUB].agent_disabled(agent_id)
     raise web.HTTPSeeOther("/team")
 
 
