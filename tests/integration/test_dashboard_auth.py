@@ -277,6 +277,8 @@ async def closed_within(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> 
         async with asyncio.timeout(seconds):
             while True:
                 msg = await ws.receive()
+                if msg.type == aiohttp.WSMsgType.CLOSE:
+                    return msg.data  # the server's code (close_code may say 1006 meanwhile)
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     return ws.close_code
     except TimeoutError:
