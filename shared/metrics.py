@@ -43,6 +43,19 @@ HANDLER_LATENCY = Histogram(
     registry=REGISTRY,
 )
 
+AUDIT_REFUSALS = Counter(
+    "parley_audit_refusals_total",
+    "Calls refused at the edge and reported to the audit trail (before aggregation)",
+    ["reason"],
+    registry=REGISTRY,
+)
+AUDIT_RECORDS = Counter(
+    "parley_audit_records_published_total",
+    "Aggregated audit records of refusals published on the bus",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

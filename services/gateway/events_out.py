@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared import audit
 from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.events import IngestEvent, parse_time
@@ -231,6 +232,10 @@ async def publish_events(
             )
         except PermanentError as exc:
             rejected.append(Rejected(index, exc.code, str(exc)))
+    if any(r.code == "verification_required" for r in rejected):
+        audit.refused(
+            bus, workspace.id, "user_hash", ip=(context_extra or {}).get("ip"), channel=source
+        )
     if events:
         await bus.publish_durable_many([subject_and_id(bus, e) for e in events])
     return rejected

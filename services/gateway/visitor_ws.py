@@ -25,6 +25,7 @@ from services.gateway import visitor_frames as frames
 from services.gateway.api_auth import browser_context
 from services.gateway.visitor_hub import VisitorConn, VisitorHub
 from services.gateway.visitor_limits import LIMITS, Limiters, Limits
+from shared import audit
 from shared.errors import BusError
 from shared.proxies import client_ip
 from shared.security import verify_token
@@ -79,6 +80,14 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     if workspace is None:
         return json_error(403, "bad_key", "unknown write key")
     if not origin_ok(request, workspace):
+        audit.refused(
+            app[BUS],
+            workspace.id,
+            "origin",
+            origin=request.headers.get("Origin"),
+            ip=client_ip(request),
+            channel="widget",
+        )
         return json_error(403, "bad_origin", "this site is not allowed to open the widget")
     ip = client_ip(request)
     wait = limiters.connects.retry_after(ip)
@@ -214,6 +223,8 @@ async def _serve(
             if answer is not None:
                 conn.send(answer)
         except frames.FrameError as exc:
+            if exc.code == "unverified":
+                audit.refused(session.bus, session.ws_id, "user_hash", ip=ip, channel="widget")
             conn.send(error(exc.code, str(exc), ref, exc.retry_after))
             if exc.code != "unavailable" and not limiters.strikes.allow(session.visitor_id):
                 conn.send(error("closing", "too many refused frames"))
