@@ -65,6 +65,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = (env.get(name) or "").strip().lower()
     if not raw:
@@ -107,6 +114,7 @@ class Settings:
     secure_cookies: bool = False
     stream_replicas: int = 1
     log_level: str = "INFO"
+    audit_retention_days: int = 90
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -146,6 +154,7 @@ class Settings:
             secure_cookies=_bool(env, "PARLEY_SECURE_COOKIES", False),
             stream_replicas=_int(env, "PARLEY_STREAM_REPLICAS", 1),
             log_level=(env.get("PARLEY_LOG_LEVEL") or "INFO").upper(),
+            audit_retention_days=_positive(env, "PARLEY_AUDIT_RETENTION_DAYS", 90),
         )
 
     def with_changes(self, **changes: object) -> Settings:

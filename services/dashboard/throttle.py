@@ -28,6 +28,12 @@ class Limits:
     window: timedelta = timedelta(minutes=15)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    wait: int  # seconds until sign-in may be tried again; 0: go on and check the password
+    locked_now: list[str]  # the keys this very attempt locked (each is locked once a window)
+
+
 class LoginThrottle:
     def __init__(self, db: AsyncIOMotorDatabase, limits: Limits | None = None) -> None:
         self.col = db.login_failures
@@ -40,15 +46,17 @@ class LoginThrottle:
     def _keys(self, email: str, ip: str) -> dict[str, int]:
         return {self.email_key(email): self.limits.per_email, f"ip:{ip}": self.limits.per_ip}
 
-    async def attempt(self, email: str, ip: str) -> int:
-        """Count one attempt; seconds to wait when it is over a limit, 0 when it may go on."""
-        wait = 0.0
+    async def attempt(self, email: str, ip: str) -> Verdict:
+        """Count one attempt; say whether it is over a limit (and for how long)."""
+        wait, locked_now = 0.0, []
         for key, limit in self._keys(email, ip).items():
             doc = await self._count(key)
             remaining = (doc["expires_at"] - now()).total_seconds()
             if doc["count"] > limit and remaining > 0:
                 wait = max(wait, remaining)
-        return math.ceil(wait)
+                if doc["count"] == limit + 1:
+                    locked_now.append(key)
+        return Verdict(math.ceil(wait), locked_now)
 
     async def _count(self, key: str) -> dict:
         while True:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from services.dashboard import hours, keys
+from services.dashboard import audit, hours, keys
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import Conflict
@@ -87,6 +87,7 @@ async def rotate_key(request: web.Request) -> web.StreamResponse:
     ws = the_workspace(request)
     fresh = new_keys()[str(which)]
     await request.app[WORKSPACES].put(dataclasses.replace(ws, **{str(which): fresh}))
+    await audit.record(request, "key.rotated", key=str(which))
     raise web.HTTPSeeOther("/settings?saved=keys#keys")
 
 
@@ -112,6 +113,8 @@ async def save_widget(request: web.Request) -> web.StreamResponse:
     if errors:
         return await page(request, errors, status=400)
     await request.app[WORKSPACES].put(dataclasses.replace(ws, **changes))
+    if changed := audit.changed_fields(ws, changes):
+        await audit.record(request, "settings.changed", fields=changed)
     raise web.HTTPSeeOther("/settings?saved=widget#widget")
 
 
@@ -132,6 +135,7 @@ async def add_canned(request: web.Request) -> web.StreamResponse:
             error = str(exc)
     if error:
         return await page(request, {"canned": error}, status=400)
+    await audit.record(request, "settings.changed", fields=["canned_replies"], added=shortcut)
     raise web.HTTPSeeOther("/settings?saved=canned#canned")
 
 
@@ -140,6 +144,7 @@ async def delete_canned(request: web.Request) -> web.StreamResponse:
     await request.app[keys.STORE].delete_canned_reply(
         workspace_id(request), request.match_info["id"]
     )
+    await audit.record(request, "settings.changed", fields=["canned_replies"])
     raise web.HTTPSeeOther("/settings?saved=canned#canned")
 
 
