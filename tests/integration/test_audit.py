@@ -291,3 +291,26 @@ async def test_invented_origins_fold_into_one_record_beyond_the_key_limit(
     await eventually(all_counted, timeout=15)
     seen = {r["detail"]["origin"] for r in await all_records(store) if r["source"] == "gateway"}
     assert seen == {*origins[:3], shared_audit.OTHER_ORIGINS}
+
+
+async def test_the_settings_page_shows_the_last_refused_origins_with_a_hint(strict) -> None:
+    gateway, dashboard, config = strict
+    for _ in range(3):
+        assert await refused_track(gateway, config) == 403
+
+    async def listed() -> bool:
+        html = await (await dashboard.get("/settings")).text()
+        return EVIL in html and "<td>3</td>" in html
+
+    await eventually(listed, timeout=15)
+    html = await (await dashboard.get("/settings")).text()
+    section = html.split('id="refused-origins"')[1].split("</table>")[0]
+    assert EVIL in section and "Allowed origins" in section and "add it there" in section
+    assert "just now" in section
+
+    saved = await dashboard.post(
+        "/settings/widget",
+        data={"allowed_origins": f"{ORIGIN}\n{EVIL}", "away_message": "", "csrf": dashboard.csrf},
+    )
+    assert saved.status == 200
+    assert 'id="refused-origins"' not in await (await dashboard.get("/settings")).text()

@@ -69,6 +69,7 @@ async def page(
             "hours": ws.business_hours or {},
             "errors": errors or {},
             "saved": flash if flash in ("keys", "widget", "canned") else None,
+            "refused_origins": await request.app[keys.STORE].refused_origins(ws.id),
         },
         status=status,
     )
