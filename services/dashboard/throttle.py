@@ -47,16 +47,23 @@ class LoginThrottle:
         return {self.email_key(email): self.limits.per_email, f"ip:{ip}": self.limits.per_ip}
 
     async def attempt(self, email: str, ip: str) -> Verdict:
-        """Count one attempt; say whether it is over a limit (and for how long)."""
-        wait, locked_now = 0.0, []
+        """Count one attempt, email first then IP; say whether it is over a limit.
+
+        An attempt refused by one key does not count against the next one, and one the
+        IP refuses gives the email its count back: like sequential sign-ins, where a
+        refused attempt was never counted, so parallel guesses meet the same limits.
+        """
+        counted: list[str] = []
         for key, limit in self._keys(email, ip).items():
             doc = await self._count(key)
             remaining = (doc["expires_at"] - now()).total_seconds()
             if doc["count"] > limit and remaining > 0:
-                wait = max(wait, remaining)
-                if doc["count"] == limit + 1:
-                    locked_now.append(key)
-        return Verdict(math.ceil(wait), locked_now)
+                for earlier in counted:
+                    await self._uncount(earlier)
+                locked_now = [key] if doc["count"] == limit + 1 else []
+                return Verdict(math.ceil(remaining), locked_now)
+            counted.append(key)
+        return Verdict(0, [])
 
     async def _count(self, key: str) -> dict:
         while True:
@@ -78,7 +85,10 @@ class LoginThrottle:
                 return doc
             # the window expired between the two steps: open a fresh one
 
+    async def _uncount(self, key: str) -> None:
+        await self.col.update_one({"_id": key, "count": {"$gt": 0}}, {"$inc": {"count": -1}})
+
     async def succeeded(self, email: str, ip: str) -> None:
         """The password was right: clear the email's count and give the IP its attempt back."""
         await self.col.delete_one({"_id": self.email_key(email)})
-        await self.col.update_one({"_id": f"ip:{ip}", "count": {"$gt": 0}}, {"$inc": {"count": -1}})
+        await self._uncount(f"ip:{ip}")
