@@ -12,7 +12,6 @@ never a password, a key or a token.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -163,8 +162,9 @@ def setup(app: web.Application) -> None:
         subjects = bus.subjects
         task = bus.consume(subjects.audit_stream, DURABLE, subjects.audit_all, on_refusal)
         yield
-        task.cancel()  # before the database closes: the bus would stop it only later
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(task, return_exceptions=True)
+        # stop before the database closes; bounded, because a cancel can land in (and be
+        # swallowed by) a NATS fetch: then the bus's own close stops the loop just after
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
 
     app.cleanup_ctx.append(audit_ctx)
