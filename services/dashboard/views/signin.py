@@ -80,8 +80,8 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await request.app[keys.STORE].end_session(token)
-        await request.app[keys.HUB].session_ended(request[keys.SESSION]["_id"])
         await audit.record(request, "signout")
+        await request.app[keys.HUB].session_ended(request[keys.SESSION]["_id"])
     response = web.HTTPSeeOther("/")
     clear_session_cookie(response)
     raise response
