@@ -62,3 +62,4 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("parley.audit").setLevel(logging.INFO)  # audit lines at any log level

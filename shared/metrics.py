@@ -105,6 +105,18 @@ CONSUMER_LOOP_ERRORS = Counter(
     ["service", "consumer"],
     registry=REGISTRY,
 )
+AUDIT_REFUSALS = Counter(
+    "parley_audit_refusals_total",
+    "Calls refused at the edge and reported to the audit trail (before aggregation)",
+    ["reason"],
+    registry=REGISTRY,
+)
+AUDIT_RECORDS = Counter(
+    "parley_audit_records_published_total",
+    "Aggregated audit records of refusals published on the bus",
+    ["outcome"],
+    registry=REGISTRY,
+)
 
 
 def render() -> bytes:

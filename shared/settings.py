@@ -85,6 +85,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = (env.get(name) or "").strip().lower()
     if not raw:
@@ -134,6 +141,7 @@ class Settings:
     metrics_port: int = 9180
     # secrets this start generated (not read from the environment or secrets.json)
     generated_secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    audit_retention_days: int = 90
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -179,6 +187,7 @@ class Settings:
             metrics_host=env.get("PARLEY_METRICS_HOST") or "127.0.0.1",
             metrics_port=_int(env, "PARLEY_METRICS_PORT", 9180),
             generated_secrets=tuple(generated),
+            audit_retention_days=_positive(env, "PARLEY_AUDIT_RETENTION_DAYS", 90),
         )
 
     @property

@@ -66,6 +66,18 @@ class Subjects:
     def deadletter_all(self) -> str:
         return self._s("deadletter", ">")
 
+    @property
+    def audit_stream(self) -> str:
+        """Audit records of services without a database (the gateway's refusals), for the dashboard."""
+        return f"{self.prefix.upper()}_AUDIT"
+
+    def audit(self, workspace_id: str, kind: str) -> str:
+        return self._s("audit", workspace_id, kind)
+
+    @property
+    def audit_all(self) -> str:
+        return self._s("audit", ">")
+
     # --- request/reply (core NATS) ---------------------------------------------------
     def request(self, service: str, verb: str) -> str:
         """e.g. request("identity", "profile.get") -> parley.identity.profile.get"""
@@ -81,6 +93,11 @@ class Subjects:
     def live_visitors(self, workspace_id: str) -> str:
         """Frames for every visitor socket of a workspace (presence)."""
         return self._s("live", "visitors", workspace_id)
+
+    @property
+    def dashboard_sessions_ended(self) -> str:
+        """A sign-out or a disabled agent: every dashboard replica closes those sockets."""
+        return self._s("dashboard", "sessions", "ended")
 
     # --- workspace registry (JetStream key-value bucket) ------------------------------
     @property

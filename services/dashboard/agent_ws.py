@@ -5,8 +5,12 @@
   that cannot keep up is closed: its page reconnects and resyncs from chat.
 - From the page: `typing` (relayed to chat on `P.chat.agent.typing`) and `ping`.
 - Presence: a heartbeat on `P.chat.agent.presence` every 15 s per agent with a socket
-  open here, `online: false` when their last socket here closes; each tick also
-  re-checks the session, so a signed-out or disabled agent's sockets close.
+  open here, `online: false` when their last socket here closes.
+- Sessions: a sign-out or a disabled agent is announced on `P.dashboard.sessions.ended`
+  and every replica closes those sockets at once. Each presence tick also re-checks
+  every session (the backstop for a lost announcement); a check that fails
+  (database down or slow) counts, and after `MAX_FAILED_CHECKS` in a row the
+  socket is closed: an agent who cannot be verified keeps no live feed.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from shared.web import BUS
 log = logging.getLogger("parley.dashboard.ws")
 
 PRESENCE_EVERY = 15.0
+MAX_FAILED_CHECKS = 3
+CHECK_TIMEOUT = 5.0
 QUEUE_LIMIT = 500
 MAX_FRAME = 4096
 PERSON_TTL = 30.0
@@ -69,6 +75,8 @@ class AgentHub:
         self._subs: dict[str, Any] = {}
         self._people: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._presence: asyncio.Task | None = None
+        self._ended_sub: Any = None
+        self._failed_checks: dict[str, int] = {}
         self.typing_limit = RateLimiter(rate=4, burst=8, max_keys=10_000)
 
     @property
@@ -77,9 +85,15 @@ class AgentHub:
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        self._ended_sub = await self.bus.subscribe(
+            self.bus.subjects.dashboard_sessions_ended, self._on_ended
+        )
         self._presence = asyncio.create_task(self._presence_loop())
 
     async def stop(self) -> None:
+        if self._ended_sub is not None:
+            with contextlib.suppress(Exception):
+                await self._ended_sub.unsubscribe()
         if self._presence:
             self._presence.cancel()
             await asyncio.gather(self._presence, return_exceptions=True)
@@ -116,9 +130,37 @@ class AgentHub:
         if not self._agent_conns(conn.agent["_id"]):
             await self._announce(conn.agent, online=False)
 
+    # --- sessions that end --------------------------------------------------------------
     async def session_ended(self, session_id: str) -> None:
-        for conn in [c for c in self.conns if c.session_id == session_id]:
-            await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"signed out")
+        """A sign-out: close its sockets here and on every other replica."""
+        await self._close_where(lambda c: c.session_id == session_id)
+        await self._announce_ended({"session_id": session_id})
+
+    async def agent_disabled(self, agent_id: str) -> None:
+        """An agent was disabled: close all their sockets here and on every other replica."""
+        await self._close_where(lambda c: c.agent["_id"] == agent_id)
+        await self._announce_ended({"agent_id": agent_id})
+
+    async def _announce_ended(self, what: dict[str, str]) -> None:
+        try:
+            await self.bus.publish(self.bus.subjects.dashboard_sessions_ended, what)
+        except Exception as exc:  # noqa: BLE001 - the periodic session check still closes them
+            log.warning("could not announce the end of a session: %s", exc)
+
+    async def _on_ended(self, what: Any) -> None:
+        if not isinstance(what, dict):
+            return
+        session_id, agent_id = what.get("session_id"), what.get("agent_id")
+        await self._close_where(
+            lambda c: (
+                (session_id is not None and c.session_id == session_id)
+                or (agent_id is not None and c.agent["_id"] == agent_id)
+            )
+        )
+
+    async def _close_where(self, which: Any, message: bytes = b"signed out") -> None:
+        for conn in [c for c in self.conns if which(c)]:
+            await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=message)
 
     def _agent_conns(self, agent_id: str) -> list[Conn]:
         return [c for c in self.conns if c.agent["_id"] == agent_id]
@@ -204,29 +246,46 @@ class AgentHub:
             log.warning("presence heartbeat failed: %s", exc)
 
     async def _presence_loop(self) -> None:
-        store = self.app[keys.STORE]
         while True:
             await asyncio.sleep(PRESENCE_EVERY)
+            await self._check_sessions()
             seen: set[str] = set()
             for conn in list(self.conns):
-                session = await _session_alive(store, conn.session_id)
-                if not session:
-                    await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"signed out")
-                    continue
                 if conn.agent["_id"] not in seen:
                     seen.add(conn.agent["_id"])
                     await self._announce(conn.agent, online=True)
 
+    async def _check_sessions(self) -> None:
+        """Close sockets whose session ended, or could not be verified too many times in a row."""
+        store = self.app[keys.STORE]
+        session_ids = sorted({c.session_id for c in self.conns})
+        verdicts = await asyncio.gather(*(_session_alive(store, s) for s in session_ids))
+        for session_id, alive in zip(session_ids, verdicts, strict=True):
+            if alive is None:
+                failures = self._failed_checks.get(session_id, 0) + 1
+                self._failed_checks[session_id] = failures
+                log.warning("session check failed (%d in a row)", failures)
+                if failures < MAX_FAILED_CHECKS:
+                    continue
+                message = b"session cannot be verified"
+            elif alive:
+                self._failed_checks.pop(session_id, None)
+                continue
+            else:
+                message = b"signed out"
+            self._failed_checks.pop(session_id, None)
+            await self._close_where(lambda c, s=session_id: c.session_id == s, message)
+        for gone in set(self._failed_checks) - set(session_ids):
+            del self._failed_checks[gone]
 
-async def _session_alive(store: Any, session_id: str) -> bool:
+
+async def _session_alive(store: Any, session_id: str) -> bool | None:
+    """True or False from the database; None when it could not answer (counted, fails closed)."""
     try:
-        doc = await store.db.sessions.find_one({"_id": session_id}, {"agent_id": 1})
-        if doc is None:
-            return False
-        agent = await store.agent(doc["agent_id"])
-        return bool(agent and agent.get("active", True))
-    except Exception:  # noqa: BLE001 - Mongo hiccup: keep the socket, check next tick
-        return True
+        return await asyncio.wait_for(store.session_is_live(session_id), CHECK_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - Mongo down or slow: a failed check, not a verdict
+        log.warning("session check could not reach the database: %r", exc)
+        return None
 
 
 async def agent_socket(request: web.Request) -> web.StreamResponse:

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.dashboard import agent_ws, keys
+from services.dashboard import agent_ws, audit, keys
 from services.dashboard.auth import headers_middleware, session_middleware
 from services.dashboard.render import Renderer
 from services.dashboard.store import INDEXES, Store
 from services.dashboard.throttle import LoginThrottle
 from services.dashboard.views import api, contacts, conversation, inbox, settings, signin, team
+from services.dashboard.views import audit as audit_views
 from services.dashboard.views import deadletters as deadletter_views
 from shared.settings import Settings
 from shared.web import DB, add_mongo, add_workspaces, create_base_app
@@ -35,9 +36,10 @@ def create_app(config: Settings) -> web.Application:
         yield
 
     app.cleanup_ctx.append(store_ctx)
+    audit.setup(app)
     agent_ws.setup(app)
-    for views in (signin, inbox, conversation, api, contacts, settings, team):
+    every_view = (signin, inbox, conversation, api, contacts, settings, team)
+    for views in (*every_view, audit_views, deadletter_views):
         views.setup(app)
-    deadletter_views.setup(app)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app

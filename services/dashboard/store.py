@@ -1,4 +1,5 @@
-"""The dashboard's own data in its own database: agents, sessions, invitations, canned replies.
+"""The dashboard's own data in its own database: agents, sessions, invitations, canned
+replies, the audit trail.
 
 Session and invitation tokens are stored only as SHA-256 digests, so a copy of the
 database does not let anyone sign in.
@@ -7,15 +8,17 @@ database does not let anyone sign in.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import hashlib
+import json
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
-from pymongo import ASCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.identifiers import normalize_email
 from shared.security import check_password, hash_password
@@ -24,6 +27,9 @@ ROLES = ("admin", "agent")
 SESSION_TTL = timedelta(days=7)
 INVITE_TTL = timedelta(days=7)
 MAX_CANNED = 200
+AUDIT_PAGE = 50
+AUDIT_TTL_INDEX = "audit_retention"
+_INDEX_OPTIONS_CONFLICT = (85, 86)
 
 INDEXES = {
     "agents": [IndexModel([("email", ASCENDING)], unique=True)],
@@ -36,6 +42,11 @@ INDEXES = {
         IndexModel([("workspace_id", ASCENDING), ("shortcut", ASCENDING)], unique=True)
     ],
     "login_failures": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+    # the retention TTL index on `at` is made by Store.ensure_audit_retention (it has a setting)
+    "audit": [
+        IndexModel([("workspace_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("workspace_id", ASCENDING), ("action", ASCENDING), ("at", DESCENDING)]),
+    ],
 }
 
 
@@ -119,6 +130,8 @@ class Store:
         )
 
     async def set_active(self, workspace_id: str, agent_id: str, active: bool) -> None:
+        if not await self.db.agents.find_one({"_id": agent_id, "workspace_id": workspace_id}):
+            raise Conflict("no such agent in this workspace")
         if not active:
             await self._keep_an_admin(workspace_id, agent_id)
             await self.db.sessions.delete_many({"agent_id": agent_id})
@@ -165,6 +178,14 @@ class Store:
 
     async def end_session(self, token: str) -> None:
         await self.db.sessions.delete_one({"_id": digest(token)})
+
+    async def session_is_live(self, session_id: str) -> bool:
+        """Is the session (by its stored id) unexpired, with its agent still active?"""
+        doc = await self.db.sessions.find_one({"_id": session_id}, {"agent_id": 1, "expires_at": 1})
+        if doc is None or doc["expires_at"] <= now():
+            return False
+        agent = await self.agent(doc["agent_id"])
+        return bool(agent and agent.get("active", True))
 
     # --- invitations ---------------------------------------------------------------------
     async def invite(self, workspace_id: str, email: str, role: str, invited_by: str) -> str:
@@ -239,6 +260,78 @@ class Store:
 
     async def delete_canned_reply(self, workspace_id: str, reply_id: str) -> None:
         await self.db.canned_replies.delete_one({"_id": reply_id, "workspace_id": workspace_id})
+
+    # --- audit trail ---------------------------------------------------------------------
+    async def ensure_audit_retention(self, days: int) -> None:
+        """Records expire `days` after `at`; a changed setting is applied to the old index."""
+        seconds = days * 86400
+        try:
+            await self.db.audit.create_index(
+                [("at", ASCENDING)], name=AUDIT_TTL_INDEX, expireAfterSeconds=seconds
+            )
+        except OperationFailure as exc:
+            if exc.code not in _INDEX_OPTIONS_CONFLICT:
+                raise
+            await self.db.command(
+                {
+                    "collMod": "audit",
+                    "index": {"name": AUDIT_TTL_INDEX, "expireAfterSeconds": seconds},
+                }
+            )
+
+    async def add_audit(self, record: dict[str, Any]) -> bool:
+        """Store one record (`_id` given); False when it was stored already (a redelivery)."""
+        try:
+            await self.db.audit.insert_one(record)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def audit_page(
+        self, workspace_id: str, cursor: str | None = None, limit: int = AUDIT_PAGE
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first; the opaque cursor continues after the page's last record."""
+        query: dict[str, Any] = {"workspace_id": workspace_id}
+        if cursor:
+            at, last_id = _decode_cursor(cursor)
+            query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": last_id}}]
+        found = (
+            await self.db.audit.find(query)
+            .sort([("at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit + 1)
+            .to_list(limit + 1)
+        )
+        page = found[:limit]
+        more = len(found) > limit
+        return page, _encode_cursor(page[-1]) if more else None
+
+    async def refused_origins(self, workspace_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The origins most recently refused: `{origin, count, last_at}`, latest first."""
+        pipeline = [
+            {"$match": {"workspace_id": workspace_id, "action": "origin.refused"}},
+            {"$group": {"_id": "$origin", "count": {"$sum": "$count"}, "last_at": {"$max": "$at"}}},
+            {"$sort": {"last_at": -1}},
+            {"$limit": limit},
+        ]
+        rows = await self.db.audit.aggregate(pipeline).to_list(limit)
+        return [{"origin": r["_id"], "count": r["count"], "last_at": r["last_at"]} for r in rows]
+
+
+def _encode_cursor(record: dict[str, Any]) -> str:
+    raw = json.dumps([record["at"].isoformat(), record["_id"]]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """ValueError for anything that is not a cursor this store made."""
+    try:
+        at, last_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment = datetime.fromisoformat(at)
+    except (TypeError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("not an audit cursor") from exc
+    if not isinstance(last_id, str) or moment.tzinfo is None:
+        raise ValueError("not an audit cursor")
+    return moment, last_id
 
 
 @functools.cache

@@ -1,8 +1,11 @@
-"""Login throttling: failed sign-ins counted per email and per IP in Mongo.
+"""Login throttling: sign-in attempts counted per email and per IP in Mongo.
 
 Counting in the database (not in memory) makes the limit hold across dashboard
-replicas and restarts. A locked key refuses even the right password until its
-window ends, so guessing cannot continue at a slower pace through the lock.
+replicas and restarts. An attempt is counted atomically *before* its password is
+checked (scrypt is slow), so 40 guesses sent at once meet the limit exactly like 40
+sent one after another; a success gives its count back afterwards. A locked key
+refuses even the right password until its window ends, so guessing cannot continue
+at a slower pace through the lock.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from services.dashboard.store import now
 
@@ -23,36 +28,67 @@ class Limits:
     window: timedelta = timedelta(minutes=15)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    wait: int  # seconds until sign-in may be tried again; 0: go on and check the password
+    locked_now: list[str]  # the keys this very attempt locked (each is locked once a window)
+
+
 class LoginThrottle:
     def __init__(self, db: AsyncIOMotorDatabase, limits: Limits | None = None) -> None:
         self.col = db.login_failures
         self.limits = limits or Limits()
 
+    @staticmethod
+    def email_key(email: str) -> str:
+        return f"email:{email.strip().lower()[:254]}"
+
     def _keys(self, email: str, ip: str) -> dict[str, int]:
-        return {
-            f"email:{email.strip().lower()[:254]}": self.limits.per_email,
-            f"ip:{ip}": self.limits.per_ip,
-        }
+        return {self.email_key(email): self.limits.per_email, f"ip:{ip}": self.limits.per_ip}
 
-    async def retry_after(self, email: str, ip: str) -> int:
-        """Seconds until a sign-in may be tried again; 0 when it may be tried now."""
-        keys = self._keys(email, ip)
-        wait = 0.0
-        async for doc in self.col.find({"_id": {"$in": list(keys)}}):
+    async def attempt(self, email: str, ip: str) -> Verdict:
+        """Count one attempt, email first then IP; say whether it is over a limit.
+
+        An attempt refused by one key does not count against the next one, and one the
+        IP refuses gives the email its count back: like sequential sign-ins, where a
+        refused attempt was never counted, so parallel guesses meet the same limits.
+        """
+        counted: list[str] = []
+        for key, limit in self._keys(email, ip).items():
+            doc = await self._count(key)
             remaining = (doc["expires_at"] - now()).total_seconds()
-            if doc["count"] >= keys[doc["_id"]] and remaining > 0:
-                wait = max(wait, remaining)
-        return math.ceil(wait)
+            if doc["count"] > limit and remaining > 0:
+                for earlier in counted:
+                    await self._uncount(earlier)
+                locked_now = [key] if doc["count"] == limit + 1 else []
+                return Verdict(math.ceil(remaining), locked_now)
+            counted.append(key)
+        return Verdict(0, [])
 
-    async def failed(self, email: str, ip: str) -> None:
-        for key in self._keys(email, ip):
+    async def _count(self, key: str) -> dict:
+        while True:
             # the TTL monitor runs about once a minute: clear a stale window ourselves
             await self.col.delete_one({"_id": key, "expires_at": {"$lte": now()}})
-            await self.col.update_one(
-                {"_id": key},
-                {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": now() + self.limits.window}},
-                upsert=True,
+            try:
+                await self.col.update_one(
+                    {"_id": key},
+                    {"$setOnInsert": {"count": 0, "expires_at": now() + self.limits.window}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                pass  # a parallel attempt opened the window first
+            # a separate $inc (no upsert) so parallel attempts each see their own count
+            doc = await self.col.find_one_and_update(
+                {"_id": key}, {"$inc": {"count": 1}}, return_document=ReturnDocument.AFTER
             )
+            if doc is not None:
+                return doc
+            # the window expired between the two steps: open a fresh one
 
-    async def succeeded(self, email: str) -> None:
-        await self.col.delete_one({"_id": f"email:{email.strip().lower()[:254]}"})
+    async def _uncount(self, key: str) -> None:
+        await self.col.update_one({"_id": key, "count": {"$gt": 0}}, {"$inc": {"count": -1}})
+
+    async def succeeded(self, email: str, ip: str) -> None:
+        """The password was right: clear the email's count and give the IP its attempt back."""
+        await self.col.delete_one({"_id": self.email_key(email)})
+        await self._uncount(f"ip:{ip}")

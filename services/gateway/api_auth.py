@@ -8,8 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
+from shared import audit
 from shared.proxies import client_ip, from_trusted_proxy
-from shared.web import WORKSPACES, json_error
+from shared.web import BUS, WORKSPACES, json_error
 from shared.workspaces import Workspace
 
 
@@ -72,6 +73,14 @@ def caller_for(request: web.Request, body: Any, *, secret_only: bool = False) ->
     if workspace is None:
         raise ApiError(401, "unauthorized", "unknown write key")
     if origin is not None and not workspace.origin_allowed(origin):
+        audit.refused(
+            request.app[BUS],
+            workspace.id,
+            "origin",
+            origin=origin,
+            ip=client_ip(request),
+            channel="api",
+        )
         raise ApiError(403, "origin_not_allowed", "this origin may not use the write key")
     return Caller(workspace, secret=False, browser=origin is not None)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import nats.errors
 
+from shared import audit
 from shared.bus import Bus
 from shared.errors import BusError, PermanentError
 from shared.events import EARLIEST_EVENT, IngestEvent, parse_time
@@ -303,6 +304,10 @@ async def publish_events(
             )
         except PermanentError as exc:
             rejected.append(Rejected(index, exc.code, str(exc)))
+    if any(r.code == "verification_required" for r in rejected):
+        audit.refused(
+            bus, workspace.id, "user_hash", ip=(context_extra or {}).get("ip"), channel=source
+        )
     if events:
         await bus.publish_durable_many([subject_and_id(bus, e) for e in events])
     return rejected

@@ -28,6 +28,7 @@ from services.gateway import visitor_frames as frames
 from services.gateway.api_auth import browser_context
 from services.gateway.visitor_hub import VisitorConn, VisitorHub
 from services.gateway.visitor_limits import LIMITS, Limiters, Limits
+from shared import audit
 from shared.errors import BusError
 from shared.metrics import RATE_LIMITED, WS_CONNECTIONS
 from shared.proxies import client_ip
@@ -133,6 +134,15 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     workspace = app[WORKSPACES].by_write_key(request.query.get("key", ""))
     refused = refusal(request, workspace)
     if refused is not None:
+        if workspace is not None:  # an unknown key names no workspace to audit
+            audit.refused(
+                app[BUS],
+                workspace.id,
+                "origin",
+                origin=request.headers.get("Origin"),
+                ip=client_ip(request),
+                channel="widget",
+            )
         return await _refuse(request, *refused)
     assert workspace is not None
     ip = client_ip(request)
@@ -279,6 +289,8 @@ async def _serve(
             if answer is not None:
                 conn.send(answer)
         except frames.FrameError as exc:
+            if exc.code == "unverified":
+                audit.refused(session.bus, session.ws_id, "user_hash", ip=ip, channel="widget")
             conn.send(error(exc.code, str(exc), ref, exc.retry_after))
             if exc.code != "unavailable" and not limiters.strikes.allow(session.visitor_id):
                 conn.send(error("closing", "too many refused frames"))

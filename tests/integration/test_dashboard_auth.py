@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
 
+from services.dashboard import agent_ws, keys
+from shared.embedded import start_mongo
 from tests.integration.dashboard_support import ADMIN_EMAIL, ADMIN_PASSWORD, csrf_of, sign_in
 
 
@@ -217,3 +222,118 @@ async def test_secure_cookies_when_configured(start_service, aiohttp_client, set
     )
     # the test client speaks http, so it does not send the Secure pre-login cookie back
     assert response.status == 403
+
+
+async def test_parallel_wrong_passwords_hit_the_limit_like_sequential_ones(client) -> None:
+    """40 guesses at once for one email: only the limit's worth are checked, the rest 429."""
+    csrf = csrf_of(await (await client.get("/")).text())
+
+    async def guess(n: int) -> int:
+        response = await client.post(
+            "/login", data={"email": ADMIN_EMAIL, "password": f"guess {n}", "csrf": csrf}
+        )
+        return response.status
+
+    statuses = await asyncio.gather(*(guess(n) for n in range(40)))
+    assert statuses.count(401) == 5, statuses
+    assert statuses.count(429) == 35, statuses
+    locked = await client.post(
+        "/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf": csrf}
+    )
+    assert locked.status == 429
+
+
+async def test_a_successful_sign_in_does_not_count_against_the_ip(client) -> None:
+    """Attempts are counted before the password check; a success gives its count back."""
+    for _ in range(25):
+        client.session.cookie_jar.clear()
+        csrf = csrf_of(await (await client.get("/")).text())
+        response = await client.post(
+            "/login",
+            data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf": csrf},
+            allow_redirects=False,
+        )
+        assert response.status == 303
+
+
+# --- sockets of sessions that end (8.2) --------------------------------------------------
+def session_token(client: TestClient) -> str:
+    return client.session.cookie_jar.filter_cookies(client.make_url("/"))["parley_session"].value
+
+
+async def open_socket(client: TestClient, csrf: str, token: str) -> aiohttp.ClientWebSocketResponse:
+    """The agent socket on `client`'s server, with the session cookie given explicitly."""
+    origin = str(client.make_url("/")).rstrip("/")
+    ws = await client.ws_connect(
+        f"/ws?csrf={csrf}", headers={"Origin": origin, "Cookie": f"parley_session={token}"}
+    )
+    assert (await ws.receive_json(timeout=5))["type"] == "hello"
+    return ws
+
+
+async def closed_within(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> int | None:
+    """The close code if the server closes the socket within `seconds`, else None."""
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                msg = await ws.receive()
+                if msg.type == aiohttp.WSMsgType.CLOSE:
+                    return msg.data  # the server's code (close_code may say 1006 meanwhile)
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    return ws.close_code
+    except TimeoutError:
+        return None
+
+
+@pytest.fixture
+async def replicas(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
+    """Two dashboard replicas of one deployment (same NATS prefix, same database)."""
+    first = await aiohttp_client(await start_service("dashboard"))
+    second = await aiohttp_client(await start_service("dashboard"))
+    return first, second
+
+
+async def test_signing_out_on_one_replica_closes_the_sessions_socket_on_another(
+    replicas,
+) -> None:
+    """The sign-out is announced: the other replica does not wait for its periodic check."""
+    first, second = replicas
+    csrf = await sign_in(first)
+    ws = await open_socket(second, csrf, session_token(first))
+    await first.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+    assert await closed_within(ws, 2) == 1008
+
+
+async def test_disabling_an_agent_closes_their_sockets_on_every_replica(replicas) -> None:
+    first, second = replicas
+    await first.server.app[keys.STORE].create_agent(
+        "bob@example.com", "Bob", "a long enough secret", "agent", "default"
+    )
+    bob_csrf = await sign_in(second, "bob@example.com", "a long enough secret")
+    ws = await open_socket(second, bob_csrf, session_token(second))
+    csrf = await sign_in(first)
+    bob_id = agent_id_of(await (await first.get("/team")).text(), "bob@example.com")
+    disabled = await first.post(
+        f"/team/agents/{bob_id}/active", data={"active": "0", "csrf": csrf}, allow_redirects=False
+    )
+    assert disabled.status == 303
+    assert await closed_within(ws, 2) == 1008
+
+
+async def test_sockets_close_when_the_session_cannot_be_checked(
+    start_service, aiohttp_client, settings, tmp_path, monkeypatch
+) -> None:
+    """Database unreachable: after a few failed checks the socket closes (fails closed)."""
+    monkeypatch.setattr(agent_ws, "PRESENCE_EVERY", 0.2)
+    monkeypatch.setattr(agent_ws, "CHECK_TIMEOUT", 1.0)
+    mongo = start_mongo(tmp_path / "own-mongo")
+    try:
+        server = await start_service("dashboard", settings.with_changes(mongo_url=mongo.url))
+        client = await aiohttp_client(server)
+        csrf = await sign_in(client)
+        ws = await open_socket(client, csrf, session_token(client))
+        assert await closed_within(ws, 1) is None  # checks pass while the database answers
+        mongo.stop()
+        assert await closed_within(ws, 30) == 1008
+    finally:
+        mongo.stop()

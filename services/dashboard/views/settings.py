@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from services.dashboard import hours, keys
+from services.dashboard import audit, hours, keys
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import Conflict
@@ -95,6 +95,7 @@ async def page(
             "hours": ws.business_hours or {},
             "errors": errors or {},
             "saved": flash if flash in ("keys", "widget", "canned") else None,
+            "refused_origins": await request.app[keys.STORE].refused_origins(ws.id),
         },
         status=status,
     )
@@ -128,6 +129,7 @@ async def rotate_key(request: web.Request) -> web.StreamResponse:
     ws = the_workspace(request)
     fresh = new_keys()[str(which)]
     await request.app[WORKSPACES].put(ws.rotated(str(which), fresh, grace))
+    await audit.record(request, "key.rotated", key=str(which), grace_seconds=grace)
     raise web.HTTPSeeOther("/settings?saved=keys#keys")
 
 
@@ -140,6 +142,7 @@ async def revoke_key(request: web.Request) -> web.StreamResponse:
     if not any(r.id == retired_id for r in ws.in_grace()):
         raise web.HTTPBadRequest(text="That key is not in a grace period.\n")
     await request.app[WORKSPACES].put(ws.revoked(retired_id))
+    await audit.record(request, "key.revoked", retired=retired_id)
     raise web.HTTPSeeOther("/settings?saved=keys#keys")
 
 
@@ -165,6 +168,8 @@ async def save_widget(request: web.Request) -> web.StreamResponse:
     if errors:
         return await page(request, errors, status=400)
     await request.app[WORKSPACES].put(dataclasses.replace(ws, **changes))
+    if changed := audit.changed_fields(ws, changes):
+        await audit.record(request, "settings.changed", fields=changed)
     raise web.HTTPSeeOther("/settings?saved=widget#widget")
 
 
@@ -185,6 +190,7 @@ async def add_canned(request: web.Request) -> web.StreamResponse:
             error = str(exc)
     if error:
         return await page(request, {"canned": error}, status=400)
+    await audit.record(request, "settings.changed", fields=["canned_replies"], added=shortcut)
     raise web.HTTPSeeOther("/settings?saved=canned#canned")
 
 
@@ -193,6 +199,7 @@ async def delete_canned(request: web.Request) -> web.StreamResponse:
     await request.app[keys.STORE].delete_canned_reply(
         workspace_id(request), request.match_info["id"]
     )
+    await audit.record(request, "settings.changed", fields=["canned_replies"])
     raise web.HTTPSeeOther("/settings?saved=canned#canned")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.dashboard import keys
+from services.dashboard import audit, keys
 from services.dashboard.auth import (
     SESSION_COOKIE,
     clear_session_cookie,
@@ -12,6 +12,7 @@ from services.dashboard.auth import (
 )
 from services.dashboard.render import render
 from services.dashboard.store import Conflict
+from services.dashboard.throttle import Verdict
 from shared.proxies import client_ip
 
 MIN_PASSWORD = 10
@@ -30,23 +31,40 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))[:MAX_FIELD]
     ip = client_ip(request)
     throttle = request.app[keys.THROTTLE]
+    store = request.app[keys.STORE]
 
-    wait = await throttle.retry_after(email, ip)
-    if wait:
-        minutes = max(1, round(wait / 60))
-        error = f"Too many failed sign-ins. Try again in {minutes} minute{'s' * (minutes > 1)}."
-        response = render(request, "signin.html", {"email": email, "error": error}, status=429)
-        response.headers["Retry-After"] = str(wait)
-        return response
+    verdict = await throttle.attempt(email, ip)
+    if verdict.wait:
+        return await _throttled(request, email, verdict)
 
-    agent = await request.app[keys.STORE].authenticate(email, password) if email else None
+    agent = await store.authenticate(email, password) if email else None
     if agent is None:
-        await throttle.failed(email, ip)
+        ws = await audit.workspace_of_email(store, email)
+        await audit.record(request, "signin.failed", workspace_id=ws, email=email)
         error = "Wrong email or password."
         return render(request, "signin.html", {"email": email, "error": error}, status=401)
 
-    await throttle.succeeded(email)
+    await throttle.succeeded(email, ip)
+    await audit.record(request, "signin", actor=agent)
     return await _start_session(request, agent)
+
+
+async def _throttled(request: web.Request, email: str, verdict: Verdict) -> web.Response:
+    if verdict.locked_now:  # one record per lock, not one per refused guess
+        ws = await audit.workspace_of_email(request.app[keys.STORE], email)
+        await audit.record(
+            request,
+            "signin.throttled",
+            workspace_id=ws,
+            email=email,
+            locked=", ".join(k.split(":", 1)[0] for k in verdict.locked_now),
+            retry_after=verdict.wait,
+        )
+    minutes = max(1, round(verdict.wait / 60))
+    error = f"Too many failed sign-ins. Try again in {minutes} minute{'s' * (minutes > 1)}."
+    response = render(request, "signin.html", {"email": email, "error": error}, status=429)
+    response.headers["Retry-After"] = str(verdict.wait)
+    return response
 
 
 async def _start_session(request: web.Request, agent: dict) -> web.StreamResponse:
@@ -62,6 +80,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await request.app[keys.STORE].end_session(token)
+        await audit.record(request, "signout")
         await request.app[keys.HUB].session_ended(request[keys.SESSION]["_id"])
     response = web.HTTPSeeOther("/")
     clear_session_cookie(response)
@@ -97,6 +116,7 @@ async def accept_invitation(request: web.Request) -> web.StreamResponse:
         agent = await store.accept_invitation(token, name, password)
     except Conflict as exc:
         return render(request, "invite.html", {"invitation": None, "error": str(exc)}, status=409)
+    await audit.record(request, "invitation.accepted", actor=agent, role=agent["role"])
     return await _start_session(request, agent)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.dashboard import keys
+from services.dashboard import audit, keys
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import ROLES, Conflict
@@ -55,6 +55,7 @@ async def invite(request: web.Request) -> web.Response:
         )
     except Conflict as exc:
         return await page(request, str(exc), status=409)
+    await audit.record(request, "invitation.created", email=email, role=role)
     link = f"{request.app[SETTINGS].dashboard_url}/invite/{token}"
     # the link is shown once, to the admin who made it; only its digest is stored
     return await page(request, invite_link=link)
@@ -66,12 +67,12 @@ async def set_role(request: web.Request) -> web.StreamResponse:
     role = str(form.get("role", ""))
     if role not in ROLES:
         raise web.HTTPBadRequest(text="Unknown role.\n")
+    agent_id = request.match_info["agent_id"]
     try:
-        await request.app[keys.STORE].set_role(
-            workspace_id(request), request.match_info["agent_id"], role
-        )
+        await request.app[keys.STORE].set_role(workspace_id(request), agent_id, role)
     except Conflict as exc:
         return await page(request, str(exc), status=409)
+    await audit.record(request, "agent.role_changed", **await _target(request, agent_id), role=role)
     raise web.HTTPSeeOther("/team")
 
 
@@ -79,13 +80,22 @@ async def set_active(request: web.Request) -> web.StreamResponse:
     require_admin(request)
     form = await request.post()
     active = form.get("active") == "1"
+    agent_id = request.match_info["agent_id"]
     try:
-        await request.app[keys.STORE].set_active(
-            workspace_id(request), request.match_info["agent_id"], active
-        )
+        await request.app[keys.STORE].set_active(workspace_id(request), agent_id, active)
     except Conflict as exc:
         return await page(request, str(exc), status=409)
+    if not active:
+        await request.app[keys.HUB].agent_disabled(agent_id)
+    action = "agent.enabled" if active else "agent.disabled"
+    await audit.record(request, action, **await _target(request, agent_id))
     raise web.HTTPSeeOther("/team")
+
+
+async def _target(request: web.Request, agent_id: str) -> dict[str, str | None]:
+    """Who an admin acted on, for the audit trail."""
+    target = await request.app[keys.STORE].agent(agent_id)
+    return {"agent_id": agent_id, "agent_email": (target or {}).get("email")}
 
 
 async def revoke(request: web.Request) -> web.StreamResponse:
@@ -93,6 +103,7 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     await request.app[keys.STORE].revoke_invitation(
         workspace_id(request), request.match_info["invitation_id"]
     )
+    await audit.record(request, "invitation.revoked")
     raise web.HTTPSeeOther("/team")
 
 
