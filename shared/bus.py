@@ -31,7 +31,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import BadRequestError, NotFoundError
 
 from shared import consumer as consumer_mod
-from shared import deadletters
+from shared import deadletters, tasks
 from shared.consumer import Consumer, Handling
 from shared.errors import BusError, PermanentError
 from shared.metrics import HANDLER_ERRORS, HANDLER_LATENCY
@@ -112,9 +112,7 @@ class Bus:
 
     async def close(self) -> None:
         self._stopping.set()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await tasks.stop(*self._tasks)
         self._tasks.clear()
         if self.nc and not self.nc.is_closed:
             try:

@@ -47,7 +47,26 @@ class BackgroundTasks:
             self.log.error("%s failed", self.what, exc_info=exc)
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
+        await stop(*self._tasks.values())
+
+
+async def stop(*tasks: asyncio.Task | asyncio.Future, timeout: float = 5.0) -> None:
+    """Cancel `tasks` and wait for them to end, cancelling again while one runs on.
+
+    On Python 3.11, `asyncio.wait_for` swallows a cancel that lands just as its inner
+    await completes (nats-py's fetch and request use it), so one `cancel()` can be
+    lost and a loop goes on forever, hanging shutdown. Bounded by `timeout`.
+    """
+    pending = {t for t in tasks if not t.done()}
+    deadline = asyncio.get_running_loop().time() + timeout
+    while pending:
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            logging.getLogger("parley.tasks").warning("%d task(s) did not stop", len(pending))
+            return
+        _, pending = await asyncio.wait(pending, timeout=min(0.2, left))
+    for task in tasks:  # retrieve outcomes, so none is reported as never retrieved
+        if task.done() and not task.cancelled():
+            task.exception()

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from shared import metrics
+from shared import metrics, tasks
 from shared.bus import Bus
 from shared.errors import BusError
 from shared.logs import access_log
@@ -270,8 +270,7 @@ def create_base_app(
             stats = asyncio.create_task(_consumer_stats_loop(bus, app[WATCHED_CONSUMERS]))
         yield
         if stats is not None:
-            stats.cancel()
-            await asyncio.gather(stats, return_exceptions=True)
+            await tasks.stop(stats)
         await bus.close()
 
     app.cleanup_ctx.append(bus_ctx)

@@ -22,6 +22,7 @@ from typing import Any
 
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 
+from shared import tasks
 from shared.bus import Bus
 from shared.security import constant_time_equals, verify_user_hash
 from shared.settings import Settings
@@ -220,8 +221,7 @@ class WorkspaceRegistry:
 
     async def stop(self) -> None:
         if self._watch_task:
-            self._watch_task.cancel()
-            await asyncio.gather(self._watch_task, return_exceptions=True)
+            await tasks.stop(self._watch_task)
 
     async def _watch(self) -> None:
         while True:

@@ -18,6 +18,7 @@ from services.chat.requests import serve_all
 from services.chat.signals import agent_presence, agent_typing, visitor_signal
 from services.chat.snooze import TICK_SECONDS, run_duties
 from services.chat.store import INDEXES, ChatStore
+from shared import tasks
 from shared.metrics import CHAT_MESSAGES
 from shared.settings import Settings
 from shared.subjects import Subjects
@@ -108,7 +109,5 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
     consumers.append(asyncio.create_task(run_duties(ctx, tick)))
     yield
     # stop consuming before the database closes underneath the handlers
-    for task in consumers:
-        task.cancel()
-    await asyncio.gather(*consumers, return_exceptions=True)
+    await tasks.stop(*consumers)
     await ctx.resolver.close()

@@ -11,7 +11,6 @@ never a password, a key or a token.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from aiohttp import web
 
 from services.dashboard import keys
 from services.dashboard.store import Store
+from shared import tasks
 from shared.audit import log_line
 from shared.errors import PermanentError
 from shared.events import parse_time
@@ -162,9 +162,6 @@ def setup(app: web.Application) -> None:
         subjects = bus.subjects
         task = bus.consume(subjects.audit_stream, DURABLE, subjects.audit_all, on_refusal)
         yield
-        # stop before the database closes; bounded, because a cancel can land in (and be
-        # swallowed by) a NATS fetch: then the bus's own close stops the loop just after
-        task.cancel()
-        await asyncio.wait({task}, timeout=5)
+        await tasks.stop(task)  # before the database closes
 
     app.cleanup_ctx.append(audit_ctx)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from datetime import timedelta
@@ -14,6 +13,7 @@ from services.identity.enrich import GeoIP
 from services.identity.processor import Processor
 from services.identity.requests import Requests
 from services.identity.store import INDEXES, IdentityStore, utcnow
+from shared import tasks
 from shared.settings import Settings
 from shared.subjects import Subjects
 from shared.web import (
@@ -82,9 +82,5 @@ async def _identity_ctx(app: web.Application, pending_every: float):  # type: ig
     )
     pending = asyncio.create_task(finish_pending_now_and_then(processor, pending_every))
     yield
-    for t in (task, pending):
-        t.cancel()
-    for t in (task, pending):
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
+    await tasks.stop(task, pending)
     geoip.close()
