@@ -41,6 +41,7 @@ ACTIONS = {
     "agent.disabled": "Disabled an agent",
     "agent.enabled": "Enabled an agent",
     "key.rotated": "Rotated a key",
+    "key.revoked": "Revoked a previous key",
     "settings.changed": "Changed settings",
     "origin.refused": "Refused an origin",
     "user_hash.refused": "Refused an unverified user_hash",

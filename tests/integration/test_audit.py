@@ -75,6 +75,9 @@ async def test_dashboard_actions_are_recorded_and_shown_newest_first(client, cap
     await client.post(f"/team/agents/{bob}/role", data={"role": "admin", "csrf": csrf})
     await client.post(f"/team/agents/{bob}/active", data={"active": "0", "csrf": csrf})
     await client.post("/settings/keys", data={"key": "secret_key", "csrf": csrf})
+    settings_html = await (await client.get("/settings")).text()
+    (retired,) = re.findall(r'name="retired" value="([^"]+)"', settings_html)
+    await client.post("/settings/keys/revoke", data={"retired": retired, "csrf": csrf})
     await client.post(
         "/settings/widget",
         data={"allowed_origins": "https://www.example.com", "away_message": "", "csrf": csrf},
@@ -90,6 +93,7 @@ async def test_dashboard_actions_are_recorded_and_shown_newest_first(client, cap
         "signin",
         "signout",
         "settings.changed",
+        "key.revoked",
         "key.rotated",
         "agent.disabled",
         "agent.role_changed",
