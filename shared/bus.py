@@ -151,7 +151,7 @@ class Bus:
         stream: str,
         durable: str,
         subject: str,
-        ack_wait: float = 30,
+        ack_wait: float = consumer_mod.ACK_WAIT,
     ) -> JetStreamContext.PullSubscription:
         assert self.js is not None
         config = ConsumerConfig(

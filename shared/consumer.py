@@ -44,7 +44,10 @@ MAX_DELIVER = 8  # deliveries that fail on the message's own account before dead
 NAK_BACKOFF = (0.5, 1, 2, 5, 10, 30, 60)
 OUTAGE_BACKOFF = (0.5, 1, 2, 5)  # retrying a step while a server does not answer
 LOOP_BACKOFF = (0.5, 1, 2, 5, 10)  # after the loop's own unexpected failure
-KEEPALIVE_EVERY = 10.0  # seconds between in_progress() on held messages (ack_wait is 30)
+# What a crashed worker held comes back after ACK_WAIT: short, so a kill -9 costs seconds
+# (it was 30 s); a live worker keeps what it holds with in_progress() meanwhile.
+ACK_WAIT = 10.0
+KEEPALIVE_EVERY = ACK_WAIT / 3  # seconds between in_progress() on held messages
 STALL_AFTER = 60.0  # no progress for this long while holding messages: not ready
 
 

@@ -144,7 +144,22 @@ class Run:
 
     def wait_all_ready(self, timeout: float = 60) -> None:
         for service in SERVICES:
-            _wait(lambda s=service: self.ready(s), timeout, f"{service} ready")
+            try:
+                _wait(lambda s=service: self.ready(s), timeout, f"{service} ready")
+            except AssertionError as exc:  # say why: what /readyz answers, what was logged
+                raise AssertionError(
+                    f"{exc}; /readyz: {self.readiness(service)}; log:\n{self.text()[-4000:]}"
+                ) from None
+
+    def readiness(self, service: str) -> str:
+        url = f"http://127.0.0.1:{self.ports[service]}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
+                return resp.read().decode(errors="replace")
+        except urllib.error.HTTPError as err:
+            return err.read().decode(errors="replace")
+        except OSError as err:
+            return repr(err)
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
