@@ -49,15 +49,20 @@ class Message(msgspec.Struct):
 
     type: Literal["identify", "alias", "track", "page", "screen", "group"] | None = None
     userId: Id = None
-    user_id: Id = None
+    user_id: Annotated[Id, Meta(description="userId, as snake_case clients send it")] = None
     anonymousId: Id = None
-    anonymous_id: Id = None
+    anonymous_id: Annotated[Id, Meta(description="anonymousId, as snake_case clients send it")] = (
+        None
+    )
     previousId: Annotated[Id, Meta(description="alias only: the id being aliased")] = None
-    previous_id: Id = None
+    previous_id: Annotated[Id, Meta(description="previousId, as snake_case clients send it")] = None
     groupId: Annotated[Id, Meta(description="group only (required there)")] = None
-    group_id: Id = None
+    group_id: Annotated[Id, Meta(description="groupId, as snake_case clients send it")] = None
     messageId: Annotated[str, Meta(max_length=200)] | None = None
-    message_id: Annotated[str, Meta(max_length=200)] | None = None
+    message_id: (
+        Annotated[str, Meta(max_length=200, description="messageId, as snake_case clients send it")]
+        | None
+    ) = None
     event: Annotated[str | None, Meta(description="track only (required there)")] = None
     name: Annotated[str | None, Meta(description="page and screen: the page's name")] = None
     category: str | None = None
