@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import msgspec
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -43,7 +44,12 @@ JsonHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 T = TypeVar("T")
 
 
+_STRUCTS = msgspec.json.Encoder()
+
+
 def encode(payload: Any) -> bytes:
+    if isinstance(payload, msgspec.Struct):  # a typed fact (shared/schema): no dict copy
+        return _STRUCTS.encode(payload)
     return json.dumps(payload, separators=(",", ":"), default=str).encode()
 
 

@@ -1,15 +1,18 @@
-"""Versioned event schemas that cross the bus, validated where they enter.
+"""Versioned event schemas that cross the bus, validated where they are made and read.
 
 `IngestEvent` is what the gateway (Segment API, widget socket) and the chat service
 (an email written in a message) put on the events stream for the identity service.
 `ProfileMerged` is the identity service's durable fact that other services follow.
+Both are msgspec Structs (shared/schema): the type is checked when read from the
+bus (`from_dict`), the rules below when made or read, each with one code.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+
+import msgspec
 
 from shared.errors import PermanentError
 from shared.identifiers import illegal_id_reason, normalize_email
@@ -20,6 +23,10 @@ SOURCES = ("api", "widget", "chat")
 # Segment's clients never send an event time before this; an older one is a broken
 # clock or a back-dated write that would lose (or, unpadded, win) every ordering.
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_MESSAGE_ID = 200
+# the Segment name of each id, for the reasons given back to the sender
+_ID_NAMES = {"anonymous_id": "anonymousId", "user_id": "userId", "previous_id": "previousId"}
+_ENCODER = msgspec.json.Encoder()
 
 
 def utcnow_iso() -> str:
@@ -39,50 +46,57 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class IngestEvent:
+class IngestEvent(msgspec.Struct, frozen=True):
     workspace_id: str
-    kind: str
+    kind: Literal["identify", "alias", "track", "page", "screen", "group", "email"]
     message_id: str
     timestamp: str
     received_at: str
-    source: str = "api"
+    source: Literal["api", "widget", "chat"] = "api"
     trusted: bool = False
     anonymous_id: str | None = None
     user_id: str | None = None
     previous_id: str | None = None
     event: str | None = None
     email: str | None = None
-    traits: dict[str, Any] = field(default_factory=dict)
-    properties: dict[str, Any] = field(default_factory=dict)
-    context: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = msgspec.field(default_factory=dict)
+    properties: dict[str, Any] = msgspec.field(default_factory=dict)
+    context: dict[str, Any] = msgspec.field(default_factory=dict)
     v: int = INGEST_VERSION
 
     def __post_init__(self) -> None:
+        self._check_envelope()
+        self._check_ids()
+        self._check_payload()
+        self._check_time()
+
+    def _check_envelope(self) -> None:
         if self.v != INGEST_VERSION:
             raise PermanentError(f"unsupported event version {self.v}", code="bad_version")
         if self.kind not in KINDS:
             raise PermanentError(f"unknown event type {self.kind!r}", code="bad_type")
         if self.source not in SOURCES:
             raise PermanentError(f"unknown source {self.source!r}", code="bad_source")
-        if (
-            not self.message_id
-            or not isinstance(self.message_id, str)
-            or len(self.message_id) > 200
-        ):
-            raise PermanentError(
-                "messageId is required (at most 200 characters)", code="bad_message_id"
-            )
         if not self.workspace_id:
             raise PermanentError("workspace is required", code="bad_workspace")
-        for name in ("anonymous_id", "user_id", "previous_id"):
+
+    def _check_ids(self) -> None:
+        mid = self.message_id
+        if not isinstance(mid, str) or not mid.strip() or len(mid) > MAX_MESSAGE_ID:
+            raise PermanentError(
+                f"messageId must be a string of 1-{MAX_MESSAGE_ID} characters",
+                code="bad_message_id",
+            )
+        for name, shown in _ID_NAMES.items():
             value = getattr(self, name)
             if value is not None and (reason := illegal_id_reason(value)):
-                raise PermanentError(f"{name} {reason}", code="illegal_id")
+                raise PermanentError(f"{shown} {reason}", code="illegal_id")
         if not (self.anonymous_id or self.user_id):
-            raise PermanentError("userId or anonymousId is required", code="missing_id")
-        if self.kind == "alias" and not self.previous_id:
-            raise PermanentError("alias needs previousId", code="missing_id")
+            raise PermanentError("userId or anonymousId is required", code="no_user_anon_id")
+        if self.kind == "alias" and not (self.user_id and self.previous_id):
+            raise PermanentError("alias needs userId and previousId", code="missing_id")
+
+    def _check_payload(self) -> None:
         if self.kind == "track" and not (isinstance(self.event, str) and self.event.strip()):
             raise PermanentError("track needs an event name", code="missing_event")
         if self.kind == "email" and not normalize_email(self.email):
@@ -90,6 +104,8 @@ class IngestEvent:
         for name in ("traits", "properties", "context"):
             if not isinstance(getattr(self, name), dict):
                 raise PermanentError(f"{name} must be an object", code="bad_type")
+
+    def _check_time(self) -> None:
         moment = parse_time(self.timestamp)
         if moment is None:
             raise PermanentError("timestamp is not an ISO-8601 time", code="bad_timestamp")
@@ -104,19 +120,18 @@ class IngestEvent:
         return self.user_id or self.anonymous_id  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return msgspec.to_builtins(self)
+
+    def to_json(self) -> bytes:
+        """What goes on the bus: encoded straight from the struct, no dict copied."""
+        return _ENCODER.encode(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> IngestEvent:
-        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
-        try:
-            return cls(**known)
-        except TypeError as exc:
-            raise PermanentError(f"malformed event: {exc}", code="bad_payload") from exc
+        return _read(raw, cls, "malformed event")
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileMerged:
+class ProfileMerged(msgspec.Struct, frozen=True):
     """`merged_id` now resolves to `survivor_id` forever; follow it in your own data."""
 
     workspace_id: str
@@ -127,11 +142,16 @@ class ProfileMerged:
     v: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return msgspec.to_builtins(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ProfileMerged:
-        try:
-            return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
-        except TypeError as exc:
-            raise PermanentError(f"malformed merge fact: {exc}", code="bad_payload") from exc
+        return _read(raw, cls, "malformed merge fact")
+
+
+def _read(raw: Any, shape: type[msgspec.Struct], what: str) -> Any:
+    """A bus payload as `shape`: a wrong shape is permanent (dead-lettered, `bad_payload`)."""
+    try:
+        return msgspec.convert(raw, shape)
+    except msgspec.ValidationError as exc:
+        raise PermanentError(f"{what}: {exc}", code="bad_payload") from exc

@@ -21,12 +21,12 @@ published, so what is accepted here is never refused by the database later.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import nats.errors
 
 from shared import audit
@@ -34,6 +34,15 @@ from shared.bus import Bus
 from shared.errors import BusError, PermanentError
 from shared.events import EARLIEST_EVENT, IngestEvent, parse_time
 from shared.identifiers import illegal_id_reason
+from shared.schema import convert
+from shared.schema.segment import (
+    FIELD_CODES,
+    TYPES,
+    WIDGET_TYPES,
+    Message,
+    Refused,
+    WidgetMessage,
+)
 from shared.storable import check_storable
 from shared.workspaces import Workspace
 
@@ -42,40 +51,18 @@ MAX_FUTURE = timedelta(hours=1)
 # What a failed publish raises: NATS unreachable, JetStream did not ack in time, no responders.
 # Only these mean "retry"; anything else is a bug, never answered as an outage.
 BUS_FAILURES = (BusError, nats.errors.Error, TimeoutError, ConnectionError)
-TYPES = ("identify", "alias", "track", "page", "screen", "group")
-WIDGET_TYPES = (*TYPES, "email")
+_ENCODER = msgspec.json.Encoder()
 
 
-@dataclass
-class Rejected:
-    index: int
-    code: str
-    message: str
+def _id(value: str | int | float | None) -> str | None:
+    """Segment ids: strings, numbers stringified (the official clients do it), null allowed.
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "code": self.code, "message": self.message}
-
-
-def _id(value: Any, name: str) -> str | None:
-    """Segment ids: strings, numbers stringified (the official clients do it), null allowed."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise PermanentError(f"{name} must be a string", code="illegal_id")
+    Whether the id is usable (not a placeholder, not too long) is IngestEvent's rule.
+    """
     if isinstance(value, int):
-        value = str(value)
-    elif isinstance(value, float):  # finite: check_storable refused NaN and Infinity
-        value = str(int(value)) if value.is_integer() else str(value)
-    if reason := illegal_id_reason(value):
-        raise PermanentError(f"{name} {reason}", code="illegal_id")
-    return value
-
-
-def _dict(value: Any, name: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise PermanentError(f"{name} must be an object", code="bad_type")
+        return str(value)
+    if isinstance(value, float):  # finite: check_storable refused NaN and Infinity
+        return str(int(value)) if value.is_integer() else str(value)
     return value
 
 
@@ -122,14 +109,6 @@ def user_hash_of(raw: dict[str, Any]) -> str | None:
 
 
 @dataclass
-class _Ids:
-    user_id: str | None
-    anonymous_id: str | None
-    previous_id: str | None
-    message_id: str
-
-
-@dataclass
 class _Payload:
     event: str | None
     traits: dict[str, Any]
@@ -144,65 +123,49 @@ def _checked_shape(raw: Any, batch_context: Any) -> dict[str, Any]:
     check_storable(raw)
     if batch_context is not None:
         check_storable(batch_context, "the batch's context")
-    size = len(json.dumps(raw, separators=(",", ":")).encode())
+    size = len(_ENCODER.encode(raw))
     if size > MAX_MESSAGE_BYTES:
         raise PermanentError(f"message is {size} bytes, over 32 KB", code="too_large")
     return raw
 
 
-def _kind_of(raw: dict[str, Any], kind: str | None, source: str) -> str:
-    """Phase 2: the message type, from the endpoint or the message."""
-    kind = kind or raw.get("type")
-    allowed = WIDGET_TYPES if source == "widget" else TYPES
-    if kind not in allowed:
+def _typed(raw: dict[str, Any], kind: str | None, source: str) -> Message:
+    """Phase 2: the message read as its schema (shared/schema/segment.py), the type set."""
+    shape = WidgetMessage if source == "widget" else Message
+    message = convert(raw, shape, FIELD_CODES)
+    if kind is not None:
+        message = msgspec.structs.replace(message, type=kind)
+    if message.type is None:
+        allowed = WIDGET_TYPES if source == "widget" else TYPES
         raise PermanentError(f"type must be one of {', '.join(allowed)}", code="bad_type")
-    return kind  # type: ignore[return-value]
-
-
-def _ids_of(raw: dict[str, Any], kind: str) -> _Ids:
-    """Phase 3: who the message is about, and its own id."""
-    user_id = _id(raw.get("userId", raw.get("user_id")), "userId")
-    anonymous_id = _id(raw.get("anonymousId", raw.get("anonymous_id")), "anonymousId")
-    previous_id = _id(raw.get("previousId", raw.get("previous_id")), "previousId")
-    if not (user_id or anonymous_id):
-        raise PermanentError("userId or anonymousId is required", code="no_user_anon_id")
-    if kind == "alias" and not (user_id and previous_id):
-        raise PermanentError("alias needs userId and previousId", code="missing_id")
-    message_id = raw.get("messageId") or raw.get("message_id")
-    if message_id is None:
-        message_id = f"gen-{uuid.uuid4()}"
-    if not isinstance(message_id, str) or not message_id.strip() or len(message_id) > 200:
-        raise PermanentError("messageId must be a string under 200 characters", code="bad_id")
-    return _Ids(user_id, anonymous_id, previous_id, message_id.strip())
+    return message
 
 
 def _payload_of(
-    raw: dict[str, Any],
-    kind: str,
+    message: Message,
     batch_context: dict[str, Any] | None,
     context_extra: dict[str, Any] | None,
 ) -> _Payload:
-    """Phase 4: the event name, traits, properties and context, per type."""
-    context = {**_dict(batch_context, "context"), **_dict(raw.get("context"), "context")}
-    context.update(context_extra or {})
-    properties = dict(_dict(raw.get("properties"), "properties"))
-    traits = dict(_dict(raw.get("traits"), "traits"))
-    event = raw.get("event")
+    """Phase 3: the event name, traits, properties and context, per type."""
+    kind = message.type
+    context = {**(batch_context or {}), **(message.context or {}), **(context_extra or {})}
+    properties = dict(message.properties or {})
+    event = message.event
     if kind in ("page", "screen"):
-        name = raw.get("name")
+        name = message.name
         event = name if isinstance(name, str) and name.strip() else None
         for key in ("name", "category"):
-            if isinstance(raw.get(key), str):
-                properties.setdefault(key, raw[key])
+            if isinstance(value := getattr(message, key), str):
+                properties.setdefault(key, value)
     if kind == "group":
-        group_id = _id(raw.get("groupId", raw.get("group_id")), "groupId")
+        group_id = _id(message.group)
         if not group_id:
             raise PermanentError("group needs a groupId", code="missing_id")
+        if reason := illegal_id_reason(group_id):
+            raise PermanentError(f"groupId {reason}", code="illegal_id")
         properties["group_id"] = group_id
-    if kind == "track" and not (isinstance(event, str) and event.strip()):
-        raise PermanentError("track needs an event name", code="missing_event")
-    name = event.strip()[:200] if isinstance(event, str) else None
-    return _Payload(name, traits, properties, context)
+    name = event.strip()[:200] if isinstance(event, str) and event.strip() else None
+    return _Payload(name, dict(message.traits or {}), properties, context)
 
 
 def normalise(
@@ -217,32 +180,37 @@ def normalise(
     sent_at: Any = None,
     received: datetime | None = None,
 ) -> IngestEvent:
-    """One Segment message as an IngestEvent; PermanentError says why it cannot be."""
-    message = _checked_shape(raw, batch_context)
-    kind = _kind_of(message, kind, source)
-    ids = _ids_of(message, kind)
-    payload = _payload_of(message, kind, batch_context, context_extra)
+    """One Segment message as an IngestEvent; PermanentError says why it cannot be.
+
+    The Segment-specific work is here (names, numeric ids, skew correction, trust);
+    what every event must be is checked once, by IngestEvent itself.
+    """
+    message = _typed(_checked_shape(raw, batch_context), kind, source)
+    payload = _payload_of(message, batch_context, context_extra)
     received = received or datetime.now(UTC)
-    timestamp = event_time(
-        message.get("timestamp") or message.get("originalTimestamp"), sent_at, received
-    )
+    user_id = _id(message.user)
     return IngestEvent(
         workspace_id=workspace.id,
-        kind=kind,
-        message_id=ids.message_id,
-        timestamp=timestamp,
+        kind=message.type,  # type: ignore[arg-type]
+        message_id=_message_id(message.message),
+        timestamp=event_time(message.time, sent_at, received),
         received_at=_iso(received),
-        source=source,
-        trusted=_trust(workspace, trusted, kind, ids.user_id, message),
-        anonymous_id=ids.anonymous_id,
-        user_id=ids.user_id,
-        previous_id=ids.previous_id,
+        source=source,  # type: ignore[arg-type]
+        trusted=_trust(workspace, trusted, message.type, user_id, raw),  # type: ignore[arg-type]
+        anonymous_id=_id(message.anonymous),
+        user_id=user_id,
+        previous_id=_id(message.previous),
         event=payload.event,
-        email=message.get("email") if kind == "email" else None,
+        email=getattr(message, "email", None) if message.type == "email" else None,
         traits=payload.traits,
         properties=payload.properties,
         context=payload.context,
     )
+
+
+def _message_id(given: str | None) -> str:
+    """The client's id (trimmed), or a new one: IngestEvent checks what is left."""
+    return f"gen-{uuid.uuid4()}" if given is None else given.strip()
 
 
 def _trust(ws: Workspace, channel_trusted: bool, kind: str, user_id: str | None, raw: dict) -> bool:
@@ -259,10 +227,10 @@ def _trust(ws: Workspace, channel_trusted: bool, kind: str, user_id: str | None,
     return False
 
 
-def subject_and_id(bus: Bus, event: IngestEvent) -> tuple[str, dict[str, Any], str]:
+def subject_and_id(bus: Bus, event: IngestEvent) -> tuple[str, IngestEvent, str]:
     return (
         bus.subjects.events(event.workspace_id, event.kind),
-        event.to_dict(),
+        event,  # encoded straight from the struct (shared.bus.encode)
         f"{event.workspace_id}:{event.message_id}",
     )
 
@@ -277,7 +245,7 @@ async def publish_events(
     context_extra: dict[str, Any] | None = None,
     batch_context: dict[str, Any] | None = None,
     sent_at: Any = None,
-) -> list[Rejected]:
+) -> list[Refused]:
     """Validate, normalise and durably publish; returns the messages refused (with why).
 
     Valid messages are published even when others are refused; the caller decides
@@ -287,7 +255,7 @@ async def publish_events(
     """
     received = datetime.now(UTC)
     events: list[IngestEvent] = []
-    rejected: list[Rejected] = []
+    rejected: list[Refused] = []
     for index, raw in enumerate(raw_messages):
         try:
             events.append(
@@ -303,7 +271,7 @@ async def publish_events(
                 )
             )
         except PermanentError as exc:
-            rejected.append(Rejected(index, exc.code, str(exc)))
+            rejected.append(Refused(index, exc.code, str(exc)))
     if any(r.code == "verification_required" for r in rejected):
         audit.refused(
             bus, workspace.id, "user_hash", ip=(context_extra or {}).get("ip"), channel=source

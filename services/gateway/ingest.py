@@ -18,19 +18,20 @@ import math
 import zlib
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
-from services.gateway.events_out import BUS_FAILURES, TYPES, Rejected, publish_events
+from services.gateway.events_out import BUS_FAILURES, publish_events
 from shared.metrics import INGEST_REFUSED, RATE_LIMITED
 from shared.ratelimit import RateLimiter
+from shared.schema.segment import MAX_BATCH_MESSAGES, TYPES, Refused
 from shared.storable import MAX_DEPTH
 from shared.web import BUS, REQUEST_ID, json_error
 
 log = logging.getLogger("parley.gateway.ingest")
 
 MAX_BATCH_BYTES = 500 * 1024
-MAX_BATCH_MESSAGES = 2500
 LIMITERS = web.AppKey("ingest_limiters", dict)
 CORS_HEADERS = "Authorization, Content-Type, Content-Encoding"
 RETRY = {"Retry-After": "5"}
@@ -161,7 +162,7 @@ def _messages_of(body: dict[str, Any], kind: str | None) -> tuple[list[Any], Any
     return messages, body.get("context") if isinstance(body.get("context"), dict) else None
 
 
-def _refusals(kind: str | None, count: int, rejected: list[Rejected]) -> web.Response:
+def _refusals(kind: str | None, count: int, rejected: list[Refused]) -> web.Response:
     first = rejected[0]
     status = 403 if first.code == "verification_required" and kind else 400
     payload = {
@@ -170,7 +171,7 @@ def _refusals(kind: str | None, count: int, rejected: list[Rejected]) -> web.Res
         if kind
         else f"{len(rejected)} message(s) refused: #{first.index} {first.message}",
         "accepted": count - len(rejected),
-        "rejected": [r.to_dict() for r in rejected[:100]],
+        "rejected": [msgspec.to_builtins(r) for r in rejected[:100]],
     }
     return web.json_response(payload, status=status)
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from services.gateway import openapi
 from services.gateway.api_auth import ApiError, caller_for
 from shared.errors import BusError
-from shared.web import BUS
+from shared.web import BUS, SETTINGS
 
 LOOKUPS = ("user_id", "email", "distinct_id")
 MAX_PARAM = 300
@@ -89,7 +89,7 @@ async def profile_events(request: web.Request, ws: str) -> Any:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(openapi.document(request.app))
+    return web.json_response(openapi.document(request.app[SETTINGS]))
 
 
 async def api_index(request: web.Request) -> web.Response:

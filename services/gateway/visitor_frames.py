@@ -7,10 +7,11 @@ returns the frame to answer with; a `FrameError` becomes an `error` frame.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from services.gateway.events_out import BUS_FAILURES, publish_events
 from services.gateway.visitor_hub import VisitorConn
@@ -19,13 +20,26 @@ from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.events import utcnow_iso
 from shared.identifiers import normalize_email
+from shared.schema.frames import (
+    MAX_NAME,
+    MAX_URL,
+    AliasFrame,
+    EmailFrame,
+    FrameRefused,
+    IdentifyFrame,
+    MessageFrame,
+    PageFrame,
+    PingFrame,
+    ReadFrame,
+    ResyncFrame,
+    TrackFrame,
+    TypingFrame,
+    read_frame,
+)
 from shared.security import sign_token
 from shared.workspaces import Workspace
 
-CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 HISTORY_PAGES = 10
-MAX_URL = 2000
-MAX_NAME = 200
 
 
 class FrameError(Exception):
@@ -58,13 +72,6 @@ class Session:
         if self.user_id:
             claims["uid"] = self.user_id
         return sign_token(self.token_secret, claims, ttl_seconds=self.limits.token_ttl_days * 86400)
-
-    def event_id(self, frame: dict[str, Any], name: str = "message_id") -> str:
-        """The frame's client id, namespaced by visitor so nobody can collide with another's."""
-        value = frame.get(name)
-        if not isinstance(value, str) or not CLIENT_ID.match(value):
-            raise FrameError("invalid", f"{name} must be 8-64 letters, digits, - or _")
-        return value
 
     async def publish(self, kind: str, mid: str, **fields: Any) -> None:
         """A Segment-shaped message through the ingest path every edge shares.
@@ -99,25 +106,10 @@ class Session:
         )
 
 
-def _text(frame: dict[str, Any], name: str, limit: int, required: bool = True) -> str | None:
-    value = frame.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise FrameError("invalid", f"{name} must be a string")
-    if required and not value.strip():
-        raise FrameError("invalid", f"{name} is empty")
+def _text(value: str, name: str, limit: int) -> str:
+    """A length that is a setting (the schema holds the fixed ones)."""
     if len(value) > limit:
         raise FrameError("too_large", f"{name} is longer than {limit} characters")
-    return value
-
-
-def _object(frame: dict[str, Any], name: str) -> dict[str, Any]:
-    value = frame.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise FrameError("invalid", f"{name} must be an object")
     return value
 
 
@@ -131,9 +123,9 @@ def page_of(frame: dict[str, Any]) -> dict[str, str]:
 
 
 # --- chat ------------------------------------------------------------------------------
-async def on_message(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
-    cmid = s.event_id(frame, "client_msg_id")
-    text = _text(frame, "text", s.limits.max_text_chars)
+async def on_message(s: Session, frame: MessageFrame) -> dict[str, Any]:
+    cmid = frame.client_msg_id
+    text = _text(frame.text, "text", s.limits.max_text_chars)
     record = {
         "type": "visitor.message",
         "workspace_id": s.ws_id,
@@ -150,9 +142,9 @@ async def on_message(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
     return {"type": "accepted", "ref": cmid}
 
 
-async def on_email(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
-    cmid = s.event_id(frame, "client_msg_id")
-    email = normalize_email(frame.get("email"))
+async def on_email(s: Session, frame: EmailFrame) -> dict[str, Any]:
+    cmid = frame.client_msg_id
+    email = normalize_email(frame.email)
     if email is None:
         raise FrameError("bad_email", "that does not look like an email address")
     await s.publish("email", cmid, email=email)
@@ -184,15 +176,12 @@ async def _signal(s: Session, kind: str, **fields: Any) -> None:
     )
 
 
-async def on_typing(s: Session, frame: dict[str, Any]) -> None:
-    await _signal(s, "typing", typing=frame.get("typing") is True)
+async def on_typing(s: Session, frame: TypingFrame) -> None:
+    await _signal(s, "typing", typing=frame.typing is True)
 
 
-async def on_read(s: Session, frame: dict[str, Any]) -> None:
-    seq = frame.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        raise FrameError("invalid", "seq must be a non-negative integer")
-    await _signal(s, "read", seq=seq)
+async def on_read(s: Session, frame: ReadFrame) -> None:
+    await _signal(s, "read", seq=frame.seq)
 
 
 async def send_history(s: Session, after_seq: int | None) -> None:
@@ -224,11 +213,8 @@ async def send_history(s: Session, after_seq: int | None) -> None:
         after_seq = max(m.get("seq", 0) for m in messages)
 
 
-async def on_resync(s: Session, frame: dict[str, Any]) -> None:
-    after = frame.get("after_seq")
-    if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
-        raise FrameError("invalid", "after_seq must be a non-negative integer")
-    await send_history(s, after)
+async def on_resync(s: Session, frame: ResyncFrame) -> None:
+    await send_history(s, frame.after_seq)
 
 
 async def send_presence(s: Session) -> None:
@@ -248,58 +234,51 @@ async def send_presence(s: Session) -> None:
 
 
 # --- identity --------------------------------------------------------------------------
-def _verified(s: Session, user_id: str, frame: dict[str, Any]) -> None:
+def _verified(s: Session, frame: IdentifyFrame | AliasFrame) -> None:
     """Refuse an unverified browser identify/alias where the workspace enforces it."""
     if not s.workspace.enforce_identity_verification:
         return
-    if s.workspace.verify_user_hash(user_id, frame.get("user_hash")):
+    if s.workspace.verify_user_hash(frame.user_id, frame.user_hash):
         return
     raise FrameError("unverified", "user_hash does not match this user id")
 
 
-async def on_identify(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
-    mid = s.event_id(frame)
-    user_id = _text(frame, "user_id", MAX_NAME)
-    assert user_id is not None
-    _verified(s, user_id, frame)
-    await s.publish("identify", mid, userId=user_id, traits=_object(frame, "traits"))
-    s.user_id = user_id
+async def on_identify(s: Session, frame: IdentifyFrame) -> dict[str, Any]:
+    mid = frame.message_id
+    _verified(s, frame)
+    await s.publish("identify", mid, userId=frame.user_id, traits=frame.traits or {})
+    s.user_id = frame.user_id
     return {"type": "ok", "ref": mid, "token": s.token(), "user_id": s.user_id}
 
 
-async def on_alias(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
-    mid = s.event_id(frame)
-    user_id = _text(frame, "user_id", MAX_NAME)
-    assert user_id is not None
-    _verified(s, user_id, frame)
-    await s.publish("alias", mid, userId=user_id, previousId=s.distinct_id)
-    s.user_id = user_id
+async def on_alias(s: Session, frame: AliasFrame) -> dict[str, Any]:
+    mid = frame.message_id
+    _verified(s, frame)
+    await s.publish("alias", mid, userId=frame.user_id, previousId=s.distinct_id)
+    s.user_id = frame.user_id
     return {"type": "ok", "ref": mid, "token": s.token(), "user_id": s.user_id}
 
 
-async def on_track(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
-    mid = s.event_id(frame)
-    name = _text(frame, "event", MAX_NAME)
-    await s.publish("track", mid, event=name, properties=_object(frame, "properties"))
+async def on_track(s: Session, frame: TrackFrame) -> dict[str, Any]:
+    mid = frame.message_id
+    await s.publish("track", mid, event=frame.event, properties=frame.properties or {})
     return {"type": "ok", "ref": mid}
 
 
-async def on_page(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
-    mid = s.event_id(frame)
-    page = page_of(frame)
-    if "url" not in page:
-        raise FrameError("invalid", "url is required")
+async def on_page(s: Session, frame: PageFrame) -> dict[str, Any]:
+    mid = frame.message_id
+    page = page_of(msgspec.structs.asdict(frame))
     s.context["page"] = page
     await s.publish("page", mid, properties=dict(page))
     return {"type": "ok", "ref": mid}
 
 
-async def on_ping(s: Session, frame: dict[str, Any]) -> dict[str, Any]:
+async def on_ping(s: Session, frame: PingFrame) -> dict[str, Any]:
     return {"type": "pong"}
 
 
-Handler = Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any] | None]]
-HANDLERS: dict[str, Handler] = {
+Handler = Callable[[Session, Any], Awaitable[dict[str, Any] | None]]
+HANDLERS: dict[str, Handler] = {  # by the frame's type (its tag)
     "message": on_message,
     "email": on_email,
     "typing": on_typing,
@@ -316,11 +295,12 @@ COSTLY = ("message", "email")
 
 
 async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
-    handler = HANDLERS.get(frame.get("type"))  # type: ignore[arg-type]
-    if handler is None:
-        raise FrameError("unknown_type", f"unknown frame type {frame.get('type')!r}")
     try:
-        return await handler(s, frame)
+        typed = read_frame(frame)
+    except FrameRefused as exc:
+        raise FrameError(exc.code, str(exc)) from exc
+    try:
+        return await HANDLERS[type(typed).__struct_config__.tag](s, typed)
     except PermanentError as exc:
         raise FrameError("invalid", str(exc)) from exc
     except BUS_FAILURES as exc:

@@ -240,3 +240,45 @@ def test_identity_writes_every_year_at_a_fixed_width() -> None:
 )
 def test_text_order_of_event_times_is_time_order(a: datetime, b: datetime) -> None:
     assert (iso(a) < iso(b)) == (a < b) and len(iso(a)) == 27
+
+
+def test_one_code_per_condition_whoever_makes_the_event() -> None:
+    """The gateway and IngestEvent used to disagree (missing_id vs no_user_anon_id, bad_id)."""
+    from shared.events import IngestEvent
+
+    with pytest.raises(PermanentError) as made:
+        IngestEvent("w", "track", "m", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", event="e")
+    with pytest.raises(PermanentError) as sent:
+        normalise({"type": "track", "event": "e"}, WS, received=NOW)
+    assert made.value.code == sent.value.code == "no_user_anon_id"
+    for message_id in ("   ", 7, "x" * 201):
+        with pytest.raises(PermanentError) as info:
+            normalise({"type": "page", "anonymousId": "a", "messageId": message_id}, WS)
+        assert info.value.code == "bad_message_id", message_id
+    with pytest.raises(PermanentError) as info:
+        normalise({"type": "alias", "anonymousId": "b", "previousId": "a"}, WS, received=NOW)
+    assert info.value.code == "missing_id"
+
+
+def test_numeric_and_snake_case_ids_are_taken_as_documented() -> None:
+    alias = normalise({"type": "alias", "user_id": 5, "previous_id": 4.0}, WS, received=NOW)
+    assert (alias.user_id, alias.previous_id) == ("5", "4")
+    group = normalise({"type": "group", "userId": "u", "group_id": 12}, WS, received=NOW)
+    assert group.properties["group_id"] == "12"
+    both = normalise({"type": "page", "anonymousId": "camel", "anonymous_id": "snake"}, WS)
+    assert both.anonymous_id == "camel"
+    for bad in ({"userId": True}, {"traits": "x"}, {"type": "email"}):
+        with pytest.raises(PermanentError) as info:
+            normalise({"type": "identify", "anonymousId": "a", **bad}, WS, received=NOW)
+        assert info.value.code == ("illegal_id" if "userId" in bad else "bad_type"), bad
+
+
+def test_the_event_goes_on_the_bus_encoded_from_the_struct() -> None:
+    import json
+
+    from shared.bus import encode
+    from shared.events import IngestEvent
+
+    ev = normalise({"type": "track", "userId": "u", "event": "E", "properties": {"n": 1}}, WS)
+    assert json.loads(encode(ev)) == ev.to_dict()
+    assert IngestEvent.from_dict(json.loads(encode(ev))) == ev

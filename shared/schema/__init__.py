@@ -1,0 +1,40 @@
+"""The typed shapes that cross Parley's edges, each defined once (msgspec Structs).
+
+- `segment`: Segment messages and batches the ingest API takes, and its answers;
+- `profiles`: the profiles API's answers (identity's replies to the gateway);
+- `shared.events`: the durable facts on the bus (`IngestEvent`, `ProfileMerged`).
+
+msgspec was chosen over pydantic v2 by measurement (bench/schema_choice.py,
+bench/README.md). The gateway's OpenAPI document is generated from these types
+(`services/gateway/openapi.py`), so what is documented is what is checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+from shared.errors import PermanentError
+
+T = TypeVar("T")
+
+
+def field_of(error: msgspec.ValidationError) -> str:
+    """The top-level field a msgspec error is about (`$.userId[0]` -> `userId`), else ``."""
+    text = str(error)
+    marker = "- at `$."
+    if marker not in text:
+        return ""
+    path = text.split(marker, 1)[1].rstrip("`")
+    for stop in ".[":
+        path = path.split(stop, 1)[0]
+    return path
+
+
+def convert(raw: Any, shape: type[T], codes: dict[str, str], default: str = "bad_type") -> T:
+    """`raw` read as `shape`; a mismatch is a PermanentError with the field's code."""
+    try:
+        return msgspec.convert(raw, shape)
+    except msgspec.ValidationError as exc:
+        raise PermanentError(str(exc), code=codes.get(field_of(exc), default)) from exc

@@ -1,0 +1,114 @@
+"""The widget socket's frames after `hello`, as the browser sends them (protocol v1).
+
+docs/widget-protocol.md describes each; `read_frame` reads a parsed frame as its
+type (the `type` field is the tag) and refuses it with the protocol's codes:
+`unknown_type` for a type it does not have, `too_large` for a field over its
+length, `invalid` for any other field missing or of the wrong shape. Limits that
+are settings (the text length) are checked by the handler.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+PROTOCOL_VERSION = 1
+MAX_URL = 2000
+MAX_NAME = 200
+
+# a client's own id for a frame: namespaced by visitor before it reaches the bus
+ClientId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME, pattern=r"\S")]
+Seq = Annotated[int, Meta(ge=0)]
+
+
+class Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=False):
+    pass
+
+
+class MessageFrame(Frame, tag="message"):
+    client_msg_id: ClientId
+    text: Annotated[str, Meta(pattern=r"\S")]
+
+
+class EmailFrame(Frame, tag="email"):
+    client_msg_id: ClientId
+    email: Any = None  # not an address is `bad_email`, the prompt's own answer
+
+
+class TypingFrame(Frame, tag="typing"):
+    typing: Any = False  # only `true` means typing
+
+
+class ReadFrame(Frame, tag="read"):
+    seq: Seq
+
+
+class ResyncFrame(Frame, tag="resync"):
+    after_seq: Seq | None = None
+
+
+class IdentifyFrame(Frame, tag="identify"):
+    message_id: ClientId
+    user_id: Name
+    user_hash: str | None = None
+    traits: dict[str, Any] | None = None
+
+
+class AliasFrame(Frame, tag="alias"):
+    message_id: ClientId
+    user_id: Name
+    user_hash: str | None = None
+
+
+class TrackFrame(Frame, tag="track"):
+    message_id: ClientId
+    event: Name
+    properties: dict[str, Any] | None = None
+
+
+class PageFrame(Frame, tag="page"):
+    message_id: ClientId
+    url: Annotated[str, Meta(min_length=1)]
+    title: str | None = None
+    referrer: str | None = None
+    path: str | None = None
+
+
+class PingFrame(Frame, tag="ping"):
+    pass
+
+
+AnyFrame = (
+    MessageFrame
+    | EmailFrame
+    | TypingFrame
+    | ReadFrame
+    | ResyncFrame
+    | IdentifyFrame
+    | AliasFrame
+    | TrackFrame
+    | PageFrame
+    | PingFrame
+)
+
+
+class FrameRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def read_frame(frame: dict[str, Any]) -> AnyFrame:
+    """The frame as its type, or FrameRefused with the protocol's code."""
+    try:
+        return msgspec.convert(frame, AnyFrame)  # type: ignore[arg-type]
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        if text.startswith("Invalid value") and "`$.type`" in text:
+            raise FrameRefused("unknown_type", f"unknown frame type {frame.get('type')!r}") from exc
+        if "of length <=" in text:
+            raise FrameRefused("too_large", text) from exc
+        raise FrameRefused("invalid", text) from exc

@@ -1,0 +1,47 @@
+"""Widget frames read as their types (shared/schema/frames.py), with the protocol's codes."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+
+from services.gateway.visitor_frames import HANDLERS
+from shared.schema.frames import AnyFrame, FrameRefused, IdentifyFrame, read_frame
+
+MID = "abcdefgh"
+
+
+def test_every_frame_type_has_a_handler_and_a_schema() -> None:
+    tags = {shape.__struct_config__.tag for shape in typing.get_args(AnyFrame)}
+    assert tags == set(HANDLERS)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ({"type": "nope"}, "unknown_type"),
+        ({"type": "read", "seq": -1}, "invalid"),
+        ({"type": "read", "seq": True}, "invalid"),
+        ({"type": "resync", "after_seq": "3"}, "invalid"),
+        ({"type": "message", "client_msg_id": "short", "text": "hi"}, "invalid"),
+        ({"type": "message", "client_msg_id": MID, "text": "   "}, "invalid"),
+        ({"type": "identify", "message_id": MID, "user_id": "x" * 201}, "too_large"),
+        ({"type": "identify", "message_id": MID, "user_id": " "}, "invalid"),
+        ({"type": "identify", "message_id": MID, "user_id": "u", "traits": []}, "invalid"),
+        ({"type": "track", "message_id": MID}, "invalid"),
+        ({"type": "page", "message_id": MID, "url": ""}, "invalid"),
+    ],
+)
+def test_a_frame_off_its_schema_is_refused_with_the_protocols_code(frame: dict, code: str) -> None:
+    with pytest.raises(FrameRefused) as info:
+        read_frame(frame)
+    assert info.value.code == code
+    assert str(info.value)
+
+
+def test_a_good_frame_is_read_with_its_fields_and_extra_keys_ignored() -> None:
+    frame = read_frame(
+        {"type": "identify", "message_id": MID, "user_id": "u-1", "user_hash": "h", "x": 1}
+    )
+    assert frame == IdentifyFrame(message_id=MID, user_id="u-1", user_hash="h")
