@@ -91,7 +91,7 @@ class Processor:
             [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
         )
         self.applied += len(done)
-        await self._announce_changes()
+        await self.announce_changes()
 
     async def _apply_chains(self, items: list[Item]) -> list[tuple[str, str, str, str | None]]:
         """Events sharing an id run in stream order; unrelated chains run side by side
@@ -210,7 +210,7 @@ class Processor:
         """Finish merges a crashed worker left claimed; announce the profiles they changed."""
         finished = await self.resolver.finish_pending(claimed_before=claimed_before)
         if finished:
-            await self._announce_changes()
+            await self.announce_changes()
         return finished
 
     # --- facts and live frames ----------------------------------------------------------
@@ -221,7 +221,8 @@ class Processor:
             subjects.identity_fact("merged"), fact.to_dict(), f"merged:{ws}:{merged}"
         )
 
-    async def _announce_changes(self) -> None:
+    async def announce_changes(self) -> None:
+        """Publish `promoted` facts and live frames for the persons the last batch touched."""
         touched, self.resolver.touched = self.resolver.touched, set()
         if not touched:
             return
@@ -249,9 +250,7 @@ class Processor:
                     fact,
                     f"promoted:{ws}:{pid}:{person['stage']}",
                 )
-                await self.store.persons.update_one(
-                    {"_id": pid}, {"$set": {"stage_announced": person["stage"]}}
-                )
+                await self.store.mark_stage_announced(person)
             frame = {
                 "type": "profile.updated",
                 "profile": {

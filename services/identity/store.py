@@ -28,7 +28,7 @@ from pymongo import (
 )
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.identity.model import new_person, new_visitor
+from services.identity.model import new_person, new_visitor, stage_rank
 
 INDEXES = {
     "persons": [
@@ -64,6 +64,9 @@ INDEXES = {
     ],
     "conflicts": [IndexModel([("workspace_id", ASCENDING), ("at", DESCENDING)])],
 }
+
+
+MARK_ATTEMPTS = 12
 
 
 class Conflict(Exception):
@@ -253,6 +256,35 @@ class IdentityStore:
         if result.matched_count != 1:
             raise Conflict(f"{collection} {doc['_id']} changed meanwhile")
         return stored
+
+    async def mark_stage_announced(self, person: dict[str, Any]) -> bool:
+        """Record that `person`'s stage was announced; False if it (or a later one) was already.
+
+        Under the version, like every write to a person: a worker holding a copy read
+        before the mark then conflicts and re-reads, instead of writing its copy back
+        without the mark (which made the next announcement publish `promoted` again).
+        """
+        stage, current = person["stage"], person
+        for _ in range(MARK_ATTEMPTS):
+            if stage_rank(current.get("stage_announced")) >= stage_rank(stage):
+                return False
+            result = await self.persons.update_one(
+                {
+                    "_id": current["_id"],
+                    "workspace_id": current["workspace_id"],
+                    "version": current["version"],
+                },
+                {"$set": {"stage_announced": stage}, "$inc": {"version": 1}},
+            )
+            if result.matched_count:
+                return True
+            found = await self.persons.find_one(
+                {"_id": current["_id"], "workspace_id": current["workspace_id"]}
+            )
+            if found is None:
+                return False
+            current = found
+        raise Conflict(f"person {person['_id']} kept changing")
 
     async def save_many(self, collection: str, docs: list[dict[str, Any]]) -> set[str]:
         """Batch `save`; returns the ids that hit a conflict (to be redone one by one)."""
