@@ -149,7 +149,9 @@ class Processor:
         known = await self.store.find_dids_many(keys)
         known.update(await self.store.create_dids(sorted(keys - set(known))))  # new devices
         route = {id(i): known[(i.event.workspace_id, i.plan.target)] for i in items}
-        persons = await self.store.load_persons({d["person_id"] for d in route.values()})
+        persons = await self.store.load_persons_many(
+            (d["workspace_id"], d["person_id"]) for d in route.values()
+        )
         # a person merged away (or not stored yet) is followed one by one
         live: dict[str, dict[str, Any]] = {}
         for doc in route.values():
@@ -173,7 +175,9 @@ class Processor:
         for person in dirty:
             if person["_id"] not in failed:
                 self.resolver.touched.add((person["workspace_id"], person["_id"]))
-        visitors = await self.store.load_visitors({d["visitor_id"] for d in route.values()})
+        visitors = await self.store.load_visitors_many(
+            (d["workspace_id"], d["visitor_id"]) for d in route.values()
+        )
         v_after: dict[str, dict[str, Any]] = {}
         for item in items:
             doc = route[id(item)]
@@ -226,15 +230,12 @@ class Processor:
         touched, self.resolver.touched = self.resolver.touched, set()
         if not touched:
             return
-        persons = await self.store.load_persons(pid for _, pid in touched)
+        persons = await self.store.load_persons_many(touched)
         live = [p for p in persons.values() if not p.get("merged_into")]
         ids: dict[str, list[str]] = {}
         for ws in sorted({p["workspace_id"] for p in live}):
-            query = {
-                "workspace_id": ws,
-                "person_id": {"$in": [p["_id"] for p in live if p["workspace_id"] == ws]},
-            }
-            async for doc in self.store.dids.find(query, {"person_id": 1, "distinct_id": 1}):
+            pids = [p["_id"] for p in live if p["workspace_id"] == ws]
+            for doc in await self.store.dids_of(ws, pids):
                 ids.setdefault(doc["person_id"], []).append(doc["distinct_id"])
         for person in live:
             ws, pid = person["workspace_id"], person["_id"]

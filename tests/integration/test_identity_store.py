@@ -12,15 +12,17 @@ from services.identity.processor import Processor
 from services.identity.store import Conflict, IdentityStore, utcnow
 from shared import db
 from shared.bus import Bus
+from shared.dialect import BY_NAME
 from shared.events import utcnow_iso
 from shared.settings import Settings
 
 
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[IdentityStore]:
+@pytest.fixture(params=["secantus", "mongod"])
+async def store(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[IdentityStore]:
+    """On both dialects: SecantusDB answers the natural (mongod) queries too, only slower."""
     client = db.connect(settings.mongo_url)
     database = client[settings.database_name("identity")]
-    yield IdentityStore(database)
+    yield IdentityStore(database, BY_NAME[request.param])
     client.close()
 
 
@@ -73,3 +75,20 @@ async def test_the_flag_is_set_on_the_copy_a_concurrent_writer_saved(
     stored = await store.load_person(pid, ws)
     assert stored["stage_announced"] == "contact" and stored["traits"]["plan"] == "pro"
     assert await store.mark_stage_announced(stored) is False  # announced already
+
+
+async def test_a_distinct_id_is_claimed_once_whoever_asks_first(store: IdentityStore) -> None:
+    first = await store.claim_did("ws_a", "d1", "p_one", "v_one", False)
+    second = await store.claim_did("ws_a", "d1", "p_two", "v_two", True)
+    assert (first["person_id"], second["person_id"]) == ("p_one", "p_one")
+    other_ws = await store.claim_did("ws_b", "d1", "p_three", "v_three", False)
+    assert other_ws["person_id"] == "p_three"
+
+
+async def test_reads_by_id_never_cross_a_workspace(store: IdentityStore) -> None:
+    await store.save("persons", new_person("p_shared", "ws_a", utcnow()))
+    assert await store.person("ws_b", "p_shared") is None
+    assert await store.load_persons("ws_b", ["p_shared"]) == {}
+    assert (await store.load_person("p_shared", "ws_b"))["version"] == 0  # a fresh one
+    found = await store.load_persons_many([("ws_a", "p_shared"), ("ws_b", "p_shared")])
+    assert list(found) == ["p_shared"] and found["p_shared"]["workspace_id"] == "ws_a"
