@@ -33,7 +33,8 @@ from bench.common import (
 )
 from bench.seed import seed_conversations
 from services.chat.app import create_app
-from services.chat.inbox import recent_page
+from services.chat.store.inbox import recent_page
+from shared.dialect import SECANTUS
 from shared.web import DB
 from shared.workspaces import DEFAULT_WORKSPACE_ID as WS
 
@@ -67,10 +68,10 @@ async def run(srv: BenchServers, conversations: int, requests: int) -> None:
         mine_open = {"workspace_id": WS, "assignee_id": ME, "status": "open"}
 
         async def raw_first() -> None:
-            await recent_page(col, {"workspace_id": WS}, 25)
+            await recent_page(col, {"workspace_id": WS}, 25, None, SECANTUS)
 
         async def raw_filtered() -> None:
-            await recent_page(col, mine_open, 25)
+            await recent_page(col, mine_open, 25, None, SECANTUS)
 
         async def naive_first() -> None:
             await col.find({"workspace_id": WS}).sort(recent).limit(26).to_list(None)

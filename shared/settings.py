@@ -107,6 +107,14 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in (env.get(name) or "").split(",") if p.strip())
 
 
+def _dialect(env: Mapping[str, str]) -> str:
+    from shared.dialect import named
+
+    choice = (env.get("PARLEY_MONGO_DIALECT") or "auto").strip().lower()
+    named(choice)  # refuses an unknown name at start, not at the first query
+    return choice
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".data")
@@ -142,6 +150,7 @@ class Settings:
     # secrets this start generated (not read from the environment or secrets.json)
     generated_secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
     audit_retention_days: int = 90
+    mongo_dialect: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -188,6 +197,7 @@ class Settings:
             metrics_port=_int(env, "PARLEY_METRICS_PORT", 9180),
             generated_secrets=tuple(generated),
             audit_retention_days=_positive(env, "PARLEY_AUDIT_RETENTION_DAYS", 90),
+            mongo_dialect=_dialect(env),
         )
 
     @property

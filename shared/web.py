@@ -285,6 +285,7 @@ def run(app: web.Application, host: str, port: int) -> None:
 WORKSPACES = web.AppKey("workspaces", object)
 MONGO = web.AppKey("mongo", object)
 DB = web.AppKey("db", object)
+DIALECT = web.AppKey("mongo_dialect", object)  # shared.dialect.Dialect
 
 
 def add_workspaces(app: web.Application, seed_default: bool = True) -> None:
@@ -303,18 +304,23 @@ def add_workspaces(app: web.Application, seed_default: bool = True) -> None:
     app.cleanup_ctx.append(workspaces_ctx)
 
 
-def add_mongo(app: web.Application, indexes: dict | None = None) -> None:
-    """Connect this service's own database (after the bus) and create its indexes."""
+def add_mongo(app: web.Application, indexes: Callable[[Any], dict] | dict | None = None) -> None:
+    """Connect this service's own database (after the bus), learn the server's dialect
+    (shared/dialect.py) and create its indexes (a function of the dialect, or fixed)."""
     from shared import db
+    from shared.dialect import detect
 
     async def mongo_ctx(app: web.Application):  # type: ignore[no-untyped-def]
         settings = app[SETTINGS]
         client = db.connect(settings.mongo_url)
         database = client[settings.database_name(app[SERVICE_NAME])]
-        if indexes:
-            await db.ensure_indexes(database, indexes)
+        dialect = await detect(client, settings.mongo_dialect)
+        spec = indexes(dialect) if callable(indexes) else indexes
+        if spec:
+            await db.ensure_indexes(database, spec)
         app[MONGO] = client
         app[DB] = database
+        app[DIALECT] = dialect
 
         async def mongo_ready() -> bool:
             return await db.ping(client)

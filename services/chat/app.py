@@ -17,7 +17,7 @@ from services.chat.profiles import ProfileResolver
 from services.chat.requests import serve_all
 from services.chat.signals import agent_presence, agent_typing, visitor_signal
 from services.chat.snooze import TICK_SECONDS, run_duties
-from services.chat.store import INDEXES, ChatStore
+from services.chat.store import ChatStore, indexes
 from shared import tasks
 from shared.metrics import CHAT_MESSAGES
 from shared.settings import Settings
@@ -25,6 +25,7 @@ from shared.subjects import Subjects
 from shared.web import (
     BUS,
     DB,
+    DIALECT,
     READINESS,
     WORKSPACES,
     add_mongo,
@@ -46,7 +47,7 @@ def create_app(
     """`presence` and `tick` (the duty loop's period) are for tests that need short timers."""
     app = create_base_app("chat", settings)
     add_workspaces(app)
-    add_mongo(app, indexes=INDEXES)
+    add_mongo(app, indexes=indexes)
     app.cleanup_ctx.append(functools.partial(_chat_ctx, presence=presence, tick=tick))
     s = Subjects(settings.subject_prefix)
     watch_consumers(app, (s.chat_stream, INBOUND_CONSUMER), (s.identity_stream, MERGES_CONSUMER))
@@ -63,7 +64,7 @@ async def _apply_and_count(ctx: ChatContext, items: list[Any]) -> None:
 
 async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float):  # type: ignore[no-untyped-def]
     bus = app[BUS]
-    store = ChatStore(app[DB])
+    store = ChatStore(app[DB], app[DIALECT])
     live = Live(bus)
     ctx = ChatContext(
         bus=bus,

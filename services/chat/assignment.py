@@ -7,8 +7,6 @@ sorts after it, wrapping around.
 
 from __future__ import annotations
 
-from pymongo import ReturnDocument
-
 from services.chat.presence import Presence
 from services.chat.store import ChatStore
 
@@ -28,12 +26,6 @@ async def pick_agent(store: ChatStore, presence: Presence, workspace_id: str) ->
     online = [a.id for a in presence.online(workspace_id)]
     if not online:
         return None
-    state = await store.assign_state.find_one({"_id": workspace_id})
-    chosen = next_in_turn(online, (state or {}).get("last_agent_id"))
-    await store.assign_state.find_one_and_update(
-        {"_id": workspace_id},
-        {"$set": {"last_agent_id": chosen}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
+    chosen = next_in_turn(online, await store.assign_position(workspace_id))
+    await store.set_assign_position(workspace_id, chosen)
     return chosen

@@ -16,7 +16,6 @@ from typing import Any
 
 from bson import ObjectId
 
-from services.chat.batch_store import BatchWrites
 from services.chat.context import ChatContext
 from services.chat.email_detect import email_event, email_in
 from services.chat.fold import fold_stage
@@ -90,14 +89,14 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
 
 
 async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inbound, Stored]:
-    store, writes = ctx.store, BatchWrites(ctx.store)
+    store = ctx.store
     visitors = list(dict.fromkeys(i.visitor_id for i in items))
-    convs = await writes.conversations_of(ws, visitors)
+    convs = await store.conversations_of(ws, visitors)
     asked: dict[str, set[str]] = defaultdict(set)
     for item in items:
         if (conv := convs.get(item.visitor_id)) is not None:
             asked[conv["_id"]].add(item.client_msg_id)
-    known = await writes.existing_messages(ws, {c: sorted(ids) for c, ids in asked.items()})
+    known = await store.existing_messages(ws, {c: sorted(ids) for c, ids in asked.items()})
     fresh: dict[str, dict[str, Inbound]] = defaultdict(dict)  # visitor -> client id -> item
     for item in items:
         conv = convs.get(item.visitor_id)
@@ -113,13 +112,15 @@ async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inboun
         for v, news in fresh.items()
         if v not in convs
     }
-    if lost := await writes.create(list(born.values())):  # another worker was first
+    if lost := await store.create_conversations(list(born.values())):  # another worker was first
         for doc in lost:
             born.pop(doc["visitor_id"])
-        convs.update(await writes.conversations_of(ws, [d["visitor_id"] for d in lost]))
+        convs.update(await store.conversations_of(ws, [d["visitor_id"] for d in lost]))
     convs.update(born)
     field = alloc_field()
-    reserved = await store.reserve({convs[v]["_id"]: ids[v] for v in fresh if v not in born}, field)
+    reserved = await store.reserve(
+        ws, {convs[v]["_id"]: ids[v] for v in fresh if v not in born}, field
+    )
     tops = {**reserved, **{doc["_id"]: doc["last_seq"] for doc in born.values()}}
 
     docs: list[dict[str, Any]] = []
@@ -128,12 +129,12 @@ async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inboun
         first = tops[cid] - len(news) + 1
         for n, (mid, item) in enumerate(zip(ids[v], news.values(), strict=True)):
             docs.append(_message(ws, cid, mid, item, first + n))
-    refused = await writes.insert_messages(docs)
+    refused = await store.insert_messages(docs)
     if refused:  # stored meanwhile by another worker: theirs is the message
         lost_ids: dict[str, list[str]] = defaultdict(list)
         for doc in refused:
             lost_ids[doc["conversation_id"]].append(doc["client_msg_id"])
-        known.update(await writes.existing_messages(ws, lost_ids))
+        known.update(await store.existing_messages(ws, lost_ids))
     dropped: dict[str, list[str]] = defaultdict(list)
     for doc in refused:
         dropped[doc["conversation_id"]].append(doc["_id"])
@@ -160,7 +161,7 @@ async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inboun
         if cid in folding or cid in reserved or cid in dropped or moved:
             msgs = sorted(folding[cid].values(), key=lambda m: m["seq"])
             stages[cid] = fold_stage(msgs, emails.get(cid), moved, dropped.get(cid, ()))
-    after = await store.fold(stages, drop=field if reserved else None)
+    after = await store.fold(ws, stages, drop=field if reserved else None)
 
     out: dict[Inbound, Stored] = {}
     for item in items:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from services.chat.live import Live
-from services.chat.model import now
 from services.chat.store import ChatStore
 from shared.errors import PermanentError
 from shared.events import ProfileMerged
@@ -21,15 +20,9 @@ async def apply_merge(store: ChatStore, live: Live, payload: dict[str, Any]) -> 
         raise PermanentError("merge fact with illegal ids", code="bad_payload")
     if fact.survivor_id == fact.merged_id:
         return 0
-    query = {"workspace_id": fact.workspace_id, "profile_id": fact.merged_id}
-    ids = [d["_id"] async for d in store.conversations.find(query, projection={"_id": 1})]
-    if not ids:
-        return 0
-    await store.conversations.update_many(
-        {"_id": {"$in": ids}, "profile_id": fact.merged_id},
-        {"$set": {"profile_id": fact.survivor_id, "updated_at": now()}},
+    moved, shown = await store.move_profile(
+        fact.workspace_id, fact.merged_id, fact.survivor_id, MAX_LIVE_UPDATES
     )
-    cursor = store.conversations.find({"_id": {"$in": ids[:MAX_LIVE_UPDATES]}})
-    async for doc in cursor:
+    for doc in shown:
         await live.conversation_updated(doc)
-    return len(ids)
+    return moved

@@ -69,6 +69,7 @@ class ProfileResolver:
             return False  # identity has not seen this visitor yet
         # only if the visitor is still that distinct id and nobody set it meanwhile
         updated = await self.store.set_fields(
+            ws,
             conversation["_id"],
             {"profile_id": found["id"]},
             guard={"distinct_id": distinct_id, "profile_id": None},

@@ -8,7 +8,6 @@ from typing import Any
 from services.chat.assignment import pick_agent
 from services.chat.context import ChatContext
 from services.chat.inbound import client_msg_id_of
-from services.chat.inbox import recent_page
 from services.chat.model import (
     PRIORITIES,
     STATUSES,
@@ -63,16 +62,16 @@ async def conversations_list(ctx: ChatContext, p: dict[str, Any]) -> dict[str, A
     agent_id = opt_id(p, "agent_id")
     status = choice(p, "status", STATUSES)
     limit = limit_of(p, 25, 100)
-    query: dict[str, Any] = {"workspace_id": ws}
+    filters: dict[str, Any] = {}
     if view == "mine":
         if agent_id is None:
             raise invalid("view mine needs agent_id")
-        query["assignee_id"] = agent_id
+        filters["assignee_id"] = agent_id
     elif view == "unassigned":
-        query["assignee_id"] = None
+        filters["assignee_id"] = None
     if status:
-        query["status"] = status
-    page, next_cursor = await recent_page(ctx.store.conversations, query, limit, p.get("cursor"))
+        filters["status"] = status
+    page, next_cursor = await ctx.store.recent_page(ws, filters, limit, p.get("cursor"))
     return {
         "conversations": await _summaries(ctx, ws, agent_id, page),
         "next_cursor": next_cursor,
@@ -87,18 +86,7 @@ async def conversations_changed(ctx: ChatContext, p: dict[str, Any]) -> dict[str
         raise invalid("since is required")
     after_id = opt_id(p, "after_id")
     limit = limit_of(p, 200, 500)
-    base = {"workspace_id": ws}
-    docs: list[dict[str, Any]] = []
-    if after_id:  # the rest of a timestamp shared by the previous page's last row
-        tie = {**base, "updated_at": since, "_id": {"$gt": after_id}}
-        docs = await ctx.store.conversations.find(tie).sort("_id", 1).limit(limit + 1).to_list(None)
-    if len(docs) <= limit:
-        docs += (
-            await ctx.store.conversations.find({**base, "updated_at": {"$gt": since}})
-            .sort([("updated_at", 1), ("_id", 1)])
-            .limit(limit + 1 - len(docs))
-            .to_list(None)
-        )
+    docs = await ctx.store.changed_since(ws, since, after_id, limit + 1)
     page = docs[:limit]
     last = page[-1] if page else None
     return {
@@ -121,17 +109,9 @@ async def conversations_by_profile(ctx: ChatContext, p: dict[str, Any]) -> dict[
         raise invalid("profile_id or distinct_ids is required")
     limit = limit_of(p, 20, 100)
     exclude = opt_id(p, "exclude_id")
-    # one equality query per key (an $or would not keep the index bounds everywhere)
-    queries = [{"profile_id": profile_id}] if profile_id else []
-    if distinct_ids:
-        queries.append({"distinct_id": {"$in": distinct_ids}})
-    found: dict[str, dict[str, Any]] = {}
-    for extra in queries:
-        cursor = ctx.store.conversations.find({"workspace_id": ws, **extra})
-        async for doc in cursor.sort([("last_activity_at", -1), ("_id", -1)]).limit(limit + 1):
-            if doc["_id"] != exclude:
-                found[doc["_id"]] = doc
-    docs = sorted(found.values(), key=lambda d: (d["last_activity_at"], d["_id"]), reverse=True)
+    found = await ctx.store.of_profile(ws, profile_id, distinct_ids, limit + 1)
+    mine = [d for d in found if d["_id"] != exclude]
+    docs = sorted(mine, key=lambda d: (d["last_activity_at"], d["_id"]), reverse=True)
     docs = docs[:limit]
     return {"conversations": await _summaries(ctx, ws, opt_id(p, "agent_id"), docs)}
 
@@ -191,7 +171,7 @@ async def conversation_update(ctx: ChatContext, p: dict[str, Any]) -> dict[str, 
             fields["assignee_id"] = opt_id(p, "assignee_id")
     if not fields:
         raise invalid("nothing to change: give status, priority or assignee_id")
-    updated = await ctx.store.set_fields(conversation["_id"], fields)
+    updated = await ctx.store.set_fields(ws, conversation["_id"], fields)
     if updated is None:
         raise not_found()
     await ctx.live.conversation_updated(updated)

@@ -36,7 +36,7 @@ async def visitor_signal(ctx: ChatContext, p: dict[str, Any]) -> None:
         if seq <= conversation.get("visitor_read_seq", 0):
             return
         updated = await ctx.store.set_fields(
-            cid, {"visitor_read_seq": seq}, guard={"visitor_read_seq": {"$lt": seq}}
+            ws, cid, {"visitor_read_seq": seq}, guard={"visitor_read_seq": {"$lt": seq}}
         )
         if updated is not None:
             await ctx.live.to_agents(

@@ -15,18 +15,19 @@ from services.chat.signals import publish_presence
 log = logging.getLogger("parley.chat.snooze")
 
 TICK_SECONDS = 1.0
+WAKE_BATCH = 500
 
 
 async def wake_due(ctx: ChatContext) -> int:
     """Reopen snoozed conversations whose time came; each replica may try, one wins each."""
     at = now()
-    due = ctx.store.conversations.find(
-        {"status": "snoozed", "snoozed_until": {"$lte": at}}, projection={"_id": 1}
-    ).limit(500)
     woken = 0
-    async for doc in due:
+    for doc in await ctx.store.due_snoozes_all_workspaces(at, WAKE_BATCH):
         updated = await ctx.store.set_fields(
-            doc["_id"], {"status": "open", "snoozed_until": None}, guard={"status": "snoozed"}
+            doc["workspace_id"],
+            doc["_id"],
+            {"status": "open", "snoozed_until": None},
+            guard={"status": "snoozed"},
         )
         if updated is not None:
             woken += 1

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from services.dashboard.store import now
+from services.dashboard.store.logins import LoginCounters
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Verdict:
 
 class LoginThrottle:
     def __init__(self, db: AsyncIOMotorDatabase, limits: Limits | None = None) -> None:
-        self.col = db.login_failures
+        self.counters = LoginCounters(db)
         self.limits = limits or Limits()
 
     @staticmethod
@@ -55,7 +54,7 @@ class LoginThrottle:
         """
         counted: list[str] = []
         for key, limit in self._keys(email, ip).items():
-            doc = await self._count(key)
+            doc = await self.counters.count(key, now(), self.limits.window)
             remaining = (doc["expires_at"] - now()).total_seconds()
             if doc["count"] > limit and remaining > 0:
                 for earlier in counted:
@@ -65,30 +64,10 @@ class LoginThrottle:
             counted.append(key)
         return Verdict(0, [])
 
-    async def _count(self, key: str) -> dict:
-        while True:
-            # the TTL monitor runs about once a minute: clear a stale window ourselves
-            await self.col.delete_one({"_id": key, "expires_at": {"$lte": now()}})
-            try:
-                await self.col.update_one(
-                    {"_id": key},
-                    {"$setOnInsert": {"count": 0, "expires_at": now() + self.limits.window}},
-                    upsert=True,
-                )
-            except DuplicateKeyError:
-                pass  # a parallel attempt opened the window first
-            # a separate $inc (no upsert) so parallel attempts each see their own count
-            doc = await self.col.find_one_and_update(
-                {"_id": key}, {"$inc": {"count": 1}}, return_document=ReturnDocument.AFTER
-            )
-            if doc is not None:
-                return doc
-            # the window expired between the two steps: open a fresh one
-
     async def _uncount(self, key: str) -> None:
-        await self.col.update_one({"_id": key, "count": {"$gt": 0}}, {"$inc": {"count": -1}})
+        await self.counters.uncount(key)
 
     async def succeeded(self, email: str, ip: str) -> None:
         """The password was right: clear the email's count and give the IP its attempt back."""
-        await self.col.delete_one({"_id": self.email_key(email)})
+        await self.counters.clear(self.email_key(email))
         await self._uncount(f"ip:{ip}")

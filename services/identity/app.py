@@ -19,6 +19,7 @@ from shared.subjects import Subjects
 from shared.web import (
     BUS,
     DB,
+    DIALECT,
     READINESS,
     SETTINGS,
     WORKSPACES,
@@ -64,7 +65,7 @@ async def finish_pending_now_and_then(processor: Processor, every: float) -> Non
 
 async def _identity_ctx(app: web.Application, pending_every: float):  # type: ignore[no-untyped-def]
     bus = app[BUS]
-    store = IdentityStore(app[DB])
+    store = IdentityStore(app[DB], app[DIALECT])
     geoip = GeoIP(app[SETTINGS].geoip_db)
     processor = Processor(store, bus, app[WORKSPACES], geoip)
     app[PROCESSOR] = processor

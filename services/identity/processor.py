@@ -91,7 +91,7 @@ class Processor:
             [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
         )
         self.applied += len(done)
-        await self._announce_changes()
+        await self.announce_changes()
 
     async def _apply_chains(self, items: list[Item]) -> list[tuple[str, str, str, str | None]]:
         """Events sharing an id run in stream order; unrelated chains run side by side
@@ -149,7 +149,9 @@ class Processor:
         known = await self.store.find_dids_many(keys)
         known.update(await self.store.create_dids(sorted(keys - set(known))))  # new devices
         route = {id(i): known[(i.event.workspace_id, i.plan.target)] for i in items}
-        persons = await self.store.load_persons({d["person_id"] for d in route.values()})
+        persons = await self.store.load_persons_many(
+            (d["workspace_id"], d["person_id"]) for d in route.values()
+        )
         # a person merged away (or not stored yet) is followed one by one
         live: dict[str, dict[str, Any]] = {}
         for doc in route.values():
@@ -173,7 +175,9 @@ class Processor:
         for person in dirty:
             if person["_id"] not in failed:
                 self.resolver.touched.add((person["workspace_id"], person["_id"]))
-        visitors = await self.store.load_visitors({d["visitor_id"] for d in route.values()})
+        visitors = await self.store.load_visitors_many(
+            (d["workspace_id"], d["visitor_id"]) for d in route.values()
+        )
         v_after: dict[str, dict[str, Any]] = {}
         for item in items:
             doc = route[id(item)]
@@ -210,7 +214,7 @@ class Processor:
         """Finish merges a crashed worker left claimed; announce the profiles they changed."""
         finished = await self.resolver.finish_pending(claimed_before=claimed_before)
         if finished:
-            await self._announce_changes()
+            await self.announce_changes()
         return finished
 
     # --- facts and live frames ----------------------------------------------------------
@@ -221,19 +225,17 @@ class Processor:
             subjects.identity_fact("merged"), fact.to_dict(), f"merged:{ws}:{merged}"
         )
 
-    async def _announce_changes(self) -> None:
+    async def announce_changes(self) -> None:
+        """Publish `promoted` facts and live frames for the persons the last batch touched."""
         touched, self.resolver.touched = self.resolver.touched, set()
         if not touched:
             return
-        persons = await self.store.load_persons(pid for _, pid in touched)
+        persons = await self.store.load_persons_many(touched)
         live = [p for p in persons.values() if not p.get("merged_into")]
         ids: dict[str, list[str]] = {}
         for ws in sorted({p["workspace_id"] for p in live}):
-            query = {
-                "workspace_id": ws,
-                "person_id": {"$in": [p["_id"] for p in live if p["workspace_id"] == ws]},
-            }
-            async for doc in self.store.dids.find(query, {"person_id": 1, "distinct_id": 1}):
+            pids = [p["_id"] for p in live if p["workspace_id"] == ws]
+            for doc in await self.store.dids_of(ws, pids):
                 ids.setdefault(doc["person_id"], []).append(doc["distinct_id"])
         for person in live:
             ws, pid = person["workspace_id"], person["_id"]
@@ -249,9 +251,7 @@ class Processor:
                     fact,
                     f"promoted:{ws}:{pid}:{person['stage']}",
                 )
-                await self.store.persons.update_one(
-                    {"_id": pid}, {"$set": {"stage_announced": person["stage"]}}
-                )
+                await self.store.mark_stage_announced(person)
             frame = {
                 "type": "profile.updated",
                 "profile": {

@@ -84,7 +84,7 @@ class Requests:
         return await self.resolver.live(found[distinct_id]["person_id"], ws)
 
     async def _by_profile_id(self, ws: str, profile_id: str) -> dict[str, Any] | None:
-        doc = await self.store.persons.find_one({"_id": profile_id, "workspace_id": ws})
+        doc = await self.store.person(ws, profile_id)
         if doc is None:
             return None
         return await self.resolver.live(profile_id, ws) if doc.get("merged_into") else doc
@@ -118,16 +118,14 @@ class Requests:
                 if did != user_id or person["user_id"] == user_id:
                     persons[person["_id"]] = person
         if user_id:
-            query = {"workspace_id": ws, "user_id": user_id}
-            async for person in self.store.persons.find(query).limit(50):
+            for person in await self.store.persons_with_user_id(ws, user_id, 50):
                 if not person.get("merged_into"):
                     persons[person["_id"]] = person
         if email_given:
             email = normalize_email(email_given)
             if email is None:
                 raise PermanentError("email is not a valid address", code="invalid")
-            query = {"workspace_id": ws, "emails": email}
-            async for person in self.store.persons.find(query).limit(100):
+            for person in await self.store.persons_with_email(ws, email, 100):
                 if not person.get("merged_into"):
                     persons[person["_id"]] = person
         ordered = sorted(persons.values(), key=lambda p: (p["created_at"], p["_id"]))
@@ -146,8 +144,7 @@ class Requests:
         after = _decode(cursor) if cursor else None
         q = (_text(payload, "q") or "").strip().lower()[:100]
         if q:
-            query = {"workspace_id": ws, "search": {"$gte": q, "$lt": q + "\uffff"}}
-            found = [p async for p in self.store.persons.find(query).limit(MAX_MATCHES)]
+            found = await self.store.persons_with_prefix(ws, q, MAX_MATCHES)
             live = {p["_id"]: p for p in found if not p.get("merged_into")}
             rows = [p for p in live.values() if not stage or p["stage"] == stage]
             rows.sort(key=_order, reverse=True)
@@ -155,15 +152,7 @@ class Requests:
                 rows = [p for p in rows if _order(p) < after]
             page = rows[: limit + 1]
         else:
-            mongo_query: dict[str, Any] = {"workspace_id": ws, "merged_into": None}
-            if stage:
-                mongo_query["stage"] = stage
-            if after is not None:
-                mongo_query.update(_after(after))
-            found_sorted = self.store.persons.find(mongo_query).sort(
-                [("last_seen", -1), ("_id", -1)]
-            )
-            page = [p async for p in found_sorted.limit(limit + 1)]
+            page = await self.store.live_persons_page(ws, stage, after, limit + 1)
         more = len(page) > limit
         page = page[:limit]
         next_cursor = _cursor(page[-1]) if more and page else None
@@ -177,25 +166,20 @@ class Requests:
         person = await self._by_profile_id(ws, profile_id)
         if person is None:
             raise PermanentError("no such profile", code="not_found")
-        query: dict[str, Any] = {
-            "workspace_id": ws,
-            "person_id": {"$in": [person["_id"], *person["merged_from"]]},
-        }
         before = _text(payload, "before")
-        if before:
-            moment = parse_time(before)
-            if moment is None:
-                raise PermanentError("before must be an ISO-8601 time", code="invalid")
-            query["timestamp"] = {"$lt": moment}
-        found = self.store.events.find(query).sort([("timestamp", -1), ("_id", -1)]).limit(limit)
-        return {"profile_id": person["_id"], "events": [event_view(d) async for d in found]}
+        moment = parse_time(before) if before else None
+        if before and moment is None:
+            raise PermanentError("before must be an ISO-8601 time", code="invalid")
+        family = [person["_id"], *person["merged_from"]]
+        found = await self.store.events_page(ws, family, moment, limit)
+        return {"profile_id": person["_id"], "events": [event_view(d) for d in found]}
 
     async def summaries(self, payload: dict[str, Any]) -> dict[str, Any]:
         """{profiles: {asked id: summary|null}, distinct_ids: {asked id: summary|null}}."""
         ws = self._workspace(payload)
         ids = _id_list(payload, "ids")
         distinct_ids = _id_list(payload, "distinct_ids")
-        stored = await self.store.load_persons(ids)
+        stored = await self.store.load_persons(ws, ids)
         profiles: dict[str, Any] = {}
         for pid in ids:
             person = stored.get(pid)
@@ -205,7 +189,7 @@ class Requests:
             profiles[pid] = summary(person) if ok else None
         by_did: dict[str, Any] = {}
         found = await self.store.find_dids(ws, distinct_ids)
-        people = await self.store.load_persons(d["person_id"] for d in found.values())
+        people = await self.store.load_persons(ws, (d["person_id"] for d in found.values()))
         for did in distinct_ids:
             doc = found.get(did)
             person = people.get(doc["person_id"]) if doc else None
@@ -232,16 +216,3 @@ def _decode(cursor: str) -> tuple[str, str]:
     if not isinstance(pid, str) or not (last_seen is None or isinstance(last_seen, str)):
         raise PermanentError("bad cursor", code="invalid")
     return (last_seen or "", pid)
-
-
-def _after(position: tuple[str, str]) -> dict[str, Any]:
-    last_seen, pid = position
-    if not last_seen:
-        return {"last_seen": None, "_id": {"$lt": pid}}
-    return {
-        "$or": [
-            {"last_seen": {"$lt": last_seen}},
-            {"last_seen": last_seen, "_id": {"$lt": pid}},
-            {"last_seen": None},
-        ]
-    }

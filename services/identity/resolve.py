@@ -253,21 +253,9 @@ class Resolver:
                         pass
                 continue
             survivor, merged = sorted((a, b), key=lambda p: (p["created_at"], p["_id"]))
-            result = await self.store.persons.update_one(
-                {"_id": merged["_id"], "version": merged["version"], "merged_into": None},
-                {
-                    "$set": {
-                        "merged_into": survivor["_id"],
-                        "merge_pending": True,
-                        "merged_at": utcnow(),
-                        "merge_reason": reason,
-                        "rev": f"merge:{survivor['_id']}",
-                    },
-                    "$inc": {"version": 1},
-                },
-            )
+            claimed = await self.store.claim_merge(merged, survivor["_id"], reason, utcnow())
             forget()
-            if result.modified_count != 1:
+            if not claimed:
                 continue
             merged["merged_into"] = survivor["_id"]
             merged["merge_reason"] = reason
@@ -311,23 +299,11 @@ class Resolver:
         else:
             raise MergeRace(f"could not absorb {mid}")
         sid = survivor["_id"]
-        store = self.store
-        await store.dids.update_many(
-            {"workspace_id": ws, "person_id": mid}, {"$set": {"person_id": sid}}
-        )
-        await store.visitors.update_many(
-            {"workspace_id": ws, "person_id": mid}, {"$set": {"person_id": sid}}
-        )
+        await self.store.repoint(ws, mid, sid)
         reason = merged.get("merge_reason") or "identify"
-        await store.merges.update_one(
-            {"workspace_id": ws, "merged_id": mid},
-            {"$setOnInsert": {"survivor_id": sid, "at": utcnow(), "reason": reason}},
-            upsert=True,
-        )
+        await self.store.record_merge(ws, mid, sid, reason, utcnow())
         await self.on_merged(ws, sid, mid, reason)
-        await store.persons.update_one(
-            {"_id": mid}, {"$set": {"merged_into": sid}, "$unset": {"merge_pending": ""}}
-        )
+        await self.store.merge_done(ws, mid, sid)
         forget()
         self.touched.add((ws, sid))
 
@@ -337,10 +313,7 @@ class Resolver:
         `claimed_before` leaves alone the claims a live worker is probably finishing right
         now (finishing one twice is harmless, only wasted). One that fails is logged and
         retried next time; it does not hold up the rest. Returns how many were finished."""
-        query: dict[str, Any] = {"merge_pending": True}
-        if claimed_before is not None:
-            query["merged_at"] = {"$lte": claimed_before}
-        pending = [p async for p in self.store.persons.find(query).limit(limit)]
+        pending = await self.store.pending_merges_all_workspaces(limit, claimed_before)
         finished = 0
         for person in pending:
             try:
@@ -367,13 +340,9 @@ class Resolver:
         a widget or a chat never joins a member by itself: the lead must hold it
         verified, or the member must be the one being identified with it.
         """
-        query = {
-            "workspace_id": ws,
-            "emails": email,
-        }  # exactly the index: SecantusDB scans otherwise
         others = [
             p
-            async for p in self.store.persons.find(query)
+            for p in await self.store.persons_with_email(ws, email)
             if p["_id"] != person_id and not p.get("merged_into")
         ]
         if not others:

@@ -26,10 +26,9 @@ async def full_profiles(store: IdentityStore, persons: list[dict[str, Any]]) -> 
     visitors: dict[str, list[dict]] = {}
     for ws in sorted({p["workspace_id"] for p in persons}):  # equality first: index bounds
         family = [pid for p in persons if p["workspace_id"] == ws for pid in _family(p)]
-        query = {"workspace_id": ws, "person_id": {"$in": family}}
-        async for doc in store.dids.find(query).limit(MAX_IDS_SHOWN * len(persons)):
+        for doc in await store.dids_of(ws, family, MAX_IDS_SHOWN * len(persons)):
             ids.setdefault(owner[doc["person_id"]], []).append(doc)
-        async for doc in store.visitors.find(query):
+        for doc in await store.visitors_of(ws, family):
             visitors.setdefault(owner[doc["person_id"]], []).append(doc)
     return [_shape(p, ids.get(p["_id"], []), visitors.get(p["_id"], [])) for p in persons]
 

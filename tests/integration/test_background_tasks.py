@@ -16,6 +16,7 @@ from services.chat.profiles import ProfileResolver
 from services.chat.store import ChatStore, new_conversation
 from shared import db
 from shared.bus import Bus
+from shared.dialect import SECANTUS
 from shared.embedded import free_port, start_mongo
 from shared.settings import Settings
 from shared.tasks import BackgroundTasks
@@ -57,7 +58,7 @@ async def test_a_conversation_gets_its_profile_id_after_the_database_comes_back(
     port = free_port()
     server = start_mongo(tmp_path, port)
     client = db.connect(server.url + FAST_FAILING)
-    store = ChatStore(client[settings.database_name("chat")])
+    store = ChatStore(client[settings.database_name("chat")], SECANTUS)
     conversation = new_conversation("ws1", "v-1", "v-1", now())
     await store.conversations.insert_one(conversation)
     resolver = ProfileResolver(bus, store, Live(bus), delays=(0.0,) + (1.0,) * 10)

@@ -6,6 +6,7 @@ from bson import ObjectId
 
 from services.chat.store import ChatStore, alloc_field
 from shared.bus import Bus
+from shared.dialect import SECANTUS
 from shared.web import DB
 from tests.integration.chat_support import WS, Frames, ask, conversation_of, visitor_says
 from tests.support import eventually
@@ -88,9 +89,9 @@ async def test_a_message_stored_but_not_folded_before_a_crash_counts_once(
     await visitor_says(bus, "v-crash", "one")
     cid = (await conversation_of(bus, "v-crash"))["conversation_id"]
     # what a worker dying between the insert and the fold leaves behind
-    store = ChatStore(chat.app[DB])
+    store = ChatStore(chat.app[DB], SECANTUS)
     mid = str(ObjectId())
-    seq = (await store.reserve({cid: [mid]}, alloc_field()))[cid]
+    seq = (await store.reserve(WS, {cid: [mid]}, alloc_field()))[cid]
     doc = {
         "_id": mid,
         "workspace_id": WS,

@@ -8,16 +8,21 @@ import pytest
 
 from services.chat.store import new_conversation
 from shared.bus import Bus
-from shared.web import DB
+from shared.settings import Settings
+from shared.web import DB, DIALECT
 from tests.integration.chat_support import WS, Frames, ask, conversation_of, visitor_says
 from tests.support import eventually
 
 ANN = {"id": "agent-ann", "name": "Ann", "avatar": None}
 
 
-@pytest.fixture
-async def chat(start_service):  # type: ignore[no-untyped-def]
-    return await start_service("chat")
+@pytest.fixture(params=["secantus", "mongod"])
+async def chat(start_service, settings: Settings, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Every inbox test on both dialects: the windowed pages SecantusDB needs and the
+    natural sorted query (with descending index keys) MongoDB uses, both on SecantusDB."""
+    server = await start_service("chat", settings.with_changes(mongo_dialect=request.param))
+    assert server.app[DIALECT].name == request.param
+    return server
 
 
 async def _open_chat(bus: Bus, visitor_id: str, text: str = "hello") -> str:

@@ -9,10 +9,10 @@ import pytest
 from services.chat.assignment import next_in_turn
 from services.chat.email_detect import email_event, email_in
 from services.chat.inbound import client_msg_id_of
-from services.chat.inbox import decode_cursor, encode_cursor
 from services.chat.model import person, req_text, summary_out
 from services.chat.presence import Presence
 from services.chat.store import new_conversation
+from services.chat.store.inbox import decode_cursor, encode_cursor
 from shared.errors import PermanentError
 
 

@@ -1,8 +1,9 @@
 """Inbox pages newest-activity-first, served from index ranges at any collection size.
 
-A sorted `find().limit()` is not enough on every Mongo-wire server: SecantusDB
-sorts the whole match in memory before applying the limit (measured: ~0.8 s for
-the first page at 10,000 conversations). A bounded range on `last_activity_at`
+On MongoDB a sorted `find().limit()` after the cursor's position is the page
+(`natural_page`). SecantusDB sorts the whole match in memory before applying the
+limit (the dialect's `windowed_recent_pages`; measured: ~0.8 s for the first page at
+10,000 conversations), so there (`windowed_page`) a bounded range on `last_activity_at`
 is answered from the compound index at a cost proportional to what lies in the
 range, so a page is read through time windows just older than the cursor, each
 four times wider than the last, until the page is full. The cursor remembers
@@ -21,6 +22,7 @@ from typing import Any
 from motor.motor_asyncio import AsyncIOMotorCollection
 
 from services.chat.model import invalid, iso, now
+from shared.dialect import Dialect
 from shared.events import parse_time
 
 RECENT = [("last_activity_at", -1), ("_id", -1)]
@@ -56,9 +58,48 @@ async def recent_page(
     collection: AsyncIOMotorCollection,
     query: dict[str, Any],
     limit: int,
-    cursor: str | None = None,
+    cursor: str | None,
+    dialect: Dialect,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of `query` newest activity first, and the cursor of the next (or None)."""
+    """One page of `query` newest activity first, and the cursor of the next (or None).
+    Both ways read the same cursors, so a page never depends on which way made the last."""
+    if dialect.windowed_recent_pages:
+        return await windowed_page(collection, query, limit, cursor)
+    return await natural_page(collection, query, limit, cursor)
+
+
+def after_position(at: datetime, last_id: str) -> dict[str, Any]:
+    """What lies after a cursor's row, newest first (one `$or`: MongoDB keeps the bounds)."""
+    return {
+        "$or": [
+            {"last_activity_at": {"$lt": at}},
+            {"last_activity_at": at, "_id": {"$lt": last_id}},
+        ]
+    }
+
+
+def natural_query(query: dict[str, Any], cursor: str | None) -> dict[str, Any]:
+    if cursor is None:
+        return dict(query)
+    at, last_id, _ = decode_cursor(cursor)
+    return {**query, **after_position(at, last_id)}
+
+
+async def natural_page(
+    collection: AsyncIOMotorCollection, query: dict[str, Any], limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    found = collection.find(natural_query(query, cursor)).sort(RECENT).limit(limit + 1)
+    docs = await found.to_list(None)
+    page = docs[:limit]
+    if len(docs) <= limit:
+        return page, None
+    last = page[-1]
+    return page, encode_cursor(last["last_activity_at"], last["_id"], FIRST_WIDTH)
+
+
+async def windowed_page(
+    collection: AsyncIOMotorCollection, query: dict[str, Any], limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
     need = limit + 1
     docs: list[dict[str, Any]] = []
     if cursor is None:

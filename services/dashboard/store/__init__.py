@@ -2,7 +2,12 @@
 replies, the audit trail.
 
 Session and invitation tokens are stored only as SHA-256 digests, so a copy of the
-database does not let anyone sign in.
+database does not let anyone sign in. This package is the only door to the dashboard's
+database (tests/unit/test_store_boundary.py); sign-in counters are in logins.py.
+
+Across workspaces by nature, and only these: an agent by email or id, a session or an
+invitation by its token's digest (that is how the workspace is found), and the sign-in
+counters. Everything else carries the workspace id.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The inbound path's reads and inserts, a batch at a time: one round trip each.
 
-SecantusDB answers `find_one_and_update` by scanning the collection, so the
-inbound path never uses it: `$in` reads, unordered `insert_many` and the bulk
-`ChatStore.reserve` / `ChatStore.fold` cost about one single-document round trip
-per batch plus a small per-document share.
+`$in` reads, unordered `insert_many` and the bulk `reserve` / `fold` of
+conversations.py cost about one single-document round trip per batch plus a small
+per-document share, on any dialect (SecantusDB's `find_one_and_update` scans the
+collection: shared/dialect.py).
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from motor.motor_asyncio import AsyncIOMotorCollection
 from pymongo.errors import BulkWriteError
-
-from services.chat.store import ChatStore
 
 DUPLICATE_KEY = 11000
 
@@ -27,9 +26,8 @@ def _only_duplicates(exc: BulkWriteError) -> list[int]:
 
 
 class BatchWrites:
-    def __init__(self, store: ChatStore) -> None:
-        self.conversations = store.conversations
-        self.messages = store.messages
+    conversations: AsyncIOMotorCollection
+    messages: AsyncIOMotorCollection
 
     async def conversations_of(
         self, workspace_id: str, visitor_ids: list[str]
@@ -40,7 +38,7 @@ class BatchWrites:
         )
         return {doc["visitor_id"]: doc async for doc in cursor}
 
-    async def create(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def create_conversations(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Insert new conversations; the ones another worker created first are returned."""
         if not docs:
             return []

@@ -1,4 +1,4 @@
-"""The identity database: collections, indexes and the few atomic operations on them.
+"""The identity database: collections, indexes and the atomic operations on them.
 
 Concurrency rests on three things (docs/identity.md, "Ordering and concurrency"):
 - unique indexes: one distinct id per workspace, one event per message id, one
@@ -15,6 +15,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
@@ -28,7 +29,10 @@ from pymongo import (
 )
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.identity.model import new_person, new_visitor
+from services.identity.model import new_person, new_visitor, stage_rank
+from services.identity.store.merges import Merges
+from services.identity.store.queries import Queries
+from shared.dialect import Dialect
 
 INDEXES = {
     "persons": [
@@ -66,6 +70,9 @@ INDEXES = {
 }
 
 
+MARK_ATTEMPTS = 12
+
+
 class Conflict(Exception):
     """Someone else changed what this worker read: read again and redo."""
 
@@ -82,9 +89,20 @@ def derived_id(prefix: str, workspace_id: str, distinct_id: str) -> str:
     return f"{prefix}_{digest[:24]}"
 
 
-class IdentityStore:
-    def __init__(self, db: AsyncIOMotorDatabase) -> None:
+def by_workspace(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(workspace, id) pairs -> workspace -> ids: one query per workspace."""
+    ordered = sorted(set(pairs))
+    return {ws: [i for _, i in group] for ws, group in groupby(ordered, key=lambda p: p[0])}
+
+
+class IdentityStore(Queries, Merges):
+    """The only door to the identity database (tests/unit/test_store_boundary.py): every
+    query carries the workspace id, except the ones named `..._all_workspaces`; a filter
+    on `_id` lists it first (SecantusDB's planner follows the first key)."""
+
+    def __init__(self, db: AsyncIOMotorDatabase, dialect: Dialect) -> None:
         self.db = db
+        self.dialect = dialect
         self.persons = db.persons
         self.visitors = db.visitors
         self.dids = db.distinct_ids
@@ -153,12 +171,16 @@ class IdentityStore:
             "created_at": utcnow(),
         }
         try:
-            doc = await self.dids.find_one_and_update(
-                query,
-                {"$setOnInsert": insert},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
+            if self.dialect.find_and_modify:
+                doc = await self.dids.find_one_and_update(
+                    query,
+                    {"$setOnInsert": insert},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            else:  # SecantusDB scans the collection for find_one_and_update
+                await self.dids.update_one(query, {"$setOnInsert": insert}, upsert=True)
+                doc = await self.dids.find_one(query)
         except DuplicateKeyError:
             doc = await self.dids.find_one(query)
         if doc is None:  # pragma: no cover - the unique index makes this unreachable
@@ -206,12 +228,18 @@ class IdentityStore:
             if seen is not None and (seen, record["visitor_id"]) <= (at, visitor_id):
                 return
             result = await self.dids.update_one(
-                {"_id": record["_id"], "seen_at": seen, "visitor_id": record["visitor_id"]},
+                {
+                    "_id": record["_id"],
+                    "workspace_id": record["workspace_id"],
+                    "seen_at": seen,
+                    "visitor_id": record["visitor_id"],
+                },
                 {"$set": {"visitor_id": visitor_id, "seen_at": at}},
             )
             if result.matched_count:
                 return
-            record = await self.dids.find_one({"_id": record["_id"]}) or record
+            key = {"_id": record["_id"], "workspace_id": record["workspace_id"]}
+            record = await self.dids.find_one(key) or record
 
     async def add_alias(self, workspace_id: str, user_id: str, distinct_id: str) -> None:
         try:
@@ -226,14 +254,28 @@ class IdentityStore:
     # --- persons and visitors: optimistic versions -----------------------------------
     async def load_person(self, person_id: str, workspace_id: str) -> dict[str, Any]:
         """The stored person, or a fresh one (version 0) when only its distinct id exists yet."""
-        doc = await self.persons.find_one({"_id": person_id})
+        doc = await self.persons.find_one({"_id": person_id, "workspace_id": workspace_id})
         return doc or new_person(person_id, workspace_id, utcnow())
 
-    async def load_persons(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        wanted = list(set(ids))
+    async def load_persons(self, workspace_id: str, ids: Iterable[str]) -> dict[str, dict]:
+        """The stored persons of the workspace among `ids`, by id."""
+        return await self._by_ids("persons", workspace_id, ids)
+
+    async def load_persons_many(self, pairs: Iterable[tuple[str, str]]) -> dict[str, dict]:
+        """The stored persons named by (workspace, id) pairs, by id."""
+        found: dict[str, dict] = {}
+        for ws, ids in by_workspace(pairs).items():
+            found.update(await self.load_persons(ws, ids))
+        return found
+
+    async def _by_ids(
+        self, collection: str, workspace_id: str, ids: Iterable[str], projection: Any = None
+    ) -> dict[str, dict]:
+        wanted = sorted(set(ids))
         if not wanted:
             return {}
-        return {d["_id"]: d async for d in self.persons.find({"_id": {"$in": wanted}})}
+        query = {"_id": {"$in": wanted}, "workspace_id": workspace_id}
+        return {d["_id"]: d async for d in self.db[collection].find(query, projection)}
 
     async def save(self, collection: str, doc: dict[str, Any]) -> dict[str, Any]:
         """Write `doc` if nobody wrote it since it was read (else Conflict); returns it stored."""
@@ -246,13 +288,46 @@ class IdentityStore:
             except DuplicateKeyError as exc:
                 raise Conflict(f"{collection} {doc['_id']} created meanwhile") from exc
             return stored
-        query: dict[str, Any] = {"_id": doc["_id"], "version": version}
+        query: dict[str, Any] = {
+            "_id": doc["_id"],
+            "workspace_id": doc["workspace_id"],
+            "version": version,
+        }
         if collection == "persons":
             query["merged_into"] = None
         result = await coll.replace_one(query, stored)
         if result.matched_count != 1:
             raise Conflict(f"{collection} {doc['_id']} changed meanwhile")
         return stored
+
+    async def mark_stage_announced(self, person: dict[str, Any]) -> bool:
+        """Record that `person`'s stage was announced; False if it (or a later one) was already.
+
+        Under the version, like every write to a person: a worker holding a copy read
+        before the mark then conflicts and re-reads, instead of writing its copy back
+        without the mark (which made the next announcement publish `promoted` again).
+        """
+        stage, current = person["stage"], person
+        for _ in range(MARK_ATTEMPTS):
+            if stage_rank(current.get("stage_announced")) >= stage_rank(stage):
+                return False
+            result = await self.persons.update_one(
+                {
+                    "_id": current["_id"],
+                    "workspace_id": current["workspace_id"],
+                    "version": current["version"],
+                },
+                {"$set": {"stage_announced": stage}, "$inc": {"version": 1}},
+            )
+            if result.matched_count:
+                return True
+            found = await self.persons.find_one(
+                {"_id": current["_id"], "workspace_id": current["workspace_id"]}
+            )
+            if found is None:
+                return False
+            current = found
+        raise Conflict(f"person {person['_id']} kept changing")
 
     async def save_many(self, collection: str, docs: list[dict[str, Any]]) -> set[str]:
         """Batch `save`; returns the ids that hit a conflict (to be redone one by one)."""
@@ -266,7 +341,11 @@ class IdentityStore:
             if doc["version"] == 0:
                 ops.append(InsertOne(stored))
             else:
-                query: dict[str, Any] = {"_id": doc["_id"], "version": doc["version"]}
+                query: dict[str, Any] = {
+                    "_id": doc["_id"],
+                    "workspace_id": doc["workspace_id"],
+                    "version": doc["version"],
+                }
                 if collection == "persons":
                     query["merged_into"] = None
                 ops.append(ReplaceOne(query, stored))
@@ -290,22 +369,24 @@ class IdentityStore:
         self, collection: str, docs: list[dict[str, Any]], revs: dict[str, str]
     ) -> set[str]:
         """Which replaces did not land: the stored revision is not the one we wrote."""
-        wanted = [d["_id"] for d in docs]
-        cursor = self.db[collection].find({"_id": {"$in": wanted}}, {"rev": 1})
-        stored = {d["_id"]: d.get("rev") async for d in cursor}
-        return {i for i in wanted if stored.get(i) != revs[i]}
+        stored: dict[str, Any] = {}
+        for ws, ids in by_workspace((d["workspace_id"], d["_id"]) for d in docs).items():
+            found = await self._by_ids(collection, ws, ids, {"rev": 1})
+            stored.update({i: d.get("rev") for i, d in found.items()})
+        return {d["_id"] for d in docs if stored.get(d["_id"]) != revs[d["_id"]]}
 
     async def load_visitor(
         self, visitor_id: str, workspace_id: str, person_id: str, distinct_id: str
     ) -> dict[str, Any]:
-        doc = await self.visitors.find_one({"_id": visitor_id})
+        doc = await self.visitors.find_one({"_id": visitor_id, "workspace_id": workspace_id})
         return doc or new_visitor(visitor_id, workspace_id, person_id, distinct_id, utcnow())
 
-    async def load_visitors(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        wanted = list(set(ids))
-        if not wanted:
-            return {}
-        return {d["_id"]: d async for d in self.visitors.find({"_id": {"$in": wanted}})}
+    async def load_visitors_many(self, pairs: Iterable[tuple[str, str]]) -> dict[str, dict]:
+        """The stored visitors named by (workspace, id) pairs, by id."""
+        found: dict[str, dict] = {}
+        for ws, ids in by_workspace(pairs).items():
+            found.update(await self._by_ids("visitors", ws, ids))
+        return found
 
     async def record_conflict(self, workspace_id: str, **details: Any) -> None:
         await self.conflicts.insert_one({"workspace_id": workspace_id, "at": utcnow(), **details})

@@ -1,0 +1,178 @@
+"""Conversations: look-ups, guarded field updates, seq reservations and folds, lists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorCollection
+from pymongo import ReturnDocument, UpdateOne
+
+from services.chat.model import now
+from services.chat.store.inbox import recent_page
+from services.chat.store.schema import by_id
+from shared.dialect import Dialect
+
+ACTIVITY_ORDER = [("last_activity_at", -1), ("_id", -1)]
+
+
+class Conversations:
+    conversations: AsyncIOMotorCollection
+    assign_state: AsyncIOMotorCollection
+    dialect: Dialect
+
+    async def conversation(self, workspace_id: str, conversation_id: str) -> dict[str, Any] | None:
+        return await self.conversations.find_one(by_id(workspace_id, conversation_id))
+
+    async def by_visitor(self, workspace_id: str, visitor_id: str) -> dict[str, Any] | None:
+        return await self.conversations.find_one(
+            {"workspace_id": workspace_id, "visitor_id": visitor_id}
+        )
+
+    async def set_fields(
+        self,
+        workspace_id: str,
+        conversation_id: str,
+        fields: dict[str, Any],
+        guard: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Set `fields` if the guard holds; the document after, or None when it did not."""
+        query = {**by_id(workspace_id, conversation_id), **(guard or {})}
+        update = {"$set": {**fields, "updated_at": now()}}
+        if self.dialect.find_and_modify:
+            return await self.conversations.find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER
+            )
+        # update then read: SecantusDB scans the collection for find_one_and_update
+        result = await self.conversations.update_one(query, update)
+        if result.matched_count == 0:
+            return None
+        return await self.conversations.find_one(by_id(workspace_id, conversation_id))
+
+    async def reserve(
+        self, workspace_id: str, ids_by_conversation: dict[str, list[str]], field: str
+    ) -> dict[str, int]:
+        """Reserve a seq for each message id; conversation id -> the last seq reserved.
+
+        One bulk pipeline update copies the new `last_seq` into `field` (named per
+        batch, so concurrent reservations never read each other's) and lists the ids
+        in `unfolded`; one read gets them back. The fold removes `field` again.
+        """
+        if not ids_by_conversation:
+            return {}
+        ops = [
+            UpdateOne(
+                by_id(workspace_id, cid),
+                [
+                    {
+                        "$set": {
+                            "last_seq": {"$add": ["$last_seq", len(ids)]},
+                            field: {"$add": ["$last_seq", len(ids)]},
+                            "unfolded": {
+                                "$concatArrays": [{"$ifNull": ["$unfolded", []]}, {"$literal": ids}]
+                            },
+                        }
+                    }
+                ],
+            )
+            for cid, ids in ids_by_conversation.items()
+        ]
+        await self.conversations.bulk_write(ops, ordered=False)
+        wanted = list(ids_by_conversation)
+        cursor = self.conversations.find(
+            by_id(workspace_id, {"$in": wanted}), projection={field: 1}
+        )
+        found = {doc["_id"]: doc.get(field) async for doc in cursor}
+        if any(not isinstance(found.get(cid), int) for cid in wanted):
+            raise RuntimeError("a seq reservation was not found")
+        return found
+
+    async def fold(
+        self, workspace_id: str, stages: dict[str, dict[str, Any]], drop: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Apply one fold stage per conversation (and remove `drop`); id -> the doc after."""
+        if not stages:
+            return {}
+        tail = [{"$unset": [drop]}] if drop else []
+        ops = [UpdateOne(by_id(workspace_id, cid), [stage, *tail]) for cid, stage in stages.items()]
+        await self.conversations.bulk_write(ops, ordered=False)
+        cursor = self.conversations.find(by_id(workspace_id, {"$in": list(stages)}))
+        return {doc["_id"]: doc async for doc in cursor}
+
+    # --- lists ------------------------------------------------------------------------
+    async def recent_page(
+        self, workspace_id: str, filters: dict[str, Any], limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One inbox page newest activity first, and the next page's cursor (or None)."""
+        query = {"workspace_id": workspace_id, **filters}
+        return await recent_page(self.conversations, query, limit, cursor, self.dialect)
+
+    async def changed_since(
+        self, workspace_id: str, since: datetime, after_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` conversations updated after (`since`, `after_id`), oldest first."""
+        base = {"workspace_id": workspace_id}
+        docs: list[dict[str, Any]] = []
+        if after_id:  # the rest of a timestamp shared by the previous page's last row
+            tie = {**base, "updated_at": since, "_id": {"$gt": after_id}}
+            docs = await self.conversations.find(tie).sort("_id", 1).limit(limit).to_list(None)
+        if len(docs) < limit:
+            docs += (
+                await self.conversations.find({**base, "updated_at": {"$gt": since}})
+                .sort([("updated_at", 1), ("_id", 1)])
+                .limit(limit - len(docs))
+                .to_list(None)
+            )
+        return docs
+
+    async def of_profile(
+        self, workspace_id: str, profile_id: str | None, distinct_ids: list[str], limit: int
+    ) -> list[dict[str, Any]]:
+        """The latest `limit` conversations of each key (profile id, distinct ids) given;
+        one equality query per key: an `$or` would not keep the index bounds everywhere."""
+        queries: list[dict[str, Any]] = [{"profile_id": profile_id}] if profile_id else []
+        if distinct_ids:
+            queries.append({"distinct_id": {"$in": distinct_ids}})
+        found: dict[str, dict[str, Any]] = {}
+        for extra in queries:
+            cursor = self.conversations.find({"workspace_id": workspace_id, **extra})
+            async for doc in cursor.sort(ACTIVITY_ORDER).limit(limit):
+                found[doc["_id"]] = doc
+        return list(found.values())
+
+    # --- merges, snoozes, assignment --------------------------------------------------
+    async def move_profile(
+        self, workspace_id: str, merged_id: str, survivor_id: str, shown: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Re-point the merged-away profile's conversations: (how many, the first `shown`)."""
+        query = {"workspace_id": workspace_id, "profile_id": merged_id}
+        ids = [d["_id"] async for d in self.conversations.find(query, projection={"_id": 1})]
+        if not ids:
+            return 0, []
+        await self.conversations.update_many(
+            {**by_id(workspace_id, {"$in": ids}), "profile_id": merged_id},
+            {"$set": {"profile_id": survivor_id, "updated_at": now()}},
+        )
+        docs = await self.conversations.find(by_id(workspace_id, {"$in": ids[:shown]})).to_list(
+            None
+        )
+        return len(ids), docs
+
+    async def due_snoozes_all_workspaces(self, at: datetime, limit: int) -> list[dict[str, Any]]:
+        """Across workspaces, by design (one sweep for the deployment): snoozed
+        conversations whose time came, as `{_id, workspace_id}`."""
+        due = self.conversations.find(
+            {"status": "snoozed", "snoozed_until": {"$lte": at}},
+            projection={"_id": 1, "workspace_id": 1},
+        )
+        return await due.limit(limit).to_list(None)
+
+    async def assign_position(self, workspace_id: str) -> str | None:
+        """The agent the workspace's round robin gave a conversation last."""
+        state = await self.assign_state.find_one({"_id": workspace_id})
+        return (state or {}).get("last_agent_id")
+
+    async def set_assign_position(self, workspace_id: str, agent_id: str | None) -> None:
+        await self.assign_state.update_one(
+            {"_id": workspace_id}, {"$set": {"last_agent_id": agent_id}}, upsert=True
+        )

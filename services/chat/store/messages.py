@@ -1,0 +1,143 @@
+"""Messages and read marks: store once per client id, pages by seq, unread counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from motor.motor_asyncio import AsyncIOMotorCollection
+from pymongo import ASCENDING as ASC
+from pymongo import DESCENDING as DESC
+from pymongo.errors import DuplicateKeyError
+
+from services.chat.fold import fold_stage
+from services.chat.model import now
+from services.chat.store.schema import Stored, alloc_field
+
+
+class Messages:
+    messages: AsyncIOMotorCollection
+    reads: AsyncIOMotorCollection
+
+    # --- messages ---------------------------------------------------------------------
+    async def append(
+        self,
+        conversation: dict[str, Any],
+        author: dict[str, Any],
+        text: str,
+        client_msg_id: str,
+        internal: bool = False,
+        email: str | None = None,
+    ) -> Stored:
+        """Store one message once per client_msg_id, then fold it into its conversation.
+
+        The seq is reserved atomically first: a crash before the insert leaves a
+        gap, never a duplicate or a reordering; a retry folds a stored message that
+        was not folded yet, and only once (see services/chat/fold.py).
+        """
+        ws, cid = conversation["workspace_id"], conversation["_id"]
+        key = {"workspace_id": ws, "conversation_id": cid, "client_msg_id": client_msg_id}
+        doc = await self.messages.find_one(key)
+        created, field, dropped = False, None, []
+        if doc is None:
+            field = alloc_field()
+            mid = str(ObjectId())
+            seq = (await self.reserve(ws, {cid: [mid]}, field))[cid]  # type: ignore[attr-defined]
+            doc = {
+                "_id": mid,
+                **key,
+                "seq": seq,
+                "author": author,
+                "text": text,
+                "created_at": now(),
+                "internal": internal,
+            }
+            try:
+                await self.messages.insert_one(doc)
+                created = True
+            except DuplicateKeyError:
+                dropped = [mid]
+                doc = await self.messages.find_one(key)
+                if doc is None:
+                    raise
+        stage = fold_stage([doc], email, dropped=dropped)
+        updated = await self.fold(ws, {cid: stage}, drop=field)  # type: ignore[attr-defined]
+        return Stored(doc, updated[cid], created)
+
+    async def page(
+        self,
+        workspace_id: str,
+        conversation_id: str,
+        limit: int,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        include_internal: bool = True,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Messages ascending by seq, and whether more lie beyond the page."""
+        query: dict[str, Any] = {"workspace_id": workspace_id, "conversation_id": conversation_id}
+        if not include_internal:
+            query["internal"] = False
+        if after_seq is not None:
+            query["seq"] = {"$gt": after_seq}
+            docs = await self.messages.find(query).sort("seq", ASC).limit(limit + 1).to_list(None)
+            return docs[:limit], len(docs) > limit
+        if before_seq is not None:
+            query["seq"] = {"$lt": before_seq}
+        docs = await self.messages.find(query).sort("seq", DESC).limit(limit + 1).to_list(None)
+        return list(reversed(docs[:limit])), len(docs) > limit
+
+    # --- read marks -------------------------------------------------------------------
+    async def read_marks(
+        self, workspace_id: str, agent_id: str, conversation_ids: list[str]
+    ) -> dict[str, int]:
+        """conversation id -> visitor messages the agent had seen at their read mark."""
+        cursor = self.reads.find(
+            {
+                "workspace_id": workspace_id,
+                "agent_id": agent_id,
+                "conversation_id": {"$in": conversation_ids},
+            },
+            projection={"conversation_id": 1, "vcount": 1},
+        )
+        return {d["conversation_id"]: d.get("vcount", 0) async for d in cursor}
+
+    async def mark_read(self, conversation: dict[str, Any], agent_id: str, seq: int) -> int:
+        """Move the agent's mark forward to `seq`; the mark's seq afterwards."""
+        ws, cid = conversation["workspace_id"], conversation["_id"]
+        seq = min(seq, conversation.get("last_seq", 0))
+        key = {"workspace_id": ws, "conversation_id": cid, "agent_id": agent_id}
+        current = await self.reads.find_one(key)
+        if current and current["seq"] >= seq:
+            return current["seq"]
+        vcount = await self.messages.count_documents(
+            {
+                "workspace_id": ws,
+                "conversation_id": cid,
+                "seq": {"$lte": seq},
+                "author.kind": "visitor",
+            }
+        )
+        try:
+            await self.reads.update_one(
+                {**key, "seq": {"$lt": seq}},
+                {"$set": {"seq": seq, "vcount": vcount, "at": now()}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            pass  # a newer mark won the race
+        return max(seq, current["seq"] if current else 0)
+
+    async def agent_read_seq(self, workspace_id: str, conversation_id: str) -> int:
+        """The furthest any agent has read in the conversation (0 when none has)."""
+        mark = await self.reads.find_one(
+            {"workspace_id": workspace_id, "conversation_id": conversation_id},
+            projection={"seq": 1},
+            sort=[("seq", DESC)],
+        )
+        return mark["seq"] if mark else 0
+
+    async def unread(self, conversation: dict[str, Any], agent_id: str | None) -> int:
+        if not agent_id:
+            return conversation.get("visitor_count", 0)
+        marks = await self.read_marks(conversation["workspace_id"], agent_id, [conversation["_id"]])
+        return max(0, conversation.get("visitor_count", 0) - marks.get(conversation["_id"], 0))

@@ -1,0 +1,99 @@
+"""The chat collections, their indexes (which depend on the server's dialect), new documents.
+
+conversations: one per (workspace, visitor); `last_seq` allocates message numbers
+  atomically; `visitor_count` counts visitor messages (unread = count - read mark);
+  `unfolded` lists the ids of messages given a seq and not folded in yet.
+messages: unique per (workspace, conversation, client_msg_id) and per seq.
+reads: one read mark per (workspace, conversation, agent).
+assign_state: the round-robin position per workspace (`_id` is the workspace id).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING as ASC
+from pymongo import IndexModel
+
+from shared.dialect import Dialect
+
+
+def indexes(dialect: Dialect) -> dict[str, list[IndexModel]]:
+    """The indexes; the newest-first key runs ascending where the dialect needs it
+    (`ascending_keys_only`); a database moved between dialects keeps the other
+    direction's indexes until they are dropped by hand."""
+    newest = dialect.newest_first
+    recent = [("last_activity_at", newest), ("_id", newest)]
+    return {
+        "conversations": [
+            IndexModel([("workspace_id", ASC), ("visitor_id", ASC)], unique=True),
+            IndexModel([("workspace_id", ASC), *recent]),
+            IndexModel([("workspace_id", ASC), ("status", ASC), *recent]),
+            IndexModel([("workspace_id", ASC), ("assignee_id", ASC), *recent]),
+            IndexModel([("workspace_id", ASC), ("assignee_id", ASC), ("status", ASC), *recent]),
+            IndexModel([("workspace_id", ASC), ("updated_at", ASC), ("_id", ASC)]),
+            IndexModel([("workspace_id", ASC), ("profile_id", ASC), *recent]),
+            IndexModel([("workspace_id", ASC), ("distinct_id", ASC)]),
+            IndexModel([("status", ASC), ("snoozed_until", ASC)]),
+        ],
+        "messages": [
+            IndexModel(
+                [("workspace_id", ASC), ("conversation_id", ASC), ("client_msg_id", ASC)],
+                unique=True,
+            ),
+            IndexModel(
+                [("workspace_id", ASC), ("conversation_id", ASC), ("seq", ASC)], unique=True
+            ),
+        ],
+        "reads": [
+            IndexModel(
+                [("workspace_id", ASC), ("conversation_id", ASC), ("agent_id", ASC)], unique=True
+            ),
+        ],
+    }
+
+
+def by_id(workspace_id: str, conversation_id: Any) -> dict[str, Any]:
+    """A filter on conversation id(s) that carries the workspace; `_id` first, because
+    SecantusDB's planner picks its index from the first key (shared/dialect.py)."""
+    return {"_id": conversation_id, "workspace_id": workspace_id}
+
+
+def new_conversation(
+    workspace_id: str, visitor_id: str, distinct_id: str, at: datetime
+) -> dict[str, Any]:
+    return {
+        "_id": str(ObjectId()),
+        "workspace_id": workspace_id,
+        "visitor_id": visitor_id,
+        "distinct_id": distinct_id,
+        "profile_id": None,
+        "email": None,
+        "status": "open",
+        "priority": "none",
+        "assignee_id": None,
+        "snoozed_until": None,
+        "last_message": None,
+        "last_seq": 0,
+        "visitor_count": 0,
+        "visitor_read_seq": 0,
+        "last_activity_at": at,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def alloc_field() -> str:
+    """A field name no other reservation uses."""
+    return "alloc_" + uuid.uuid4().hex[:16]
+
+
+@dataclass
+class Stored:
+    message: dict[str, Any]
+    conversation: dict[str, Any]
+    created: bool
