@@ -237,6 +237,9 @@ class Bus:
                 await msg.respond(encode(reply))
 
         await self.nc.subscribe(subject, queue=queue or self.service, cb=on_request)
+        # the SUB is buffered: flush it, so a service that says it started also answers
+        # (a request right after start otherwise meets "no responders")
+        await self.nc.flush()
 
     async def request(self, subject: str, payload: Any, timeout: float = 5.0) -> Any:
         assert self.nc is not None

@@ -99,7 +99,11 @@ async def test_sally_journey(stack: Stack, bus: Bus) -> None:
     )
     await stack.wait_profile(lambda p: p["city"] == "Paris", distinct_id=phone)
     await call(analytics.identify, "user-sally", {"plan": "team"}, anonymous_id=phone)
-    merged = await stack.wait_profile(lambda p: phone in p["distinct_ids"], user_id="user-sally")
+    # the merge and the identify's traits may land in two saves: wait for the end state
+    merged = await stack.wait_profile(
+        lambda p: phone in p["distinct_ids"] and p["traits"].get("plan") == "team",
+        user_id="user-sally",
+    )
     assert merged["id"] == first_id  # the older profile survives
     assert merged["stage"] == "member"
     assert merged["email"] == "sally@example.com"
