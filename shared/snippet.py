@@ -1,4 +1,4 @@
-"""The install snippet site owners paste before `</body>`: widget/loader.js with its config.
+"""The install snippet site owners paste before `</body>`: the widget's loader.js with its config.
 
 One builder for the dashboard's settings page and the gateway's demo site.
 """
@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
+from importlib import resources
 
-LOADER = Path(__file__).resolve().parents[1] / "widget" / "loader.js"
+# package data of the gateway, which serves the widget it loads
+LOADER = resources.files("services.gateway").joinpath("widget", "loader.js")
 
 
 @lru_cache(maxsize=1)
 def _loader() -> str:
-    return LOADER.read_text().strip()
+    return LOADER.read_text(encoding="utf-8").strip()
 
 
 def install_snippet(public_url: str, write_key: str) -> str:

@@ -18,6 +18,7 @@ from shared.settings import Settings
 from shared.web import DB, add_mongo, add_workspaces, create_base_app
 from shared.workspaces import DEFAULT_WORKSPACE_ID
 
+# aiohttp serves static files from a directory on disk: the installed package's own
 STATIC = Path(__file__).resolve().parent / "static"
 
 

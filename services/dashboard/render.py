@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import jinja2
@@ -14,8 +14,8 @@ from markupsafe import Markup
 from services.dashboard import keys, ua
 from shared.events import parse_time
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-STATIC = Path(__file__).resolve().parent / "static"
+# package data: an installed wheel renders and serves the same files as a source checkout
+STATIC = resources.files("services.dashboard") / "static"
 STAGES = {"visitor": "Visitor", "contact": "Contact", "member": "Member"}
 
 
@@ -92,7 +92,7 @@ def icon(name: str) -> Markup:
 class Renderer:
     def __init__(self) -> None:
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES),
+            loader=jinja2.PackageLoader("services.dashboard", "templates"),
             autoescape=True,  # everything a visitor typed is text, in every template
             # data from other services may lack a field: render it empty, never fail the page
             undefined=jinja2.ChainableUndefined,

@@ -1,8 +1,10 @@
 """The widget's script, its loader snippet, and the demo site.
 
-`/widget.js` is the readable sources under widget/ joined into one function at
-start-up (no build step anyone has to run), served gzipped when the browser
-accepts it, with an ETag so a return visit costs a 304.
+`/widget.js` is the readable sources in this package's `widget/` folder joined into
+one function and minified at start-up (no build step anyone has to run), served
+gzipped when the browser accepts it, with an ETag so a return visit costs a 304.
+The sources are package data, read through importlib.resources, so an installed
+wheel serves the same bytes as a source checkout.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ import gzip
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
+import rcssmin
+import rjsmin
 from aiohttp import web
 
-WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
+WIDGET_DIR: Traversable = resources.files("services.gateway") / "widget"
 PARTS = ("lib/logic.js", "lib/store.js", "lib/conn.js", "lib/ui.js", "widget.js")
 CSS = "lib/widget.css"
+BANNER = "/*! Parley widget: readable sources in services/gateway/widget/ */\n"
 
 
 @dataclass(frozen=True)
@@ -33,15 +39,23 @@ def _asset(body: bytes) -> Asset:
     )
 
 
-def build_widget(root: Path = WIDGET_DIR) -> bytes:
+def _read(root: Traversable, name: str) -> str:
+    return root.joinpath(*name.split("/")).read_text(encoding="utf-8")
+
+
+def join_widget(root: Traversable = WIDGET_DIR) -> str:
     """One script: the parts share a function scope; `module` is undefined inside it."""
-    css = (root / CSS).read_text()
-    parts = "\n".join((root / part).read_text() for part in PARTS)
+    css = rcssmin.cssmin(_read(root, CSS))
+    parts = "\n".join(_read(root, part) for part in PARTS)
     return (
-        "/* Parley widget: readable sources in widget/ of the Parley repository */\n"
         "(function (module) {\n'use strict';\n"
         f"var WIDGET_CSS = {json.dumps(css)};\n{parts}\n}})();\n"
-    ).encode()
+    )
+
+
+def build_widget(root: Traversable = WIDGET_DIR) -> bytes:
+    """The served script: the joined sources without their comments and layout."""
+    return (BANNER + rjsmin.jsmin(join_widget(root)) + "\n").encode()
 
 
 WIDGET = web.AppKey("widget_asset", Asset)

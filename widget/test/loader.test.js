@@ -6,7 +6,7 @@ const path = require('node:path');
 const vm = require('node:vm');
 const zlib = require('node:zlib');
 
-const source = fs.readFileSync(path.join(__dirname, '..', 'loader.js'), 'utf8');
+const source = fs.readFileSync(path.join(__dirname, '..', '..', 'services', 'gateway', 'widget', 'loader.js'), 'utf8');
 
 function run(context) {
   const code = source.replace('__PARLEY_CONFIG__', JSON.stringify({ host: 'https://chat.example', writeKey: 'wk_1' }));

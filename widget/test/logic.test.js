@@ -3,7 +3,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const {
   backoffDelay, newId, safeHref, linkify, validEmail, hasEmail, Timeline, emailPromptDelay, replayQueue, presenceLine,
-} = require('../lib/logic.js');
+} = require('../../services/gateway/widget/lib/logic.js');
 
 const msg = (seq, kind, extra = {}) => ({
   id: 'm' + seq, seq, client_msg_id: 'c' + seq, author: { kind, name: kind === 'agent' ? 'Ann' : null },

@@ -1,7 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { isRefusal } = require('../lib/logic.js');
+const { isRefusal } = require('../../services/gateway/widget/lib/logic.js');
 
 test('only 4000-4099 close codes are permanent refusals', () => {
   assert.equal(isRefusal(4001), true); // unknown write key

@@ -9,7 +9,6 @@ signed-in user lives only in a signed cookie.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -23,7 +22,7 @@ from shared.workspaces import DEFAULT_WORKSPACE_ID
 
 COOKIE = "acme_session"
 TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    loader=jinja2.PackageLoader("services.gateway.demo", "templates"),
     autoescape=True,
 )
 CSP = (
