@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -98,3 +100,62 @@ def test_metrics_ports_are_scraped_where_the_code_serves_them_and_never_publishe
         service = deployment["metadata"]["name"].removeprefix("parley-")
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         assert int(annotations["prometheus.io/port"]) == k8s_base + METRICS_PORT_OFFSETS[service]
+
+
+def test_the_replica_set_is_initiated_once_by_a_one_shot_container() -> None:
+    services = _compose()["services"]
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            # initdb scripts run against the image's temporary localhost-only mongod
+            assert "docker-entrypoint-initdb.d" not in volume, f"{name} mounts an initdb script"
+    assert "initiate" not in " ".join(services["mongo"]["healthcheck"]["test"])
+    init = services["mongo-init"]
+    assert init["restart"] == "no"
+    assert init["depends_on"]["mongo"]["condition"] == "service_healthy"
+    script = init["command"][-1]
+    mount = next(v for v in init["volumes"] if v.split(":")[1] == script)
+    assert (ROOT / mount.split(":")[0]).is_file()
+    assert "rs.initiate" in (ROOT / mount.split(":")[0]).read_text()
+    for name in SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends["mongo-init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_replica_set_script_is_valid_javascript() -> None:
+    node = shutil.which("node")
+    assert node, "node runs the widget's tests too"
+    subprocess.run([node, "--check", str(ROOT / "deploy/mongo/init-replica-set.js")], check=True)
+
+
+def _stages() -> list[list[str]]:
+    """The Dockerfile's instructions, one list per stage (continuation lines joined)."""
+    text = (ROOT / "deploy/Dockerfile").read_text().replace("\\\n", " ")
+    stages: list[list[str]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("FROM "):
+            stages.append([])
+        if line and not line.startswith("#"):
+            stages[-1].append(line)
+    return stages
+
+
+def test_the_image_installs_the_wheel_and_runs_as_a_non_root_user() -> None:
+    build, runtime = _stages()
+    assert any("pip wheel" in line for line in build)
+    copied = [line for line in runtime if line.startswith("COPY")]
+    # no sources in the runtime image: the wheel from the build stage, and the pins
+    assert all("--from=build" in line or "constraints.txt" in line for line in copied)
+    install = next(line for line in runtime if "pip install" in line)
+    assert "-c /tmp/constraints.txt" in install and ".whl" in install and " -e " not in install
+    users = [line.split()[1] for line in runtime if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+
+
+def test_the_image_is_built_from_what_the_wheel_test_builds() -> None:
+    from tests.packaging.test_wheel import SOURCES
+
+    copies = [line.split()[1:-1] for line in _stages()[0] if line.startswith("COPY")]
+    assert set(SOURCES) <= {source for sources in copies for source in sources}
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not {*SOURCES, "constraints.txt"} & set(ignored)
