@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make run    - set up and run the whole system on embedded NATS + SecantusDB"
 	@echo "make test   - set up and run every test (unit, integration, widget JS, Chromium e2e)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff, and mypy (strict on shared/)"
 	@echo "make lock   - re-pin every dependency in constraints.txt (after editing pyproject.toml)"
 	@echo "make bench  - run the benchmarks under bench/ and print their figures"
 
@@ -50,6 +50,7 @@ test-unit: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: install
 	$(PY) -m ruff format .

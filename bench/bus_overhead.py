@@ -14,6 +14,7 @@ import asyncio
 import uuid
 
 import nats
+from nats.aio.msg import Msg
 
 from bench.common import Timer, fetch_and_ack, rate, report, servers, summary_ms
 from shared.bus import Bus
@@ -80,7 +81,7 @@ async def run(nats_url: str, count: int) -> None:
 
     await bus.serve(subjects.request("bench", "echo"), echo)
 
-    async def raw_echo(msg: nats.aio.msg.Msg) -> None:
+    async def raw_echo(msg: Msg) -> None:
         await msg.respond(msg.data)
 
     await raw.subscribe("raw.echo", cb=raw_echo)

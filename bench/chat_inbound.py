@@ -161,7 +161,7 @@ async def check(database: Any, sent: dict[str, list[str]]) -> None:
         assert conv["last_message"]["seq"] == stored[-1]["seq"], conv
 
 
-async def run(nats_url: str, mongo_url: str, data_dir, count: int, conversations: int) -> None:  # type: ignore[no-untyped-def]
+async def run(nats_url: str, mongo_url: str, data_dir, count: int, conversations: int) -> None:
     single_rate, parallel_rate, many_rate = await baselines(mongo_url, count)
     prefix = "b" + uuid.uuid4().hex[:8]
     settings = Settings(
@@ -184,6 +184,7 @@ async def run(nats_url: str, mongo_url: str, data_dir, count: int, conversations
     await bus.connect()
     acks = Acks()
     await bus.subscribe(bus.subjects.live_visitor(WS, "*"), acks.on)
+    assert bus.nc is not None
     await bus.nc.flush()
     solo = await single_visitor(bus, acks, 30)
     grouped_rate, grouped_lat, grouped_sent = await burst(bus, acks, "g", count, conversations)

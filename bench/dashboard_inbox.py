@@ -59,12 +59,15 @@ async def run(count: int, requests: int) -> None:
         try:
             http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
             page = await (await http.get(f"{base}/")).text()
-            csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+            found = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert found, "the sign-in page has no CSRF field"
+            csrf = found.group(1)
             await http.post(
                 f"{base}/login",
                 data={"email": "admin@bench.example", "password": PASSWORD, "csrf": csrf},
             )
             admin = await dashboard.app[DB].agents.find_one({"email": "admin@bench.example"})
+            assert admin, "the admin was not seeded"
             me = admin["_id"]
             agents = [me] + [f"agent-{n:02d}" for n in range(19)]
 
@@ -91,7 +94,9 @@ async def run(count: int, requests: int) -> None:
             rows = len(re.findall(r'<li class="row', first))
             assert rows == 25, f"the first page has {rows} rows"
             assert "not answering" not in first, "a backing service did not answer"
-            cursor = re.search(r"cursor=([^\"&]+)", first).group(1)
+            more = re.search(r"cursor=([^\"&]+)", first)
+            assert more, "the first page links no next page"
+            cursor = more.group(1)
 
             for warm in (chat_list("all"), inbox("view=all&status=open")):
                 await timed(warm, 10)

@@ -40,7 +40,7 @@ from shared.bus import Bus
 from shared.events import IngestEvent
 
 
-def _event(kind: str, n: int, *, spread: bool = False, **fields) -> dict:  # type: ignore[no-untyped-def]
+def _event(kind: str, n: int, *, spread: bool = False, **fields) -> dict:
     moment = datetime.now(UTC)
     if spread:  # a day of traffic: a device's events mostly fall in different minutes
         moment -= timedelta(seconds=random.randrange(86400))
@@ -76,7 +76,7 @@ async def publish_all(bus: Bus, events: list[dict]) -> None:
         )
 
 
-async def drain(bus: Bus, js) -> None:  # type: ignore[no-untyped-def]
+async def drain(bus: Bus, js) -> None:
     while True:
         info = await js.consumer_info(bus.subjects.events_stream, "identity")
         stream = await js.stream_info(bus.subjects.events_stream)
@@ -89,7 +89,7 @@ async def drain(bus: Bus, js) -> None:  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.1)
 
 
-async def phase(bus: Bus, js, app: web.Application, events: list[dict]) -> float:  # type: ignore[no-untyped-def]
+async def phase(bus: Bus, js, app: web.Application, events: list[dict]) -> float:
     await publish_all(bus, events)  # published first: we time the consumer, not the publisher
     processor = app[PROCESSOR]
     before = processor.applied

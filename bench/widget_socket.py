@@ -99,7 +99,7 @@ class Visitor:
         await visitor.until(lambda f: f["type"] == "history")
         return visitor
 
-    async def until(self, match) -> dict:  # type: ignore[no-untyped-def]
+    async def until(self, match) -> dict:
         while True:
             msg = await self.ws.receive()
             if msg.type != aiohttp.WSMsgType.TEXT:

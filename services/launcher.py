@@ -12,6 +12,7 @@ Data lives under PARLEY_DATA_DIR, so a restart keeps it.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -53,7 +54,7 @@ def _port(settings: Settings, service: str) -> int:
 
 def healthy(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
             return resp.status == 200
     except OSError:
         return False
@@ -212,14 +213,14 @@ class Launcher:
             port = int(self.env.get(EMBEDDED_NATS_PORT) or 14222)
             if port_open(port):
                 raise SystemExit(f"port {port} is taken: set {EMBEDDED_NATS_PORT} or NATS_URL")
-            nats = self._embedded(lambda p=port: start_nats(data, p), "JetStream")
+            nats = self._embedded(functools.partial(start_nats, data, port), "JetStream")
             self.env["NATS_URL"] = nats.url
         if not self.env.get("MONGO_URL"):
             port = int(self.env.get(EMBEDDED_MONGO_PORT) or 27027)
             if port_open(port):
                 raise SystemExit(f"port {port} is taken: set {EMBEDDED_MONGO_PORT} or MONGO_URL")
             mongo = self._embedded(
-                lambda p=port: start_mongo(data, p), "SecantusDB, MongoDB wire protocol"
+                functools.partial(start_mongo, data, port), "SecantusDB, MongoDB wire protocol"
             )
             self.env["MONGO_URL"] = mongo.url
 
@@ -246,10 +247,10 @@ class Launcher:
         deadline = time.monotonic() + timeout
         for svc in self.services:
             while not healthy(svc.port):
-                if svc.exited():
+                if svc.process is not None and svc.process.poll() is not None:
                     raise SystemExit(
                         f"{svc.name} exited with {svc.process.returncode} while starting"
-                    )  # type: ignore[union-attr]
+                    )
                 if time.monotonic() > deadline:
                     raise SystemExit(f"{svc.name} not healthy after {timeout}s")
                 time.sleep(0.1)

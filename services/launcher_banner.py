@@ -26,7 +26,10 @@ async def _read_default_workspace(settings: Settings, nats_url: str) -> Workspac
     try:
         assert bus.js is not None
         kv = await bus.js.key_value(bus.subjects.workspaces_bucket)
-        return Workspace.from_json((await kv.get(DEFAULT_WORKSPACE_ID)).value)
+        stored = (await kv.get(DEFAULT_WORKSPACE_ID)).value
+        if stored is None:
+            raise LookupError("the default workspace has no value")
+        return Workspace.from_json(stored)
     finally:
         await bus.close()
 

@@ -69,7 +69,7 @@ class RefusalReporter:
     _open: dict[_Key, _Window] = field(default_factory=dict)
     _process: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     _seq: int = 0
-    _tasks: set[asyncio.Task] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def refused(
         self,

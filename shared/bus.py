@@ -65,7 +65,7 @@ class Bus:
         self.service = service
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._consumers: list[Consumer] = []
         self._stopping = asyncio.Event()
 
@@ -91,7 +91,7 @@ class Bus:
                     reconnected_cb=self._on_reconnect,
                 )
                 break
-            except Exception as exc:  # noqa: BLE001 - any failure of the first connect is retried
+            except Exception as exc:
                 if time.monotonic() > deadline:
                     raise BusError(f"cannot reach NATS at {self.url}: {exc}") from exc
                 log.warning("nats not reachable yet, retrying", extra={"url": self.url})
@@ -228,7 +228,7 @@ class Bus:
                 reply: Any = {"ok": True, "result": result}
             except PermanentError as exc:
                 reply = {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
-            except Exception as exc:  # noqa: BLE001 - a failed request answers, never kills
+            except Exception as exc:
                 HANDLER_ERRORS.labels(self.service, subject).inc()
                 log.exception("request handler failed", extra={"subject": subject})
                 reply = {"ok": False, "error": {"code": "internal", "message": type(exc).__name__}}
@@ -263,7 +263,7 @@ class Bus:
         subject: str,
         handler: JsonHandler,
         batch: int = 50,
-    ) -> asyncio.Task:
+    ) -> asyncio.Task[None]:
         """Run `handler` on every message of a durable consumer until `close()`."""
 
         def prepare(payload: dict[str, Any]) -> dict[str, Any]:
@@ -281,7 +281,7 @@ class Bus:
         prepare: Callable[[dict[str, Any]], T],
         apply: Callable[[list[T]], Awaitable[Any]],
         batch: int = 200,
-    ) -> asyncio.Task:
+    ) -> asyncio.Task[None]:
         """Apply a durable consumer's messages a fetched batch at a time, until `close()`.
 
         `prepare` checks one payload (raising `PermanentError` for one that can never
@@ -298,7 +298,7 @@ class Bus:
         handling = Handling(prepare, apply_one, apply_batch=apply)
         return self._start(Consumer(self, stream, durable, subject, batch, handling))
 
-    def _start(self, consumer: Consumer) -> asyncio.Task:
+    def _start(self, consumer: Consumer) -> asyncio.Task[None]:
         task = asyncio.ensure_future(consumer.run())
         consumer.health.task = task
         self._consumers.append(consumer)
@@ -306,7 +306,7 @@ class Bus:
         task.add_done_callback(lambda t: self._consumer_ended(consumer.durable, t))
         return task
 
-    def _consumer_ended(self, durable: str, task: asyncio.Task) -> None:
+    def _consumer_ended(self, durable: str, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._stopping.is_set():
             return
         exc = task.exception()

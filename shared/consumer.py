@@ -88,7 +88,7 @@ class ConsumerHealth:
     """What readiness reads: is the loop alive, is it waiting for a server, is it stuck."""
 
     name: str
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
     last_progress: float = field(default_factory=time.monotonic)
     holding: int = 0  # messages fetched and not yet settled
     waiting_since: float | None = None  # a server has not answered since then
@@ -170,7 +170,7 @@ class Consumer:
         if self._sub is None:
             self._sub = await self.bus.durable_consumer(self.stream, self.durable, self.subject)
         try:
-            msgs = await self._sub.fetch(self.batch, timeout=1)
+            msgs: list[Msg] = await self._sub.fetch(self.batch, timeout=1)
         except (TimeoutError, NatsTimeout):
             msgs = []  # nothing to do yet (a busy loop may time out in asyncio itself)
         self.health.waiting_since = None

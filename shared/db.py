@@ -47,11 +47,11 @@ def client_options(url: str) -> dict[str, Any]:
     return options
 
 
-def connect(url: str) -> AsyncIOMotorClient:
+def connect(url: str) -> AsyncIOMotorClient[dict[str, Any]]:
     return AsyncIOMotorClient(url, tz_aware=True, **client_options(url))
 
 
-async def ping(client: AsyncIOMotorClient) -> bool:
+async def ping(client: AsyncIOMotorClient[dict[str, Any]]) -> bool:
     try:
         await client.admin.command("ping")
         return True
@@ -59,7 +59,9 @@ async def ping(client: AsyncIOMotorClient) -> bool:
         return False
 
 
-async def ensure_indexes(db: AsyncIOMotorDatabase, spec: dict[str, Iterable[IndexModel]]) -> None:
+async def ensure_indexes(
+    db: AsyncIOMotorDatabase[dict[str, Any]], spec: dict[str, Iterable[IndexModel]]
+) -> None:
     """Create the indexes a service declares; re-running is a no-op."""
     for collection, indexes in spec.items():
         models = list(indexes)

@@ -29,7 +29,8 @@ _PR_SET_PDEATHSIG = 1
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -123,7 +124,7 @@ class EmbeddedServer:
     name: str
     port: int
     url: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     log_path: Path
 
     def alive(self) -> bool:

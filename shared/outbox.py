@@ -16,7 +16,7 @@ class Outbox:
     def __init__(self, ws: web.WebSocketResponse, limit: int) -> None:
         self.ws = ws
         self.queue: asyncio.Queue[str] = asyncio.Queue(limit)
-        self._writer: asyncio.Task | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     def offer(self, text: str) -> bool:
         """Queue a frame; False when the queue is full (the reader is too slow)."""

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 SECRET_NAMES = (
     "PARLEY_WRITE_KEY",
@@ -205,7 +206,7 @@ class Settings:
         """Visitor-token secrets to verify with, the current (signing) one first."""
         return (self.token_secret, *(s for s in self.token_secret_previous if s))
 
-    def with_changes(self, **changes: object) -> Settings:
+    def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     def metrics_port_of(self, service: str) -> int:

@@ -18,9 +18,11 @@ class BackgroundTasks:
     def __init__(self, log: logging.Logger, what: str) -> None:
         self.log = log
         self.what = what
-        self._tasks: dict[Hashable, asyncio.Task] = {}
+        self._tasks: dict[Hashable, asyncio.Task[Any]] = {}
 
-    def start(self, work: Coroutine[Any, Any, Any], key: Hashable | None = None) -> asyncio.Task:
+    def start(
+        self, work: Coroutine[Any, Any, Any], key: Hashable | None = None
+    ) -> asyncio.Task[Any]:
         """Run `work`; with a `key`, only while no other task of that key is running."""
         if key is not None and key in self._tasks:
             work.close()
@@ -37,7 +39,7 @@ class BackgroundTasks:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def _finished(self, slot: Hashable, task: asyncio.Task) -> None:
+    def _finished(self, slot: Hashable, task: asyncio.Task[Any]) -> None:
         if self._tasks.get(slot) is task:
             del self._tasks[slot]
         if task.cancelled():
@@ -50,7 +52,7 @@ class BackgroundTasks:
         await stop(*self._tasks.values())
 
 
-async def stop(*tasks: asyncio.Task | asyncio.Future, timeout: float = 5.0) -> None:
+async def stop(*tasks: asyncio.Task[Any] | asyncio.Future[Any], timeout: float = 5.0) -> None:
     """Cancel `tasks` and wait for them to end, cancelling again while one runs on.
 
     On Python 3.11, `asyncio.wait_for` swallows a cancel that lands just as its inner

@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -26,6 +26,12 @@ from shared.errors import BusError
 from shared.logs import access_log
 from shared.settings import Settings
 from shared.subjects import Subjects
+
+if TYPE_CHECKING:
+    from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
+
+    from shared.dialect import Dialect
+    from shared.workspaces import WorkspaceRegistry
 
 log = logging.getLogger("parley.web")
 
@@ -42,7 +48,7 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 SERVICE_NAME = web.AppKey("service_name", str)
 SETTINGS = web.AppKey("settings", Settings)
 BUS = web.AppKey("bus", Bus)
-READINESS = web.AppKey("readiness", dict)
+READINESS = web.AppKey[dict[str, ReadinessCheck]]("readiness")
 METRICS_PORT = web.AppKey("metrics_port", int)
 WATCHED_CONSUMERS = web.AppKey("watched_consumers", list)
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -171,8 +177,9 @@ async def _run_check(check: ReadinessCheck) -> bool | str:
 
 async def readyz(request: web.Request) -> web.Response:
     """Every check at once, each bounded by READY_TIMEOUT: a stalled database cannot stall this."""
-    names = list(request.app[READINESS])
-    results = await asyncio.gather(*(_run_check(request.app[READINESS][n]) for n in names))
+    registered = request.app[READINESS]
+    names = list(registered)
+    results = await asyncio.gather(*(_run_check(registered[n]) for n in names))
     checks = dict(zip(names, results, strict=True))
     ready = all(result is True for result in results)
     return web.json_response(
@@ -282,10 +289,11 @@ def run(app: web.Application, host: str, port: int) -> None:
     web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=10)
 
 
-WORKSPACES = web.AppKey("workspaces", object)
-MONGO = web.AppKey("mongo", object)
-DB = web.AppKey("db", object)
-DIALECT = web.AppKey("mongo_dialect", object)  # shared.dialect.Dialect
+# typed for mypy only: importing motor or the registry here would load them in every service
+WORKSPACES: web.AppKey[WorkspaceRegistry] = web.AppKey("workspaces")
+MONGO: web.AppKey[AsyncIOMotorClient[dict[str, Any]]] = web.AppKey("mongo")
+DB: web.AppKey[AsyncIOMotorDatabase[dict[str, Any]]] = web.AppKey("db")
+DIALECT: web.AppKey[Dialect] = web.AppKey("mongo_dialect")
 
 
 def add_workspaces(app: web.Application, seed_default: bool = True) -> None:
@@ -304,7 +312,10 @@ def add_workspaces(app: web.Application, seed_default: bool = True) -> None:
     app.cleanup_ctx.append(workspaces_ctx)
 
 
-def add_mongo(app: web.Application, indexes: Callable[[Any], dict] | dict | None = None) -> None:
+def add_mongo(
+    app: web.Application,
+    indexes: Callable[[Dialect], dict[str, Any]] | dict[str, Any] | None = None,
+) -> None:
     """Connect this service's own database (after the bus), learn the server's dialect
     (shared/dialect.py) and create its indexes (a function of the dialect, or fixed)."""
     from shared import db

@@ -120,7 +120,8 @@ class Workspace:
             same = [r for r in retired if r.kind == kind]
             for old in sorted(same, key=lambda r: r.expires_at)[:-MAX_RETIRED_PER_KIND]:
                 retired.remove(old)
-        return replace(self, **{kind: fresh}, retired_keys=retired)
+        changes: dict[str, Any] = {kind: fresh, "retired_keys": retired}
+        return replace(self, **changes)
 
     def revoked(self, retired_id: str, now: float | None = None) -> Workspace:
         """A copy where the retired key `retired_id` no longer works (expired ones go too)."""
@@ -205,7 +206,7 @@ class WorkspaceRegistry:
         self.bus = bus
         self._by_id: dict[str, Workspace] = {}
         self._kv: Any = None
-        self._watch_task: asyncio.Task | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._loaded = asyncio.Event()
 
     async def start(self) -> None:

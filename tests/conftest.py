@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 
 from shared.embedded import EmbeddedServer, start_mongo, start_nats
 from shared.settings import Settings
-from tests.support import CHROMIUM_ARGS, chromium_path  # noqa: F401
+from tests.support import CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ StartService = Callable[..., Awaitable[TestServer]]
 
 
 @pytest.fixture
-async def start_service(aiohttp_server, settings: Settings) -> StartService:  # type: ignore[no-untyped-def]
+async def start_service(aiohttp_server, settings: Settings) -> StartService:
     """Run a service's real app in-process on a free port: `await start_service("gateway")`."""
 
     async def start(

@@ -8,7 +8,13 @@ import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
+
+
+def basic_auth(key: str) -> dict[str, str]:
+    """The header Segment's clients send: the workspace key as the Basic username."""
+    return {"Authorization": aiohttp.encode_basic_auth(key)}
 
 
 def chromium_path() -> str:

@@ -62,7 +62,7 @@ async def _apply_and_count(ctx: ChatContext, items: list[Any]) -> None:
     CHAT_MESSAGES.labels("in").inc(len(fresh))
 
 
-async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float):  # type: ignore[no-untyped-def]
+async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float):
     bus = app[BUS]
     store = ChatStore(app[DB], app[DIALECT])
     live = Live(bus)
@@ -78,7 +78,7 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
     app[READINESS]["consumers"] = bus.consumers_healthy
     s = bus.subjects
 
-    def bind(handler):  # type: ignore[no-untyped-def]
+    def bind(handler):
         async def run(payload: dict[str, Any]) -> Any:
             return await handler(ctx, payload)
 

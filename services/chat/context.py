@@ -22,7 +22,7 @@ class ChatContext:
     resolver: ProfileResolver
     workspaces: WorkspaceRegistry
 
-    def workspace(self, workspace_id: str):  # type: ignore[no-untyped-def]
+    def workspace(self, workspace_id: str):
         ws = self.workspaces.get(workspace_id)
         if ws is None:
             raise PermanentError(f"unknown workspace {workspace_id!r}", code="not_found")

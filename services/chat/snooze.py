@@ -57,6 +57,6 @@ async def run_duties(ctx: ChatContext, tick: float = TICK_SECONDS) -> None:
                 await duty(ctx)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - Mongo or NATS hiccup: try again next tick
+            except Exception:
                 log.exception("background duty %s failed", duty.__name__)
         await asyncio.sleep(tick)

@@ -192,7 +192,7 @@ class AgentHub:
             return cached[1]
         # frames wait for this: a slow identity must not hold the live feed up for long
         people = await people_for(self.app, workspace_id, [conversation], timeout=DECORATE_TIMEOUT)
-        person = people.get(conversation.get("id"))
+        person = people.get(str(conversation.get("id")))
         if person and len(self._people) < 10_000:
             self._people[key] = (time.monotonic() + PERSON_TTL, person)
         return person
@@ -319,7 +319,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    async def hub_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async def hub_ctx(app: web.Application):
         hub = AgentHub(app)
         app[keys.HUB] = hub
         await hub.start()

@@ -29,7 +29,7 @@ def create_app(config: Settings) -> web.Application:
     add_mongo(app, indexes=INDEXES)
     app[keys.RENDERER] = Renderer()
 
-    async def store_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async def store_ctx(app: web.Application):
         store = Store(app[DB])
         await store.ensure_admin(config.admin_email, config.admin_password, DEFAULT_WORKSPACE_ID)
         app[keys.STORE] = store

@@ -152,7 +152,7 @@ def refusal_entry(payload: dict[str, Any]) -> dict[str, Any]:
 def setup(app: web.Application) -> None:
     """Apply the retention setting and store the gateway's refusals (after the store)."""
 
-    async def audit_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async def audit_ctx(app: web.Application):
         store = app[keys.STORE]
         await store.ensure_audit_retention(app[SETTINGS].audit_retention_days)
         bus = app[BUS]

@@ -97,14 +97,17 @@ def event_time(raw_time: Any, sent_at: Any, received: datetime) -> str:
     return _iso(moment)
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def user_hash_of(raw: dict[str, Any]) -> str | None:
-    context = raw.get("context") if isinstance(raw.get("context"), dict) else {}
-    integrations = raw.get("integrations") if isinstance(raw.get("integrations"), dict) else {}
-    ours = integrations.get("Parley") if isinstance(integrations.get("Parley"), dict) else {}
+    context, integrations = _object(raw.get("context")), _object(raw.get("integrations"))
+    ours = _object(integrations.get("Parley"))
     for source in (context, ours):
         for key in ("user_hash", "userHash"):
-            if isinstance(source.get(key), str):
-                return source[key]
+            if isinstance(found := source.get(key), str):
+                return found
     return None
 
 

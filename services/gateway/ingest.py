@@ -180,7 +180,7 @@ async def batch(request: web.Request) -> web.StreamResponse:
     return await _ingest(request, None)
 
 
-def single(kind: str):  # type: ignore[no-untyped-def]
+def single(kind: str):
     async def handler(request: web.Request) -> web.StreamResponse:
         return await _ingest(request, kind)
 

@@ -46,7 +46,7 @@ def _params(request: web.Request, names: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _guarded(handler):  # type: ignore[no-untyped-def]
+def _guarded(handler):
     async def run(request: web.Request) -> web.StreamResponse:
         try:
             caller = caller_for(request, None, secret_only=True)

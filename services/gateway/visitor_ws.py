@@ -242,7 +242,8 @@ async def _hello(
             "locale": request.headers.get("Accept-Language", "").split(",")[0][:32],
         },
     )
-    page = frames.page_of(hello.get("page") if isinstance(hello.get("page"), dict) else {})
+    raw_page = hello.get("page")
+    page = frames.page_of(raw_page if isinstance(raw_page, dict) else {})
     if page:
         session.context["page"] = page
     conn.send(

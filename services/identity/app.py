@@ -59,11 +59,11 @@ async def finish_pending_now_and_then(processor: Processor, every: float) -> Non
             await processor.finish_pending(claimed_before=utcnow() - PENDING_GRACE)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - Mongo or NATS hiccup: the next round retries
+        except Exception:
             log.exception("finishing pending merges failed")
 
 
-async def _identity_ctx(app: web.Application, pending_every: float):  # type: ignore[no-untyped-def]
+async def _identity_ctx(app: web.Application, pending_every: float):
     bus = app[BUS]
     store = IdentityStore(app[DB], app[DIALECT])
     geoip = GeoIP(app[SETTINGS].geoip_db)

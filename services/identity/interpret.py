@@ -135,7 +135,8 @@ def plan_for(ev: IngestEvent, geoip: GeoIP, own_hosts: set[str]) -> Plan:
 
 def _visit(ev: IngestEvent, at: str, geoip: GeoIP, own_hosts: set[str]) -> Visit:
     context = ev.context
-    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    raw_page = context.get("page")
+    page: dict[str, Any] = raw_page if isinstance(raw_page, dict) else {}
     props = ev.properties
     referrer = page.get("referrer") or (props.get("referrer") if ev.kind == "page" else None)
     url = page.get("url") or (props.get("url") if ev.kind == "page" else None)

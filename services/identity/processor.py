@@ -73,7 +73,8 @@ class Processor:
             unique.setdefault((item.event.workspace_id, item.event.message_id), item)
         seen = await self.store.seen_events(unique)
         todo = [item for key, item in unique.items() if key not in seen]
-        simple, single = [], []
+        simple: list[Item] = []
+        single: list[Item] = []
         for item in todo:
             plan = item.plan
             is_simple = (

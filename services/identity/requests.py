@@ -186,7 +186,7 @@ class Requests:
             if person and person["workspace_id"] == ws and person.get("merged_into"):
                 person = await self.resolver.live(pid, ws)
             ok = person is not None and person["workspace_id"] == ws
-            profiles[pid] = summary(person) if ok else None
+            profiles[pid] = summary(person) if person is not None and ok else None
         by_did: dict[str, Any] = {}
         found = await self.store.find_dids(ws, distinct_ids)
         people = await self.store.load_persons(ws, (d["person_id"] for d in found.values()))

@@ -319,7 +319,7 @@ class Resolver:
             try:
                 await self.finish_merge(person)
                 finished += 1
-            except Exception:  # noqa: BLE001 - Mongo hiccup or a race: the next round retries
+            except Exception:
                 log.exception("could not finish the pending merge of %s", person["_id"])
         return finished
 

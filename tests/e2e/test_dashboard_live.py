@@ -87,7 +87,7 @@ class Identity:
         )
 
 
-async def signed_in_page(browser, base_url: str) -> Page:  # type: ignore[no-untyped-def]
+async def signed_in_page(browser, base_url: str) -> Page:
     context = await browser.new_context(base_url=base_url)
     page = await context.new_page()
     await page.goto("/")
@@ -100,7 +100,7 @@ async def signed_in_page(browser, base_url: str) -> Page:  # type: ignore[no-unt
 
 
 @pytest.fixture
-async def dashboard(start_service):  # type: ignore[no-untyped-def]
+async def dashboard(start_service):
     await start_service("chat")
     server = await start_service("dashboard")
     return str(server.make_url("")).rstrip("/")

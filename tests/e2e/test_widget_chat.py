@@ -21,16 +21,16 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def chat(start_service):  # type: ignore[no-untyped-def]
+async def chat(start_service):
     return await start_service("chat")
 
 
 @pytest.fixture
-async def gateway(start_service):  # type: ignore[no-untyped-def]
+async def gateway(start_service):
     return await start_service("gateway")
 
 
-async def open_host(browser, aiohttp_server, gateway, settings: Settings, **page_parts):  # type: ignore[no-untyped-def]
+async def open_host(browser, aiohttp_server, gateway, settings: Settings, **page_parts):
     host = await start_host(
         aiohttp_server, {"/": host_page(snippet_for(gateway, settings.write_key), **page_parts)}
     )
@@ -188,7 +188,7 @@ async def test_the_queue_stub_replays_calls_made_before_the_script_loaded(
     await eventually(navigated)
 
 
-async def _truthy(awaitable) -> bool:  # type: ignore[no-untyped-def]
+async def _truthy(awaitable) -> bool:
     return bool(await awaitable)
 
 

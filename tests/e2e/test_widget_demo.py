@@ -78,7 +78,7 @@ async def test_sallys_journey_on_the_demo_site(
     assert console_errors == []
 
 
-async def _stored(page) -> dict:  # type: ignore[no-untyped-def]
+async def _stored(page) -> dict:
     async def ready() -> bool:
         raw = await page.evaluate("localStorage.getItem('parley_visitor')")
         return bool(raw and json.loads(raw).get("visitor_id"))

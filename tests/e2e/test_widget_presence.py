@@ -34,23 +34,23 @@ WATCH_HEADER = """() => {
 
 
 @pytest.fixture
-async def chat(aiohttp_server, settings: Settings):  # type: ignore[no-untyped-def]
+async def chat(aiohttp_server, settings: Settings):
     presence = Presence(warmup=0, sign_off_grace=1.0)
     return await aiohttp_server(chat_app(settings, presence=presence, tick=0.2))
 
 
 @pytest.fixture
-async def gateway(start_service):  # type: ignore[no-untyped-def]
+async def gateway(start_service):
     return await start_service("gateway")
 
 
 @pytest.fixture
-async def dashboard(start_service) -> str:  # type: ignore[no-untyped-def]
+async def dashboard(start_service) -> str:
     server = await start_service("dashboard")
     return str(server.make_url("")).rstrip("/")
 
 
-async def visitor_page(browser, aiohttp_server, gateway, settings: Settings, first) -> Page:  # type: ignore[no-untyped-def]
+async def visitor_page(browser, aiohttp_server, gateway, settings: Settings, first) -> Page:
     host = await start_host(
         aiohttp_server, {"/": host_page(snippet_for(gateway, settings.write_key))}
     )
@@ -62,7 +62,7 @@ async def visitor_page(browser, aiohttp_server, gateway, settings: Settings, fir
     return page
 
 
-def header(page: Page):  # type: ignore[no-untyped-def]
+def header(page: Page):
     return page.locator("#parley-widget .who p")
 
 

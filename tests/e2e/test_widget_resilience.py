@@ -28,11 +28,11 @@ WIDGET_BUDGET = 20 * 1024
 
 
 @pytest.fixture
-async def chat(start_service):  # type: ignore[no-untyped-def]
+async def chat(start_service):
     return await start_service("chat")
 
 
-async def _open(browser, aiohttp_server, gateway, settings: Settings):  # type: ignore[no-untyped-def]
+async def _open(browser, aiohttp_server, gateway, settings: Settings):
     host = await start_host(
         aiohttp_server, {"/": host_page(snippet_for(gateway, settings.write_key))}
     )

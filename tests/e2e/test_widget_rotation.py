@@ -44,7 +44,7 @@ class Watched:
         return [e for e in self.errors if e.startswith("Parley:")]
 
 
-async def _watched_host(browser, aiohttp_server, gateway, write_key: str) -> tuple[Watched, Any]:  # type: ignore[no-untyped-def]
+async def _watched_host(browser, aiohttp_server, gateway, write_key: str) -> tuple[Watched, Any]:
     host = await start_host(aiohttp_server, {"/": host_page(snippet_for(gateway, write_key))})
     watched = Watched(await browser.new_page())
     await watched.page.goto(str(host.make_url("/")))
@@ -90,7 +90,7 @@ async def test_a_page_with_an_unknown_write_key_says_chat_is_unavailable(
 
 
 @pytest.fixture
-async def chat(start_service):  # type: ignore[no-untyped-def]
+async def chat(start_service):
     return await start_service("chat")
 
 
@@ -104,7 +104,7 @@ async def _say(page: Any, text: str) -> None:
     )
 
 
-async def _restart(gateway, start_service, settings: Settings):  # type: ignore[no-untyped-def]
+async def _restart(gateway, start_service, settings: Settings):
     """Stop the gateway and start it again on its port: the widget must reconnect."""
     port = gateway.port
     await gateway.close()

@@ -23,7 +23,7 @@ def host_page(snippet: str, before: str = "", after: str = "", copies: int = 1) 
 </body></html>"""
 
 
-async def start_host(aiohttp_server, pages: dict[str, str]) -> TestServer:  # type: ignore[no-untyped-def]
+async def start_host(aiohttp_server, pages: dict[str, str]) -> TestServer:
     """A tiny site on its own port (so its own origin) that pastes the snippet."""
 
     async def page(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from services.gateway.app import create_app
 from shared.settings import Settings
 from tests.faults.conftest import Spawn
 from tests.faults.harness import Ledger, say
-from tests.support import eventually
+from tests.support import basic_auth, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def batch_of(run: str, n: int) -> list[dict]:
 
 async def post_batches(url: str, key: str, run: str, ledger: Ledger) -> None:
     """A steady backend: one batch every 0.1 s, each retried on a 5xx as Segment's client does."""
-    async with aiohttp.ClientSession(auth=aiohttp.BasicAuth(key, "")) as session:
+    async with aiohttp.ClientSession(headers=basic_auth(key)) as session:
         for n in range(BATCHES):
             batch = batch_of(run, n)
             ledger.sent += [m["messageId"] for m in batch]

@@ -28,7 +28,7 @@ from tests.conftest import Servers
 from tests.faults.conftest import Spawn
 from tests.faults.harness import ROOT, Ledger, say
 from tests.faults.test_nats_faults import stored_ids
-from tests.support import eventually
+from tests.support import basic_auth, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -145,7 +145,7 @@ async def test_the_stream_leader_of_three_killed_during_ingest_loses_nothing(
     run = uuid.uuid4().hex[:8]
     ledger = Ledger()
     url = f"http://127.0.0.1:{gateway.port}/v1/batch"
-    async with aiohttp.ClientSession(auth=aiohttp.BasicAuth(settings.secret_key, "")) as session:
+    async with aiohttp.ClientSession(headers=basic_auth(settings.secret_key)) as session:
 
         async def send(n: int) -> None:
             mid = f"{run}-{n:05d}"

@@ -26,7 +26,7 @@ from shared.settings import Settings
 from tests.conftest import Servers, make_env
 from tests.faults.conftest import Spawn
 from tests.faults.harness import Ledger, say
-from tests.support import eventually
+from tests.support import basic_auth, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ async def post_steadily(url: str, key: str, run: str, ledger: Ledger, seconds: f
     retry_after_missing = 0
     pending: list[str] = []
     timeout = aiohttp.ClientTimeout(total=15)
-    async with aiohttp.ClientSession(auth=aiohttp.BasicAuth(key, ""), timeout=timeout) as session:
+    async with aiohttp.ClientSession(headers=basic_auth(key), timeout=timeout) as session:
         end = time.monotonic() + seconds
         n = 0
         while time.monotonic() < end or pending:
@@ -117,7 +117,7 @@ async def run_fault(
     aiohttp_server,
     nats_env: dict[str, str],
     spawn: Spawn,
-    fault,  # type: ignore[no-untyped-def]
+    fault,
 ) -> tuple[dict[str, int], Ledger, float]:
     settings = Settings.from_env(nats_env)
     gateway = await aiohttp_server(create_app(settings))

@@ -40,5 +40,5 @@ async def signed_in_client(start_service: Any, aiohttp_client: Any, *first: str)
     for name in first:
         await start_service(name)
     client = await aiohttp_client(await start_service("dashboard"))
-    client.csrf = await sign_in(client)  # type: ignore[attr-defined]
+    client.csrf = await sign_in(client)
     return client

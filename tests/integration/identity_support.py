@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from shared.bus import Bus
 from shared.events import IngestEvent, utcnow_iso
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import basic_auth, eventually
 
 LONDON_NET = "81.2.69.0/24"
 LONDON_IP = "81.2.69.142"
@@ -50,7 +50,7 @@ def build_geoip(path: Path) -> Path:
     return path
 
 
-def segment_client(gateway: TestServer, key: str, **options: Any):  # type: ignore[no-untyped-def]
+def segment_client(gateway: TestServer, key: str, **options: Any):
     from segment.analytics import Client
 
     options.setdefault("sync_mode", True)
@@ -68,18 +68,18 @@ class Stack:
         return f"http://127.0.0.1:{self.gateway.port}"
 
     async def api(self, path: str, key: str | None = None, **params: Any) -> tuple[int, Any]:
-        auth = aiohttp.BasicAuth(key if key is not None else self.settings.secret_key, "")
+        auth = basic_auth(key if key is not None else self.settings.secret_key)
         async with aiohttp.ClientSession() as session:
-            async with session.get(self.url + path, params=params, auth=auth) as resp:
+            async with session.get(self.url + path, params=params, headers=auth) as resp:
                 return resp.status, await resp.json()
 
     async def post(
         self, path: str, body: Any, key: str | None = None, headers: dict | None = None
     ) -> tuple[int, Any, Any]:
-        auth = aiohttp.BasicAuth(key, "") if key else None
+        auth = basic_auth(key) if key else {}
         async with aiohttp.ClientSession() as session:
             async with session.post(
-                self.url + path, json=body, auth=auth, headers=headers or {}
+                self.url + path, json=body, headers={**auth, **(headers or {})}
             ) as resp:
                 return resp.status, await resp.json(), resp.headers
 
@@ -92,7 +92,7 @@ class Stack:
         found = await self.profiles(**params)
         return found[0] if found else None
 
-    async def wait_profile(self, check, timeout: float = 10, **params: Any) -> dict:  # type: ignore[no-untyped-def]
+    async def wait_profile(self, check, timeout: float = 10, **params: Any) -> dict:
         """Poll the profiles API until `check(profile)` holds for the first match."""
         seen: dict[str, Any] = {}
 
@@ -108,7 +108,7 @@ class Stack:
         return seen["p"]
 
 
-async def call(fn, *args: Any, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
+async def call(fn, *args: Any, **kwargs: Any) -> Any:
     """The Segment client blocks: run it off the event loop the servers live on."""
     return await asyncio.to_thread(fn, *args, **kwargs)
 

@@ -51,7 +51,7 @@ async def all_records(store: Store, workspace_id: str = "default") -> list[dict]
 
 
 @pytest.fixture
-async def client(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
+async def client(start_service, aiohttp_client):
     return await aiohttp_client(await start_service("dashboard"))
 
 
@@ -193,17 +193,17 @@ async def test_retention_is_a_ttl_index_that_follows_the_setting(
 
 # --- what the gateway refuses, recorded by the dashboard -----------------------------------
 @pytest.fixture
-async def strict(start_service, aiohttp_client, settings: Settings, monkeypatch):  # type: ignore[no-untyped-def]
+async def strict(start_service, aiohttp_client, settings: Settings, monkeypatch):
     """Gateway + dashboard of one deployment: an allow-list and identity verification on."""
     monkeypatch.setattr(shared_audit, "WINDOW", 1.0)
     config = settings.with_changes(allowed_origins=(ORIGIN,), enforce_identity_verification=True)
     gateway = await start_service("gateway", config)
     dashboard = await aiohttp_client(await start_service("dashboard", config))
-    dashboard.csrf = await sign_in(dashboard)  # type: ignore[attr-defined]
+    dashboard.csrf = await sign_in(dashboard)
     return gateway, dashboard, config
 
 
-async def refused_track(gateway, config: Settings, origin: str = EVIL) -> int:  # type: ignore[no-untyped-def]
+async def refused_track(gateway, config: Settings, origin: str = EVIL) -> int:
     async with aiohttp.ClientSession() as http:
         response = await http.post(
             gateway.make_url("/v1/track"),

@@ -75,7 +75,7 @@ async def test_request_reply_carries_results_and_errors(bus: Bus) -> None:
     assert err.value.code == "unavailable"
 
 
-async def test_closing_the_bus_logs_no_reconnect_warning(settings, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_closing_the_bus_logs_no_reconnect_warning(settings, caplog) -> None:
     """A clean stop must not read like an outage in the logs support people watch."""
     from shared.subjects import Subjects
 

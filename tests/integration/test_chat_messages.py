@@ -15,7 +15,7 @@ AGENT = {"id": "agent-ann", "name": "Ann", "avatar": None}
 
 
 @pytest.fixture
-async def chat(start_service):  # type: ignore[no-untyped-def]
+async def chat(start_service):
     return await start_service("chat")
 
 

@@ -41,8 +41,8 @@ def wall() -> WallClock:
 
 
 @pytest.fixture
-def start_chat(aiohttp_server, settings: Settings, wall: WallClock):  # type: ignore[no-untyped-def]
-    async def start(ttl: float = 60.0, warmup: float = 0.0):  # type: ignore[no-untyped-def]
+def start_chat(aiohttp_server, settings: Settings, wall: WallClock):
+    async def start(ttl: float = 60.0, warmup: float = 0.0):
         presence = Presence(ttl=ttl, warmup=warmup, wall_clock=wall, sign_off_grace=0.3)
         return await aiohttp_server(chat_app(settings, presence=presence, tick=0.05))
 

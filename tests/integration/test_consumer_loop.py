@@ -117,7 +117,7 @@ async def test_readiness_fails_while_a_consumer_holds_messages_without_progress(
     await eventually(bus.consumers_healthy, timeout=10)
 
 
-async def test_readiness_fails_when_a_consumer_is_not_running(start_service) -> None:  # type: ignore[no-untyped-def]
+async def test_readiness_fails_when_a_consumer_is_not_running(start_service) -> None:
     identity = await start_service("identity")
 
     async def ready() -> bool:
@@ -135,7 +135,7 @@ async def test_readiness_fails_when_a_consumer_is_not_running(start_service) -> 
 
 async def test_identity_keeps_consuming_after_nats_stalls_while_it_dead_letters(
     servers, start_service, bus: Bus, caplog: pytest.LogCaptureFixture
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The reproduction of 9.1: 4,000 undecodable events, NATS stopped for 8 s meanwhile."""
     subject = bus.subjects.events(DEFAULT_WORKSPACE_ID, "track")
     await publish_raw(bus, subject, [b"{not json %d" % i for i in range(4000)], "bad")

@@ -21,7 +21,7 @@ def agent_id_of(team_html: str, email: str) -> str:
 
 
 @pytest.fixture
-async def client(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
+async def client(start_service, aiohttp_client):
     server = await start_service("dashboard")
     return await aiohttp_client(server)
 
@@ -286,7 +286,7 @@ async def closed_within(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> 
 
 
 @pytest.fixture
-async def replicas(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
+async def replicas(start_service, aiohttp_client):
     """Two dashboard replicas of one deployment (same NATS prefix, same database)."""
     first = await aiohttp_client(await start_service("dashboard"))
     second = await aiohttp_client(await start_service("dashboard"))

@@ -58,7 +58,7 @@ async def identity_asks(bus: Bus) -> list[dict]:
 
 
 @pytest.fixture
-async def agent(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
+async def agent(start_service, aiohttp_client):
     return await signed_in_client(start_service, aiohttp_client, "chat")
 
 

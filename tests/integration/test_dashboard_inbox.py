@@ -16,7 +16,7 @@ ROW = re.compile(r'<li class="row[^"]*" data-id="([^"]+)"')
 
 
 @pytest.fixture
-async def agent(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
+async def agent(start_service, aiohttp_client):
     """Chat and the dashboard running; a signed-in admin client (with its CSRF token)."""
     return await signed_in_client(start_service, aiohttp_client, "chat")
 

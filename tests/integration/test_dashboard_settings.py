@@ -16,11 +16,11 @@ from shared.web import WORKSPACES
 from shared.workspaces import DEFAULT_GRACE_SECONDS, DEFAULT_WORKSPACE_ID
 from tests.integration.dashboard_support import signed_in_client
 from tests.integration.visitor_ws_client import Visitor
-from tests.support import eventually
+from tests.support import basic_auth, eventually
 
 
 @pytest.fixture
-async def admin(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
+async def admin(start_service, aiohttp_client):
     return await signed_in_client(start_service, aiohttp_client)
 
 
@@ -35,7 +35,7 @@ async def test_settings_show_keys_and_an_install_snippet_with_the_write_key(
     assert settings.write_key in snippet and "&lt;script" in snippet
 
 
-async def _rotate(admin, key: str, grace: int | None = None) -> None:  # type: ignore[no-untyped-def]
+async def _rotate(admin, key: str, grace: int | None = None) -> None:
     form = {"key": key, "csrf": admin.csrf}
     if grace is not None:
         form["grace"] = str(grace)
@@ -43,7 +43,7 @@ async def _rotate(admin, key: str, grace: int | None = None) -> None:  # type: i
     assert response.status == 303
 
 
-async def _seen_by(gateway, check) -> None:  # type: ignore[no-untyped-def]
+async def _seen_by(gateway, check) -> None:
     registry = gateway.app[WORKSPACES]
 
     async def seen() -> bool:
@@ -53,7 +53,7 @@ async def _seen_by(gateway, check) -> None:  # type: ignore[no-untyped-def]
     await eventually(seen)
 
 
-async def _revoke_all(admin) -> None:  # type: ignore[no-untyped-def]
+async def _revoke_all(admin) -> None:
     html = await (await admin.get("/settings")).text()
     for retired in re.findall(r'name="retired" value="([^"]+)"', html):
         response = await admin.post(
@@ -64,7 +64,7 @@ async def _revoke_all(admin) -> None:  # type: ignore[no-untyped-def]
         assert response.status == 303
 
 
-async def _refusal_of(gateway, key: str) -> tuple[dict, int | None]:  # type: ignore[no-untyped-def]
+async def _refusal_of(gateway, key: str) -> tuple[dict, int | None]:
     visitor = await Visitor.connect(gateway, key, hello=False)
     await visitor.closed.wait()
     await visitor.close()
@@ -150,7 +150,7 @@ async def test_the_previous_secret_key_and_identity_secret_work_during_their_gra
             async with http.post(
                 gateway.make_url("/v1/track"),
                 json={"userId": "u-1", "event": "Rotated"},
-                auth=aiohttp.BasicAuth(key, ""),
+                headers=basic_auth(key),
             ) as response:
                 return response.status
 

@@ -14,22 +14,22 @@ from tests.integration.dashboard_support import signed_in_client
 
 
 @pytest.fixture
-async def agent(start_service, aiohttp_client):  # type: ignore[no-untyped-def]
+async def agent(start_service, aiohttp_client):
     return await signed_in_client(start_service, aiohttp_client, "chat")
 
 
-def origin(client) -> str:  # type: ignore[no-untyped-def]
+def origin(client) -> str:
     return str(client.make_url("/")).rstrip("/")
 
 
-async def open_socket(client) -> aiohttp.ClientWebSocketResponse:  # type: ignore[no-untyped-def]
+async def open_socket(client) -> aiohttp.ClientWebSocketResponse:
     ws = await client.ws_connect(f"/ws?csrf={client.csrf}", headers={"Origin": origin(client)})
     hello = await ws.receive_json(timeout=5)
     assert hello["type"] == "hello"
     return ws
 
 
-async def next_frame(ws, kind: str, timeout: float = 10) -> dict:  # type: ignore[no-untyped-def]
+async def next_frame(ws, kind: str, timeout: float = 10) -> dict:
     async def wait() -> dict:
         while True:
             frame = await ws.receive_json()
@@ -89,7 +89,7 @@ async def test_presence_goes_online_with_the_socket_and_offline_when_it_closes(
     await heartbeats.wait_for(lambda f: f["online"] is False)
 
 
-async def closed(ws) -> aiohttp.WSMessage:  # type: ignore[no-untyped-def]
+async def closed(ws) -> aiohttp.WSMessage:
     """The first message that is not a live frame (chat's presence frames may come first)."""
     while True:
         msg = await ws.receive(timeout=5)

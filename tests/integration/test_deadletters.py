@@ -19,7 +19,7 @@ from tests.integration.identity_support import event, publish
 from tests.support import eventually
 
 
-async def dead_letter_events(bus: Bus, monkeypatch: pytest.MonkeyPatch, *events) -> None:  # type: ignore[no-untyped-def]
+async def dead_letter_events(bus: Bus, monkeypatch: pytest.MonkeyPatch, *events) -> None:
     """Have identity's durable consumer give up on `events`, as during an old outage."""
     monkeypatch.setattr(consumer, "MAX_DELIVER", 1)
 
@@ -55,7 +55,7 @@ async def command(env: dict[str, str], *args: str) -> str:
 
 async def test_the_command_lists_and_replays_dead_letters(
     env: dict[str, str], bus: Bus, start_service, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     lost = event(DEFAULT_WORKSPACE_ID, "identify", user_id="u-replayed", anonymous_id="a-r")
     await dead_letter_events(bus, monkeypatch, lost)
 
@@ -86,7 +86,7 @@ async def test_the_command_lists_and_replays_dead_letters(
 
 async def test_admins_see_their_workspaces_dead_letters_and_retry_one(
     bus: Bus, start_service, aiohttp_client, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ours = event(DEFAULT_WORKSPACE_ID, "identify", user_id="u-ours", anonymous_id="a-ours")
     theirs = event("someone-else", "identify", user_id="u-theirs", anonymous_id="a-theirs")
     await dead_letter_events(bus, monkeypatch, ours, theirs)

@@ -25,7 +25,7 @@ from services.gateway.visitor_limits import LIMITS, Limits
 from shared.web import WORKSPACES
 from tests import strategies
 from tests.integration.visitor_ws_client import Visitor
-from tests.support import eventually
+from tests.support import basic_auth, eventually
 
 EXAMPLES = settings(
     max_examples=50,
@@ -48,7 +48,7 @@ class LogErrors(logging.Handler):
 
 
 @pytest.fixture
-def log_errors():  # type: ignore[no-untyped-def]
+def log_errors():
     handler = LogErrors()
     logging.getLogger().addHandler(handler)
     yield handler
@@ -92,7 +92,7 @@ headers = st.fixed_dictionaries(
 )
 
 
-async def test_any_http_body_gets_a_2xx_or_4xx_never_a_5xx(  # type: ignore[no-untyped-def]
+async def test_any_http_body_gets_a_2xx_or_4xx_never_a_5xx(
     start_service, settings, log_errors
 ) -> None:
     gateway = await start_service("gateway")
@@ -111,9 +111,9 @@ async def test_any_http_body_gets_a_2xx_or_4xx_never_a_5xx(  # type: ignore[no-u
             data = gzip.compress(body) if gzipped else body
             if gzipped:
                 extra = {**extra, "Content-Encoding": "gzip"}
-            sent = {"Content-Type": "application/json", **extra}
-            auth = None if "Authorization" in extra else aiohttp.BasicAuth(key, "")
-            async with session.post(url + path, data=data, headers=sent, auth=auth) as resp:
+            auth = {} if "Authorization" in extra else basic_auth(key)
+            sent = {"Content-Type": "application/json", **auth, **extra}
+            async with session.post(url + path, data=data, headers=sent) as resp:
                 answer = await resp.json()
                 assert resp.status < 500, (resp.status, answer)
                 assert isinstance(answer.get("code", ""), str)
@@ -160,7 +160,7 @@ def frames(draw: st.DrawFn) -> str:
     return json.dumps(frame)
 
 
-async def test_any_widget_frame_gets_an_answer_or_an_error_frame(  # type: ignore[no-untyped-def]
+async def test_any_widget_frame_gets_an_answer_or_an_error_frame(
     aiohttp_server, settings, log_errors
 ) -> None:
     app = create_app(settings)

@@ -16,12 +16,12 @@ WS = "default"
 
 
 @pytest.fixture
-async def workers(start_service, monkeypatch):  # type: ignore[no-untyped-def]
+async def workers(start_service, monkeypatch):
     monkeypatch.setattr(identity_app, "BATCH", 4)  # small fetches, so both workers get a share
     return [await start_service("identity"), await start_service("identity")]
 
 
-async def live_persons(db, dids: list[str]) -> set[str]:  # type: ignore[no-untyped-def]
+async def live_persons(db, dids: list[str]) -> set[str]:
     docs = [d async for d in db.distinct_ids.find({"distinct_id": {"$in": dids}})]
     assert len(docs) == len(dids), "a distinct id was lost"
     live = set()

@@ -26,7 +26,7 @@ PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Sa
 
 
 @pytest.fixture
-async def stack(start_service, settings) -> Stack:  # type: ignore[no-untyped-def]
+async def stack(start_service, settings) -> Stack:
     identity = await start_service("identity")
     gateway = await start_service("gateway")
     await start_service("chat")

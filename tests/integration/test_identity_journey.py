@@ -20,7 +20,7 @@ from tests.integration.identity_support import (
 
 
 @pytest.fixture
-async def stack(start_service, settings, tmp_path) -> Stack:  # type: ignore[no-untyped-def]
+async def stack(start_service, settings, tmp_path) -> Stack:
     settings = settings.with_changes(geoip_db=str(build_geoip(tmp_path / "geo.mmdb")))
     identity = await start_service("identity", settings=settings)
     gateway = await start_service("gateway", settings=settings)

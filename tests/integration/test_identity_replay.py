@@ -154,7 +154,7 @@ async def snapshot(bus: Bus, ws: str) -> list[str]:
 
 async def test_replay_twice_and_shuffled_gives_identical_profiles(
     start_service, bus: Bus, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     identity = await start_service("identity")
     from shared.web import WORKSPACES
 

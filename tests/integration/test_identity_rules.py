@@ -17,7 +17,7 @@ WS = "default"
 
 
 @pytest.fixture
-async def identity(start_service):  # type: ignore[no-untyped-def]
+async def identity(start_service):
     return await start_service("identity")
 
 
@@ -33,7 +33,7 @@ async def by_did(bus: Bus, distinct_id: str) -> dict[str, Any]:
     return found["profiles"][0]
 
 
-async def settle(bus: Bus, *events) -> None:  # type: ignore[no-untyped-def]
+async def settle(bus: Bus, *events) -> None:
     await publish(bus, *events)
     await drained(bus)
 

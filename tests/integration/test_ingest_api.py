@@ -14,17 +14,17 @@ from shared.bus import Bus, decode
 from shared.security import user_hash
 from shared.web import WORKSPACES
 from tests.integration.identity_support import Stack, call, segment_client
-from tests.support import eventually
+from tests.support import basic_auth, eventually
 
 
 @pytest.fixture
-async def stack(start_service, settings) -> Stack:  # type: ignore[no-untyped-def]
+async def stack(start_service, settings) -> Stack:
     gateway = await start_service("gateway")
     return Stack(gateway, settings)
 
 
 @pytest.fixture
-async def stream(bus: Bus):  # type: ignore[no-untyped-def]
+async def stream(bus: Bus):
     """What reached the durable events stream."""
     js = bus.js
     assert js is not None
@@ -176,10 +176,10 @@ async def test_valid_messages_of_a_partly_bad_batch_are_stored(stack: Stack, str
 
 async def test_body_errors_and_keys(stack: Stack) -> None:
     url = stack.url + "/v1/batch"
-    auth = aiohttp.BasicAuth(stack.settings.write_key, "")
+    auth = basic_auth(stack.settings.write_key)
     async with aiohttp.ClientSession() as session:
         async with session.post(
-            url, data=b"{not json", auth=auth, headers={"Content-Type": "application/json"}
+            url, data=b"{not json", headers={**auth, "Content-Type": "application/json"}
         ) as resp:
             assert resp.status == 400 and (await resp.json())["code"] == "bad_json"
         big = json.dumps(
@@ -198,13 +198,10 @@ async def test_body_errors_and_keys(stack: Stack) -> None:
         async with session.post(
             url,
             data=gzip.compress(big),
-            auth=auth,
-            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+            headers={**auth, "Content-Encoding": "gzip", "Content-Type": "application/json"},
         ) as resp:
             assert resp.status == 400 and (await resp.json())["code"] == "too_large"
-        async with session.post(
-            url, json={"batch": []}, auth=aiohttp.BasicAuth("wk_nope", "")
-        ) as resp:
+        async with session.post(url, json={"batch": []}, headers=basic_auth("wk_nope")) as resp:
             body = await resp.json()
             assert resp.status == 401 and set(body) == {"code", "message", "request_id"}
         async with session.post(url, json={"batch": []}) as resp:
@@ -224,7 +221,7 @@ async def test_rate_limit_answers_429_with_retry_after(stack: Stack) -> None:
     assert int(headers["Retry-After"]) >= 1
 
 
-async def enforce_verification(stack: Stack):  # type: ignore[no-untyped-def]
+async def enforce_verification(stack: Stack):
     registry = stack.gateway.app[WORKSPACES]
     workspace = registry.get("default")
     workspace.enforce_identity_verification = True
@@ -426,7 +423,7 @@ async def test_only_a_bus_failure_answers_503_with_retry_after(stack: Stack, bus
     assert int(headers["Retry-After"]) >= 1
 
 
-async def test_a_bug_is_a_logged_500_with_a_request_id_not_a_retry(  # type: ignore[no-untyped-def]
+async def test_a_bug_is_a_logged_500_with_a_request_id_not_a_retry(
     stack: Stack, monkeypatch, caplog
 ) -> None:
     from services.gateway import ingest
@@ -528,10 +525,10 @@ async def test_a_clock_stuck_in_1970_is_still_corrected_by_sent_at(stack: Stack,
 async def test_a_body_nested_past_the_parser_is_a_400_not_a_retry(stack: Stack) -> None:
     deep = b'{"batch": [{"type": "track", "anonymousId": "a", "event": "e", "properties": '
     deep += b'{"n": ' * 5000 + b"1" + b"}" * 5000 + b"}]}"
-    auth = aiohttp.BasicAuth(stack.settings.write_key, "")
+    auth = basic_auth(stack.settings.write_key)
     async with aiohttp.ClientSession() as session:
         for body in (deep, b"[" * 5000 + b"]" * 5000):
-            async with session.post(stack.url + "/v1/batch", data=body, auth=auth) as resp:
+            async with session.post(stack.url + "/v1/batch", data=body, headers=auth) as resp:
                 assert resp.status == 400 and (await resp.json())["code"] == "too_deep"
 
 
@@ -562,16 +559,14 @@ async def test_dollar_and_dotted_keys_are_stored_as_they_are(stack: Stack, strea
     ],
     ids=["corrupt-gzip", "truncated-gzip", "brotli", "unknown"],
 )
-async def test_a_corrupt_or_unknown_encoding_is_a_json_400_and_no_traceback(  # type: ignore[no-untyped-def]
+async def test_a_corrupt_or_unknown_encoding_is_a_json_400_and_no_traceback(
     stack: Stack, caplog, encoding: str, body: bytes
 ) -> None:
-    auth = aiohttp.BasicAuth(stack.settings.write_key, "")
-    headers = {"Content-Encoding": encoding, "Content-Type": "application/json"}
+    auth = basic_auth(stack.settings.write_key)
+    headers = {**auth, "Content-Encoding": encoding, "Content-Type": "application/json"}
     with caplog.at_level("WARNING"):
         async with aiohttp.ClientSession() as session:
-            async with session.post(
-                stack.url + "/v1/batch", data=body, auth=auth, headers=headers
-            ) as resp:
+            async with session.post(stack.url + "/v1/batch", data=body, headers=headers) as resp:
                 assert resp.status == 400
                 assert (await resp.json())["code"] == "bad_body"
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []

@@ -11,7 +11,7 @@ from tests.integration.identity_support import Stack
 
 
 @pytest.fixture
-async def stack(start_service, settings) -> Stack:  # type: ignore[no-untyped-def]
+async def stack(start_service, settings) -> Stack:
     identity = await start_service("identity")
     gateway = await start_service("gateway")
     return Stack(gateway, settings, [identity])

@@ -23,7 +23,7 @@ from shared.workspaces import DEFAULT_WORKSPACE_ID, WorkspaceRegistry
 from tests.integration.chat_support import conversation_of, visitor_says
 from tests.integration.dashboard_support import signed_in_client
 from tests.integration.widget_bus import agent_says
-from tests.support import eventually
+from tests.support import basic_auth, eventually
 
 
 async def scrape(server: TestServer) -> dict[tuple[str, frozenset], float]:
@@ -107,7 +107,7 @@ async def test_the_demo_site_is_mounted_only_with_parley_demo(
     assert (await alone.get("/widget.js")).status == 200
 
 
-def test_the_demo_is_off_unless_asked_for(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_demo_is_off_unless_asked_for(tmp_path) -> None:
     assert Settings.from_env({"PARLEY_DATA_DIR": str(tmp_path)}).demo is False
     on = Settings.from_env({"PARLEY_DATA_DIR": str(tmp_path), "PARLEY_DEMO": "true"})
     assert on.demo is True
@@ -121,7 +121,7 @@ async def test_ingest_refusals_and_rate_limit_hits_are_counted(
 ) -> None:
     server = await start_service("gateway")
     http = await aiohttp_client(server)
-    auth = aiohttp.BasicAuth(settings.write_key, "")
+    auth = basic_auth(settings.write_key)
     before = await scrape(server)
 
     def moved(after: dict, name: str, **labels: str) -> float:
@@ -129,14 +129,14 @@ async def test_ingest_refusals_and_rate_limit_hits_are_counted(
         return after.get(key, 0.0) - before.get(key, 0.0)
 
     assert (await http.post("/v1/track", json={"event": "x"})).status == 401
-    resp = await http.post("/v1/batch", json={"batch": [{"type": "track"}]}, auth=auth)
+    resp = await http.post("/v1/batch", json={"batch": [{"type": "track"}]}, headers=auth)
     code = (await resp.json())["rejected"][0]["code"]
     registry = server.app[WORKSPACES]
     ws = registry.get(DEFAULT_WORKSPACE_ID)
     await registry.put(dataclasses.replace(ws, ingest_rate_per_second=1))
     batch = [{"type": "track", "event": "e", "userId": "u"} for _ in range(10)]
-    assert (await http.post("/v1/batch", json={"batch": batch}, auth=auth)).status == 200
-    assert (await http.post("/v1/batch", json={"batch": batch}, auth=auth)).status == 429
+    assert (await http.post("/v1/batch", json={"batch": batch}, headers=auth)).status == 200
+    assert (await http.post("/v1/batch", json={"batch": batch}, headers=auth)).status == 429
 
     after = await scrape(server)
     assert moved(after, "parley_ingest_refused_total", reason="unauthorized") == 1

@@ -28,7 +28,7 @@ FAST_FAILING = "&serverSelectionTimeoutMS=1000&socketTimeoutMS=1000&connectTimeo
 
 async def test_events_posted_while_the_database_is_stopped_are_applied_once_after(
     servers, settings: Settings, start_service, bus: Bus, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setattr(consumer, "NAK_BACKOFF", (0.2,))
     monkeypatch.setattr(consumer, "MAX_DELIVER", 2)
     identity = await start_service(
@@ -59,5 +59,5 @@ async def test_events_posted_while_the_database_is_stopped_are_applied_once_afte
     await eventually(lambda: _ready(identity), timeout=15)
 
 
-async def _ready(server) -> bool:  # type: ignore[no-untyped-def]
+async def _ready(server) -> bool:
     return (await readyz(server))[0] == 200

@@ -11,7 +11,7 @@ WS = "default"
 
 
 @pytest.fixture
-async def stack(start_service, settings) -> Stack:  # type: ignore[no-untyped-def]
+async def stack(start_service, settings) -> Stack:
     identity = await start_service("identity")
     gateway = await start_service("gateway")
     return Stack(gateway, settings, [identity])
@@ -152,7 +152,7 @@ async def test_the_secret_key_is_required(stack: Stack) -> None:
     assert status == 400
 
 
-async def test_identity_down_answers_503(start_service, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_identity_down_answers_503(start_service, settings) -> None:
     stack = Stack(await start_service("gateway"), settings)
     status, body = await stack.api("/v1/profiles", user_id="x")
     assert status == 503 and body["code"] == "unavailable"

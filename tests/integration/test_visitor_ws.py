@@ -21,18 +21,18 @@ from tests.support import eventually
 
 
 @pytest.fixture
-async def chat(start_service):  # type: ignore[no-untyped-def]
+async def chat(start_service):
     return await start_service("chat")
 
 
 @pytest.fixture
-async def gateway(start_service):  # type: ignore[no-untyped-def]
+async def gateway(start_service):
     return await start_service("gateway")
 
 
 @pytest.fixture
-def gateway_with(aiohttp_server, settings: Settings):  # type: ignore[no-untyped-def]
-    async def start(settings: Settings = settings, **limits: object):  # type: ignore[no-untyped-def]
+def gateway_with(aiohttp_server, settings: Settings):
+    async def start(settings: Settings = settings, **limits: object):
         app = create_app(settings)
         app[LIMITS] = Limits(**limits)
         return await aiohttp_server(app)
@@ -331,7 +331,7 @@ async def test_visitor_typing_reaches_the_agents(
     await visitor.close()
 
 
-async def test_a_browser_leaving_mid_handshake_is_not_logged_as_an_error(  # type: ignore[no-untyped-def]
+async def test_a_browser_leaving_mid_handshake_is_not_logged_as_an_error(
     gateway, settings: Settings, caplog
 ) -> None:
     """parley.reset() or a page leaving closes a socket still connecting: routine, not a 500."""
@@ -380,7 +380,7 @@ def _deep(levels: int, kind: str = "track") -> str:
     return f'{{"type": "{kind}", "message_id": "deep-0001", "event": "e", "properties": {nested}}}'
 
 
-async def _raw_socket(gateway, key: str):  # type: ignore[no-untyped-def]
+async def _raw_socket(gateway, key: str):
     session = aiohttp.ClientSession()
     ws = await session.ws_connect(
         gateway.make_url(f"/v1/widget/ws?key={key}"), headers={"Origin": "http://shop.example"}
@@ -388,7 +388,7 @@ async def _raw_socket(gateway, key: str):  # type: ignore[no-untyped-def]
     return session, ws
 
 
-async def _frames_until_closed(ws) -> list[dict]:  # type: ignore[no-untyped-def]
+async def _frames_until_closed(ws) -> list[dict]:
     got = []
     async for msg in ws:
         if msg.type == aiohttp.WSMsgType.TEXT:
@@ -405,7 +405,7 @@ async def _frames_until_closed(ws) -> list[dict]:  # type: ignore[no-untyped-def
         ('{"type": "hello", "token": "\\ud800"}', "bad_text"),
     ],
 )
-async def test_a_bad_first_frame_gets_an_error_and_close_1008(  # type: ignore[no-untyped-def]
+async def test_a_bad_first_frame_gets_an_error_and_close_1008(
     gateway, settings: Settings, caplog, first, code: str
 ) -> None:
     session, ws = await _raw_socket(gateway, settings.write_key)
@@ -421,7 +421,7 @@ async def test_a_bad_first_frame_gets_an_error_and_close_1008(  # type: ignore[n
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
 
 
-async def test_hostile_frames_get_an_error_frame_and_the_socket_stays_up(  # type: ignore[no-untyped-def]
+async def test_hostile_frames_get_an_error_frame_and_the_socket_stays_up(
     gateway_with, bus: Bus, settings: Settings, caplog
 ) -> None:
     gateway = await gateway_with()

@@ -41,7 +41,7 @@ def outcome(case: Any) -> str:
 
 
 @pytest.fixture
-async def socket_url(aiohttp_server, settings: Settings) -> str:  # type: ignore[no-untyped-def]
+async def socket_url(aiohttp_server, settings: Settings) -> str:
     app = create_app(settings)
     # one client opens ~230 sockets in a few seconds: lift the per-IP connect limits
     app[LIMITS] = Limits(

@@ -7,7 +7,7 @@ from aiohttp import web
 from shared.outbox import Outbox
 
 
-async def test_a_full_outbox_refuses_and_the_writer_sends_in_order(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+async def test_a_full_outbox_refuses_and_the_writer_sends_in_order(aiohttp_client) -> None:
     offered: list[bool] = []
 
     async def socket(request: web.Request) -> web.WebSocketResponse:

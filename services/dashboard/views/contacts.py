@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -66,7 +67,8 @@ async def profile_page(request: web.Request) -> web.Response:
         "this profile",
         required=True,
     )
-    events, previous = {"events": []}, {"conversations": []}
+    events: dict[str, Any] = {"events": []}
+    previous: dict[str, Any] = {"conversations": []}
     if profile:
         if profile.get("id") and profile["id"] != profile_id:
             # merged away: the survivor's page (not permanent: ids are not reused, but be safe)

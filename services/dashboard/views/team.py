@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from services.dashboard import audit, keys
@@ -92,7 +94,7 @@ async def set_active(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/team")
 
 
-async def _target(request: web.Request, agent_id: str) -> dict[str, str | None]:
+async def _target(request: web.Request, agent_id: str) -> dict[str, Any]:
     """Who an admin acted on, for the audit trail."""
     target = await request.app[keys.STORE].agent(agent_id)
     return {"agent_id": agent_id, "agent_email": (target or {}).get("email")}
