@@ -41,6 +41,7 @@ test-js:
 
 test: install chromium
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	node --test widget/test/
 	$(PY) -m pytest -q -p no:cacheprovider
 
@@ -60,4 +61,4 @@ bench: install
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

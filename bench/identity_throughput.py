@@ -37,10 +37,10 @@ from bench.common import (
 from services.identity.app import PROCESSOR, create_app
 from shared import db
 from shared.bus import Bus
-from shared.events import IngestEvent
+from shared.events import EventKind, IngestEvent
 
 
-def _event(kind: str, n: int, *, spread: bool = False, **fields) -> dict:
+def _event(kind: EventKind, n: int, *, spread: bool = False, **fields) -> dict:
     moment = datetime.now(UTC)
     if spread:  # a day of traffic: a device's events mostly fall in different minutes
         moment -= timedelta(seconds=random.randrange(86400))

@@ -10,7 +10,7 @@ bus (`from_dict`), the rules below when made or read, each with one code.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -46,9 +46,12 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
+EventKind = Literal["identify", "alias", "track", "page", "screen", "group", "email"]
+
+
 class IngestEvent(msgspec.Struct, frozen=True):
     workspace_id: str
-    kind: Literal["identify", "alias", "track", "page", "screen", "group", "email"]
+    kind: EventKind
     message_id: str
     timestamp: str
     received_at: str
@@ -120,7 +123,8 @@ class IngestEvent(msgspec.Struct, frozen=True):
         return self.user_id or self.anonymous_id  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)
+        built: dict[str, Any] = msgspec.to_builtins(self)
+        return built
 
     def to_json(self) -> bytes:
         """What goes on the bus: encoded straight from the struct, no dict copied."""
@@ -142,14 +146,18 @@ class ProfileMerged(msgspec.Struct, frozen=True):
     v: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)
+        built: dict[str, Any] = msgspec.to_builtins(self)
+        return built
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ProfileMerged:
         return _read(raw, cls, "malformed merge fact")
 
 
-def _read(raw: Any, shape: type[msgspec.Struct], what: str) -> Any:
+_Shape = TypeVar("_Shape", bound=msgspec.Struct)
+
+
+def _read(raw: Any, shape: type[_Shape], what: str) -> _Shape:
     """A bus payload as `shape`: a wrong shape is permanent (dead-lettered, `bad_payload`)."""
     try:
         return msgspec.convert(raw, shape)

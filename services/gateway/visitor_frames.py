@@ -300,7 +300,7 @@ async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
     except FrameRefused as exc:
         raise FrameError(exc.code, str(exc)) from exc
     try:
-        return await HANDLERS[type(typed).__struct_config__.tag](s, typed)
+        return await HANDLERS[str(type(typed).__struct_config__.tag)](s, typed)
     except PermanentError as exc:
         raise FrameError("invalid", str(exc)) from exc
     except BUS_FAILURES as exc:

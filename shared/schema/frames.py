@@ -104,7 +104,8 @@ class FrameRefused(Exception):
 def read_frame(frame: dict[str, Any]) -> AnyFrame:
     """The frame as its type, or FrameRefused with the protocol's code."""
     try:
-        return msgspec.convert(frame, AnyFrame)  # type: ignore[arg-type]
+        typed: AnyFrame = msgspec.convert(frame, AnyFrame)
+        return typed
     except msgspec.ValidationError as exc:
         text = str(exc)
         if text.startswith("Invalid value") and "`$.type`" in text:

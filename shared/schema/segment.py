@@ -101,7 +101,8 @@ class Message(msgspec.Struct):
 class WidgetMessage(Message):
     """What the widget socket publishes: a Segment message, or an email a visitor gave."""
 
-    type: Literal["identify", "alias", "track", "page", "screen", "group", "email"] | None = None
+    # wider than Message.type on purpose: msgspec validates it; mypy sees a narrowed override
+    type: Literal["identify", "alias", "track", "page", "screen", "group", "email"] | None = None  # type: ignore[assignment]
     email: str | None = None
 
 

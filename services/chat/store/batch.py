@@ -59,7 +59,7 @@ class BatchWrites:
         """
 
         async def of(cid: str, ids: list[str]) -> list[dict[str, Any]]:
-            query = {"workspace_id": workspace_id, "conversation_id": cid}
+            query: dict[str, Any] = {"workspace_id": workspace_id, "conversation_id": cid}
             query["client_msg_id"] = ids[0] if len(ids) == 1 else {"$in": ids}
             return await self.messages.find(query).to_list(None)
 

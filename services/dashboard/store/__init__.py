@@ -312,7 +312,7 @@ class Store:
 
     async def refused_origins(self, workspace_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The origins most recently refused: `{origin, count, last_at}`, latest first."""
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             {"$match": {"workspace_id": workspace_id, "action": "origin.refused"}},
             {"$group": {"_id": "$origin", "count": {"$sum": "$count"}, "last_at": {"$max": "$at"}}},
             {"$sort": {"last_at": -1}},
