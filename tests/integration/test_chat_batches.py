@@ -55,8 +55,15 @@ async def test_a_backlog_is_stored_in_order_once_each_with_a_frame_each(
         seqs = [m["seq"] for m in history["messages"]]
         assert seqs == list(range(1, len(seqs) + 1)), "one seq each, in send order, no gaps"
         cid = history["conversation_id"]
-        got = await ask(bus, "conversation.get", conversation_id=cid, agent_id="a1")
-        summary = got["conversation"]
+        # messages are stored, then folded into their conversation: wait for the fold
+        summary: dict = {}
+
+        async def folded(cid: str = cid, last: int = seqs[-1], seen: dict = summary) -> bool:
+            got = await ask(bus, "conversation.get", conversation_id=cid, agent_id="a1")
+            seen.update(got["conversation"])
+            return seen["last_seq"] >= last
+
+        await eventually(folded)
         assert summary["unread"] == len(seqs) == summary["last_seq"]
         assert summary["last_message"]["seq"] == seqs[-1]
         assert summary["status"] == "open" and summary["email"] == "sam@example.org"
