@@ -169,6 +169,23 @@ def test_user_agents() -> None:
     assert parse_user_agent(None) is None
 
 
+def test_an_ipad_is_a_tablet_on_ipados() -> None:
+    ipad = (
+        "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+    )
+    assert parse_user_agent(ipad) == {"browser": "Safari 17", "os": "iPadOS", "device": "tablet"}
+    chrome_ipad = (
+        "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1"
+    )
+    assert parse_user_agent(chrome_ipad) == {
+        "browser": "Chrome 124",
+        "os": "iPadOS",
+        "device": "tablet",
+    }
+
+
 def test_cdn_geo_wins_and_unknown_countries_are_dropped() -> None:
     geo = GeoIP(None)
     assert geo_from_context({"geo": {"country_code": "gb", "city": "London"}}, geo) == {
