@@ -19,7 +19,6 @@ import json
 import logging
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import nats.errors
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -32,7 +31,7 @@ from shared import audit
 from shared.errors import BusError
 from shared.metrics import RATE_LIMITED, WS_CONNECTIONS
 from shared.proxies import client_ip
-from shared.security import verify_token_any
+from shared.security import origin_of, verify_token_any
 from shared.storable import MAX_DEPTH, storable_problem
 from shared.web import BUS, SETTINGS, WORKSPACES, json_error
 from shared.workspaces import Workspace
@@ -49,14 +48,9 @@ LIMITERS = web.AppKey("visitor_limiters", Limiters)
 OPEN_PER_IP = web.AppKey("visitor_open_per_ip", dict)
 
 
-def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def origin_ok(request: web.Request, workspace: Workspace) -> bool:
     origin = request.headers.get("Origin")
-    own = {_origin_of(request.app[SETTINGS].public_url), f"{request.scheme}://{request.host}"}
+    own = {origin_of(request.app[SETTINGS].public_url), f"{request.scheme}://{request.host}"}
     return origin in own or workspace.origin_allowed(origin)
 
 
