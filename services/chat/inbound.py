@@ -19,8 +19,9 @@ from bson import ObjectId
 from services.chat.context import ChatContext
 from services.chat.email_detect import email_event, email_in
 from services.chat.fold import fold_stage
-from services.chat.model import now, req_id, req_text
+from services.chat.model import req_id, req_text
 from services.chat.store import Stored, alloc_field, new_conversation
+from shared import clock
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
 
@@ -106,7 +107,7 @@ async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inboun
     latest = {i.visitor_id: i.distinct_id for i in items}
 
     # new conversations are born with their seqs taken; the others reserve theirs in bulk
-    at = now()
+    at = clock.now()
     born = {
         v: {**new_conversation(ws, v, latest[v], at), "last_seq": len(news), "unfolded": ids[v]}
         for v, news in fresh.items()
@@ -180,7 +181,7 @@ def _message(ws: str, cid: str, mid: str, item: Inbound, seq: int) -> dict[str, 
         "seq": seq,
         "author": item.author,
         "text": item.text,
-        "created_at": now(),
+        "created_at": clock.now(),
         "internal": False,
     }
 

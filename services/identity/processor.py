@@ -29,9 +29,10 @@ from services.identity.model import (
     summary,
 )
 from services.identity.resolve import Resolver, forget, fresh_reads
-from services.identity.store import IdentityStore, utcnow
+from services.identity.store import IdentityStore
+from shared import clock
 from shared.bus import Bus
-from shared.events import IngestEvent, ProfileMerged, parse_time, utcnow_iso
+from shared.events import IngestEvent, ProfileMerged, parse_time
 
 log = logging.getLogger("parley.identity.processor")
 
@@ -186,7 +187,7 @@ class Processor:
             base = v_after.get(vid) or visitors.get(vid)
             if base is None:
                 pid = live[doc["person_id"]]["_id"]
-                base = new_visitor(vid, doc["workspace_id"], pid, item.plan.device, utcnow())
+                base = new_visitor(vid, doc["workspace_id"], pid, item.plan.device, clock.now())
             v_after[vid] = apply_visit(base, item.plan.visit)
         v_dirty = []
         for vid, visitor in v_after.items():
@@ -220,7 +221,7 @@ class Processor:
 
     # --- facts and live frames ----------------------------------------------------------
     async def _announce_merge(self, ws: str, survivor: str, merged: str, reason: str) -> None:
-        fact = ProfileMerged(ws, survivor, merged, utcnow_iso(), reason)
+        fact = ProfileMerged(ws, survivor, merged, clock.iso_now(), reason)
         subjects = self.bus.subjects
         await self.bus.publish_durable(
             subjects.identity_fact("merged"), fact.to_dict(), f"merged:{ws}:{merged}"
@@ -245,7 +246,7 @@ class Processor:
                     "workspace_id": ws,
                     "profile_id": pid,
                     "stage": person["stage"],
-                    "at": utcnow_iso(),
+                    "at": clock.iso_now(),
                 }
                 await self.bus.publish_durable(
                     self.bus.subjects.identity_fact("promoted"),
@@ -276,7 +277,7 @@ def _record(item: Item, person_id: str, visitor_id: str | None) -> dict[str, Any
         "event": item.plan.label,
         "properties_json": json.dumps(body, separators=(",", ":"), default=str)[:40_000],
         "timestamp": parse_time(event_time(ev)),
-        "received_at": parse_time(ev.received_at) or utcnow(),
+        "received_at": parse_time(ev.received_at) or clock.now(),
         "source": ev.source,
         "distinct_id": ev.distinct_id if ev.trusted else (ev.anonymous_id or ev.distinct_id),
         "person_id": person_id,

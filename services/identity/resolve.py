@@ -25,7 +25,8 @@ from typing import Any
 
 from services.identity.interpret import Plan
 from services.identity.model import Change, absorb, apply_change, apply_visit, changed
-from services.identity.store import Conflict, IdentityStore, derived_id, utcnow
+from services.identity.store import IdentityStore, StaleRead, derived_id
+from shared import clock
 
 log = logging.getLogger("parley.identity.resolve")
 
@@ -74,7 +75,7 @@ class Resolver:
     async def _saved(self, doc: dict[str, Any]) -> dict[str, Any]:
         try:
             stored = await self.store.save("persons", doc)
-        except Conflict:
+        except StaleRead:
             forget()
             raise
         cache = _READS.get()
@@ -113,7 +114,7 @@ class Resolver:
                 return person["_id"], news
             try:
                 await self._saved(after)
-            except Conflict:
+            except StaleRead:
                 continue
             self.touched.add((workspace_id, after["_id"]))
             return after["_id"], news
@@ -131,7 +132,7 @@ class Resolver:
                 return  # nothing seen: a visitor document only once there is something
             try:
                 await self.store.save("visitors", after)
-            except Conflict:
+            except StaleRead:
                 continue
             self.touched.add((workspace_id, visitor["person_id"]))
             return
@@ -143,7 +144,7 @@ class Resolver:
         for _ in range(MAX_ATTEMPTS):
             try:
                 person_id, visitor_id, t = await self._place_once(workspace_id, plan)
-            except Conflict:
+            except StaleRead:
                 continue
             if plan.target_is_user:
                 await self.store.settle_visitor(t, visitor_id, plan.change.at)
@@ -167,7 +168,7 @@ class Resolver:
     ) -> dict[str, Any]:
         doc = await self.store.claim_did(ws, distinct_id, person_id, visitor_id, user, seen_at)
         if doc["person_id"] != person_id:
-            raise Conflict(f"{distinct_id} was claimed meanwhile")
+            raise StaleRead(f"{distinct_id} was claimed meanwhile")
         return doc
 
     async def _place_once(self, ws: str, plan: Plan) -> tuple[str, str, dict[str, Any]]:
@@ -249,11 +250,11 @@ class Resolver:
                 for person in fresh:
                     try:
                         await self._saved(person)
-                    except Conflict:
+                    except StaleRead:
                         pass
                 continue
             survivor, merged = sorted((a, b), key=lambda p: (p["created_at"], p["_id"]))
-            claimed = await self.store.claim_merge(merged, survivor["_id"], reason, utcnow())
+            claimed = await self.store.claim_merge(merged, survivor["_id"], reason, clock.now())
             forget()
             if not claimed:
                 continue
@@ -293,7 +294,7 @@ class Resolver:
                 )
             try:
                 await self._saved(absorb(survivor, merged))
-            except Conflict:
+            except StaleRead:
                 continue
             break
         else:
@@ -301,7 +302,7 @@ class Resolver:
         sid = survivor["_id"]
         await self.store.repoint(ws, mid, sid)
         reason = merged.get("merge_reason") or "identify"
-        await self.store.record_merge(ws, mid, sid, reason, utcnow())
+        await self.store.record_merge(ws, mid, sid, reason, clock.now())
         await self.on_merged(ws, sid, mid, reason)
         await self.store.merge_done(ws, mid, sid)
         forget()

@@ -100,6 +100,6 @@ def test_templates_escape_and_snooze_times_are_in_the_future() -> None:
     env = Renderer().env
     assert env.from_string("{{ x }}").render(x="<script>") == "&lt;script&gt;"
     now = datetime(2026, 1, 9, 22, 0, tzinfo=UTC)
-    assert snooze_until("tomorrow", now) == "2026-01-10T09:00:00Z"
-    assert snooze_until("1h", now) == "2026-01-09T23:00:00Z"
+    assert snooze_until("tomorrow", now) == "2026-01-10T09:00:00.000Z"
+    assert snooze_until("1h", now) == "2026-01-09T23:00:00.000Z"
     assert ago(None) == ""
