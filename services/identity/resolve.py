@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,15 @@ def forget() -> None:
     cache = _READS.get()
     if cache is not None:
         cache.clear()
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where an event lands: its person, its visitor, and the target id's record."""
+
+    person_id: str
+    visitor_id: str
+    target: dict[str, Any]
 
 
 class MergeRace(Exception):
@@ -143,12 +153,12 @@ class Resolver:
         """(person id, visitor id) the event lands on, after any linking or merging."""
         for _ in range(MAX_ATTEMPTS):
             try:
-                person_id, visitor_id, t = await self._place_once(workspace_id, plan)
+                placed = await self._place_once(workspace_id, plan)
             except StaleRead:
                 continue
             if plan.target_is_user:
-                await self.store.settle_visitor(t, visitor_id, plan.change.at)
-            return person_id, visitor_id
+                await self.store.settle_visitor(placed.target, placed.visitor_id, plan.change.at)
+            return placed.person_id, placed.visitor_id
         raise MergeRace(f"could not place an event for {plan.target}")
 
     async def create_did(
@@ -171,72 +181,125 @@ class Resolver:
             raise StaleRead(f"{distinct_id} was claimed meanwhile")
         return doc
 
-    async def _place_once(self, ws: str, plan: Plan) -> tuple[str, str, dict[str, Any]]:
-        """(person id, visitor id, the target's distinct id record)."""
-        target, other, at = plan.target, plan.other, plan.change.at
-        seen = at if plan.target_is_user else None
-        found = await self.store.find_dids(ws, [target, other or ""])
-        t, o = found.get(target), found.get(other) if other else None
-        if other is None:
-            t = t or await self.create_did(ws, target, plan.target_is_user, seen)
-            person_id = (await self.live(t["person_id"], ws))["_id"]
-            # a user id named alone was seen on no device but its own
-            own = derived_id("v", ws, target) if plan.target_is_user else t["visitor_id"]
-            return person_id, own, t
-        alias = plan.may_merge and plan.target_is_user
-        if t is None and o is None:
-            pid, vid = derived_id("p", ws, other), derived_id("v", ws, other)
-            t = await self._join(ws, target, pid, vid, plan.target_is_user, seen)
-            await self._join(ws, other, pid, vid, False)
-            if alias:
-                await self.store.add_alias(ws, target, other)
-            return pid, vid, t
-        if o is None:
-            assert t is not None
-            person = await self.live(t["person_id"], ws)
-            o = await self._join(ws, other, person["_id"], derived_id("v", ws, other), False)
-            if alias:
-                await self.store.add_alias(ws, target, other)
-            return person["_id"], o["visitor_id"], t
-        person = await self.live(o["person_id"], ws)
-        if t is None:
-            if plan.target_is_user and person["user_id"] and person["user_id"] != target:
-                t = await self.create_did(ws, target, True, seen)
-                await self.store.record_conflict(
-                    ws,
-                    kind="account_switch",
-                    user_id=target,
-                    distinct_id=other,
-                    existing_person=person["_id"],
-                    existing_user_id=person["user_id"],
-                    message_id=plan.change.message_id,
-                )
-                return t["person_id"], t["visitor_id"], t
-            t = await self._join(
-                ws, target, person["_id"], o["visitor_id"], plan.target_is_user, seen
+    async def _place_once(self, ws: str, plan: Plan) -> Placed:
+        """One try at placing the event: which of its ids are known picks the branch."""
+        found = await self.store.find_dids(ws, [plan.target, plan.other or ""])
+        target_did = found.get(plan.target)
+        if plan.other is None:
+            return await self._place_alone(ws, plan, target_did)
+        other_did = found.get(plan.other)
+        if target_did is None and other_did is None:
+            return await self._place_both_new(ws, plan, plan.other)
+        if other_did is None:
+            assert target_did is not None
+            return await self._place_other_joins(ws, plan, plan.other, target_did)
+        other_person = await self.live(other_did["person_id"], ws)
+        if target_did is None:
+            return await self._place_target_joins(ws, plan, plan.other, other_did, other_person)
+        return await self._place_both_known(
+            ws, plan, plan.other, target_did, other_did, other_person
+        )
+
+    @staticmethod
+    def _seen(plan: Plan) -> str | None:
+        """When a user id was last seen on a device: only the event's own time counts."""
+        return plan.change.at if plan.target_is_user else None
+
+    async def _link_alias(self, ws: str, plan: Plan, other: str) -> None:
+        if plan.may_merge and plan.target_is_user:
+            await self.store.add_alias(ws, plan.target, other)
+
+    async def _place_alone(self, ws: str, plan: Plan, target_did: dict[str, Any] | None) -> Placed:
+        """Only a target id: its own person (new or known)."""
+        did = target_did or await self.create_did(
+            ws, plan.target, plan.target_is_user, self._seen(plan)
+        )
+        person_id = (await self.live(did["person_id"], ws))["_id"]
+        # a user id named alone was seen on no device but its own
+        own = derived_id("v", ws, plan.target) if plan.target_is_user else did["visitor_id"]
+        return Placed(person_id, own, did)
+
+    async def _place_both_new(self, ws: str, plan: Plan, other: str) -> Placed:
+        """Neither id known: one new person (named after the other id) holds both."""
+        pid, vid = derived_id("p", ws, other), derived_id("v", ws, other)
+        did = await self._join(ws, plan.target, pid, vid, plan.target_is_user, self._seen(plan))
+        await self._join(ws, other, pid, vid, False)
+        await self._link_alias(ws, plan, other)
+        return Placed(pid, vid, did)
+
+    async def _place_other_joins(
+        self, ws: str, plan: Plan, other: str, target_did: dict[str, Any]
+    ) -> Placed:
+        """The target is known, the other id is new: it joins the target's person."""
+        person = await self.live(target_did["person_id"], ws)
+        other_did = await self._join(ws, other, person["_id"], derived_id("v", ws, other), False)
+        await self._link_alias(ws, plan, other)
+        return Placed(person["_id"], other_did["visitor_id"], target_did)
+
+    async def _place_target_joins(
+        self,
+        ws: str,
+        plan: Plan,
+        other: str,
+        other_did: dict[str, Any],
+        other_person: dict[str, Any],
+    ) -> Placed:
+        """The other id is known, the target is new: it joins the other's person, unless
+        that gives a member a second user id (a shared browser's account switch)."""
+        user_id = other_person["user_id"]
+        if plan.target_is_user and user_id and user_id != plan.target:
+            did = await self.create_did(ws, plan.target, True, self._seen(plan))
+            await self.store.record_conflict(
+                ws,
+                kind="account_switch",
+                user_id=plan.target,
+                distinct_id=other,
+                existing_person=other_person["_id"],
+                existing_user_id=user_id,
+                message_id=plan.change.message_id,
             )
-            if alias:
-                await self.store.add_alias(ws, target, other)
-            return person["_id"], o["visitor_id"], t
-        target_person = await self.live(t["person_id"], ws)
-        if target_person["_id"] == person["_id"]:
-            return person["_id"], o["visitor_id"], t
+            return Placed(did["person_id"], did["visitor_id"], did)
+        did = await self._join(
+            ws,
+            plan.target,
+            other_person["_id"],
+            other_did["visitor_id"],
+            plan.target_is_user,
+            self._seen(plan),
+        )
+        await self._link_alias(ws, plan, other)
+        return Placed(other_person["_id"], other_did["visitor_id"], did)
+
+    async def _place_both_known(
+        self,
+        ws: str,
+        plan: Plan,
+        other: str,
+        target_did: dict[str, Any],
+        other_did: dict[str, Any],
+        other_person: dict[str, Any],
+    ) -> Placed:
+        """Both ids known: nothing if one person, else a merge when the source may merge
+        and the two do not hold different user ids (then a recorded conflict)."""
+        target_person = await self.live(target_did["person_id"], ws)
+        if target_person["_id"] == other_person["_id"]:
+            return Placed(other_person["_id"], other_did["visitor_id"], target_did)
+        apart = Placed(target_person["_id"], derived_id("v", ws, plan.target), target_did)
         if not plan.may_merge:
-            return target_person["_id"], derived_id("v", ws, target), t
-        users = {target_person["user_id"], person["user_id"]} - {None}
+            return apart
+        users = {target_person["user_id"], other_person["user_id"]} - {None}
         if len(users) > 1:
             await self.store.record_conflict(
                 ws,
                 kind="different_user_ids",
                 user_ids=sorted(users),
-                persons=[target_person["_id"], person["_id"]],
+                persons=[target_person["_id"], other_person["_id"]],
                 message_id=plan.change.message_id,
             )
-            return target_person["_id"], derived_id("v", ws, target), t
-        if alias:
-            await self.store.add_alias(ws, target, other)
-        survivor = await self.merge(ws, person["_id"], target_person["_id"], "identify")
-        return survivor, o["visitor_id"], t
+            return apart
+        await self._link_alias(ws, plan, other)
+        survivor = await self.merge(ws, other_person["_id"], target_person["_id"], "identify")
+        return Placed(survivor, other_did["visitor_id"], target_did)
 
     # --- merging ----------------------------------------------------------------------
     async def merge(self, ws: str, a_id: str, b_id: str, reason: str) -> str:
