@@ -46,6 +46,28 @@ class Item:
     plan: Plan
 
 
+@dataclass(frozen=True)
+class Applied:
+    """Where an applied event landed (what its event record stores)."""
+
+    workspace_id: str
+    message_id: str
+    person_id: str
+    visitor_id: str | None
+
+
+@dataclass(frozen=True)
+class Route:
+    """A grouped event's distinct-id record and the live person it belongs to."""
+
+    did: dict[str, Any]
+    person: dict[str, Any]
+
+    @property
+    def visitor_id(self) -> str:
+        return str(self.did["visitor_id"])
+
+
 class Processor:
     def __init__(self, store: IdentityStore, bus: Bus, workspaces: Any, geoip: GeoIP) -> None:
         self.store = store
@@ -85,17 +107,17 @@ class Processor:
                 and not plan.change.email
             )
             (simple if is_simple else single).append(item)
-        done: list[tuple[str, str, str, str | None]] = []
+        done: list[Applied] = []
         done.extend(await self._apply_chains(single))
         done.extend(await self._apply_grouped(simple))
-        where = {(ws, mid): (pid, vid) for ws, mid, pid, vid in done}
+        where = {(a.workspace_id, a.message_id): (a.person_id, a.visitor_id) for a in done}
         await self.store.record_events(
             [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
         )
         self.applied += len(done)
         await self.announce_changes()
 
-    async def _apply_chains(self, items: list[Item]) -> list[tuple[str, str, str, str | None]]:
+    async def _apply_chains(self, items: list[Item]) -> list[Applied]:
         """Events sharing an id run in stream order; unrelated chains run side by side
         (they are as safe together as on two workers, and the database waits overlap)."""
         chains: dict[tuple[str, str], list[Item]] = {}
@@ -115,7 +137,7 @@ class Processor:
         for item in items:
             chains.setdefault(find((item.event.workspace_id, item.plan.target)), []).append(item)
         gate = asyncio.Semaphore(CHAIN_CONCURRENCY)
-        done: list[tuple[str, str, str, str | None]] = []
+        done: list[Applied] = []
 
         async def run(chain: list[Item]) -> None:
             async with gate:
@@ -125,7 +147,7 @@ class Processor:
         await asyncio.gather(*(run(chain) for chain in chains.values()))
         return done
 
-    async def apply_one(self, item: Item) -> tuple[str, str, str, str | None]:
+    async def apply_one(self, item: Item) -> Applied:
         ws, plan = item.event.workspace_id, item.plan
         fresh_reads()
         try:
@@ -142,31 +164,56 @@ class Processor:
                 )
         finally:
             forget()
-        return ws, item.event.message_id, person_id, visitor_id
+        return Applied(ws, item.event.message_id, person_id, visitor_id)
 
-    async def _apply_grouped(self, items: list[Item]) -> list[tuple[str, str, str, str | None]]:
+    async def _apply_grouped(self, items: list[Item]) -> list[Applied]:
+        """Simple events (one anonymous id, no email) in bulk: read, write persons, write
+        visitors, then redo one by one whatever lost a race."""
         if not items:
             return []
+        routes = await self._route(items)
+        failed_persons = await self._write_persons(items, routes)
+        failed_visitors = await self._write_visitors(items, routes)
+        done = []
+        for item in items:
+            ws, route = item.event.workspace_id, routes[id(item)]
+            pid = route.person["_id"]
+            if pid in failed_persons:
+                pid, _ = await self.resolver.update_person(pid, ws, item.plan.change)
+            if route.visitor_id in failed_visitors:
+                await self.resolver.update_visitor(
+                    route.visitor_id, ws, pid, item.plan.device, item.plan.visit
+                )
+            done.append(Applied(ws, item.event.message_id, pid, route.visitor_id))
+        return done
+
+    async def _route(self, items: list[Item]) -> dict[int, Route]:
+        """Each item's distinct-id record (made for new devices) and its live person."""
         keys = {(i.event.workspace_id, i.plan.target) for i in items}
         known = await self.store.find_dids_many(keys)
         known.update(await self.store.create_dids(sorted(keys - set(known))))  # new devices
-        route = {id(i): known[(i.event.workspace_id, i.plan.target)] for i in items}
+        dids = {id(i): known[(i.event.workspace_id, i.plan.target)] for i in items}
         persons = await self.store.load_persons_many(
-            (d["workspace_id"], d["person_id"]) for d in route.values()
+            (d["workspace_id"], d["person_id"]) for d in dids.values()
         )
         # a person merged away (or not stored yet) is followed one by one
         live: dict[str, dict[str, Any]] = {}
-        for doc in route.values():
+        for doc in dids.values():
             pid = doc["person_id"]
             if pid not in live:
                 found = persons.get(pid)
                 if found is None or found.get("merged_into"):
                     found = await self.resolver.live(pid, doc["workspace_id"])
                 live[pid] = found
-        originals = {p["_id"]: p for p in live.values()}
+        return {key: Route(doc, live[doc["person_id"]]) for key, doc in dids.items()}
+
+    async def _write_persons(self, items: list[Item], routes: dict[int, Route]) -> set[str]:
+        """Every item's change on its person, one versioned write a person; the ids of
+        those someone else changed meanwhile."""
+        originals = {r.person["_id"]: r.person for r in routes.values()}
         after = dict(originals)
         for item in items:
-            pid = live[route[id(item)]["person_id"]]["_id"]
+            pid = routes[id(item)].person["_id"]
             after[pid] = apply_change(after[pid], item.plan.change)
         dirty = [
             p
@@ -177,40 +224,32 @@ class Processor:
         for person in dirty:
             if person["_id"] not in failed:
                 self.resolver.touched.add((person["workspace_id"], person["_id"]))
+        return failed
+
+    async def _write_visitors(self, items: list[Item], routes: dict[int, Route]) -> set[str]:
+        """Every item's visit on its visitor, one versioned write a visitor; the ids of
+        those someone else changed meanwhile."""
         visitors = await self.store.load_visitors_many(
-            (d["workspace_id"], d["visitor_id"]) for d in route.values()
+            (r.did["workspace_id"], r.visitor_id) for r in routes.values()
         )
-        v_after: dict[str, dict[str, Any]] = {}
+        after: dict[str, dict[str, Any]] = {}
         for item in items:
-            doc = route[id(item)]
-            vid = doc["visitor_id"]
-            base = v_after.get(vid) or visitors.get(vid)
+            route = routes[id(item)]
+            vid = route.visitor_id
+            base = after.get(vid) or visitors.get(vid)
             if base is None:
-                pid = live[doc["person_id"]]["_id"]
-                base = new_visitor(vid, doc["workspace_id"], pid, item.plan.device, clock.now())
-            v_after[vid] = apply_visit(base, item.plan.visit)
-        v_dirty = []
-        for vid, visitor in v_after.items():
+                ws, pid = route.did["workspace_id"], route.person["_id"]
+                base = new_visitor(vid, ws, pid, item.plan.device, clock.now())
+            after[vid] = apply_visit(base, item.plan.visit)
+        dirty = []
+        for vid, visitor in after.items():
             before = visitors.get(vid)
             if before is None:
                 pid, ws = visitor["person_id"], visitor["workspace_id"]
                 before = new_visitor(vid, ws, pid, visitor["distinct_id"], visitor["created_at"])
             if changed(before, visitor):
-                v_dirty.append(visitor)
-        v_failed = await self.store.save_many("visitors", v_dirty)
-        done = []
-        for item in items:
-            doc = route[id(item)]
-            ws = item.event.workspace_id
-            pid = live[doc["person_id"]]["_id"]
-            if pid in failed:
-                pid, _ = await self.resolver.update_person(pid, ws, item.plan.change)
-            if doc["visitor_id"] in v_failed:
-                await self.resolver.update_visitor(
-                    doc["visitor_id"], ws, pid, item.plan.device, item.plan.visit
-                )
-            done.append((ws, item.event.message_id, pid, doc["visitor_id"]))
-        return done
+                dirty.append(visitor)
+        return await self.store.save_many("visitors", dirty)
 
     async def finish_pending(self, claimed_before: datetime | None = None) -> int:
         """Finish merges a crashed worker left claimed; announce the profiles they changed."""
