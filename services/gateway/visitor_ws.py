@@ -187,8 +187,22 @@ async def _hello(
 ) -> frames.Session | None:
     """Read the hello frame; answer welcome, presence and history. None = socket closed."""
     app = request.app
-    limits, limiters = app[LIMITS], app[LIMITERS]
-    settings = app[SETTINGS]
+    hello = await _read_hello(ws, app[LIMITS])
+    if hello is None:
+        return None
+    claims = await _visitor_claims(app, ws, workspace, ip, hello)
+    if claims is None:
+        return None
+    conn = VisitorConn(ws, workspace.id, claims["vid"], ip)
+    session = _session(request, workspace, conn, claims, hello)
+    conn.send(_welcome(session))
+    await app[HUB].add(conn)
+    await _catch_up(session, conn, hello)
+    return session
+
+
+async def _read_hello(ws: web.WebSocketResponse, limits: Limits) -> dict[str, Any] | None:
+    """The first frame, which must be a hello in time; None once the socket is closed."""
     try:
         msg = await ws.receive(timeout=limits.hello_timeout)
     except TimeoutError:
@@ -207,27 +221,47 @@ async def _hello(
         await _send_now(ws, error(exc.code, str(exc)))
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"bad hello")
         return None
+    return hello
 
+
+async def _visitor_claims(
+    app: web.Application,
+    ws: web.WebSocketResponse,
+    workspace: Workspace,
+    ip: str,
+    hello: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Who the token names, or a new visitor (rate limited per IP); None once closed."""
     # a token signed with a previous secret (PARLEY_TOKEN_SECRET_PREVIOUS) still names its
-    # visitor; the welcome below re-signs it with the current secret
-    verified = verify_token_any(settings.token_secrets, hello.get("token"))
+    # visitor; the welcome re-signs it with the current secret
+    verified = verify_token_any(app[SETTINGS].token_secrets, hello.get("token"))
     claims = verified[0] if verified else None
-    if not claims or claims.get("ws") != workspace.id or not claims.get("vid"):
-        wait = limiters.new_visitors.retry_after(ip)
-        if wait:
-            RATE_LIMITED.labels("gateway", "new_visitors").inc()
-            await _send_now(ws, error("rate_limited", "too many new visitors", None, wait))
-            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"rate limited")
-            return None
-        new_id = uuid.uuid4().hex
-        claims = {"vid": new_id, "did": new_id}
-    conn = VisitorConn(ws, workspace.id, claims["vid"], ip)
+    if claims and claims.get("ws") == workspace.id and claims.get("vid"):
+        return claims
+    wait = app[LIMITERS].new_visitors.retry_after(ip)
+    if wait:
+        RATE_LIMITED.labels("gateway", "new_visitors").inc()
+        await _send_now(ws, error("rate_limited", "too many new visitors", None, wait))
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"rate limited")
+        return None
+    new_id = uuid.uuid4().hex
+    return {"vid": new_id, "did": new_id}
+
+
+def _session(
+    request: web.Request,
+    workspace: Workspace,
+    conn: VisitorConn,
+    claims: dict[str, Any],
+    hello: dict[str, Any],
+) -> frames.Session:
+    app = request.app
     session = frames.Session(
         bus=app[BUS],
         workspace=workspace,
         conn=conn,
-        token_secret=settings.token_secret,
-        limits=limits,
+        token_secret=app[SETTINGS].token_secret,
+        limits=app[LIMITS],
         visitor_id=claims["vid"],
         distinct_id=claims.get("did") or claims["vid"],
         user_id=claims.get("uid"),
@@ -240,20 +274,25 @@ async def _hello(
     page = frames.page_of(raw_page if isinstance(raw_page, dict) else {})
     if page:
         session.context["page"] = page
-    conn.send(
-        {
-            "type": "welcome",
-            "token": session.token(),
-            "visitor_id": session.visitor_id,
-            "distinct_id": session.distinct_id,
-            "user_id": session.user_id,
-            "limits": {
-                "max_text": limits.max_text_chars,
-                "email_prompt_after": limits.email_prompt_after,
-            },
-        }
-    )
-    await app[HUB].add(conn)
+    return session
+
+
+def _welcome(session: frames.Session) -> dict[str, Any]:
+    return {
+        "type": "welcome",
+        "token": session.token(),
+        "visitor_id": session.visitor_id,
+        "distinct_id": session.distinct_id,
+        "user_id": session.user_id,
+        "limits": {
+            "max_text": session.limits.max_text_chars,
+            "email_prompt_after": session.limits.email_prompt_after,
+        },
+    }
+
+
+async def _catch_up(session: frames.Session, conn: VisitorConn, hello: dict[str, Any]) -> None:
+    """Presence, then the history after the hello's `last_seq` (all of it without one)."""
     after = hello.get("last_seq")
     after = after if isinstance(after, int) and not isinstance(after, bool) and after > 0 else None
     try:
@@ -262,7 +301,6 @@ async def _hello(
     except (BusError, nats.errors.Error) as exc:
         log.warning("history unavailable at hello: %s", exc)
         conn.send(error("unavailable", "history is unavailable, try again shortly", "history"))
-    return session
 
 
 async def _serve(

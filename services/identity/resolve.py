@@ -60,6 +60,17 @@ class Placed:
     target: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class EmailMatch:
+    """An email that just came to a person, and what decides whom it joins."""
+
+    ws: str
+    email: str
+    message_id: str | None
+    identified: bool  # a member identified (verified) with it
+    member_user_ids: frozenset[str]  # of every person holding it
+
+
 class MergeRace(Exception):
     """Could not settle an event after many attempts: let the bus retry it later."""
 
@@ -412,39 +423,56 @@ class Resolver:
         if not others:
             return person_id
         person = await self.live(person_id, ws)
-        members = [p for p in [person, *others] if p["user_id"]]
-        # the event identified a member with the email (not a lead that joins one below)
-        identified = verified and bool(person["user_id"])
+        match = EmailMatch(
+            ws,
+            email,
+            message_id,
+            # the event identified a member with the email (not a lead that joins one below)
+            identified=verified and bool(person["user_id"]),
+            member_user_ids=frozenset(p["user_id"] for p in [person, *others] if p["user_id"]),
+        )
         for candidate in others:
             person = await self.live(person["_id"], ws)
             candidate = await self.live(candidate["_id"], ws)
             if candidate["_id"] == person["_id"]:
                 continue
-            if person["user_id"] and candidate["user_id"]:
-                if identified and person["user_id"] != candidate["user_id"]:
-                    await self.store.record_conflict(
-                        ws,
-                        kind="different_user_ids",
-                        email=email,
-                        user_ids=sorted({person["user_id"], candidate["user_id"]}),
-                        persons=[person["_id"], candidate["_id"]],
-                        message_id=message_id,
-                    )
-                continue  # two members never merge on an email alone
-            member = person if person["user_id"] else candidate if candidate["user_id"] else None
-            if member is not None:
-                lead = candidate if member is person else person
-                if not (identified and member is person) and email not in lead["trusted_emails"]:
-                    continue  # an unverified email never joins a member
-                if len({m["user_id"] for m in members}) > 1:
-                    await self.store.record_conflict(
-                        ws,
-                        kind="email_matches_many_members",
-                        email=email,
-                        person=lead["_id"],
-                        message_id=message_id,
-                    )
-                    continue
-            survivor = await self.merge(ws, person["_id"], candidate["_id"], "email")
-            person = await self.live(survivor, ws)
+            if await self._email_joins(match, person, candidate):
+                survivor = await self.merge(ws, person["_id"], candidate["_id"], "email")
+                person = await self.live(survivor, ws)
         return person["_id"]
+
+    async def _email_joins(
+        self, match: EmailMatch, person: dict[str, Any], candidate: dict[str, Any]
+    ) -> bool:
+        """Whether two live persons sharing the email merge; a refusal that needs a look
+        is recorded as a conflict."""
+        if person["user_id"] and candidate["user_id"]:
+            if match.identified and person["user_id"] != candidate["user_id"]:
+                await self.store.record_conflict(
+                    match.ws,
+                    kind="different_user_ids",
+                    email=match.email,
+                    user_ids=sorted({person["user_id"], candidate["user_id"]}),
+                    persons=[person["_id"], candidate["_id"]],
+                    message_id=match.message_id,
+                )
+            return False  # two members never merge on an email alone
+        member = person if person["user_id"] else candidate if candidate["user_id"] else None
+        if member is None:
+            return True  # two leads
+        lead = candidate if member is person else person
+        if (
+            not (match.identified and member is person)
+            and match.email not in lead["trusted_emails"]
+        ):
+            return False  # an unverified email never joins a member
+        if len(match.member_user_ids) > 1:
+            await self.store.record_conflict(
+                match.ws,
+                kind="email_matches_many_members",
+                email=match.email,
+                person=lead["_id"],
+                message_id=match.message_id,
+            )
+            return False
+        return True
