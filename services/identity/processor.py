@@ -28,7 +28,7 @@ from services.identity.model import (
     stage_rank,
     summary,
 )
-from services.identity.resolve import Resolver, forget, fresh_reads
+from services.identity.resolve import Resolver, Scope
 from services.identity.store import IdentityStore
 from shared import clock
 from shared.bus import Bus
@@ -107,17 +107,19 @@ class Processor:
                 and not plan.change.email
             )
             (simple if is_simple else single).append(item)
-        done: list[Applied] = []
-        done.extend(await self._apply_chains(single))
-        done.extend(await self._apply_grouped(simple))
+        touched: set[tuple[str, str]] = set()
+        done = await self._apply_chains(single, touched)
+        done.extend(await self._apply_grouped(simple, touched))
         where = {(a.workspace_id, a.message_id): (a.person_id, a.visitor_id) for a in done}
         await self.store.record_events(
             [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
         )
         self.applied += len(done)
-        await self.announce_changes()
+        await self.announce_changes(touched)
 
-    async def _apply_chains(self, items: list[Item]) -> list[Applied]:
+    async def _apply_chains(
+        self, items: list[Item], touched: set[tuple[str, str]]
+    ) -> list[Applied]:
         """Events sharing an id run in stream order; unrelated chains run side by side
         (they are as safe together as on two workers, and the database waits overlap)."""
         chains: dict[tuple[str, str], list[Item]] = {}
@@ -139,55 +141,61 @@ class Processor:
         gate = asyncio.Semaphore(CHAIN_CONCURRENCY)
         done: list[Applied] = []
 
-        async def run(chain: list[Item]) -> None:
+        async def run(chain: list[Item]) -> set[tuple[str, str]]:
+            changed_here: set[tuple[str, str]] = set()  # this chain's own
             async with gate:
                 for item in chain:
-                    done.append(await self.apply_one(item))
+                    scope = Scope(touched=changed_here)  # fresh reads for each event
+                    done.append(await self.apply_one(item, scope))
+            return changed_here
 
-        await asyncio.gather(*(run(chain) for chain in chains.values()))
+        for changed_here in await asyncio.gather(*(run(chain) for chain in chains.values())):
+            touched |= changed_here
         return done
 
-    async def apply_one(self, item: Item) -> Applied:
+    async def apply_one(self, item: Item, scope: Scope) -> Applied:
+        """One event through the resolver; the persons it changed go to `scope.touched`."""
         ws, plan = item.event.workspace_id, item.plan
-        fresh_reads()
-        try:
-            person_id, visitor_id = await self.resolver.place(ws, plan)
-            person_id, new_email = await self.resolver.update_person(person_id, ws, plan.change)
-            await self.resolver.update_visitor(visitor_id, ws, person_id, plan.device, plan.visit)
-            if new_email and plan.change.email:
-                person_id = await self.resolver.email_merges(
-                    ws,
-                    person_id,
-                    plan.change.email,
-                    verified=plan.change.email_trusted,
-                    message_id=item.event.message_id,
-                )
-        finally:
-            forget()
+        resolver = self.resolver
+        person_id, visitor_id = await resolver.place(ws, plan, scope)
+        person_id, new_email = await resolver.update_person(person_id, ws, plan.change, scope)
+        await resolver.update_visitor(visitor_id, ws, person_id, plan.device, plan.visit, scope)
+        if new_email and plan.change.email:
+            person_id = await resolver.email_merges(
+                ws,
+                person_id,
+                plan.change.email,
+                verified=plan.change.email_trusted,
+                message_id=item.event.message_id,
+                scope=scope,
+            )
         return Applied(ws, item.event.message_id, person_id, visitor_id)
 
-    async def _apply_grouped(self, items: list[Item]) -> list[Applied]:
+    async def _apply_grouped(
+        self, items: list[Item], touched: set[tuple[str, str]]
+    ) -> list[Applied]:
         """Simple events (one anonymous id, no email) in bulk: read, write persons, write
         visitors, then redo one by one whatever lost a race."""
         if not items:
             return []
-        routes = await self._route(items)
-        failed_persons = await self._write_persons(items, routes)
+        scope = Scope(reads=None, touched=touched)  # the bulk reads are its cache
+        routes = await self._route(items, scope)
+        failed_persons = await self._write_persons(items, routes, touched)
         failed_visitors = await self._write_visitors(items, routes)
         done = []
         for item in items:
             ws, route = item.event.workspace_id, routes[id(item)]
             pid = route.person["_id"]
             if pid in failed_persons:
-                pid, _ = await self.resolver.update_person(pid, ws, item.plan.change)
+                pid, _ = await self.resolver.update_person(pid, ws, item.plan.change, scope)
             if route.visitor_id in failed_visitors:
                 await self.resolver.update_visitor(
-                    route.visitor_id, ws, pid, item.plan.device, item.plan.visit
+                    route.visitor_id, ws, pid, item.plan.device, item.plan.visit, scope
                 )
             done.append(Applied(ws, item.event.message_id, pid, route.visitor_id))
         return done
 
-    async def _route(self, items: list[Item]) -> dict[int, Route]:
+    async def _route(self, items: list[Item], scope: Scope) -> dict[int, Route]:
         """Each item's distinct-id record (made for new devices) and its live person."""
         keys = {(i.event.workspace_id, i.plan.target) for i in items}
         known = await self.store.find_dids_many(keys)
@@ -203,11 +211,13 @@ class Processor:
             if pid not in live:
                 found = persons.get(pid)
                 if found is None or found.get("merged_into"):
-                    found = await self.resolver.live(pid, doc["workspace_id"])
+                    found = await self.resolver.live(pid, doc["workspace_id"], scope)
                 live[pid] = found
         return {key: Route(doc, live[doc["person_id"]]) for key, doc in dids.items()}
 
-    async def _write_persons(self, items: list[Item], routes: dict[int, Route]) -> set[str]:
+    async def _write_persons(
+        self, items: list[Item], routes: dict[int, Route], touched: set[tuple[str, str]]
+    ) -> set[str]:
         """Every item's change on its person, one versioned write a person; the ids of
         those someone else changed meanwhile."""
         originals = {r.person["_id"]: r.person for r in routes.values()}
@@ -223,7 +233,7 @@ class Processor:
         failed = await self.store.save_many("persons", dirty)
         for person in dirty:
             if person["_id"] not in failed:
-                self.resolver.touched.add((person["workspace_id"], person["_id"]))
+                touched.add((person["workspace_id"], person["_id"]))
         return failed
 
     async def _write_visitors(self, items: list[Item], routes: dict[int, Route]) -> set[str]:
@@ -253,9 +263,10 @@ class Processor:
 
     async def finish_pending(self, claimed_before: datetime | None = None) -> int:
         """Finish merges a crashed worker left claimed; announce the profiles they changed."""
-        finished = await self.resolver.finish_pending(claimed_before=claimed_before)
+        scope = Scope(reads=None)
+        finished = await self.resolver.finish_pending(scope, claimed_before=claimed_before)
         if finished:
-            await self.announce_changes()
+            await self.announce_changes(scope.touched)
         return finished
 
     # --- facts and live frames ----------------------------------------------------------
@@ -266,9 +277,10 @@ class Processor:
             subjects.identity_fact("merged"), fact.to_dict(), f"merged:{ws}:{merged}"
         )
 
-    async def announce_changes(self) -> None:
-        """Publish `promoted` facts and live frames for the persons the last batch touched."""
-        touched, self.resolver.touched = self.resolver.touched, set()
+    async def announce_changes(self, touched: set[tuple[str, str]]) -> None:
+        """Publish `promoted` facts and live frames for these (workspace, person) ids, and
+        for those a request changed meanwhile."""
+        touched = touched | self.resolver.take_unannounced()
         if not touched:
             return
         persons = await self.store.load_persons_many(touched)

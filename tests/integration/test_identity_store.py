@@ -9,6 +9,7 @@ import pytest
 from services.identity.enrich import GeoIP
 from services.identity.model import Change, apply_change, new_person
 from services.identity.processor import Processor
+from services.identity.resolve import Scope
 from services.identity.store import IdentityStore, StaleRead
 from shared import clock, db
 from shared.bus import Bus
@@ -46,15 +47,14 @@ async def test_a_stale_replace_cannot_undo_the_promotion_flag(
     await _contact(store, ws, pid)
     stale = await store.load_person(pid, ws)  # writer A reads
     processor = Processor(store, bus, None, GeoIP(None))
-    processor.resolver.touched.add((ws, pid))
-    await processor.announce_changes()  # publishes `promoted`, sets the flag
+    await processor.announce_changes({(ws, pid)})  # publishes `promoted`, sets the flag
     at = clock.iso_now()
     with pytest.raises(StaleRead):  # writer A's replace of its stale copy
         await store.save("persons", apply_change(stale, _plan(at)))
     stored = await store.load_person(pid, ws)
     assert stored["stage_announced"] == "contact"
     # A redoes from a fresh read, as the resolver does on a StaleRead: the flag stays
-    await processor.resolver.update_person(pid, ws, _plan(at))
+    await processor.resolver.update_person(pid, ws, _plan(at), Scope())
     stored = await store.load_person(pid, ws)
     assert stored["traits"]["plan"] == "pro"
     assert stored["stage_announced"] == "contact"
