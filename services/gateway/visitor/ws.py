@@ -23,10 +23,10 @@ from typing import Any
 import nats.errors
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from services.gateway import visitor_frames as frames
 from services.gateway.api_auth import browser_context
-from services.gateway.visitor_hub import VisitorConn, VisitorHub
-from services.gateway.visitor_limits import LIMITS, Limiters, Limits
+from services.gateway.visitor import frames
+from services.gateway.visitor.hub import VisitorConn, VisitorHub
+from services.gateway.visitor.limits import LIMITS, Limiters, Limits
 from shared import audit
 from shared.errors import BusError
 from shared.metrics import RATE_LIMITED, WS_CONNECTIONS

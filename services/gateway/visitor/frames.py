@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 
 from services.gateway.events_out import BUS_FAILURES, publish_events
-from services.gateway.visitor_hub import VisitorConn
-from services.gateway.visitor_limits import Limits
+from services.gateway.visitor.hub import VisitorConn
+from services.gateway.visitor.limits import Limits
 from shared import clock
 from shared.bus import Bus
 from shared.errors import PermanentError
