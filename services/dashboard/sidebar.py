@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from services.dashboard import ua
-from services.dashboard.backends import Notices
+from services.dashboard.ask import Notices
 from services.dashboard.people import fallback_person, person_from
 
 EVENTS_SHOWN = 10

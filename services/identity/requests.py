@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.identity.model import STAGES, summary
+from services.identity.profiles import event_view, full_profiles
 from services.identity.resolve import Resolver
 from services.identity.store import IdentityStore
-from services.identity.views import event_view, full_profiles
 from shared import cursor as cursors
 from shared.bus import Bus
 from shared.errors import PermanentError

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from services.dashboard import keys
+from services.dashboard.ask import ask
 from services.dashboard.auth import current_agent, workspace_id
-from services.dashboard.backends import ask
 from services.dashboard.people import people_for
 from services.dashboard.views.conversation import conversation_id, send
 from shared.events import parse_time

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from services.dashboard.ask import Notices
 from services.dashboard.auth import current_agent, workspace_id
-from services.dashboard.backends import Notices
 from services.dashboard.people import people_for
 from services.dashboard.render import iso, render
 from shared import clock

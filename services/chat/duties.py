@@ -12,7 +12,7 @@ from services.chat.context import ChatContext
 from services.chat.signals import publish_presence
 from shared import clock
 
-log = logging.getLogger("parley.chat.snooze")
+log = logging.getLogger("parley.chat.duties")
 
 TICK_SECONDS = 1.0
 WAKE_BATCH = 500
