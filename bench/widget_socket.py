@@ -26,7 +26,7 @@ from aiohttp import web
 from bench.common import Timer, bench_bus, bench_settings, rate, report, serve, servers, summary_ms
 from services.chat.app import create_app as chat_app
 from services.gateway.app import create_app as gateway_app
-from services.gateway.visitor_limits import LIMITS, Limits
+from services.gateway.visitor.limits import LIMITS, Limits
 from shared.bus import Bus
 
 OPEN = Limits(

@@ -18,9 +18,9 @@ import logging
 import uuid
 import weakref
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from shared import clock
 from shared.bus import Bus
 from shared.metrics import AUDIT_RECORDS, AUDIT_REFUSALS
 
@@ -40,10 +40,6 @@ def log_line(record: dict[str, Any]) -> None:
     log.info("audit %s", record.get("action"), extra={"audit": record})
 
 
-def iso_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 @dataclass
 class _Window:
     count: int = 0
@@ -53,7 +49,7 @@ class _Window:
     last_at: str | None = None
 
     def add(self, ip: str | None, channel: str | None) -> None:
-        now = iso_now()
+        now = clock.iso_now()
         self.count += 1
         self.ip, self.channel, self.last_at = ip, channel, now
         self.first_at = self.first_at or now

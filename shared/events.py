@@ -29,10 +29,6 @@ _ID_NAMES = {"anonymous_id": "anonymousId", "user_id": "userId", "previous_id": 
 _ENCODER = msgspec.json.Encoder()
 
 
-def utcnow_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def parse_time(value: Any) -> datetime | None:
     """An ISO-8601 timestamp (Segment style, `Z` or offset) as aware UTC, else None."""
     if not isinstance(value, str) or not value:

@@ -10,6 +10,13 @@ import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
+
+
+def origin_of(url: str) -> str:
+    """The origin (`scheme://host[:port]`, lower case, as browsers send it) of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def constant_time_equals(a: str, b: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from services.chat.context import ChatContext
+from services.chat.duties import TICK_SECONDS, run_duties
 from services.chat.inbound import apply_inbound, parse_inbound
 from services.chat.live import Live
 from services.chat.merges import apply_merge
@@ -16,7 +17,6 @@ from services.chat.presence import Presence
 from services.chat.profiles import ProfileResolver
 from services.chat.requests import serve_all
 from services.chat.signals import agent_presence, agent_typing, visitor_signal
-from services.chat.snooze import TICK_SECONDS, run_duties
 from services.chat.store import ChatStore, indexes
 from shared import tasks
 from shared.metrics import CHAT_MESSAGES

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.chat.model import iso
-from shared.events import IngestEvent, utcnow_iso
+from shared import clock
+from shared.events import IngestEvent
 from shared.identifiers import find_email
 
 
@@ -21,8 +21,8 @@ def email_event(
         workspace_id=workspace_id,
         kind="email",
         message_id=f"chat-email:{message_id}",
-        timestamp=iso(at) or utcnow_iso(),
-        received_at=utcnow_iso(),
+        timestamp=clock.iso(at) or clock.iso_now(),
+        received_at=clock.iso_now(),
         source="chat",
         trusted=False,
         anonymous_id=distinct_id,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.chat.model import PREVIEW, now
+from services.chat.model import PREVIEW
+from shared import clock
 
 UNFOLDED = {"$ifNull": ["$unfolded", []]}
 
@@ -40,7 +41,7 @@ def fold_stage(
     message first): forgotten without counting.
     """
     ids = [m["_id"] for m in messages]
-    changes: dict[str, Any] = {"updated_at": now()}
+    changes: dict[str, Any] = {"updated_at": clock.now()}
     if messages:
         last = max(messages, key=lambda m: m["seq"])
         preview = {

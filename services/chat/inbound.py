@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
@@ -19,8 +19,9 @@ from bson import ObjectId
 from services.chat.context import ChatContext
 from services.chat.email_detect import email_event, email_in
 from services.chat.fold import fold_stage
-from services.chat.model import now, req_id, req_text
+from services.chat.model import req_id, req_text
 from services.chat.store import Stored, alloc_field, new_conversation
+from shared import clock
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
 
@@ -88,87 +89,144 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
     return results
 
 
+MessageKey = tuple[str, str]  # (conversation id, client_msg_id)
+
+
+@dataclass
+class _Batch:
+    """One workspace's share of a batch, as the phases of `_store` fill it in."""
+
+    ws: str
+    items: list[Inbound]
+    visitors: list[str]  # in arrival order, once each
+    latest: dict[str, str]  # visitor -> the distinct id its last message came with
+    convs: dict[str, dict[str, Any]]  # visitor -> conversation
+    known: dict[MessageKey, dict[str, Any]]  # messages stored before (or by another worker)
+    fresh: dict[str, dict[str, Inbound]]  # visitor -> client id -> item not stored yet
+    ids: dict[str, list[str]]  # visitor -> new message ids, one per fresh item
+    born: dict[str, dict[str, Any]] = field(default_factory=dict)  # conversations we made
+    reserved: dict[str, int] = field(default_factory=dict)  # conversation -> top seq
+
+
+@dataclass
+class _Inserted:
+    """What `insert_messages` made of our new messages."""
+
+    mine: dict[str, dict[str, Any]]  # message id -> ours, stored
+    theirs: set[MessageKey]  # stored meanwhile by another worker
+    dropped: dict[str, list[str]]  # conversation -> our message ids that lost
+
+
 async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inbound, Stored]:
-    store = ctx.store
+    batch = await _read(ctx, ws, items)
+    await _open_conversations(ctx, batch)
+    field_name = alloc_field()
+    tops = await _reserve_seqs(ctx, batch, field_name)
+    inserted = await _insert(ctx, batch, tops)
+    after = await _fold(ctx, batch, inserted, field_name)
+    out: dict[Inbound, Stored] = {}
+    for item in items:
+        conv = batch.convs[item.visitor_id]
+        msg = batch.known[(conv["_id"], item.client_msg_id)]
+        out[item] = Stored(msg, after.get(conv["_id"]) or conv, msg["_id"] in inserted.mine)
+    return out
+
+
+async def _read(ctx: ChatContext, ws: str, items: list[Inbound]) -> _Batch:
+    """The visitors' conversations, which messages are stored already, which are new."""
     visitors = list(dict.fromkeys(i.visitor_id for i in items))
-    convs = await store.conversations_of(ws, visitors)
+    convs = await ctx.store.conversations_of(ws, visitors)
     asked: dict[str, set[str]] = defaultdict(set)
     for item in items:
         if (conv := convs.get(item.visitor_id)) is not None:
             asked[conv["_id"]].add(item.client_msg_id)
-    known = await store.existing_messages(ws, {c: sorted(ids) for c, ids in asked.items()})
-    fresh: dict[str, dict[str, Inbound]] = defaultdict(dict)  # visitor -> client id -> item
+    known = await ctx.store.existing_messages(ws, {c: sorted(ids) for c, ids in asked.items()})
+    fresh: dict[str, dict[str, Inbound]] = defaultdict(dict)
     for item in items:
         conv = convs.get(item.visitor_id)
         if conv is None or (conv["_id"], item.client_msg_id) not in known:
             fresh[item.visitor_id].setdefault(item.client_msg_id, item)
     ids = {v: [str(ObjectId()) for _ in news] for v, news in fresh.items()}
     latest = {i.visitor_id: i.distinct_id for i in items}
+    return _Batch(ws, items, visitors, latest, convs, known, fresh, ids)
 
-    # new conversations are born with their seqs taken; the others reserve theirs in bulk
-    at = now()
+
+async def _open_conversations(ctx: ChatContext, batch: _Batch) -> None:
+    """New conversations are born with their seqs taken (another worker may be first)."""
+    at = clock.now()
     born = {
-        v: {**new_conversation(ws, v, latest[v], at), "last_seq": len(news), "unfolded": ids[v]}
-        for v, news in fresh.items()
-        if v not in convs
+        v: {
+            **new_conversation(batch.ws, v, batch.latest[v], at),
+            "last_seq": len(news),
+            "unfolded": batch.ids[v],
+        }
+        for v, news in batch.fresh.items()
+        if v not in batch.convs
     }
-    if lost := await store.create_conversations(list(born.values())):  # another worker was first
+    if lost := await ctx.store.create_conversations(list(born.values())):
         for doc in lost:
             born.pop(doc["visitor_id"])
-        convs.update(await store.conversations_of(ws, [d["visitor_id"] for d in lost]))
-    convs.update(born)
-    field = alloc_field()
-    reserved = await store.reserve(
-        ws, {convs[v]["_id"]: ids[v] for v in fresh if v not in born}, field
-    )
-    tops = {**reserved, **{doc["_id"]: doc["last_seq"] for doc in born.values()}}
+        lost_visitors = [d["visitor_id"] for d in lost]
+        batch.convs.update(await ctx.store.conversations_of(batch.ws, lost_visitors))
+    batch.convs.update(born)
+    batch.born = born
 
+
+async def _reserve_seqs(ctx: ChatContext, batch: _Batch, field_name: str) -> dict[str, int]:
+    """The other conversations reserve their seqs in bulk; conversation -> top seq."""
+    wanted = {batch.convs[v]["_id"]: batch.ids[v] for v in batch.fresh if v not in batch.born}
+    batch.reserved = await ctx.store.reserve(batch.ws, wanted, field_name)
+    return {**batch.reserved, **{doc["_id"]: doc["last_seq"] for doc in batch.born.values()}}
+
+
+async def _insert(ctx: ChatContext, batch: _Batch, tops: dict[str, int]) -> _Inserted:
     docs: list[dict[str, Any]] = []
-    for v, news in fresh.items():
-        cid = convs[v]["_id"]
+    for v, news in batch.fresh.items():
+        cid = batch.convs[v]["_id"]
         first = tops[cid] - len(news) + 1
-        for n, (mid, item) in enumerate(zip(ids[v], news.values(), strict=True)):
-            docs.append(_message(ws, cid, mid, item, first + n))
-    refused = await store.insert_messages(docs)
+        for n, (mid, item) in enumerate(zip(batch.ids[v], news.values(), strict=True)):
+            docs.append(_message(batch.ws, cid, mid, item, first + n))
+    refused = await ctx.store.insert_messages(docs)
     if refused:  # stored meanwhile by another worker: theirs is the message
         lost_ids: dict[str, list[str]] = defaultdict(list)
         for doc in refused:
             lost_ids[doc["conversation_id"]].append(doc["client_msg_id"])
-        known.update(await store.existing_messages(ws, lost_ids))
+        batch.known.update(await ctx.store.existing_messages(batch.ws, lost_ids))
     dropped: dict[str, list[str]] = defaultdict(list)
     for doc in refused:
         dropped[doc["conversation_id"]].append(doc["_id"])
     refused_ids = {d["_id"] for d in refused}
     theirs = {(d["conversation_id"], d["client_msg_id"]) for d in refused}
     mine = {d["_id"]: d for d in docs if d["_id"] not in refused_ids}
-    known.update({(d["conversation_id"], d["client_msg_id"]): d for d in mine.values()})
+    batch.known.update({(d["conversation_id"], d["client_msg_id"]): d for d in mine.values()})
+    return _Inserted(mine, theirs, dropped)
 
-    # fold ours, and any a failed try stored without folding (the fold counts each once)
+
+async def _fold(
+    ctx: ChatContext, batch: _Batch, inserted: _Inserted, field_name: str
+) -> dict[str, dict[str, Any]]:
+    """Fold ours, and any a failed try stored without folding (the fold counts each once);
+    conversation id -> the conversation after."""
     folding: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     emails: dict[str, str] = {}
-    for item in items:
-        conv = convs[item.visitor_id]
+    for item in batch.items:
+        conv = batch.convs[item.visitor_id]
         key = (conv["_id"], item.client_msg_id)
-        msg = known[key]
-        if msg["_id"] in mine or msg["_id"] in conv.get("unfolded", ()) or key in theirs:
+        msg = batch.known[key]
+        ours = msg["_id"] in inserted.mine or msg["_id"] in conv.get("unfolded", ())
+        if ours or key in inserted.theirs:
             folding[conv["_id"]][msg["_id"]] = msg
             if item.email:
                 emails[conv["_id"]] = item.email
     stages = {}
-    for v in visitors:
-        cid = convs[v]["_id"]
-        moved = latest[v] if convs[v].get("distinct_id") != latest[v] else None
-        if cid in folding or cid in reserved or cid in dropped or moved:
+    for v in batch.visitors:
+        conv = batch.convs[v]
+        cid = conv["_id"]
+        moved = batch.latest[v] if conv.get("distinct_id") != batch.latest[v] else None
+        if cid in folding or cid in batch.reserved or cid in inserted.dropped or moved:
             msgs = sorted(folding[cid].values(), key=lambda m: m["seq"])
-            stages[cid] = fold_stage(msgs, emails.get(cid), moved, dropped.get(cid, ()))
-    after = await store.fold(ws, stages, drop=field if reserved else None)
-
-    out: dict[Inbound, Stored] = {}
-    for item in items:
-        conv = convs[item.visitor_id]
-        msg = known[(conv["_id"], item.client_msg_id)]
-        out[item] = Stored(msg, after.get(conv["_id"]) or conv, msg["_id"] in mine)
-    return out
+            stages[cid] = fold_stage(msgs, emails.get(cid), moved, inserted.dropped.get(cid, ()))
+    return await ctx.store.fold(batch.ws, stages, drop=field_name if batch.reserved else None)
 
 
 def _message(ws: str, cid: str, mid: str, item: Inbound, seq: int) -> dict[str, Any]:
@@ -180,7 +238,7 @@ def _message(ws: str, cid: str, mid: str, item: Inbound, seq: int) -> dict[str, 
         "seq": seq,
         "author": item.author,
         "text": item.text,
-        "created_at": now(),
+        "created_at": clock.now(),
         "internal": False,
     }
 

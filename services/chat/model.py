@@ -6,9 +6,10 @@ validated values out or a `PermanentError` (code `invalid`) that says why.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from shared.clock import iso
 from shared.errors import PermanentError
 from shared.events import parse_time
 from shared.identifiers import illegal_id_reason
@@ -20,18 +21,6 @@ MAX_TEXT = 10_000
 PREVIEW = 200
 MAX_NAME = 200
 MAX_URL = 2_000
-
-
-def now() -> datetime:
-    """Now, at the millisecond precision BSON keeps (so cursors compare exactly)."""
-    t = datetime.now(UTC)
-    return t.replace(microsecond=t.microsecond // 1000 * 1000)
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def message_out(doc: dict[str, Any]) -> dict[str, Any]:

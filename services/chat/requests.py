@@ -16,7 +16,6 @@ from services.chat.model import (
     invalid,
     limit_of,
     message_out,
-    now,
     opt_id,
     opt_int,
     opt_time,
@@ -26,6 +25,7 @@ from services.chat.model import (
     summary_out,
 )
 from services.chat.presence import visitor_view
+from shared import clock
 from shared.errors import PermanentError
 from shared.metrics import CHAT_MESSAGES
 
@@ -155,7 +155,7 @@ async def conversation_update(ctx: ChatContext, p: dict[str, Any]) -> dict[str, 
         fields["status"] = status
         if status == "snoozed":
             until = opt_time(p, "snoozed_until")
-            if until is None or until <= now():
+            if until is None or until <= clock.now():
                 raise invalid("snoozing needs snoozed_until in the future")
             fields["snoozed_until"] = until
         else:

@@ -172,8 +172,10 @@ class AgentHub:
         if frame.get("type") == "profile.updated":
             self._people.clear()
         elif frame.get("type") in DECORATED and isinstance(frame.get("conversation"), dict):
-            frame["conversation"]["person"] = await self._person(
-                workspace_id, frame["conversation"]
+            conversation = frame["conversation"]
+            conversation["person"] = await self._person(workspace_id, conversation)
+            conversation["row_html"] = self.app[keys.RENDERER].row(
+                conversation, conversation["person"]
             )
         text = json.dumps(frame, default=str)
         for conn in [c for c in self.conns if c.workspace_id == workspace_id]:

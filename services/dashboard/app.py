@@ -8,6 +8,7 @@ from aiohttp import web
 
 from services.dashboard import agent_ws, audit, keys
 from services.dashboard.auth import headers_middleware, session_middleware
+from services.dashboard.pages import error_pages_middleware
 from services.dashboard.render import Renderer
 from services.dashboard.store import INDEXES, Store
 from services.dashboard.throttle import LoginThrottle
@@ -24,7 +25,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 def create_app(config: Settings) -> web.Application:
     app = create_base_app("dashboard", config)
-    app.middlewares.extend([headers_middleware, session_middleware])
+    # error pages inside the security headers, outside the session (a 404 for anyone)
+    app.middlewares.extend([headers_middleware, error_pages_middleware, session_middleware])
     add_workspaces(app)
     add_mongo(app, indexes=INDEXES)
     app[keys.RENDERER] = Renderer()

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from services.dashboard import keys
-from shared.security import constant_time_equals
+from shared.security import constant_time_equals, origin_of
 from shared.web import SETTINGS
 
 SESSION_COOKIE = "parley_session"
@@ -32,11 +31,6 @@ def is_public(path: str) -> bool:
 
 def wants_json(request: web.Request) -> bool:
     return request.path.startswith("/api/") or request.path == "/ws"
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def allowed_origins(request: web.Request) -> set[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.dashboard.backends import TIMEOUT, Notices, ask
+from services.dashboard.ask import TIMEOUT, Notices, ask
 from shared.errors import BusError
 
 MAX_ASK = 200  # identity's bulk limit per list

@@ -12,6 +12,8 @@ from aiohttp import web
 from markupsafe import Markup
 
 from services.dashboard import keys, ua
+from services.dashboard.people import fallback_person
+from shared import clock
 from shared.events import parse_time
 
 # package data: an installed wheel renders and serves the same files as a source checkout
@@ -44,7 +46,7 @@ def ago(value: Any) -> str:
 
 def iso(value: Any) -> str:
     when = as_time(value)
-    return when.isoformat().replace("+00:00", "Z") if when else ""
+    return clock.iso(when) if when else ""
 
 
 def when(value: Any) -> str:
@@ -117,6 +119,12 @@ class Renderer:
             data = (STATIC / name).read_bytes()
             self._versions[name] = hashlib.sha256(data).hexdigest()[:12]
         return f"/static/{name}?v={self._versions[name]}"
+
+    def row(self, conversation: dict[str, Any], person: dict[str, Any] | None) -> str:
+        """One inbox row, from the one macro the inbox page renders its rows with too:
+        live updates carry it and live.js inserts it, so a live row is the same row."""
+        macros = self.env.get_template("_macros.html").module
+        return str(macros.row(conversation, person or fallback_person(conversation)))  # type: ignore[attr-defined]
 
     def render(
         self, request: web.Request, name: str, context: dict[str, Any], status: int = 200

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from services.dashboard import ua
-from services.dashboard.backends import Notices
+from services.dashboard.ask import Notices
 from services.dashboard.people import fallback_person, person_from
 
 EVENTS_SHOWN = 10
@@ -21,8 +21,8 @@ def device(profile: dict[str, Any] | None) -> str:
         return ""
     visitors = [v for v in profile.get("visitors") or [] if isinstance(v, dict)]
     visitors.sort(key=lambda v: str(v.get("last_visit") or ""), reverse=True)
-    agent = next((v.get("user_agent") for v in visitors if v.get("user_agent")), None)
-    return ua.describe(agent or profile.get("user_agent"))
+    seen = next((v for v in visitors if v.get("user_agent") or v.get("browser")), None)
+    return ua.describe(seen)
 
 
 async def profile_for(

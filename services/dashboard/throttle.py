@@ -16,8 +16,8 @@ from datetime import timedelta
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
-from services.dashboard.store import now
 from services.dashboard.store.logins import LoginCounters
+from shared import clock
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ class LoginThrottle:
         """
         counted: list[str] = []
         for key, limit in self._keys(email, ip).items():
-            doc = await self.counters.count(key, now(), self.limits.window)
-            remaining = (doc["expires_at"] - now()).total_seconds()
+            doc = await self.counters.count(key, clock.now(), self.limits.window)
+            remaining = (doc["expires_at"] - clock.now()).total_seconds()
             if doc["count"] > limit and remaining > 0:
                 for earlier in counted:
                     await self._uncount(earlier)

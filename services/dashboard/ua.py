@@ -1,33 +1,22 @@
-"""A short 'Browser on OS' from a user agent string, for the profile sidebar."""
+"""A short 'Browser on OS' for the profile sidebar, from the fields identity parsed.
+
+Identity parses each user agent once (services/identity/enrich.py) and stores its browser,
+OS and device class on the visitor; the dashboard only renders them.
+"""
 
 from __future__ import annotations
 
-import re
-
-_BROWSERS = (
-    ("Edge", re.compile(r"Edg(?:e|A|iOS)?/(\d+)")),
-    ("Opera", re.compile(r"OPR/(\d+)")),
-    ("Firefox", re.compile(r"(?:Firefox|FxiOS)/(\d+)")),
-    ("Chrome", re.compile(r"(?:Chrome|CriOS)/(\d+)")),
-    ("Safari", re.compile(r"Version/(\d+)[.\d]* (?:Mobile/\S+ )?Safari/")),
-)
-_SYSTEMS = (
-    ("iOS", re.compile(r"iPhone|iPad|iPod")),
-    ("Android", re.compile(r"Android")),
-    ("Windows", re.compile(r"Windows")),
-    ("macOS", re.compile(r"Mac OS X|Macintosh")),
-    ("ChromeOS", re.compile(r"CrOS")),
-    ("Linux", re.compile(r"Linux")),
-)
+from typing import Any
 
 
-def describe(user_agent: str | None) -> str:
-    if not user_agent:
+def describe(visitor: dict[str, Any] | None) -> str:
+    if not visitor:
         return ""
-    browser = next(
-        (f"{name} {m.group(1)}" for name, rx in _BROWSERS if (m := rx.search(user_agent))), ""
-    )
-    system = next((name for name, rx in _SYSTEMS if rx.search(user_agent)), "")
+    browser, system = visitor.get("browser") or "", visitor.get("os") or ""
     if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or user_agent[:60]
+        text = f"{browser} on {system}"
+    else:
+        text = browser or system or (visitor.get("user_agent") or "")[:60]
+    if text and visitor.get("device") in ("tablet", "mobile"):
+        text += f" ({visitor['device']})"
+    return text

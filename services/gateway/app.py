@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway import assets, ingest, profiles_api, visitor_ws
+from services.gateway import assets, ingest, profiles_api
+from services.gateway.visitor import ws as visitor_ws
 from shared.settings import Settings
 from shared.web import add_workspaces, create_base_app
 

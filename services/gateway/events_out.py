@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 import nats.errors
 
-from shared import audit
+from shared import audit, clock
 from shared.bus import Bus
 from shared.errors import BusError, PermanentError
 from shared.events import EARLIEST_EVENT, IngestEvent, parse_time
@@ -66,10 +66,6 @@ def _id(value: str | int | float | None) -> str | None:
     return value
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _skew_corrected(original: datetime, sent: datetime | None, received: datetime) -> datetime:
     """receivedAt - (sentAt - timestamp), refused when that is before EARLIEST_EVENT."""
     try:
@@ -87,14 +83,14 @@ def _skew_corrected(original: datetime, sent: datetime | None, received: datetim
 def event_time(raw_time: Any, sent_at: Any, received: datetime) -> str:
     """Segment's clock-skew correction; never in the future, never before 2000."""
     if raw_time is None:
-        return _iso(received)
+        return clock.iso(received)
     original = parse_time(raw_time)
     if original is None:
         raise PermanentError("timestamp is not an ISO-8601 time", code="bad_timestamp")
     moment = _skew_corrected(original, parse_time(sent_at), received)
     if moment > received + MAX_FUTURE:
         moment = received
-    return _iso(moment)
+    return clock.iso(moment)
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -197,7 +193,7 @@ def normalise(
         kind=message.type,  # type: ignore[arg-type]
         message_id=_message_id(message.message),
         timestamp=event_time(message.time, sent_at, received),
-        received_at=_iso(received),
+        received_at=clock.iso(received),
         source=source,  # type: ignore[arg-type]
         trusted=_trust(workspace, trusted, message.type, user_id, raw),  # type: ignore[arg-type]
         anonymous_id=_id(message.anonymous),

@@ -12,8 +12,8 @@ from aiohttp import web
 from services.identity.enrich import GeoIP
 from services.identity.processor import Processor
 from services.identity.requests import Requests
-from services.identity.store import INDEXES, IdentityStore, utcnow
-from shared import tasks
+from services.identity.store import INDEXES, IdentityStore
+from shared import clock, tasks
 from shared.settings import Settings
 from shared.subjects import Subjects
 from shared.web import (
@@ -56,7 +56,7 @@ async def finish_pending_now_and_then(processor: Processor, every: float) -> Non
     while True:
         await asyncio.sleep(every)
         try:
-            await processor.finish_pending(claimed_before=utcnow() - PENDING_GRACE)
+            await processor.finish_pending(claimed_before=clock.now() - PENDING_GRACE)
         except asyncio.CancelledError:
             raise
         except Exception:

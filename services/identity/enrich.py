@@ -8,6 +8,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+import ua_parser
+
 log = logging.getLogger("parley.identity.enrich")
 
 MAX_UA = 512
@@ -95,42 +97,50 @@ def referring_domain(referrer: object, page_url: object, own_hosts: set[str]) ->
     return ref
 
 
-_BROWSERS = (
-    ("Edge", r"Edg(?:e|A|iOS)?/([\d.]+)"),
-    ("Opera", r"(?:OPR|Opera)/([\d.]+)"),
-    ("Samsung Internet", r"SamsungBrowser/([\d.]+)"),
-    ("Firefox", r"(?:Firefox|FxiOS)/([\d.]+)"),
-    ("Chrome", r"(?:Chrome|CriOS)/([\d.]+)"),
-    ("Safari", r"Version/([\d.]+).*Safari/"),
-)
-_OSES = (
-    ("iOS", r"iPhone|iPad|iPod"),
-    ("Android", r"Android"),
-    ("Windows", r"Windows"),
-    ("macOS", r"Mac OS X|Macintosh"),
-    ("ChromeOS", r"CrOS"),
-    ("Linux", r"Linux"),
-)
+# ua-parser's families, shortened to the names the dashboard shows
+_BROWSER_NAMES = {
+    "Mobile Safari": "Safari",
+    "Mobile Safari UI/WKWebView": "Safari",
+    "Chrome Mobile": "Chrome",
+    "Chrome Mobile iOS": "Chrome",
+    "Chrome Mobile WebView": "Chrome",
+    "Firefox Mobile": "Firefox",
+    "Firefox iOS": "Firefox",
+    "Edge Mobile": "Edge",
+    "Opera Mobile": "Opera",
+}
+_OS_NAMES = {"Mac OS X": "macOS", "Chrome OS": "ChromeOS", "Ubuntu": "Linux", "Fedora": "Linux"}
+# what ua-parser leaves as a plain desktop but is not a person's browser
 _BOTS = re.compile(r"bot|crawler|spider|slurp|headless|curl|wget|python-requests|analytics-", re.I)
+_TABLETS = re.compile(r"iPad|Tablet|Kindle|Silk/|PlayBook", re.I)
 
 
 def parse_user_agent(ua: object) -> dict[str, str | None] | None:
-    """Browser (with major version), OS and device class; a small table, no guessing beyond it."""
+    """Browser (with major version), OS and device class (desktop, tablet, mobile, bot)."""
     if not isinstance(ua, str) or not ua.strip():
         return None
     ua = ua[:MAX_UA]
+    parsed = ua_parser.parse(ua)
     browser = None
-    for name, pattern in _BROWSERS:
-        if match := re.search(pattern, ua):
-            browser = f"{name} {match.group(1).split('.')[0]}"
-            break
-    os_name = next((name for name, pattern in _OSES if re.search(pattern, ua)), None)
-    if _BOTS.search(ua):
-        device = "bot"
-    elif re.search(r"iPad|Tablet", ua) or ("Android" in ua and "Mobile" not in ua):
-        device = "tablet"
-    elif re.search(r"Mobi|iPhone|iPod", ua):
-        device = "mobile"
-    else:
-        device = "desktop"
-    return {"browser": browser, "os": os_name, "device": device}
+    if parsed.user_agent is not None and parsed.user_agent.family != "Other":
+        name = _BROWSER_NAMES.get(parsed.user_agent.family, parsed.user_agent.family)
+        browser = f"{name} {parsed.user_agent.major}" if parsed.user_agent.major else name
+    os_name = None
+    if parsed.os is not None and parsed.os.family != "Other":
+        os_name = _OS_NAMES.get(parsed.os.family, parsed.os.family)
+        if os_name == "iOS" and parsed.device is not None and parsed.device.family == "iPad":
+            os_name = "iPadOS"
+    return {"browser": browser, "os": os_name, "device": _device_class(ua, parsed)}
+
+
+def _device_class(ua: str, parsed: ua_parser.Result) -> str:
+    device = parsed.device
+    if (device is not None and device.family == "Spider") or _BOTS.search(ua):
+        return "bot"
+    brand = (device.brand or "") if device is not None else ""
+    # an iPad (iPadOS says "iPad"), or an Android browser without "Mobile" (Google's rule)
+    if _TABLETS.search(ua) or "Tablet" in brand or ("Android" in ua and "Mobile" not in ua):
+        return "tablet"
+    if re.search(r"Mobi|iPhone|iPod|Android", ua):
+        return "mobile"
+    return "desktop"

@@ -9,11 +9,11 @@ id it can never apply.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from services.identity.enrich import GeoIP, geo_from_context, parse_user_agent, referring_domain
 from services.identity.model import MAX_TRAITS, Change, Visit, clean_key
+from shared import clock
 from shared.errors import PermanentError
 from shared.events import IngestEvent, parse_time
 from shared.identifiers import normalize_email
@@ -40,20 +40,11 @@ class Plan:
     label: str | None
 
 
-def iso(moment: datetime) -> str:
-    """Fixed-width UTC text (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), so text order is time order.
-
-    Not `strftime("%Y")`: glibc writes year 999 as `999`, which sorts after `2026`.
-    """
-    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-    return text + "Z"
-
-
 def event_time(ev: IngestEvent) -> str:
     moment = parse_time(ev.timestamp)
     if moment is None:  # IngestEvent validated it: unreachable
         raise PermanentError("timestamp is not an ISO-8601 time", code="bad_timestamp")
-    return iso(moment)
+    return clock.iso(moment, "microseconds")
 
 
 def _clean(values: Any) -> dict[str, Any]:

@@ -28,10 +28,11 @@ from services.identity.model import (
     stage_rank,
     summary,
 )
-from services.identity.resolve import Resolver, forget, fresh_reads
-from services.identity.store import IdentityStore, utcnow
+from services.identity.resolve import Resolver, Scope
+from services.identity.store import IdentityStore
+from shared import clock
 from shared.bus import Bus
-from shared.events import IngestEvent, ProfileMerged, parse_time, utcnow_iso
+from shared.events import IngestEvent, ProfileMerged, parse_time
 
 log = logging.getLogger("parley.identity.processor")
 
@@ -43,6 +44,28 @@ CHAIN_CONCURRENCY = 16
 class Item:
     event: IngestEvent
     plan: Plan
+
+
+@dataclass(frozen=True)
+class Applied:
+    """Where an applied event landed (what its event record stores)."""
+
+    workspace_id: str
+    message_id: str
+    person_id: str
+    visitor_id: str | None
+
+
+@dataclass(frozen=True)
+class Route:
+    """A grouped event's distinct-id record and the live person it belongs to."""
+
+    did: dict[str, Any]
+    person: dict[str, Any]
+
+    @property
+    def visitor_id(self) -> str:
+        return str(self.did["visitor_id"])
 
 
 class Processor:
@@ -84,17 +107,19 @@ class Processor:
                 and not plan.change.email
             )
             (simple if is_simple else single).append(item)
-        done: list[tuple[str, str, str, str | None]] = []
-        done.extend(await self._apply_chains(single))
-        done.extend(await self._apply_grouped(simple))
-        where = {(ws, mid): (pid, vid) for ws, mid, pid, vid in done}
+        touched: set[tuple[str, str]] = set()
+        done = await self._apply_chains(single, touched)
+        done.extend(await self._apply_grouped(simple, touched))
+        where = {(a.workspace_id, a.message_id): (a.person_id, a.visitor_id) for a in done}
         await self.store.record_events(
             [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
         )
         self.applied += len(done)
-        await self.announce_changes()
+        await self.announce_changes(touched)
 
-    async def _apply_chains(self, items: list[Item]) -> list[tuple[str, str, str, str | None]]:
+    async def _apply_chains(
+        self, items: list[Item], touched: set[tuple[str, str]]
+    ) -> list[Applied]:
         """Events sharing an id run in stream order; unrelated chains run side by side
         (they are as safe together as on two workers, and the database waits overlap)."""
         chains: dict[tuple[str, str], list[Item]] = {}
@@ -114,58 +139,91 @@ class Processor:
         for item in items:
             chains.setdefault(find((item.event.workspace_id, item.plan.target)), []).append(item)
         gate = asyncio.Semaphore(CHAIN_CONCURRENCY)
-        done: list[tuple[str, str, str, str | None]] = []
+        done: list[Applied] = []
 
-        async def run(chain: list[Item]) -> None:
+        async def run(chain: list[Item]) -> set[tuple[str, str]]:
+            changed_here: set[tuple[str, str]] = set()  # this chain's own
             async with gate:
                 for item in chain:
-                    done.append(await self.apply_one(item))
+                    scope = Scope(touched=changed_here)  # fresh reads for each event
+                    done.append(await self.apply_one(item, scope))
+            return changed_here
 
-        await asyncio.gather(*(run(chain) for chain in chains.values()))
+        for changed_here in await asyncio.gather(*(run(chain) for chain in chains.values())):
+            touched |= changed_here
         return done
 
-    async def apply_one(self, item: Item) -> tuple[str, str, str, str | None]:
+    async def apply_one(self, item: Item, scope: Scope) -> Applied:
+        """One event through the resolver; the persons it changed go to `scope.touched`."""
         ws, plan = item.event.workspace_id, item.plan
-        fresh_reads()
-        try:
-            person_id, visitor_id = await self.resolver.place(ws, plan)
-            person_id, new_email = await self.resolver.update_person(person_id, ws, plan.change)
-            await self.resolver.update_visitor(visitor_id, ws, person_id, plan.device, plan.visit)
-            if new_email and plan.change.email:
-                person_id = await self.resolver.email_merges(
-                    ws,
-                    person_id,
-                    plan.change.email,
-                    verified=plan.change.email_trusted,
-                    message_id=item.event.message_id,
-                )
-        finally:
-            forget()
-        return ws, item.event.message_id, person_id, visitor_id
+        resolver = self.resolver
+        person_id, visitor_id = await resolver.place(ws, plan, scope)
+        person_id, new_email = await resolver.update_person(person_id, ws, plan.change, scope)
+        await resolver.update_visitor(visitor_id, ws, person_id, plan.device, plan.visit, scope)
+        if new_email and plan.change.email:
+            person_id = await resolver.email_merges(
+                ws,
+                person_id,
+                plan.change.email,
+                verified=plan.change.email_trusted,
+                message_id=item.event.message_id,
+                scope=scope,
+            )
+        return Applied(ws, item.event.message_id, person_id, visitor_id)
 
-    async def _apply_grouped(self, items: list[Item]) -> list[tuple[str, str, str, str | None]]:
+    async def _apply_grouped(
+        self, items: list[Item], touched: set[tuple[str, str]]
+    ) -> list[Applied]:
+        """Simple events (one anonymous id, no email) in bulk: read, write persons, write
+        visitors, then redo one by one whatever lost a race."""
         if not items:
             return []
+        scope = Scope(reads=None, touched=touched)  # the bulk reads are its cache
+        routes = await self._route(items, scope)
+        failed_persons = await self._write_persons(items, routes, touched)
+        failed_visitors = await self._write_visitors(items, routes)
+        done = []
+        for item in items:
+            ws, route = item.event.workspace_id, routes[id(item)]
+            pid = route.person["_id"]
+            if pid in failed_persons:
+                pid, _ = await self.resolver.update_person(pid, ws, item.plan.change, scope)
+            if route.visitor_id in failed_visitors:
+                await self.resolver.update_visitor(
+                    route.visitor_id, ws, pid, item.plan.device, item.plan.visit, scope
+                )
+            done.append(Applied(ws, item.event.message_id, pid, route.visitor_id))
+        return done
+
+    async def _route(self, items: list[Item], scope: Scope) -> dict[int, Route]:
+        """Each item's distinct-id record (made for new devices) and its live person."""
         keys = {(i.event.workspace_id, i.plan.target) for i in items}
         known = await self.store.find_dids_many(keys)
         known.update(await self.store.create_dids(sorted(keys - set(known))))  # new devices
-        route = {id(i): known[(i.event.workspace_id, i.plan.target)] for i in items}
+        dids = {id(i): known[(i.event.workspace_id, i.plan.target)] for i in items}
         persons = await self.store.load_persons_many(
-            (d["workspace_id"], d["person_id"]) for d in route.values()
+            (d["workspace_id"], d["person_id"]) for d in dids.values()
         )
         # a person merged away (or not stored yet) is followed one by one
         live: dict[str, dict[str, Any]] = {}
-        for doc in route.values():
+        for doc in dids.values():
             pid = doc["person_id"]
             if pid not in live:
                 found = persons.get(pid)
                 if found is None or found.get("merged_into"):
-                    found = await self.resolver.live(pid, doc["workspace_id"])
+                    found = await self.resolver.live(pid, doc["workspace_id"], scope)
                 live[pid] = found
-        originals = {p["_id"]: p for p in live.values()}
+        return {key: Route(doc, live[doc["person_id"]]) for key, doc in dids.items()}
+
+    async def _write_persons(
+        self, items: list[Item], routes: dict[int, Route], touched: set[tuple[str, str]]
+    ) -> set[str]:
+        """Every item's change on its person, one versioned write a person; the ids of
+        those someone else changed meanwhile."""
+        originals = {r.person["_id"]: r.person for r in routes.values()}
         after = dict(originals)
         for item in items:
-            pid = live[route[id(item)]["person_id"]]["_id"]
+            pid = routes[id(item)].person["_id"]
             after[pid] = apply_change(after[pid], item.plan.change)
         dirty = [
             p
@@ -175,60 +233,54 @@ class Processor:
         failed = await self.store.save_many("persons", dirty)
         for person in dirty:
             if person["_id"] not in failed:
-                self.resolver.touched.add((person["workspace_id"], person["_id"]))
+                touched.add((person["workspace_id"], person["_id"]))
+        return failed
+
+    async def _write_visitors(self, items: list[Item], routes: dict[int, Route]) -> set[str]:
+        """Every item's visit on its visitor, one versioned write a visitor; the ids of
+        those someone else changed meanwhile."""
         visitors = await self.store.load_visitors_many(
-            (d["workspace_id"], d["visitor_id"]) for d in route.values()
+            (r.did["workspace_id"], r.visitor_id) for r in routes.values()
         )
-        v_after: dict[str, dict[str, Any]] = {}
+        after: dict[str, dict[str, Any]] = {}
         for item in items:
-            doc = route[id(item)]
-            vid = doc["visitor_id"]
-            base = v_after.get(vid) or visitors.get(vid)
+            route = routes[id(item)]
+            vid = route.visitor_id
+            base = after.get(vid) or visitors.get(vid)
             if base is None:
-                pid = live[doc["person_id"]]["_id"]
-                base = new_visitor(vid, doc["workspace_id"], pid, item.plan.device, utcnow())
-            v_after[vid] = apply_visit(base, item.plan.visit)
-        v_dirty = []
-        for vid, visitor in v_after.items():
+                ws, pid = route.did["workspace_id"], route.person["_id"]
+                base = new_visitor(vid, ws, pid, item.plan.device, clock.now())
+            after[vid] = apply_visit(base, item.plan.visit)
+        dirty = []
+        for vid, visitor in after.items():
             before = visitors.get(vid)
             if before is None:
                 pid, ws = visitor["person_id"], visitor["workspace_id"]
                 before = new_visitor(vid, ws, pid, visitor["distinct_id"], visitor["created_at"])
             if changed(before, visitor):
-                v_dirty.append(visitor)
-        v_failed = await self.store.save_many("visitors", v_dirty)
-        done = []
-        for item in items:
-            doc = route[id(item)]
-            ws = item.event.workspace_id
-            pid = live[doc["person_id"]]["_id"]
-            if pid in failed:
-                pid, _ = await self.resolver.update_person(pid, ws, item.plan.change)
-            if doc["visitor_id"] in v_failed:
-                await self.resolver.update_visitor(
-                    doc["visitor_id"], ws, pid, item.plan.device, item.plan.visit
-                )
-            done.append((ws, item.event.message_id, pid, doc["visitor_id"]))
-        return done
+                dirty.append(visitor)
+        return await self.store.save_many("visitors", dirty)
 
     async def finish_pending(self, claimed_before: datetime | None = None) -> int:
         """Finish merges a crashed worker left claimed; announce the profiles they changed."""
-        finished = await self.resolver.finish_pending(claimed_before=claimed_before)
+        scope = Scope(reads=None)
+        finished = await self.resolver.finish_pending(scope, claimed_before=claimed_before)
         if finished:
-            await self.announce_changes()
+            await self.announce_changes(scope.touched)
         return finished
 
     # --- facts and live frames ----------------------------------------------------------
     async def _announce_merge(self, ws: str, survivor: str, merged: str, reason: str) -> None:
-        fact = ProfileMerged(ws, survivor, merged, utcnow_iso(), reason)
+        fact = ProfileMerged(ws, survivor, merged, clock.iso_now(), reason)
         subjects = self.bus.subjects
         await self.bus.publish_durable(
             subjects.identity_fact("merged"), fact.to_dict(), f"merged:{ws}:{merged}"
         )
 
-    async def announce_changes(self) -> None:
-        """Publish `promoted` facts and live frames for the persons the last batch touched."""
-        touched, self.resolver.touched = self.resolver.touched, set()
+    async def announce_changes(self, touched: set[tuple[str, str]]) -> None:
+        """Publish `promoted` facts and live frames for these (workspace, person) ids, and
+        for those a request changed meanwhile."""
+        touched = touched | self.resolver.take_unannounced()
         if not touched:
             return
         persons = await self.store.load_persons_many(touched)
@@ -245,7 +297,7 @@ class Processor:
                     "workspace_id": ws,
                     "profile_id": pid,
                     "stage": person["stage"],
-                    "at": utcnow_iso(),
+                    "at": clock.iso_now(),
                 }
                 await self.bus.publish_durable(
                     self.bus.subjects.identity_fact("promoted"),
@@ -276,7 +328,7 @@ def _record(item: Item, person_id: str, visitor_id: str | None) -> dict[str, Any
         "event": item.plan.label,
         "properties_json": json.dumps(body, separators=(",", ":"), default=str)[:40_000],
         "timestamp": parse_time(event_time(ev)),
-        "received_at": parse_time(ev.received_at) or utcnow(),
+        "received_at": parse_time(ev.received_at) or clock.now(),
         "source": ev.source,
         "distinct_id": ev.distinct_id if ev.trusted else (ev.anonymous_id or ev.distinct_id),
         "person_id": person_id,

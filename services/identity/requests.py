@@ -6,14 +6,13 @@ reach a query. A merged-away profile id answers with its survivor.
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 from services.identity.model import STAGES, summary
+from services.identity.profiles import event_view, full_profiles
 from services.identity.resolve import Resolver
 from services.identity.store import IdentityStore
-from services.identity.views import event_view, full_profiles
+from shared import cursor as cursors
 from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.events import parse_time
@@ -204,13 +203,12 @@ def _order(person: dict[str, Any]) -> tuple[str, str]:
 
 
 def _cursor(person: dict[str, Any]) -> str:
-    raw = json.dumps([person.get("last_seen"), person["_id"]]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    return cursors.encode([person.get("last_seen"), person["_id"]])
 
 
 def _decode(cursor: str) -> tuple[str, str]:
     try:
-        last_seen, pid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        last_seen, pid = cursors.decode(cursor)
     except (ValueError, TypeError) as exc:
         raise PermanentError("bad cursor", code="invalid") from exc
     if not isinstance(pid, str) or not (last_seen is None or isinstance(last_seen, str)):

@@ -20,33 +20,57 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from services.identity.interpret import Plan
 from services.identity.model import Change, absorb, apply_change, apply_visit, changed
-from services.identity.store import Conflict, IdentityStore, derived_id, utcnow
+from services.identity.store import IdentityStore, StaleRead, derived_id
+from shared import clock
 
 log = logging.getLogger("parley.identity.resolve")
 
 MAX_ATTEMPTS = 12
 MAX_CHAIN = 64
 MergedCallback = Callable[[str, str, str, str], Awaitable[None]]
-_READS: ContextVar[dict[str, dict[str, Any]] | None] = ContextVar("identity_reads", default=None)
-
-
 _FINISHING: ContextVar[frozenset[str]] = ContextVar("identity_finishing", default=frozenset())
 
 
-def fresh_reads() -> None:
-    """Start a new read cache for the current task (one event)."""
-    _READS.set({})
+@dataclass
+class Scope:
+    """What one event's resolution hands down its calls, explicitly: the persons it read
+    (each read once: every write is versioned, so a stale copy only costs a StaleRead,
+    which clears them) and the persons it changed, for the processor to announce.
+
+    Concurrent chains each have their own; `reads=None` reads through every time."""
+
+    reads: dict[str, dict[str, Any]] | None = field(default_factory=dict)
+    touched: set[tuple[str, str]] = field(default_factory=set)
+
+    def forget(self) -> None:
+        if self.reads is not None:
+            self.reads.clear()
 
 
-def forget() -> None:
-    cache = _READS.get()
-    if cache is not None:
-        cache.clear()
+@dataclass(frozen=True)
+class Placed:
+    """Where an event lands: its person, its visitor, and the target id's record."""
+
+    person_id: str
+    visitor_id: str
+    target: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EmailMatch:
+    """An email that just came to a person, and what decides whom it joins."""
+
+    ws: str
+    email: str
+    message_id: str | None
+    identified: bool  # a member identified (verified) with it
+    member_user_ids: frozenset[str]  # of every person holding it
 
 
 class MergeRace(Exception):
@@ -57,53 +81,71 @@ class Resolver:
     def __init__(self, store: IdentityStore, on_merged: MergedCallback) -> None:
         self.store = store
         self.on_merged = on_merged
-        self.touched: set[tuple[str, str]] = set()
+        # persons changed outside any event (a request that finished a crashed merge):
+        # the processor announces them with its next batch (take_unannounced)
+        self._unannounced: set[tuple[str, str]] = set()
+
+    def take_unannounced(self) -> set[tuple[str, str]]:
+        taken, self._unannounced = self._unannounced, set()
+        return taken
 
     # --- persons, following merges ----------------------------------------------------
-    async def _load(self, person_id: str, workspace_id: str) -> dict[str, Any]:
+    async def _load(self, person_id: str, workspace_id: str, scope: Scope) -> dict[str, Any]:
         """A person read once per event: every write is versioned, so a stale copy can
         only cost a conflict, which clears the copies and reads again."""
-        cache = _READS.get()
-        if cache is not None and person_id in cache:
-            return cache[person_id]
+        if scope.reads is not None and person_id in scope.reads:
+            return scope.reads[person_id]
         person = await self.store.load_person(person_id, workspace_id)
-        if cache is not None:
-            cache[person_id] = person
+        if scope.reads is not None:
+            scope.reads[person_id] = person
         return person
 
-    async def _saved(self, doc: dict[str, Any]) -> dict[str, Any]:
+    async def _saved(self, doc: dict[str, Any], scope: Scope) -> dict[str, Any]:
         try:
             stored = await self.store.save("persons", doc)
-        except Conflict:
-            forget()
+        except StaleRead:
+            scope.forget()
             raise
-        cache = _READS.get()
-        if cache is not None:
-            cache[stored["_id"]] = stored
+        if scope.reads is not None:
+            scope.reads[stored["_id"]] = stored
         return stored
 
-    async def live(self, person_id: str, workspace_id: str) -> dict[str, Any]:
-        """The person `person_id` is now: itself, or the survivor it was merged into."""
+    async def live(
+        self, person_id: str, workspace_id: str, scope: Scope | None = None
+    ) -> dict[str, Any]:
+        """The person `person_id` is now: itself, or the survivor it was merged into.
+
+        Without a scope (a request, outside any event) nothing is cached, and persons a
+        merge finished on the way are left for the processor to announce."""
+        if scope is None:
+            scope = Scope(reads=None)
+            try:
+                return await self._live(person_id, workspace_id, scope)
+            finally:
+                self._unannounced |= scope.touched
+        return await self._live(person_id, workspace_id, scope)
+
+    async def _live(self, person_id: str, workspace_id: str, scope: Scope) -> dict[str, Any]:
         visited: set[str] = set()
         for _ in range(MAX_CHAIN):
             if person_id in visited:  # cannot happen while merges go newer -> older
                 raise MergeRace(f"merge cycle through {person_id}")
             visited.add(person_id)
-            person = await self._load(person_id, workspace_id)
+            person = await self._load(person_id, workspace_id, scope)
             if not person.get("merged_into"):
                 return person
             if person.get("merge_pending"):
-                await self.finish_merge(person)
+                await self.finish_merge(person, scope)
             person_id = person["merged_into"]
         raise MergeRace(f"merge chain from {person_id} too long")
 
     async def update_person(
-        self, person_id: str, workspace_id: str, change: Change
+        self, person_id: str, workspace_id: str, change: Change, scope: Scope
     ) -> tuple[str, bool]:
         """Apply `change` to the live person; returns its id and whether the change
         brought an email it did not have (or had unverified): then look for matches."""
         for _ in range(MAX_ATTEMPTS):
-            person = await self.live(person_id, workspace_id)
+            person = await self.live(person_id, workspace_id, scope)
             after = apply_change(person, change)
             news = bool(change.email) and (
                 change.email not in person["emails"]
@@ -112,15 +154,21 @@ class Resolver:
             if person["version"] and not changed(person, after):
                 return person["_id"], news
             try:
-                await self._saved(after)
-            except Conflict:
+                await self._saved(after, scope)
+            except StaleRead:
                 continue
-            self.touched.add((workspace_id, after["_id"]))
+            scope.touched.add((workspace_id, after["_id"]))
             return after["_id"], news
         raise MergeRace(f"person {person_id} kept changing")
 
     async def update_visitor(
-        self, visitor_id: str, workspace_id: str, person_id: str, distinct_id: str, visit: Any
+        self,
+        visitor_id: str,
+        workspace_id: str,
+        person_id: str,
+        distinct_id: str,
+        visit: Any,
+        scope: Scope,
     ) -> None:
         for _ in range(MAX_ATTEMPTS):
             visitor = await self.store.load_visitor(
@@ -131,23 +179,23 @@ class Resolver:
                 return  # nothing seen: a visitor document only once there is something
             try:
                 await self.store.save("visitors", after)
-            except Conflict:
+            except StaleRead:
                 continue
-            self.touched.add((workspace_id, visitor["person_id"]))
+            scope.touched.add((workspace_id, visitor["person_id"]))
             return
         raise MergeRace(f"visitor {visitor_id} kept changing")
 
     # --- placing an event -------------------------------------------------------------
-    async def place(self, workspace_id: str, plan: Plan) -> tuple[str, str]:
+    async def place(self, workspace_id: str, plan: Plan, scope: Scope) -> tuple[str, str]:
         """(person id, visitor id) the event lands on, after any linking or merging."""
         for _ in range(MAX_ATTEMPTS):
             try:
-                person_id, visitor_id, t = await self._place_once(workspace_id, plan)
-            except Conflict:
+                placed = await self._place_once(workspace_id, plan, scope)
+            except StaleRead:
                 continue
             if plan.target_is_user:
-                await self.store.settle_visitor(t, visitor_id, plan.change.at)
-            return person_id, visitor_id
+                await self.store.settle_visitor(placed.target, placed.visitor_id, plan.change.at)
+            return placed.person_id, placed.visitor_id
         raise MergeRace(f"could not place an event for {plan.target}")
 
     async def create_did(
@@ -167,103 +215,164 @@ class Resolver:
     ) -> dict[str, Any]:
         doc = await self.store.claim_did(ws, distinct_id, person_id, visitor_id, user, seen_at)
         if doc["person_id"] != person_id:
-            raise Conflict(f"{distinct_id} was claimed meanwhile")
+            raise StaleRead(f"{distinct_id} was claimed meanwhile")
         return doc
 
-    async def _place_once(self, ws: str, plan: Plan) -> tuple[str, str, dict[str, Any]]:
-        """(person id, visitor id, the target's distinct id record)."""
-        target, other, at = plan.target, plan.other, plan.change.at
-        seen = at if plan.target_is_user else None
-        found = await self.store.find_dids(ws, [target, other or ""])
-        t, o = found.get(target), found.get(other) if other else None
-        if other is None:
-            t = t or await self.create_did(ws, target, plan.target_is_user, seen)
-            person_id = (await self.live(t["person_id"], ws))["_id"]
-            # a user id named alone was seen on no device but its own
-            own = derived_id("v", ws, target) if plan.target_is_user else t["visitor_id"]
-            return person_id, own, t
-        alias = plan.may_merge and plan.target_is_user
-        if t is None and o is None:
-            pid, vid = derived_id("p", ws, other), derived_id("v", ws, other)
-            t = await self._join(ws, target, pid, vid, plan.target_is_user, seen)
-            await self._join(ws, other, pid, vid, False)
-            if alias:
-                await self.store.add_alias(ws, target, other)
-            return pid, vid, t
-        if o is None:
-            assert t is not None
-            person = await self.live(t["person_id"], ws)
-            o = await self._join(ws, other, person["_id"], derived_id("v", ws, other), False)
-            if alias:
-                await self.store.add_alias(ws, target, other)
-            return person["_id"], o["visitor_id"], t
-        person = await self.live(o["person_id"], ws)
-        if t is None:
-            if plan.target_is_user and person["user_id"] and person["user_id"] != target:
-                t = await self.create_did(ws, target, True, seen)
-                await self.store.record_conflict(
-                    ws,
-                    kind="account_switch",
-                    user_id=target,
-                    distinct_id=other,
-                    existing_person=person["_id"],
-                    existing_user_id=person["user_id"],
-                    message_id=plan.change.message_id,
-                )
-                return t["person_id"], t["visitor_id"], t
-            t = await self._join(
-                ws, target, person["_id"], o["visitor_id"], plan.target_is_user, seen
+    async def _place_once(self, ws: str, plan: Plan, scope: Scope) -> Placed:
+        """One try at placing the event: which of its ids are known picks the branch."""
+        found = await self.store.find_dids(ws, [plan.target, plan.other or ""])
+        target_did = found.get(plan.target)
+        if plan.other is None:
+            return await self._place_alone(ws, plan, target_did, scope)
+        other_did = found.get(plan.other)
+        if target_did is None and other_did is None:
+            return await self._place_both_new(ws, plan, plan.other, scope)
+        if other_did is None:
+            assert target_did is not None
+            return await self._place_other_joins(ws, plan, plan.other, target_did, scope)
+        other_person = await self.live(other_did["person_id"], ws, scope)
+        if target_did is None:
+            return await self._place_target_joins(
+                ws, plan, plan.other, other_did, other_person, scope
             )
-            if alias:
-                await self.store.add_alias(ws, target, other)
-            return person["_id"], o["visitor_id"], t
-        target_person = await self.live(t["person_id"], ws)
-        if target_person["_id"] == person["_id"]:
-            return person["_id"], o["visitor_id"], t
+        return await self._place_both_known(
+            ws, plan, plan.other, target_did, other_did, other_person, scope
+        )
+
+    @staticmethod
+    def _seen(plan: Plan) -> str | None:
+        """When a user id was last seen on a device: only the event's own time counts."""
+        return plan.change.at if plan.target_is_user else None
+
+    async def _link_alias(self, ws: str, plan: Plan, other: str) -> None:
+        if plan.may_merge and plan.target_is_user:
+            await self.store.add_alias(ws, plan.target, other)
+
+    async def _place_alone(
+        self, ws: str, plan: Plan, target_did: dict[str, Any] | None, scope: Scope
+    ) -> Placed:
+        """Only a target id: its own person (new or known)."""
+        did = target_did or await self.create_did(
+            ws, plan.target, plan.target_is_user, self._seen(plan)
+        )
+        person_id = (await self.live(did["person_id"], ws, scope))["_id"]
+        # a user id named alone was seen on no device but its own
+        own = derived_id("v", ws, plan.target) if plan.target_is_user else did["visitor_id"]
+        return Placed(person_id, own, did)
+
+    async def _place_both_new(self, ws: str, plan: Plan, other: str, scope: Scope) -> Placed:
+        """Neither id known: one new person (named after the other id) holds both."""
+        pid, vid = derived_id("p", ws, other), derived_id("v", ws, other)
+        did = await self._join(ws, plan.target, pid, vid, plan.target_is_user, self._seen(plan))
+        await self._join(ws, other, pid, vid, False)
+        await self._link_alias(ws, plan, other)
+        return Placed(pid, vid, did)
+
+    async def _place_other_joins(
+        self, ws: str, plan: Plan, other: str, target_did: dict[str, Any], scope: Scope
+    ) -> Placed:
+        """The target is known, the other id is new: it joins the target's person."""
+        person = await self.live(target_did["person_id"], ws, scope)
+        other_did = await self._join(ws, other, person["_id"], derived_id("v", ws, other), False)
+        await self._link_alias(ws, plan, other)
+        return Placed(person["_id"], other_did["visitor_id"], target_did)
+
+    async def _place_target_joins(
+        self,
+        ws: str,
+        plan: Plan,
+        other: str,
+        other_did: dict[str, Any],
+        other_person: dict[str, Any],
+        scope: Scope,
+    ) -> Placed:
+        """The other id is known, the target is new: it joins the other's person, unless
+        that gives a member a second user id (a shared browser's account switch)."""
+        user_id = other_person["user_id"]
+        if plan.target_is_user and user_id and user_id != plan.target:
+            did = await self.create_did(ws, plan.target, True, self._seen(plan))
+            await self.store.record_conflict(
+                ws,
+                kind="account_switch",
+                user_id=plan.target,
+                distinct_id=other,
+                existing_person=other_person["_id"],
+                existing_user_id=user_id,
+                message_id=plan.change.message_id,
+            )
+            return Placed(did["person_id"], did["visitor_id"], did)
+        did = await self._join(
+            ws,
+            plan.target,
+            other_person["_id"],
+            other_did["visitor_id"],
+            plan.target_is_user,
+            self._seen(plan),
+        )
+        await self._link_alias(ws, plan, other)
+        return Placed(other_person["_id"], other_did["visitor_id"], did)
+
+    async def _place_both_known(
+        self,
+        ws: str,
+        plan: Plan,
+        other: str,
+        target_did: dict[str, Any],
+        other_did: dict[str, Any],
+        other_person: dict[str, Any],
+        scope: Scope,
+    ) -> Placed:
+        """Both ids known: nothing if one person, else a merge when the source may merge
+        and the two do not hold different user ids (then a recorded conflict)."""
+        target_person = await self.live(target_did["person_id"], ws, scope)
+        if target_person["_id"] == other_person["_id"]:
+            return Placed(other_person["_id"], other_did["visitor_id"], target_did)
+        apart = Placed(target_person["_id"], derived_id("v", ws, plan.target), target_did)
         if not plan.may_merge:
-            return target_person["_id"], derived_id("v", ws, target), t
-        users = {target_person["user_id"], person["user_id"]} - {None}
+            return apart
+        users = {target_person["user_id"], other_person["user_id"]} - {None}
         if len(users) > 1:
             await self.store.record_conflict(
                 ws,
                 kind="different_user_ids",
                 user_ids=sorted(users),
-                persons=[target_person["_id"], person["_id"]],
+                persons=[target_person["_id"], other_person["_id"]],
                 message_id=plan.change.message_id,
             )
-            return target_person["_id"], derived_id("v", ws, target), t
-        if alias:
-            await self.store.add_alias(ws, target, other)
-        survivor = await self.merge(ws, person["_id"], target_person["_id"], "identify")
-        return survivor, o["visitor_id"], t
+            return apart
+        await self._link_alias(ws, plan, other)
+        survivor = await self.merge(
+            ws, other_person["_id"], target_person["_id"], "identify", scope
+        )
+        return Placed(survivor, other_did["visitor_id"], target_did)
 
     # --- merging ----------------------------------------------------------------------
-    async def merge(self, ws: str, a_id: str, b_id: str, reason: str) -> str:
+    async def merge(self, ws: str, a_id: str, b_id: str, reason: str, scope: Scope) -> str:
         """Merge two persons; the older survives. Returns the survivor's id."""
         for _ in range(MAX_ATTEMPTS):
-            a, b = await self.live(a_id, ws), await self.live(b_id, ws)
+            a, b = await self.live(a_id, ws, scope), await self.live(b_id, ws, scope)
             if a["_id"] == b["_id"]:
                 return a["_id"]
             fresh = [p for p in (a, b) if p["version"] == 0]
             if fresh:  # only stored persons can be ordered by creation and claimed
                 for person in fresh:
                     try:
-                        await self._saved(person)
-                    except Conflict:
+                        await self._saved(person, scope)
+                    except StaleRead:
                         pass
                 continue
             survivor, merged = sorted((a, b), key=lambda p: (p["created_at"], p["_id"]))
-            claimed = await self.store.claim_merge(merged, survivor["_id"], reason, utcnow())
-            forget()
+            claimed = await self.store.claim_merge(merged, survivor["_id"], reason, clock.now())
+            scope.forget()
             if not claimed:
                 continue
             merged["merged_into"] = survivor["_id"]
             merged["merge_reason"] = reason
-            await self.finish_merge(merged)
-            return (await self.live(survivor["_id"], ws))["_id"]
+            await self.finish_merge(merged, scope)
+            return (await self.live(survivor["_id"], ws, scope))["_id"]
         raise MergeRace(f"could not merge {a_id} and {b_id}")
 
-    async def finish_merge(self, merged: dict[str, Any]) -> None:
+    async def finish_merge(self, merged: dict[str, Any], scope: Scope) -> None:
         """Idempotent second half of a merge: absorb, re-point, record, publish, unmark."""
         ws, mid = merged["workspace_id"], merged["_id"]
         finishing = _FINISHING.get()
@@ -271,13 +380,13 @@ class Resolver:
             raise MergeRace(f"merge cycle through {mid}")
         token = _FINISHING.set(finishing | {mid})
         try:
-            await self._finish_merge(merged, ws, mid)
+            await self._finish_merge(merged, ws, mid, scope)
         finally:
             _FINISHING.reset(token)
 
-    async def _finish_merge(self, merged: dict[str, Any], ws: str, mid: str) -> None:
+    async def _finish_merge(self, merged: dict[str, Any], ws: str, mid: str, scope: Scope) -> None:
         for _ in range(MAX_ATTEMPTS):
-            survivor = await self.live(merged["merged_into"], ws)
+            survivor = await self.live(merged["merged_into"], ws, scope)
             if mid in survivor["merged_from"]:
                 break
             if (
@@ -292,8 +401,8 @@ class Resolver:
                     user_ids=[survivor["user_id"], merged["user_id"]],
                 )
             try:
-                await self._saved(absorb(survivor, merged))
-            except Conflict:
+                await self._saved(absorb(survivor, merged), scope)
+            except StaleRead:
                 continue
             break
         else:
@@ -301,13 +410,15 @@ class Resolver:
         sid = survivor["_id"]
         await self.store.repoint(ws, mid, sid)
         reason = merged.get("merge_reason") or "identify"
-        await self.store.record_merge(ws, mid, sid, reason, utcnow())
+        await self.store.record_merge(ws, mid, sid, reason, clock.now())
         await self.on_merged(ws, sid, mid, reason)
         await self.store.merge_done(ws, mid, sid)
-        forget()
-        self.touched.add((ws, sid))
+        scope.forget()
+        scope.touched.add((ws, sid))
 
-    async def finish_pending(self, limit: int = 50, claimed_before: datetime | None = None) -> int:
+    async def finish_pending(
+        self, scope: Scope, limit: int = 50, claimed_before: datetime | None = None
+    ) -> int:
         """Complete merges a crashed worker left claimed (run at start and now and then).
 
         `claimed_before` leaves alone the claims a live worker is probably finishing right
@@ -317,7 +428,7 @@ class Resolver:
         finished = 0
         for person in pending:
             try:
-                await self.finish_merge(person)
+                await self.finish_merge(person, scope)
                 finished += 1
             except Exception:
                 log.exception("could not finish the pending merge of %s", person["_id"])
@@ -331,6 +442,8 @@ class Resolver:
         email: str,
         verified: bool = False,
         message_id: str | None = None,
+        *,
+        scope: Scope,
     ) -> str:
         """Merge profiles sharing `email`, by the rules; returns the person's id afterwards.
 
@@ -347,40 +460,57 @@ class Resolver:
         ]
         if not others:
             return person_id
-        person = await self.live(person_id, ws)
-        members = [p for p in [person, *others] if p["user_id"]]
-        # the event identified a member with the email (not a lead that joins one below)
-        identified = verified and bool(person["user_id"])
+        person = await self.live(person_id, ws, scope)
+        match = EmailMatch(
+            ws,
+            email,
+            message_id,
+            # the event identified a member with the email (not a lead that joins one below)
+            identified=verified and bool(person["user_id"]),
+            member_user_ids=frozenset(p["user_id"] for p in [person, *others] if p["user_id"]),
+        )
         for candidate in others:
-            person = await self.live(person["_id"], ws)
-            candidate = await self.live(candidate["_id"], ws)
+            person = await self.live(person["_id"], ws, scope)
+            candidate = await self.live(candidate["_id"], ws, scope)
             if candidate["_id"] == person["_id"]:
                 continue
-            if person["user_id"] and candidate["user_id"]:
-                if identified and person["user_id"] != candidate["user_id"]:
-                    await self.store.record_conflict(
-                        ws,
-                        kind="different_user_ids",
-                        email=email,
-                        user_ids=sorted({person["user_id"], candidate["user_id"]}),
-                        persons=[person["_id"], candidate["_id"]],
-                        message_id=message_id,
-                    )
-                continue  # two members never merge on an email alone
-            member = person if person["user_id"] else candidate if candidate["user_id"] else None
-            if member is not None:
-                lead = candidate if member is person else person
-                if not (identified and member is person) and email not in lead["trusted_emails"]:
-                    continue  # an unverified email never joins a member
-                if len({m["user_id"] for m in members}) > 1:
-                    await self.store.record_conflict(
-                        ws,
-                        kind="email_matches_many_members",
-                        email=email,
-                        person=lead["_id"],
-                        message_id=message_id,
-                    )
-                    continue
-            survivor = await self.merge(ws, person["_id"], candidate["_id"], "email")
-            person = await self.live(survivor, ws)
+            if await self._email_joins(match, person, candidate):
+                survivor = await self.merge(ws, person["_id"], candidate["_id"], "email", scope)
+                person = await self.live(survivor, ws, scope)
         return person["_id"]
+
+    async def _email_joins(
+        self, match: EmailMatch, person: dict[str, Any], candidate: dict[str, Any]
+    ) -> bool:
+        """Whether two live persons sharing the email merge; a refusal that needs a look
+        is recorded as a conflict."""
+        if person["user_id"] and candidate["user_id"]:
+            if match.identified and person["user_id"] != candidate["user_id"]:
+                await self.store.record_conflict(
+                    match.ws,
+                    kind="different_user_ids",
+                    email=match.email,
+                    user_ids=sorted({person["user_id"], candidate["user_id"]}),
+                    persons=[person["_id"], candidate["_id"]],
+                    message_id=match.message_id,
+                )
+            return False  # two members never merge on an email alone
+        member = person if person["user_id"] else candidate if candidate["user_id"] else None
+        if member is None:
+            return True  # two leads
+        lead = candidate if member is person else person
+        if (
+            not (match.identified and member is person)
+            and match.email not in lead["trusted_emails"]
+        ):
+            return False  # an unverified email never joins a member
+        if len(match.member_user_ids) > 1:
+            await self.store.record_conflict(
+                match.ws,
+                kind="email_matches_many_members",
+                email=match.email,
+                person=lead["_id"],
+                message_id=match.message_id,
+            )
+            return False
+        return True

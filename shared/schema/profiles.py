@@ -1,6 +1,6 @@
 """The profiles API's answers: identity's replies to `profile.get/find/search/events` (v1).
 
-Identity shapes them (services/identity/views.py) from the field names in
+Identity shapes them (services/identity/profiles.py) from the field names in
 shared/profile_fields.py; the gateway passes them through and documents them from
 these Structs. The integration test of the OpenAPI document reads real replies
 against the generated schema, so a field added on one side only fails there.

@@ -172,6 +172,35 @@ async def test_first_message_appears_live_then_reply_typing_and_stage_badge(
     assert await page.evaluate("window.pwned") is None
 
 
+async def test_a_live_row_is_the_rendered_row_with_its_priority_tag(
+    dashboard, browser, bus: Bus
+) -> None:
+    """Rows that arrive live come from the same macro as the page's rows (_macros.html)."""
+    await Identity(bus, "d-pri").start()
+    page = await signed_in_page(browser, dashboard)
+    await visitor_says(bus, "d-pri", "My order is stuck")
+    row = page.locator("#conversation-list li.row")
+    await expect(row).to_have_count(1)
+    cid = (await conversation_of(bus, "d-pri"))["conversation_id"]
+
+    # a teammate marks it urgent elsewhere: the row shows the tag without a reload
+    await ask(bus, "conversation.update", conversation_id=cid, priority="urgent")
+    await expect(row.locator(".prio")).to_have_text("Urgent")
+    # the next message moves the row: it keeps the tag, and counts the unread
+    await visitor_says(bus, "d-pri", "Hello?")
+    await expect(row.locator(".row-preview")).to_have_text("Hello?")
+    await expect(row.locator(".prio")).to_have_text("Urgent")
+    await expect(row.locator(".unread")).to_have_text("2")
+
+    # the same row as a reload renders, but for the live-only "is-new" mark
+    live_html = await row.evaluate("li => (li.classList.remove('is-new'), li.outerHTML)")
+    await page.reload()
+    await expect(row.locator(".prio")).to_have_text("Urgent")
+    reloaded = await row.evaluate("li => li.outerHTML")
+    normal = "el => el.replace(/<time[^>]*>.*?<\\/time>/, '')"
+    assert await page.evaluate(normal, live_html) == await page.evaluate(normal, reloaded)
+
+
 async def test_second_agent_sees_a_colleagues_reply_after_a_reconnect(
     start_service, browser, bus: Bus
 ) -> None:

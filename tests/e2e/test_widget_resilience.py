@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import expect
 
 from services.gateway.app import create_app
-from services.gateway.visitor_limits import LIMITS, Limits
+from services.gateway.visitor.limits import LIMITS, Limits
 from shared.bus import Bus
 from shared.settings import Settings
 from tests.e2e.widget_support import (

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from services.gateway.app import create_app
-from services.gateway.visitor_limits import LIMITS, Limits
+from services.gateway.visitor.limits import LIMITS, Limits
 from shared.bus import Bus
 from shared.errors import BusError
 from shared.settings import Settings

@@ -12,8 +12,9 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from shared import clock
 from shared.bus import Bus
-from shared.events import IngestEvent, utcnow_iso
+from shared.events import IngestEvent
 from shared.settings import Settings
 from tests.support import basic_auth, eventually
 
@@ -115,8 +116,8 @@ async def call(fn, *args: Any, **kwargs: Any) -> Any:
 
 def event(ws: str, kind: str, **fields: Any) -> IngestEvent:
     fields.setdefault("message_id", uuid.uuid4().hex)
-    fields.setdefault("timestamp", utcnow_iso())
-    fields.setdefault("received_at", utcnow_iso())
+    fields.setdefault("timestamp", clock.iso_now())
+    fields.setdefault("received_at", clock.iso_now())
     fields.setdefault("trusted", True)
     return IngestEvent(workspace_id=ws, kind=kind, **fields)
 

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from services.chat.live import Live
-from services.chat.model import now
 from services.chat.profiles import ProfileResolver
 from services.chat.store import ChatStore, new_conversation
-from shared import db
+from shared import clock, db
 from shared.bus import Bus
 from shared.dialect import SECANTUS
 from shared.embedded import free_port, start_mongo
@@ -59,7 +58,7 @@ async def test_a_conversation_gets_its_profile_id_after_the_database_comes_back(
     server = start_mongo(tmp_path, port)
     client = db.connect(server.url + FAST_FAILING)
     store = ChatStore(client[settings.database_name("chat")], SECANTUS)
-    conversation = new_conversation("ws1", "v-1", "v-1", now())
+    conversation = new_conversation("ws1", "v-1", "v-1", clock.now())
     await store.conversations.insert_one(conversation)
     resolver = ProfileResolver(bus, store, Live(bus), delays=(0.0,) + (1.0,) * 10)
     try:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.identity.app import create_app as identity_app
-from services.identity.store import utcnow
+from shared import clock
 from shared.bus import Bus
 from shared.events import IngestEvent
 from shared.settings import Settings
@@ -169,7 +169,7 @@ async def test_a_merge_left_pending_by_a_crash_is_finished_without_a_restart(
             "$set": {
                 "merged_into": older["_id"],
                 "merge_pending": True,
-                "merged_at": utcnow() - timedelta(minutes=1),
+                "merged_at": clock.now() - timedelta(minutes=1),
                 "merge_reason": "identify",
             },
             "$inc": {"version": 1},

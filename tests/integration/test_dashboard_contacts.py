@@ -24,6 +24,10 @@ SALLY = {
             "distinct_ids": ["d-2"],
             "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
             "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+            # what identity parsed from it (the dashboard renders these, never the raw agent)
+            "browser": "Safari 17",
+            "os": "iOS",
+            "device": "mobile",
             "last_visit": "2026-01-02T10:00:00Z",
             "city": "Lyon",
         }
@@ -83,7 +87,7 @@ async def test_profile_page_shows_the_person_devices_events_and_merges(
         "sally@example.com",
         "u-42",
         "Lyon, FR",
-        "Safari 17 on iOS",
+        "Safari 17 on iOS (mobile)",
         "Upgraded",
         "p-old",
         "d-1",

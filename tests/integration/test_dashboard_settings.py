@@ -8,7 +8,7 @@ import time
 import aiohttp
 import pytest
 
-from services.gateway.visitor_ws import CLOSE_BAD_KEY
+from services.gateway.visitor.ws import CLOSE_BAD_KEY
 from shared.events import parse_time
 from shared.hours import is_open
 from shared.security import user_hash

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.gateway.app import create_app
-from services.gateway.visitor_frames import HANDLERS
-from services.gateway.visitor_limits import LIMITS, Limits
+from services.gateway.visitor.frames import HANDLERS
+from services.gateway.visitor.limits import LIMITS, Limits
 from shared.web import WORKSPACES
 from tests import strategies
 from tests.integration.visitor_ws_client import Visitor

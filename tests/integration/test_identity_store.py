@@ -9,11 +9,11 @@ import pytest
 from services.identity.enrich import GeoIP
 from services.identity.model import Change, apply_change, new_person
 from services.identity.processor import Processor
-from services.identity.store import Conflict, IdentityStore, utcnow
-from shared import db
+from services.identity.resolve import Scope
+from services.identity.store import IdentityStore, StaleRead
+from shared import clock, db
 from shared.bus import Bus
 from shared.dialect import BY_NAME
-from shared.events import utcnow_iso
 from shared.settings import Settings
 
 
@@ -32,7 +32,7 @@ def _plan(at: str) -> Change:
 
 async def _contact(store: IdentityStore, ws: str, pid: str) -> dict:
     """A person a versioned save just promoted to contact, its promotion not announced yet."""
-    person = {**new_person(pid, ws, utcnow()), "stage": "contact", "stage_announced": "visitor"}
+    person = {**new_person(pid, ws, clock.now()), "stage": "contact", "stage_announced": "visitor"}
     return await store.save("persons", person)
 
 
@@ -47,15 +47,14 @@ async def test_a_stale_replace_cannot_undo_the_promotion_flag(
     await _contact(store, ws, pid)
     stale = await store.load_person(pid, ws)  # writer A reads
     processor = Processor(store, bus, None, GeoIP(None))
-    processor.resolver.touched.add((ws, pid))
-    await processor.announce_changes()  # publishes `promoted`, sets the flag
-    at = utcnow_iso()
-    with pytest.raises(Conflict):  # writer A's replace of its stale copy
+    await processor.announce_changes({(ws, pid)})  # publishes `promoted`, sets the flag
+    at = clock.iso_now()
+    with pytest.raises(StaleRead):  # writer A's replace of its stale copy
         await store.save("persons", apply_change(stale, _plan(at)))
     stored = await store.load_person(pid, ws)
     assert stored["stage_announced"] == "contact"
-    # A redoes from a fresh read, as the resolver does on a Conflict: the flag stays
-    await processor.resolver.update_person(pid, ws, _plan(at))
+    # A redoes from a fresh read, as the resolver does on a StaleRead: the flag stays
+    await processor.resolver.update_person(pid, ws, _plan(at), Scope())
     stored = await store.load_person(pid, ws)
     assert stored["traits"]["plan"] == "pro"
     assert stored["stage_announced"] == "contact"
@@ -69,7 +68,7 @@ async def test_the_flag_is_set_on_the_copy_a_concurrent_writer_saved(
     ws, pid = "ws_race", "p_race2"
     await _contact(store, ws, pid)
     read = await store.load_person(pid, ws)
-    at = utcnow_iso()
+    at = clock.iso_now()
     await store.save("persons", apply_change(read, _plan(at)))
     assert await store.mark_stage_announced(read) is True  # read is stale: re-read, then set
     stored = await store.load_person(pid, ws)
@@ -86,7 +85,7 @@ async def test_a_distinct_id_is_claimed_once_whoever_asks_first(store: IdentityS
 
 
 async def test_reads_by_id_never_cross_a_workspace(store: IdentityStore) -> None:
-    await store.save("persons", new_person("p_shared", "ws_a", utcnow()))
+    await store.save("persons", new_person("p_shared", "ws_a", clock.now()))
     assert await store.person("ws_b", "p_shared") is None
     assert await store.load_persons("ws_b", ["p_shared"]) == {}
     assert (await store.load_person("p_shared", "ws_b"))["version"] == 0  # a fresh one

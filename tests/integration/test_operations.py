@@ -19,6 +19,7 @@ from shared import web as shared_web
 from shared.bus import Bus
 from shared.settings import Settings
 from shared.web import METRICS_PORT, WORKSPACES
+from shared.web import consumers as web_consumers
 from shared.workspaces import DEFAULT_WORKSPACE_ID, WorkspaceRegistry
 from tests.integration.chat_support import conversation_of, visitor_says
 from tests.integration.dashboard_support import signed_in_client
@@ -187,7 +188,7 @@ async def test_consumer_lag_redeliveries_and_dead_letters_are_read_from_jetstrea
 ) -> None:
     from services.identity.app import create_app
 
-    monkeypatch.setattr(shared_web, "CONSUMER_STATS_EVERY", 0.2)
+    monkeypatch.setattr(web_consumers, "CONSUMER_STATS_EVERY", 0.2)
     s = bus.subjects
     subject = s.events(DEFAULT_WORKSPACE_ID, "track")
     # a probe consumer nobody serves, so its lag and redeliveries hold still to be read

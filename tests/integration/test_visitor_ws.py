@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from services.gateway.app import create_app
-from services.gateway.visitor_limits import LIMITS, Limits
+from services.gateway.visitor.limits import LIMITS, Limits
 from shared.bus import Bus
 from shared.security import sign_token, user_hash, verify_token
 from shared.settings import Settings

@@ -22,7 +22,7 @@ import kosoku
 import pytest
 
 from services.gateway.app import create_app
-from services.gateway.visitor_limits import LIMITS, Limits
+from services.gateway.visitor.limits import LIMITS, Limits
 from shared.settings import Settings
 
 CATEGORIES = ["2.*", "3.*", "4.*", "5.*", "6.*", "7.*"]

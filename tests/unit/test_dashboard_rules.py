@@ -11,6 +11,7 @@ from services.dashboard.people import fallback_person, person_from
 from services.dashboard.render import Renderer, ago
 from services.dashboard.views.conversation import snooze_until
 from services.dashboard.views.settings import parse_origins
+from services.identity.enrich import parse_user_agent
 from shared.hours import is_open
 
 
@@ -62,7 +63,7 @@ def test_business_hours_need_a_known_zone_and_opening_before_closing() -> None:
         ),
         (
             "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36",
-            "Chrome 124 on Android",
+            "Chrome 124 on Android (mobile)",
         ),
         (
             "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
@@ -72,7 +73,13 @@ def test_business_hours_need_a_known_zone_and_opening_before_closing() -> None:
     ],
 )
 def test_browser_and_os_from_a_user_agent(agent: str | None, expected: str) -> None:
-    assert ua.describe(agent) == expected
+    """Identity parses the agent once; the dashboard renders the fields it stored."""
+    visitor = {**(parse_user_agent(agent) or {}), "user_agent": agent} if agent else None
+    assert ua.describe(visitor) == expected
+
+
+def test_an_unparsed_agent_is_shown_cut_short() -> None:
+    assert ua.describe({"user_agent": "x" * 100, "browser": None, "os": None}) == "x" * 60
 
 
 def test_rows_name_the_person_by_name_then_email_then_user_id() -> None:
@@ -93,6 +100,6 @@ def test_templates_escape_and_snooze_times_are_in_the_future() -> None:
     env = Renderer().env
     assert env.from_string("{{ x }}").render(x="<script>") == "&lt;script&gt;"
     now = datetime(2026, 1, 9, 22, 0, tzinfo=UTC)
-    assert snooze_until("tomorrow", now) == "2026-01-10T09:00:00Z"
-    assert snooze_until("1h", now) == "2026-01-09T23:00:00Z"
+    assert snooze_until("tomorrow", now) == "2026-01-10T09:00:00.000Z"
+    assert snooze_until("1h", now) == "2026-01-09T23:00:00.000Z"
     assert ago(None) == ""

@@ -6,7 +6,7 @@ import typing
 
 import pytest
 
-from services.gateway.visitor_frames import HANDLERS
+from services.gateway.visitor.frames import HANDLERS
 from shared.schema.frames import AnyFrame, FrameRefused, IdentifyFrame, read_frame
 
 MID = "abcdefgh"

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from services.gateway.events_out import event_time, normalise
 from services.identity.enrich import GeoIP, geo_from_context, parse_user_agent, referring_domain
-from services.identity.interpret import iso, plan_for
+from services.identity.interpret import plan_for
+from shared import clock
 from shared.errors import PermanentError
 from shared.identifiers import illegal_id_reason, normalize_email
 from shared.security import user_hash
@@ -169,6 +170,23 @@ def test_user_agents() -> None:
     assert parse_user_agent(None) is None
 
 
+def test_an_ipad_is_a_tablet_on_ipados() -> None:
+    ipad = (
+        "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+    )
+    assert parse_user_agent(ipad) == {"browser": "Safari 17", "os": "iPadOS", "device": "tablet"}
+    chrome_ipad = (
+        "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1"
+    )
+    assert parse_user_agent(chrome_ipad) == {
+        "browser": "Chrome 124",
+        "os": "iPadOS",
+        "device": "tablet",
+    }
+
+
 def test_cdn_geo_wins_and_unknown_countries_are_dropped() -> None:
     geo = GeoIP(None)
     assert geo_from_context({"geo": {"country_code": "gb", "city": "London"}}, geo) == {
@@ -224,9 +242,14 @@ def test_an_ingest_event_before_2000_is_refused_from_any_producer() -> None:
     assert info.value.code == "timestamp_out_of_range"
 
 
+def _iso(moment: datetime) -> str:
+    return clock.iso(moment, "microseconds")  # what identity stores for event times
+
+
 def test_identity_writes_every_year_at_a_fixed_width() -> None:
-    assert iso(datetime(999, 1, 1, tzinfo=UTC)) == "0999-01-01T00:00:00.000000Z"
-    assert iso(datetime(2026, 5, 1, 12, tzinfo=UTC)) == "2026-05-01T12:00:00.000000Z"
+    assert _iso(datetime(999, 1, 1, tzinfo=UTC)) == "0999-01-01T00:00:00.000000Z"
+    assert _iso(datetime(2026, 5, 1, 12, tzinfo=UTC)) == "2026-05-01T12:00:00.000000Z"
+    assert clock.iso(datetime(999, 1, 1, tzinfo=UTC)) == "0999-01-01T00:00:00.000Z"
 
 
 @settings(max_examples=200, deadline=None)
@@ -239,7 +262,7 @@ def test_identity_writes_every_year_at_a_fixed_width() -> None:
     ),
 )
 def test_text_order_of_event_times_is_time_order(a: datetime, b: datetime) -> None:
-    assert (iso(a) < iso(b)) == (a < b) and len(iso(a)) == 27
+    assert (_iso(a) < _iso(b)) == (a < b) and len(_iso(a)) == 27
 
 
 def test_one_code_per_condition_whoever_makes_the_event() -> None:

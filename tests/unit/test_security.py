@@ -15,6 +15,7 @@ from shared.security import (
     check_password,
     hash_password,
     key_id,
+    origin_of,
     sign_token,
     user_hash,
     verify_token,
@@ -169,3 +170,10 @@ def test_retired_keys_survive_the_workspace_bucket_round_trip() -> None:
         {k: v for k, v in json.loads(ws.to_json()).items() if k != "retired_keys"}
     )
     assert Workspace.from_json(old_record.encode()).retired_keys == []
+
+
+def test_an_origin_is_scheme_host_and_port_in_lower_case() -> None:
+    """Both edges (gateway widget socket, dashboard CSRF check) compare origins this way:
+    a PUBLIC_URL written with capitals still matches the lower-case Origin browsers send."""
+    assert origin_of("HTTPS://Shop.Example:8443/widget?x=1") == "https://shop.example:8443"
+    assert origin_of("http://localhost:8080") == "http://localhost:8080"

@@ -8,9 +8,9 @@ from typing import Any
 from motor.motor_asyncio import AsyncIOMotorCollection
 from pymongo import ReturnDocument, UpdateOne
 
-from services.chat.model import now
 from services.chat.store.inbox import recent_page
 from services.chat.store.schema import by_id
+from shared import clock
 from shared.dialect import Dialect
 
 ACTIVITY_ORDER = [("last_activity_at", -1), ("_id", -1)]
@@ -38,7 +38,7 @@ class Conversations:
     ) -> dict[str, Any] | None:
         """Set `fields` if the guard holds; the document after, or None when it did not."""
         query = {**by_id(workspace_id, conversation_id), **(guard or {})}
-        update = {"$set": {**fields, "updated_at": now()}}
+        update = {"$set": {**fields, "updated_at": clock.now()}}
         if self.dialect.find_and_modify:
             return await self.conversations.find_one_and_update(
                 query, update, return_document=ReturnDocument.AFTER
@@ -151,7 +151,7 @@ class Conversations:
             return 0, []
         await self.conversations.update_many(
             {**by_id(workspace_id, {"$in": ids}), "profile_id": merged_id},
-            {"$set": {"profile_id": survivor_id, "updated_at": now()}},
+            {"$set": {"profile_id": survivor_id, "updated_at": clock.now()}},
         )
         docs = await self.conversations.find(by_id(workspace_id, {"$in": ids[:shown]})).to_list(
             None

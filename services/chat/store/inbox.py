@@ -14,14 +14,14 @@ density. Ties on the cursor's own timestamp are read with an equality query
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorCollection
 
-from services.chat.model import invalid, iso, now
+from services.chat.model import invalid
+from shared import clock
+from shared import cursor as cursors
 from shared.dialect import Dialect
 from shared.events import parse_time
 
@@ -34,17 +34,12 @@ OLDEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def encode_cursor(at: datetime, conversation_id: str, width: timedelta) -> str:
-    raw = [iso(at), conversation_id, int(width.total_seconds())]
-    data = json.dumps(raw, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+    return cursors.encode([clock.iso(at), conversation_id, int(width.total_seconds())])
 
 
-def decode_cursor(cursor: Any) -> tuple[datetime, str, timedelta]:
-    if not isinstance(cursor, str) or len(cursor) > 300:
-        raise invalid("cursor is not valid")
+def decode_cursor(text: Any) -> tuple[datetime, str, timedelta]:
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        at, conversation_id, seconds = raw
+        at, conversation_id, seconds = cursors.decode(text)
         parsed = parse_time(at)
         if parsed is None or not isinstance(conversation_id, str) or not isinstance(seconds, int):
             raise ValueError
@@ -104,7 +99,7 @@ async def windowed_page(
     docs: list[dict[str, Any]] = []
     if cursor is None:
         upper, width = None, FIRST_WIDTH
-        top = now()
+        top = clock.now()
     else:
         at, last_id, width = decode_cursor(cursor)
         tie = {**query, "last_activity_at": at, "_id": {"$lt": last_id}}

@@ -11,8 +11,8 @@ from pymongo import DESCENDING as DESC
 from pymongo.errors import DuplicateKeyError
 
 from services.chat.fold import fold_stage
-from services.chat.model import now
 from services.chat.store.schema import Stored, alloc_field
+from shared import clock
 
 
 class Messages:
@@ -49,7 +49,7 @@ class Messages:
                 "seq": seq,
                 "author": author,
                 "text": text,
-                "created_at": now(),
+                "created_at": clock.now(),
                 "internal": internal,
             }
             try:
@@ -120,7 +120,7 @@ class Messages:
         try:
             await self.reads.update_one(
                 {**key, "seq": {"$lt": seq}},
-                {"$set": {"seq": seq, "vcount": vcount, "at": now()}},
+                {"$set": {"seq": seq, "vcount": vcount, "at": clock.now()}},
                 upsert=True,
             )
         except DuplicateKeyError:

@@ -124,61 +124,18 @@
       if (c.updated_at && (!since || c.updated_at > since)) since = c.updated_at;
     }
 
-    function build(c) {
-      var li = el("li", "row");
-      li.dataset.id = c.id;
-      var a = el("a", "row-link");
-      a.href = "/conversations/" + encodeURIComponent(c.id);
-      var avatar = el("span", "avatar");
-      avatar.setAttribute("aria-hidden", "true");
-      var rowMain = el("span", "row-main");
-      var top = el("span", "row-top");
-      var name = el("span", "row-name");
-      var badge = el("span", "badge");
-      badge.dataset.field = "stage";
-      var time = el("time", "row-time");
-      top.append(name, badge, time);
-      rowMain.append(top, el("span", "row-preview"));
-      var unread = el("span", "unread", "0");
-      unread.dataset.count = "0";
-      unread.hidden = true;
-      a.append(avatar, rowMain, unread);
-      li.append(a);
-      return li;
+    /* The row as the server renders it for the page (one macro, _macros.html): frames and
+     * the resync carry it as `row_html`. Our own autoescaped HTML, parsed inertly: no
+     * scripts run. The unread count is the only part the page keeps itself (per agent). */
+    function rowFrom(c) {
+      if (typeof c.row_html !== "string") return null;
+      var doc = new DOMParser().parseFromString("<ul>" + c.row_html + "</ul>", "text/html");
+      var li = doc.querySelector("li.row");
+      return li ? document.adoptNode(li) : null;
     }
 
-    function fill(li, c, bump) {
-      li.dataset.status = c.status;
-      li.dataset.assignee = c.assignee_id || "";
-      li.dataset.activity = c.last_activity_at || "";
-      li.dataset.profile = c.profile_id || "";
-      li.dataset.distinct = c.distinct_id || "";
-      var person = c.person;
-      if (person) {
-        li.querySelector(".row-name").textContent = person.label;
-        li.querySelector(".avatar").textContent = initials(person.label);
-        setBadge(li.querySelector(".badge"), person.stage);
-      } else if (!li.querySelector(".row-name").textContent) {
-        li.querySelector(".row-name").textContent = c.email || "Visitor";
-        li.querySelector(".avatar").textContent = initials(c.email || "Visitor");
-        setBadge(li.querySelector(".badge"), c.email ? "contact" : "visitor");
-      }
-      var time = li.querySelector(".row-time");
-      time.dateTime = c.last_activity_at || "";
-      time.textContent = ago(c.last_activity_at);
-      var preview = li.querySelector(".row-preview");
-      preview.textContent = "";
-      var last = c.last_message;
-      if (last) {
-        if (last.internal) preview.append(el("span", "preview-tag", "Note:"), " ");
-        else if (last.author_kind === "agent") preview.append(el("span", "preview-tag", "Agent:"), " ");
-        preview.append(document.createTextNode(last.text || ""));
-      } else {
-        preview.textContent = "No messages yet";
-      }
-      var unread = li.querySelector(".unread");
-      var count = typeof c.unread === "number" ? c.unread : Number(unread.dataset.count) + (bump ? 1 : 0);
-      setUnread(li, count);
+    function countOf(li) {
+      return li ? Number(li.querySelector(".unread").dataset.count) || 0 : 0;
     }
 
     function setUnread(li, count) {
@@ -205,16 +162,15 @@
 
     function upsert(c, bump) {
       track(c);
-      var li = list.querySelector('li[data-id="' + CSS.escape(c.id) + '"]');
+      var old = list.querySelector('li[data-id="' + CSS.escape(c.id) + '"]');
       if (!matches(c)) {
-        if (li) li.remove();
-      } else if (li) {
-        fill(li, c, bump);
-        place(li);
-      } else if (firstPage) {
-        li = build(c);
-        fill(li, c, bump);
-        li.classList.add("is-new");
+        if (old) old.remove();
+      } else if (old || firstPage) {
+        var li = rowFrom(c);
+        if (!li) return;
+        setUnread(li, typeof c.unread === "number" ? c.unread : countOf(old) + (bump ? 1 : 0));
+        if (!old || old.classList.contains("is-new")) li.classList.add("is-new");
+        if (old) old.replaceWith(li);
         place(li);
       }
       empty.hidden = list.children.length > 0;

@@ -13,18 +13,18 @@ counters. Everything else carries the workspace id.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import hashlib
-import json
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from shared import clock
+from shared import cursor as cursors
 from shared.identifiers import normalize_email
 from shared.security import check_password, hash_password
 
@@ -53,10 +53,6 @@ INDEXES = {
         IndexModel([("workspace_id", ASCENDING), ("action", ASCENDING), ("at", DESCENDING)]),
     ],
 }
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def digest(token: str) -> str:
@@ -95,7 +91,7 @@ class Store:
             "workspace_id": workspace_id,
             "password_hash": await asyncio.to_thread(hash_password, password),
             "active": True,
-            "created_at": now(),
+            "created_at": clock.now(),
         }
         try:
             await self.db.agents.insert_one(doc)
@@ -168,8 +164,8 @@ class Store:
                 "csrf": csrf,
                 "ip": ip,
                 "user_agent": user_agent[:300],
-                "created_at": now(),
-                "expires_at": now() + SESSION_TTL,
+                "created_at": clock.now(),
+                "expires_at": clock.now() + SESSION_TTL,
             }
         )
         return token, csrf
@@ -177,7 +173,7 @@ class Store:
     async def session(self, token: str) -> dict[str, Any] | None:
         doc = await self.db.sessions.find_one({"_id": digest(token)})
         # TTL deletion runs about once a minute: check expiry ourselves too
-        if doc is None or doc["expires_at"] <= now():
+        if doc is None or doc["expires_at"] <= clock.now():
             return None
         return doc
 
@@ -187,7 +183,7 @@ class Store:
     async def session_is_live(self, session_id: str) -> bool:
         """Is the session (by its stored id) unexpired, with its agent still active?"""
         doc = await self.db.sessions.find_one({"_id": session_id}, {"agent_id": 1, "expires_at": 1})
-        if doc is None or doc["expires_at"] <= now():
+        if doc is None or doc["expires_at"] <= clock.now():
             return False
         agent = await self.agent(doc["agent_id"])
         return bool(agent and agent.get("active", True))
@@ -206,29 +202,29 @@ class Store:
                 "email": email,
                 "role": role,
                 "invited_by": invited_by,
-                "created_at": now(),
-                "expires_at": now() + INVITE_TTL,
+                "created_at": clock.now(),
+                "expires_at": clock.now() + INVITE_TTL,
             }
         )
         return token
 
     async def invitation(self, token: str) -> dict[str, Any] | None:
         doc = await self.db.invitations.find_one({"_id": digest(token)})
-        if doc is None or doc["expires_at"] <= now() or doc.get("accepted_at"):
+        if doc is None or doc["expires_at"] <= clock.now() or doc.get("accepted_at"):
             return None
         return doc
 
     async def pending_invitations(self, workspace_id: str) -> list[dict[str, Any]]:
         cursor = self.db.invitations.find(
-            {"workspace_id": workspace_id, "accepted_at": None, "expires_at": {"$gt": now()}}
+            {"workspace_id": workspace_id, "accepted_at": None, "expires_at": {"$gt": clock.now()}}
         ).sort("created_at", -1)
         return await cursor.to_list(200)
 
     async def accept_invitation(self, token: str, name: str, password: str) -> dict[str, Any]:
         """Use the invitation once (atomically) and create the agent it names."""
         invitation = await self.db.invitations.find_one_and_update(
-            {"_id": digest(token), "accepted_at": None, "expires_at": {"$gt": now()}},
-            {"$set": {"accepted_at": now()}},
+            {"_id": digest(token), "accepted_at": None, "expires_at": {"$gt": clock.now()}},
+            {"$set": {"accepted_at": clock.now()}},
             return_document=ReturnDocument.AFTER,
         )
         if invitation is None:
@@ -257,7 +253,7 @@ class Store:
                     "workspace_id": workspace_id,
                     "shortcut": shortcut,
                     "text": text,
-                    "created_at": now(),
+                    "created_at": clock.now(),
                 }
             )
         except DuplicateKeyError as exc:
@@ -323,16 +319,15 @@ class Store:
 
 
 def _encode_cursor(record: dict[str, Any]) -> str:
-    raw = json.dumps([record["at"].isoformat(), record["_id"]]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode([record["at"].isoformat(), record["_id"]])
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _decode_cursor(text: str) -> tuple[datetime, str]:
     """ValueError for anything that is not a cursor this store made."""
     try:
-        at, last_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at, last_id = cursors.decode(text)
         moment = datetime.fromisoformat(at)
-    except (TypeError, ValueError, UnicodeDecodeError) as exc:
+    except (TypeError, ValueError) as exc:
         raise ValueError("not an audit cursor") from exc
     if not isinstance(last_id, str) or moment.tzinfo is None:
         raise ValueError("not an audit cursor")

@@ -6,8 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
+from services.dashboard import keys
+from services.dashboard.ask import ask
 from services.dashboard.auth import current_agent, workspace_id
-from services.dashboard.backends import ask
 from services.dashboard.people import people_for
 from services.dashboard.views.conversation import conversation_id, send
 from shared.events import parse_time
@@ -117,6 +118,9 @@ async def changes(request: web.Request) -> web.Response:
     people = await people_for(request.app, ws, changed)
     for conversation in changed:
         conversation["person"] = people.get(conversation["id"])
+        conversation["row_html"] = request.app[keys.RENDERER].row(
+            conversation, conversation["person"]
+        )
     return web.json_response({"conversations": changed, "next_since": since, "complete": complete})
 
 

@@ -10,8 +10,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from services.dashboard import sidebar
+from services.dashboard.ask import Notices
 from services.dashboard.auth import workspace_id
-from services.dashboard.backends import Notices
 from services.dashboard.render import render
 
 STAGE_FILTERS = {"": "Everyone", "visitor": "Visitors", "contact": "Contacts", "member": "Members"}

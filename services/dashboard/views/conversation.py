@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from services.dashboard import keys, sidebar
+from services.dashboard.ask import Notices, ask
 from services.dashboard.auth import current_agent, workspace_id
-from services.dashboard.backends import Notices, ask
 from services.dashboard.render import iso, render
 from services.dashboard.views.inbox import STATUSES
 from shared.errors import BusError

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from aiohttp import web
 
+from services.dashboard.ask import Notices
 from services.dashboard.auth import current_agent, workspace_id
-from services.dashboard.backends import Notices
 from services.dashboard.people import people_for
 from services.dashboard.render import iso, render
+from shared import clock
 
 VIEWS = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
 STATUSES = {"open": "Open", "pending": "Pending", "snoozed": "Snoozed", "resolved": "Resolved"}
@@ -36,7 +37,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="cursor too long\n")
     # resync starts before the page was rendered (margin for clock skew between the
     # services): overlap is harmless, gaps are not; later the page follows chat's clock
-    rendered_at = datetime.now(UTC) - timedelta(seconds=30)
+    rendered_at = clock.now() - timedelta(seconds=30)
     notices = Notices(request.app)
     payload = {
         "workspace_id": ws,

@@ -2,11 +2,10 @@
 
 from services.identity.store.core import (
     INDEXES,
-    Conflict,
     IdentityStore,
+    StaleRead,
     by_workspace,
     derived_id,
-    utcnow,
 )
 
-__all__ = ["INDEXES", "Conflict", "IdentityStore", "by_workspace", "derived_id", "utcnow"]
+__all__ = ["INDEXES", "StaleRead", "IdentityStore", "by_workspace", "derived_id"]

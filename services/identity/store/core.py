@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
@@ -32,6 +31,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.identity.model import new_person, new_visitor, stage_rank
 from services.identity.store.merges import Merges
 from services.identity.store.queries import Queries
+from shared import clock
 from shared.dialect import Dialect
 
 INDEXES = {
@@ -73,15 +73,12 @@ INDEXES = {
 MARK_ATTEMPTS = 12
 
 
-class Conflict(Exception):
-    """Someone else changed what this worker read: read again and redo."""
+class StaleRead(Exception):
+    """Someone else changed what this worker read: read again and redo.
 
-
-def utcnow() -> datetime:
-    """Now, to the millisecond: what BSON stores, so a copy read back orders the same as
-    the one written (merge direction depends on `created_at`)."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    Not the dashboard's `store.Conflict` (a write that would break a rule, shown to the
+    user): this one never leaves identity, its callers retry.
+    """
 
 
 def derived_id(prefix: str, workspace_id: str, distinct_id: str) -> str:
@@ -168,7 +165,7 @@ class IdentityStore(Queries, Merges):
             "visitor_id": visitor_id,
             "kind": "user" if is_user else "anonymous",
             "seen_at": seen_at,
-            "created_at": utcnow(),
+            "created_at": clock.now(),
         }
         try:
             if self.dialect.find_and_modify:
@@ -184,7 +181,7 @@ class IdentityStore(Queries, Merges):
         except DuplicateKeyError:
             doc = await self.dids.find_one(query)
         if doc is None:  # pragma: no cover - the unique index makes this unreachable
-            raise Conflict("distinct id vanished")
+            raise StaleRead("distinct id vanished")
         return doc
 
     async def create_dids(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
@@ -198,7 +195,7 @@ class IdentityStore(Queries, Merges):
                 "visitor_id": derived_id("v", ws, did),
                 "kind": "anonymous",
                 "seen_at": None,
-                "created_at": utcnow(),
+                "created_at": clock.now(),
             }
             for ws, did in keys
         ]
@@ -245,7 +242,7 @@ class IdentityStore(Queries, Merges):
         try:
             await self.aliases.update_one(
                 {"workspace_id": workspace_id, "user_id": user_id, "distinct_id": distinct_id},
-                {"$setOnInsert": {"created_at": utcnow()}},
+                {"$setOnInsert": {"created_at": clock.now()}},
                 upsert=True,
             )
         except DuplicateKeyError:
@@ -255,7 +252,7 @@ class IdentityStore(Queries, Merges):
     async def load_person(self, person_id: str, workspace_id: str) -> dict[str, Any]:
         """The stored person, or a fresh one (version 0) when only its distinct id exists yet."""
         doc = await self.persons.find_one({"_id": person_id, "workspace_id": workspace_id})
-        return doc or new_person(person_id, workspace_id, utcnow())
+        return doc or new_person(person_id, workspace_id, clock.now())
 
     async def load_persons(self, workspace_id: str, ids: Iterable[str]) -> dict[str, dict]:
         """The stored persons of the workspace among `ids`, by id."""
@@ -278,7 +275,7 @@ class IdentityStore(Queries, Merges):
         return {d["_id"]: d async for d in self.db[collection].find(query, projection)}
 
     async def save(self, collection: str, doc: dict[str, Any]) -> dict[str, Any]:
-        """Write `doc` if nobody wrote it since it was read (else Conflict); returns it stored."""
+        """Write `doc` if nobody wrote it since it was read (else StaleRead); returns it stored."""
         coll = self.db[collection]
         version = doc["version"]
         stored = {**doc, "version": version + 1}
@@ -286,7 +283,7 @@ class IdentityStore(Queries, Merges):
             try:
                 await coll.insert_one(stored)
             except DuplicateKeyError as exc:
-                raise Conflict(f"{collection} {doc['_id']} created meanwhile") from exc
+                raise StaleRead(f"{collection} {doc['_id']} created meanwhile") from exc
             return stored
         query: dict[str, Any] = {
             "_id": doc["_id"],
@@ -297,7 +294,7 @@ class IdentityStore(Queries, Merges):
             query["merged_into"] = None
         result = await coll.replace_one(query, stored)
         if result.matched_count != 1:
-            raise Conflict(f"{collection} {doc['_id']} changed meanwhile")
+            raise StaleRead(f"{collection} {doc['_id']} changed meanwhile")
         return stored
 
     async def mark_stage_announced(self, person: dict[str, Any]) -> bool:
@@ -327,7 +324,7 @@ class IdentityStore(Queries, Merges):
             if found is None:
                 return False
             current = found
-        raise Conflict(f"person {person['_id']} kept changing")
+        raise StaleRead(f"person {person['_id']} kept changing")
 
     async def save_many(self, collection: str, docs: list[dict[str, Any]]) -> set[str]:
         """Batch `save`; returns the ids that hit a conflict (to be redone one by one)."""
@@ -379,7 +376,7 @@ class IdentityStore(Queries, Merges):
         self, visitor_id: str, workspace_id: str, person_id: str, distinct_id: str
     ) -> dict[str, Any]:
         doc = await self.visitors.find_one({"_id": visitor_id, "workspace_id": workspace_id})
-        return doc or new_visitor(visitor_id, workspace_id, person_id, distinct_id, utcnow())
+        return doc or new_visitor(visitor_id, workspace_id, person_id, distinct_id, clock.now())
 
     async def load_visitors_many(self, pairs: Iterable[tuple[str, str]]) -> dict[str, dict]:
         """The stored visitors named by (workspace, id) pairs, by id."""
@@ -389,4 +386,6 @@ class IdentityStore(Queries, Merges):
         return found
 
     async def record_conflict(self, workspace_id: str, **details: Any) -> None:
-        await self.conflicts.insert_one({"workspace_id": workspace_id, "at": utcnow(), **details})
+        await self.conflicts.insert_one(
+            {"workspace_id": workspace_id, "at": clock.now(), **details}
+        )

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 
 from services.chat.availability import announce_all
 from services.chat.context import ChatContext
-from services.chat.model import now
 from services.chat.signals import publish_presence
+from shared import clock
 
-log = logging.getLogger("parley.chat.snooze")
+log = logging.getLogger("parley.chat.duties")
 
 TICK_SECONDS = 1.0
 WAKE_BATCH = 500
@@ -20,7 +20,7 @@ WAKE_BATCH = 500
 
 async def wake_due(ctx: ChatContext) -> int:
     """Reopen snoozed conversations whose time came; each replica may try, one wins each."""
-    at = now()
+    at = clock.now()
     woken = 0
     for doc in await ctx.store.due_snoozes_all_workspaces(at, WAKE_BATCH):
         updated = await ctx.store.set_fields(

@@ -19,20 +19,19 @@ import json
 import logging
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import nats.errors
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from services.gateway import visitor_frames as frames
 from services.gateway.api_auth import browser_context
-from services.gateway.visitor_hub import VisitorConn, VisitorHub
-from services.gateway.visitor_limits import LIMITS, Limiters, Limits
+from services.gateway.visitor import frames
+from services.gateway.visitor.hub import VisitorConn, VisitorHub
+from services.gateway.visitor.limits import LIMITS, Limiters, Limits
 from shared import audit
 from shared.errors import BusError
 from shared.metrics import RATE_LIMITED, WS_CONNECTIONS
 from shared.proxies import client_ip
-from shared.security import verify_token_any
+from shared.security import origin_of, verify_token_any
 from shared.storable import MAX_DEPTH, storable_problem
 from shared.web import BUS, SETTINGS, WORKSPACES, json_error
 from shared.workspaces import Workspace
@@ -49,14 +48,9 @@ LIMITERS = web.AppKey("visitor_limiters", Limiters)
 OPEN_PER_IP = web.AppKey("visitor_open_per_ip", dict)
 
 
-def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def origin_ok(request: web.Request, workspace: Workspace) -> bool:
     origin = request.headers.get("Origin")
-    own = {_origin_of(request.app[SETTINGS].public_url), f"{request.scheme}://{request.host}"}
+    own = {origin_of(request.app[SETTINGS].public_url), f"{request.scheme}://{request.host}"}
     return origin in own or workspace.origin_allowed(origin)
 
 
@@ -193,8 +187,22 @@ async def _hello(
 ) -> frames.Session | None:
     """Read the hello frame; answer welcome, presence and history. None = socket closed."""
     app = request.app
-    limits, limiters = app[LIMITS], app[LIMITERS]
-    settings = app[SETTINGS]
+    hello = await _read_hello(ws, app[LIMITS])
+    if hello is None:
+        return None
+    claims = await _visitor_claims(app, ws, workspace, ip, hello)
+    if claims is None:
+        return None
+    conn = VisitorConn(ws, workspace.id, claims["vid"], ip)
+    session = _session(request, workspace, conn, claims, hello)
+    conn.send(_welcome(session))
+    await app[HUB].add(conn)
+    await _catch_up(session, conn, hello)
+    return session
+
+
+async def _read_hello(ws: web.WebSocketResponse, limits: Limits) -> dict[str, Any] | None:
+    """The first frame, which must be a hello in time; None once the socket is closed."""
     try:
         msg = await ws.receive(timeout=limits.hello_timeout)
     except TimeoutError:
@@ -213,27 +221,47 @@ async def _hello(
         await _send_now(ws, error(exc.code, str(exc)))
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"bad hello")
         return None
+    return hello
 
+
+async def _visitor_claims(
+    app: web.Application,
+    ws: web.WebSocketResponse,
+    workspace: Workspace,
+    ip: str,
+    hello: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Who the token names, or a new visitor (rate limited per IP); None once closed."""
     # a token signed with a previous secret (PARLEY_TOKEN_SECRET_PREVIOUS) still names its
-    # visitor; the welcome below re-signs it with the current secret
-    verified = verify_token_any(settings.token_secrets, hello.get("token"))
+    # visitor; the welcome re-signs it with the current secret
+    verified = verify_token_any(app[SETTINGS].token_secrets, hello.get("token"))
     claims = verified[0] if verified else None
-    if not claims or claims.get("ws") != workspace.id or not claims.get("vid"):
-        wait = limiters.new_visitors.retry_after(ip)
-        if wait:
-            RATE_LIMITED.labels("gateway", "new_visitors").inc()
-            await _send_now(ws, error("rate_limited", "too many new visitors", None, wait))
-            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"rate limited")
-            return None
-        new_id = uuid.uuid4().hex
-        claims = {"vid": new_id, "did": new_id}
-    conn = VisitorConn(ws, workspace.id, claims["vid"], ip)
+    if claims and claims.get("ws") == workspace.id and claims.get("vid"):
+        return claims
+    wait = app[LIMITERS].new_visitors.retry_after(ip)
+    if wait:
+        RATE_LIMITED.labels("gateway", "new_visitors").inc()
+        await _send_now(ws, error("rate_limited", "too many new visitors", None, wait))
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"rate limited")
+        return None
+    new_id = uuid.uuid4().hex
+    return {"vid": new_id, "did": new_id}
+
+
+def _session(
+    request: web.Request,
+    workspace: Workspace,
+    conn: VisitorConn,
+    claims: dict[str, Any],
+    hello: dict[str, Any],
+) -> frames.Session:
+    app = request.app
     session = frames.Session(
         bus=app[BUS],
         workspace=workspace,
         conn=conn,
-        token_secret=settings.token_secret,
-        limits=limits,
+        token_secret=app[SETTINGS].token_secret,
+        limits=app[LIMITS],
         visitor_id=claims["vid"],
         distinct_id=claims.get("did") or claims["vid"],
         user_id=claims.get("uid"),
@@ -246,20 +274,25 @@ async def _hello(
     page = frames.page_of(raw_page if isinstance(raw_page, dict) else {})
     if page:
         session.context["page"] = page
-    conn.send(
-        {
-            "type": "welcome",
-            "token": session.token(),
-            "visitor_id": session.visitor_id,
-            "distinct_id": session.distinct_id,
-            "user_id": session.user_id,
-            "limits": {
-                "max_text": limits.max_text_chars,
-                "email_prompt_after": limits.email_prompt_after,
-            },
-        }
-    )
-    await app[HUB].add(conn)
+    return session
+
+
+def _welcome(session: frames.Session) -> dict[str, Any]:
+    return {
+        "type": "welcome",
+        "token": session.token(),
+        "visitor_id": session.visitor_id,
+        "distinct_id": session.distinct_id,
+        "user_id": session.user_id,
+        "limits": {
+            "max_text": session.limits.max_text_chars,
+            "email_prompt_after": session.limits.email_prompt_after,
+        },
+    }
+
+
+async def _catch_up(session: frames.Session, conn: VisitorConn, hello: dict[str, Any]) -> None:
+    """Presence, then the history after the hello's `last_seq` (all of it without one)."""
     after = hello.get("last_seq")
     after = after if isinstance(after, int) and not isinstance(after, bool) and after > 0 else None
     try:
@@ -268,7 +301,6 @@ async def _hello(
     except (BusError, nats.errors.Error) as exc:
         log.warning("history unavailable at hello: %s", exc)
         conn.send(error("unavailable", "history is unavailable, try again shortly", "history"))
-    return session
 
 
 async def _serve(

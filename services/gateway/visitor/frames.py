@@ -14,11 +14,11 @@ from typing import Any
 import msgspec
 
 from services.gateway.events_out import BUS_FAILURES, publish_events
-from services.gateway.visitor_hub import VisitorConn
-from services.gateway.visitor_limits import Limits
+from services.gateway.visitor.hub import VisitorConn
+from services.gateway.visitor.limits import Limits
+from shared import clock
 from shared.bus import Bus
 from shared.errors import PermanentError
-from shared.events import utcnow_iso
 from shared.identifiers import normalize_email
 from shared.schema.frames import (
     MAX_NAME,
@@ -133,7 +133,7 @@ async def on_message(s: Session, frame: MessageFrame) -> dict[str, Any]:
         "distinct_id": s.distinct_id,
         "client_msg_id": cmid,
         "text": text,
-        "sent_at": utcnow_iso(),
+        "sent_at": clock.iso_now(),
         "page_url": s.context.get("page", {}).get("url"),
     }
     await s.bus.publish_durable(
@@ -155,7 +155,7 @@ async def on_email(s: Session, frame: EmailFrame) -> dict[str, Any]:
         "distinct_id": s.distinct_id,
         "client_msg_id": cmid,
         "email": email,
-        "sent_at": utcnow_iso(),
+        "sent_at": clock.iso_now(),
     }
     await s.bus.publish_durable(
         s.bus.subjects.chat_inbound(s.ws_id), record, f"{s.ws_id}:{s.visitor_id}:{cmid}"
