@@ -9,17 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import PermanentError
-from shared.events import parse_time
-from shared.identifiers import illegal_id_reason
+import msgspec
 
-STATUSES = ("open", "pending", "snoozed", "resolved")
-PRIORITIES = ("none", "low", "medium", "high", "urgent")
-VIEWS = ("mine", "unassigned", "all")
-MAX_TEXT = 10_000
+from shared.errors import PermanentError
+from shared.identifiers import illegal_id_reason
+from shared.schema.chat_requests import MAX_TEXT, Agent
+
 PREVIEW = 200
-MAX_NAME = 200
-MAX_URL = 2_000
 
 
 def now() -> datetime:
@@ -90,10 +86,6 @@ def req_id(payload: dict[str, Any], name: str) -> str:
     return value.strip()  # type: ignore[union-attr]
 
 
-def opt_id(payload: dict[str, Any], name: str) -> str | None:
-    return None if payload.get(name) is None else req_id(payload, name)
-
-
 def req_text(payload: dict[str, Any], name: str = "text", max_len: int = MAX_TEXT) -> str:
     value = payload.get(name)
     if not isinstance(value, str) or not value.strip():
@@ -112,38 +104,12 @@ def opt_int(payload: dict[str, Any], name: str, minimum: int = 0) -> int | None:
     return value
 
 
-def limit_of(payload: dict[str, Any], default: int, maximum: int) -> int:
-    value = opt_int(payload, "limit", minimum=1)
-    return default if value is None else min(value, maximum)
-
-
-def choice(payload: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if value not in allowed:
-        raise invalid(f"{name} must be one of {', '.join(allowed)}")
-    return value
-
-
-def opt_time(payload: dict[str, Any], name: str) -> datetime | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    parsed = parse_time(value)
-    if parsed is None:
-        raise invalid(f"{name} must be an ISO-8601 time")
-    return parsed
-
-
 def person(raw: Any, kind: str) -> dict[str, Any]:
     """An agent's `{id, name, avatar}` as stored in a message's author."""
     if not isinstance(raw, dict):
         raise invalid("agent must be an object {id, name, avatar}")
-    name = raw.get("name") or ""
-    avatar = raw.get("avatar") or None
-    if not isinstance(name, str) or len(name) > MAX_NAME:
-        raise invalid("agent.name must be a string of at most 200 characters")
-    if avatar is not None and (not isinstance(avatar, str) or len(avatar) > MAX_URL):
-        raise invalid("agent.avatar must be a URL string")
-    return {"kind": kind, "id": req_id(raw, "id"), "name": name, "avatar": avatar}
+    try:
+        agent = msgspec.convert(raw, Agent)
+    except msgspec.ValidationError as exc:
+        raise invalid(f"agent: {exc}") from exc
+    return agent.author(kind)
