@@ -32,6 +32,7 @@ from shared import audit
 from shared.errors import BusError
 from shared.metrics import RATE_LIMITED, WS_CONNECTIONS
 from shared.proxies import client_ip
+from shared.schema.frames import FrameRefused, read_hello
 from shared.security import verify_token_any
 from shared.storable import MAX_DEPTH, storable_problem
 from shared.web import BUS, SETTINGS, WORKSPACES, json_error
@@ -206,17 +207,15 @@ async def _hello(
     try:
         if msg.type != WSMsgType.TEXT:
             raise frames.FrameError("hello_required", "the first frame must be a text hello")
-        hello = parse(msg.data, limits)
-        if hello["type"] != "hello":
-            raise frames.FrameError("hello_required", "the first frame must be hello")
-    except frames.FrameError as exc:
+        hello = read_hello(parse(msg.data, limits))
+    except (frames.FrameError, FrameRefused) as exc:
         await _send_now(ws, error(exc.code, str(exc)))
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"bad hello")
         return None
 
     # a token signed with a previous secret (PARLEY_TOKEN_SECRET_PREVIOUS) still names its
     # visitor; the welcome below re-signs it with the current secret
-    verified = verify_token_any(settings.token_secrets, hello.get("token"))
+    verified = verify_token_any(settings.token_secrets, hello.token)
     claims = verified[0] if verified else None
     if not claims or claims.get("ws") != workspace.id or not claims.get("vid"):
         wait = limiters.new_visitors.retry_after(ip)
@@ -242,8 +241,7 @@ async def _hello(
             "locale": request.headers.get("Accept-Language", "").split(",")[0][:32],
         },
     )
-    raw_page = hello.get("page")
-    page = frames.page_of(raw_page if isinstance(raw_page, dict) else {})
+    page = frames.page_of(hello.page or {})
     if page:
         session.context["page"] = page
     conn.send(
@@ -260,8 +258,7 @@ async def _hello(
         }
     )
     await app[HUB].add(conn)
-    after = hello.get("last_seq")
-    after = after if isinstance(after, int) and not isinstance(after, bool) and after > 0 else None
+    after = hello.last_seq or None  # 0: the widget shows nothing yet
     try:
         await frames.send_presence(session)
         await frames.send_history(session, after)
