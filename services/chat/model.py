@@ -110,6 +110,7 @@ def person(raw: Any, kind: str) -> dict[str, Any]:
         raise invalid("agent must be an object {id, name, avatar}")
     try:
         agent = msgspec.convert(raw, Agent)
-    except msgspec.ValidationError as exc:
+        agent.check()
+    except (msgspec.ValidationError, ValueError) as exc:
         raise invalid(f"agent: {exc}") from exc
     return agent.author(kind)

@@ -2,7 +2,8 @@
 
 One Struct per verb; services/chat/requests.py reads each payload with
 `shared.schema.requests.read_request`, so a bad one answers `invalid` with a
-message naming the field. Explicit nulls mean "not given" everywhere except
+message naming the field. Askers build the same Structs (the bus encodes them);
+`check()`, what a type cannot say, runs where a request is read, not where it is built. Explicit nulls mean "not given" everywhere except
 `assignee_id` of `conversation.update`, where null unassigns (absent = unchanged).
 """
 
@@ -35,7 +36,7 @@ ClientMsgId = Annotated[str, Meta(pattern=CLIENT_MSG_ID_PATTERN)]
 
 
 class ChatRequest(msgspec.Struct, kw_only=True):
-    """Every verb names its workspace; `IDS` and `TIMES` are checked after decoding."""
+    """Every verb names its workspace; `IDS` and `TIMES` are checked by `check()`."""
 
     IDS: ClassVar[tuple[str, ...]] = ()
     TIMES: ClassVar[tuple[str, ...]] = ()
@@ -43,7 +44,7 @@ class ChatRequest(msgspec.Struct, kw_only=True):
 
     workspace_id: str
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         check_ids(self, ("workspace_id", *self.IDS))
         check_times(self, self.TIMES)
 
@@ -60,8 +61,8 @@ class Agent(msgspec.Struct):
     name: Annotated[str, Meta(max_length=MAX_NAME)] | None = None
     avatar: Annotated[str, Meta(max_length=MAX_URL)] | None = None
 
-    def __post_init__(self) -> None:
-        self.id = checked_id("id", self.id)
+    def check(self) -> None:
+        self.id = checked_id("agent.id", self.id)
 
     def author(self, kind: str) -> dict[str, Any]:
         return {"kind": kind, "id": self.id, "name": self.name or "", "avatar": self.avatar or None}
@@ -88,8 +89,8 @@ class ConversationsList(ChatRequest):
     cursor: str | None = None
     limit: Limit | None = None
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self) -> None:
+        super().check()
         if self.view == "mine" and self.agent_id is None:
             raise ValueError("view mine needs agent_id")
 
@@ -105,7 +106,7 @@ class ConversationsChanged(ChatRequest):
 
     def since_at(self) -> datetime:
         moment = parse_time(self.since)
-        assert moment is not None  # checked in __post_init__
+        assert moment is not None  # checked by check()
         return moment
 
 
@@ -118,8 +119,8 @@ class ConversationsByProfile(ChatRequest):
     agent_id: str | None = None
     limit: Limit | None = None
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self) -> None:
+        super().check()
         self.distinct_ids = [checked_id("distinct_ids", d) for d in self.distinct_ids or []]
         if not self.profile_id and not self.distinct_ids:
             raise ValueError("profile_id or distinct_ids is required")
@@ -139,6 +140,10 @@ class AgentSend(ConversationRequest, kw_only=True):
     text: Text
     internal: bool = False
 
+    def check(self) -> None:
+        super().check()
+        self.agent.check()
+
 
 class ConversationGet(ConversationRequest):
     limit: Limit | None = None
@@ -149,8 +154,8 @@ class ConversationMessages(ConversationRequest):
     before_seq: Seq | None = None
     limit: Limit | None = None
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self) -> None:
+        super().check()
         if self.after_seq is not None and self.before_seq is not None:
             raise ValueError("give after_seq or before_seq, not both")
 
@@ -164,8 +169,8 @@ class ConversationUpdate(ConversationRequest):
     # null unassigns, "auto" picks an online agent round-robin, absent leaves it
     assignee_id: str | None | UnsetType = UNSET
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self) -> None:
+        super().check()
         if self.snoozed_until is not None and self.status != "snoozed":
             raise ValueError("snoozed_until goes with status snoozed")
         if self.status == "snoozed" and self.snoozed_until is None:

@@ -56,7 +56,7 @@ class Find(IdentityRequest):
     email: Text | None = None
     distinct_id: Text | None = None
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not (self.user_id or self.email or self.distinct_id):
             raise ValueError("give user_id, email or distinct_id")
 
@@ -74,7 +74,7 @@ class Events(IdentityRequest):
     before: Text | None = None
     limit: Limit | None = None
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         check_times(self, ("before",))
 
 

@@ -3,8 +3,9 @@
 A request that does not fit its Struct is refused with one code, `invalid`, and
 msgspec's message, which names the field (`Expected `int`, got `str` - at
 `$.limit``, `Object missing required field `seq``). What a type cannot say (a
-placeholder id, a time) is checked in the Struct's `__post_init__` with
-`check_ids` / `check_times`, whose messages name the field too.
+placeholder id, a time) is checked by the Struct's `check()` (with `check_ids` /
+`check_times`), whose ValueError names the field too. `check` is not
+`__post_init__` on purpose: an asker builds the Struct without the server's checks.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ def read_request(raw: Any, shape: type[T], *, lax: bool = False) -> T:
     if not isinstance(raw, dict):
         raise PermanentError("request must be a JSON object", code="invalid")
     try:
-        return msgspec.convert(raw, shape, strict=not lax)
-    except msgspec.ValidationError as exc:
+        request = msgspec.convert(raw, shape, strict=not lax)
+        if (check := getattr(request, "check", None)) is not None:
+            check()
+        return request
+    except (msgspec.ValidationError, ValueError) as exc:
         raise PermanentError(str(exc), code="invalid") from exc
 
 

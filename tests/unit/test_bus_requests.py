@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 from msgspec import UNSET
 
@@ -91,3 +92,8 @@ def test_identity_bulk_lookups_refuse_what_is_not_an_id() -> None:
     assert "distinct_ids" in refused(
         {**WS, "distinct_ids": ["d"] * 201}, identity.Summaries, lax=True
     )
+
+
+def test_an_asker_builds_a_request_and_the_server_checks_it() -> None:
+    built = chat.HistoryRequest(workspace_id="ws1", visitor_id="undefined", limit=5)
+    assert "visitor_id" in refused(msgspec.to_builtins(built), chat.HistoryRequest)
