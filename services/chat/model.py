@@ -1,4 +1,5 @@
-"""Shapes that leave the chat service (MESSAGE, SUMMARY) and checks on what enters it.
+"""Shapes that leave the chat service (MESSAGE, SUMMARY: shared/schema/chat_replies.py)
+and checks on what enters it.
 
 Everything here is pure: documents in, JSON-ready dicts out; payloads in,
 validated values out or a `PermanentError` (code `invalid`) that says why.
@@ -13,6 +14,7 @@ import msgspec
 
 from shared.errors import PermanentError
 from shared.identifiers import illegal_id_reason
+from shared.schema.chat_replies import ConversationSummary, LastMessage, Message
 from shared.schema.chat_requests import MAX_TEXT, Agent
 
 PREVIEW = 200
@@ -31,47 +33,54 @@ def iso(value: datetime | None) -> str | None:
 
 
 def message_out(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": doc["_id"],
-        "conversation_id": doc["conversation_id"],
-        "seq": doc["seq"],
-        "client_msg_id": doc["client_msg_id"],
-        "author": doc["author"],
-        "text": doc["text"],
-        "created_at": iso(doc["created_at"]),
-        "internal": bool(doc.get("internal")),
-    }
+    message = Message(
+        id=doc["_id"],
+        conversation_id=doc["conversation_id"],
+        seq=doc["seq"],
+        client_msg_id=doc["client_msg_id"],
+        author=doc["author"],
+        text=doc["text"],
+        created_at=iso(doc["created_at"]),
+        internal=bool(doc.get("internal")),
+    )
+    built: dict[str, Any] = msgspec.to_builtins(message)
+    return built
+
+
+def _last_message(last: dict[str, Any] | None) -> LastMessage | None:
+    if not last:
+        return None
+    return LastMessage(
+        text=last["text"],
+        author_kind=last["author_kind"],
+        created_at=iso(last["created_at"]),
+        seq=last["seq"],
+        internal=bool(last.get("internal")),
+    )
 
 
 def summary_out(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
-    last = doc.get("last_message")
-    return {
-        "id": doc["_id"],
-        "workspace_id": doc["workspace_id"],
-        "visitor_id": doc["visitor_id"],
-        "distinct_id": doc.get("distinct_id"),
-        "profile_id": doc.get("profile_id"),
-        "email": doc.get("email"),
-        "status": doc["status"],
-        "priority": doc.get("priority", "none"),
-        "assignee_id": doc.get("assignee_id"),
-        "snoozed_until": iso(doc.get("snoozed_until")),
-        "last_message": None
-        if not last
-        else {
-            "text": last["text"],
-            "author_kind": last["author_kind"],
-            "created_at": iso(last["created_at"]),
-            "seq": last["seq"],
-            "internal": bool(last.get("internal")),
-        },
-        "last_seq": doc.get("last_seq", 0),
-        "last_activity_at": iso(doc["last_activity_at"]),
-        "unread": unread,
-        "visitor_read_seq": doc.get("visitor_read_seq", 0),
-        "created_at": iso(doc["created_at"]),
-        "updated_at": iso(doc["updated_at"]),
-    }
+    summary = ConversationSummary(
+        id=doc["_id"],
+        workspace_id=doc["workspace_id"],
+        visitor_id=doc["visitor_id"],
+        distinct_id=doc.get("distinct_id"),
+        profile_id=doc.get("profile_id"),
+        email=doc.get("email"),
+        status=doc["status"],
+        priority=doc.get("priority", "none"),
+        assignee_id=doc.get("assignee_id"),
+        snoozed_until=iso(doc.get("snoozed_until")),
+        last_message=_last_message(doc.get("last_message")),
+        last_seq=doc.get("last_seq", 0),
+        last_activity_at=iso(doc["last_activity_at"]),
+        unread=unread,
+        visitor_read_seq=doc.get("visitor_read_seq", 0),
+        created_at=iso(doc["created_at"]),
+        updated_at=iso(doc["updated_at"]),
+    )
+    built: dict[str, Any] = msgspec.to_builtins(summary)
+    return built
 
 
 # --- input checks ---------------------------------------------------------------------

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import pytest
 from msgspec import UNSET
 
+from services.chat.model import message_out, summary_out
+from services.chat.store import new_conversation
 from shared.errors import PermanentError
 from shared.schema import chat_requests as chat
 from shared.schema import identity_requests as identity
+from shared.schema.chat_replies import ConversationSummary, LastMessage, Message
 from shared.schema.requests import read_request
 
 WS = {"workspace_id": "ws1"}
@@ -97,3 +101,16 @@ def test_identity_bulk_lookups_refuse_what_is_not_an_id() -> None:
 def test_an_asker_builds_a_request_and_the_server_checks_it() -> None:
     built = chat.HistoryRequest(workspace_id="ws1", visitor_id="undefined", limit=5)
     assert "visitor_id" in refused(msgspec.to_builtins(built), chat.HistoryRequest)
+
+
+def test_chat_replies_are_built_from_their_structs() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    author = {"kind": "agent", "id": "a1", "name": "Ann", "avatar": None}
+    doc = {"_id": "m1", "conversation_id": "c1", "seq": 3, "client_msg_id": "x"}
+    message = message_out({**doc, "author": author, "text": "hi", "created_at": at})
+    assert list(message) == list(Message.__struct_fields__)
+    assert message["created_at"] == "2026-01-01T00:00:00.000Z" and message["internal"] is False
+    last = {"text": "hi", "author_kind": "visitor", "created_at": at, "seq": 3}
+    summary = summary_out({**new_conversation("ws", "v1", "d1", at), "last_message": last}, None)
+    assert list(summary) == list(ConversationSummary.__struct_fields__)
+    assert list(summary["last_message"]) == list(LastMessage.__struct_fields__)
