@@ -24,8 +24,9 @@ from services.chat.store import Stored, alloc_field, new_conversation
 from shared import clock
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
+from shared.schema.chat_requests import CLIENT_MSG_ID_PATTERN
 
-CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,100}$")
+CLIENT_MSG_ID = re.compile(CLIENT_MSG_ID_PATTERN)
 SYSTEM = {"kind": "system", "id": None, "name": "Parley", "avatar": None}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from shared.errors import BusError
@@ -24,9 +25,10 @@ async def ask(
     app: web.Application,
     service: str,
     verb: str,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | msgspec.Struct,
     timeout: float = TIMEOUT,
 ) -> Any:
+    """Ask a service; `payload` is best the verb's Struct (shared/schema/*_requests.py)."""
     bus = app[BUS]
     return await bus.request(bus.subjects.request(service, verb), payload, timeout=timeout)
 
@@ -46,7 +48,7 @@ class Notices:
         self,
         service: str,
         verb: str,
-        payload: dict[str, Any],
+        payload: dict[str, Any] | msgspec.Struct,
         default: Any,
         what: str,
         required: bool = False,

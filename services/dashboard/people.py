@@ -14,6 +14,7 @@ from aiohttp import web
 
 from services.dashboard.ask import TIMEOUT, Notices, ask
 from shared.errors import BusError
+from shared.schema.identity_requests import Summaries
 
 MAX_ASK = 200  # identity's bulk limit per list
 
@@ -74,7 +75,7 @@ async def _summaries(
         app,
         "identity",
         "profile.summaries",
-        {"workspace_id": workspace_id, "ids": ids, "distinct_ids": distinct_ids},
+        Summaries(workspace_id=workspace_id, ids=ids, distinct_ids=distinct_ids),
         timeout=timeout,
     )
     if not isinstance(result, dict):

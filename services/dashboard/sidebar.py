@@ -10,6 +10,8 @@ from aiohttp import web
 from services.dashboard import ua
 from services.dashboard.ask import Notices
 from services.dashboard.people import fallback_person, person_from
+from shared.schema import chat_requests as chatq
+from shared.schema import identity_requests as idq
 
 EVENTS_SHOWN = 10
 PREVIOUS_SHOWN = 10
@@ -34,7 +36,7 @@ async def profile_for(
         summary = await notices.ask(
             "identity",
             "profile.resolve",
-            {"workspace_id": workspace_id, "distinct_id": conversation["distinct_id"]},
+            idq.Resolve(workspace_id=workspace_id, distinct_id=conversation["distinct_id"]),
             None,
             "the visitor's profile",
         )
@@ -44,7 +46,7 @@ async def profile_for(
     profile = await notices.ask(
         "identity",
         "profile.get",
-        {"workspace_id": workspace_id, "profile_id": profile_id},
+        idq.Get(workspace_id=workspace_id, profile_id=profile_id),
         None,
         "the visitor's profile",
     )
@@ -59,7 +61,7 @@ async def recent_events(
     return await notices.ask(
         "identity",
         "profile.events",
-        {"workspace_id": workspace_id, "profile_id": profile["id"], "limit": EVENTS_SHOWN},
+        idq.Events(workspace_id=workspace_id, profile_id=profile["id"], limit=EVENTS_SHOWN),
         {"events": []},
         "recent events",
     )
@@ -69,15 +71,13 @@ async def load(
     app: web.Application, workspace_id: str, conversation: dict[str, Any], notices: Notices
 ) -> dict[str, Any]:
     profile = await profile_for(notices, workspace_id, conversation)
-    by_profile: dict[str, Any] = {
-        "workspace_id": workspace_id,
-        "exclude_id": conversation["id"],
-        "limit": PREVIOUS_SHOWN,
-    }
+    by_profile = chatq.ConversationsByProfile(
+        workspace_id=workspace_id, exclude_id=conversation["id"], limit=PREVIOUS_SHOWN
+    )
     if profile:
-        by_profile["profile_id"] = profile["id"]
+        by_profile.profile_id = profile["id"]
     else:
-        by_profile["distinct_ids"] = [d for d in [conversation.get("distinct_id")] if d]
+        by_profile.distinct_ids = [d for d in [conversation.get("distinct_id")] if d]
     previous_req = notices.ask(
         "chat",
         "conversations.by_profile",

@@ -1,4 +1,8 @@
-"""The profile as the API shows it: a person with its visitors, distinct ids and events."""
+"""The profile as the API shows it: a person with its visitors, distinct ids and events.
+
+Built as the Structs of shared/schema/profiles.py, so a field the schema does not
+name (or one it requires and is missing) fails here, not in a client.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from services.identity.engagement import engagement_score
 from services.identity.store import IdentityStore
 from shared.profile_fields import LOCATION_FIELDS, VISITOR_FIELDS
+from shared.schema.profiles import Profile, ProfileEvent, Visitor
 
 MAX_IDS_SHOWN = 500
 
@@ -17,7 +22,7 @@ def _family(person: dict[str, Any]) -> list[str]:
     return [person["_id"], *person.get("merged_from", [])]
 
 
-async def full_profiles(store: IdentityStore, persons: list[dict[str, Any]]) -> list[dict]:
+async def full_profiles(store: IdentityStore, persons: list[dict[str, Any]]) -> list[Profile]:
     """Issue 3's profile shape for live persons, with two queries for the whole list."""
     if not persons:
         return []
@@ -33,7 +38,7 @@ async def full_profiles(store: IdentityStore, persons: list[dict[str, Any]]) -> 
     return [_shape(p, ids.get(p["_id"], []), visitors.get(p["_id"], [])) for p in persons]
 
 
-def _shape(person: dict[str, Any], dids: list[dict], visitors: list[dict]) -> dict[str, Any]:
+def _shape(person: dict[str, Any], dids: list[dict], visitors: list[dict]) -> Profile:
     by_visitor: dict[str, list[str]] = {}
     for doc in dids:
         by_visitor.setdefault(doc["visitor_id"], []).append(doc["distinct_id"])
@@ -47,7 +52,16 @@ def _shape(person: dict[str, Any], dids: list[dict], visitors: list[dict]) -> di
         shown.append(entry)
     shown.sort(key=lambda v: (v["last_visit"] or "", v["id"]), reverse=True)
     latest = next((v for v in shown if v["last_visit"]), None) or {}
-    profile = {
+    return Profile(
+        visitors=[Visitor(**v) for v in shown],
+        **_person_fields(person, dids, latest),
+    )
+
+
+def _person_fields(
+    person: dict[str, Any], dids: list[dict], latest: dict[str, Any]
+) -> dict[str, Any]:
+    return {
         "id": person["_id"],
         "stage": person["stage"],
         "user_id": person["user_id"],
@@ -58,7 +72,6 @@ def _shape(person: dict[str, Any], dids: list[dict], visitors: list[dict]) -> di
         "gender": person["gender"],
         "distinct_ids": sorted(d["distinct_id"] for d in dids)[:MAX_IDS_SHOWN],
         **{k: latest.get(k) for k in LOCATION_FIELDS},
-        "visitors": shown,
         "first_seen": person["first_seen"],
         "last_seen": person["last_seen"],
         "traits": {k: v for k, v in person["traits"].items() if v is not None},
@@ -66,21 +79,20 @@ def _shape(person: dict[str, Any], dids: list[dict], visitors: list[dict]) -> di
         "merged_from": person["merged_from"],
         "created_at": person["created_at"].isoformat() if person.get("created_at") else None,
     }
-    return profile
 
 
-def event_view(doc: dict[str, Any]) -> dict[str, Any]:
+def event_view(doc: dict[str, Any]) -> ProfileEvent:
     try:
         properties = json.loads(doc.get("properties_json") or "{}")
     except ValueError:
         properties = {}
     stamp = doc.get("timestamp")
-    return {
-        "event": doc.get("event"),
-        "type": doc.get("type"),
-        "properties": properties,
-        "timestamp": stamp.isoformat().replace("+00:00", "Z") if stamp else None,
-        "distinct_id": doc.get("distinct_id"),
-        "message_id": doc.get("message_id"),
-        "source": doc.get("source"),
-    }
+    return ProfileEvent(
+        event=doc.get("event"),
+        type=doc.get("type"),
+        properties=properties,
+        timestamp=stamp.isoformat().replace("+00:00", "Z") if stamp else None,
+        distinct_id=doc.get("distinct_id"),
+        message_id=doc.get("message_id"),
+        source=doc.get("source"),
+    )

@@ -6,9 +6,11 @@ reach a query. A merged-away profile id answers with its survivor.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from services.identity.model import STAGES, summary
+import msgspec
+
+from services.identity.model import summary
 from services.identity.profiles import event_view, full_profiles
 from services.identity.resolve import Resolver
 from services.identity.store import IdentityStore
@@ -17,39 +19,16 @@ from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.events import parse_time
 from shared.identifiers import normalize_email
+from shared.schema import identity_requests as rq
+from shared.schema.profiles import EventList, ProfileList
+from shared.schema.requests import read_request
 
-MAX_BULK = 200
-MAX_LIMIT = 200
 MAX_MATCHES = 1000  # profiles a search prefix may match before it is too broad
+R = TypeVar("R", bound=rq.IdentityRequest)
 
 
-def _text(payload: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = payload.get(name)
-    if value is None or value == "":
-        if required:
-            raise PermanentError(f"{name} is required", code="invalid")
-        return None
-    if not isinstance(value, str) or len(value) > 300:
-        raise PermanentError(f"{name} must be a string of at most 300 characters", code="invalid")
-    return value
-
-
-def _limit(payload: dict[str, Any], default: int) -> int:
-    value = payload.get("limit", default)
-    if value is None:
-        return default
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise PermanentError("limit must be a positive integer", code="invalid")
-    return min(value, MAX_LIMIT)
-
-
-def _id_list(payload: dict[str, Any], name: str) -> list[str]:
-    values = payload.get(name) or []
-    if not isinstance(values, list) or len(values) > MAX_BULK:
-        raise PermanentError(f"{name} must be a list of at most {MAX_BULK} ids", code="invalid")
-    return [v for v in values if isinstance(v, str) and 0 < len(v) <= 300]
+def _read(payload: Any, shape: type[R]) -> R:
+    return read_request(rq.without_blanks(payload), shape, lax=True)
 
 
 class Requests:
@@ -69,9 +48,8 @@ class Requests:
         ):
             await bus.serve(bus.subjects.request("identity", verb), handler)
 
-    def _workspace(self, payload: dict[str, Any]) -> str:
-        ws = _text(payload, "workspace_id", required=True)
-        assert ws is not None
+    def _workspace(self, request: rq.IdentityRequest) -> str:
+        ws = request.workspace_id
         if self.workspaces is not None and self.workspaces.get(ws) is None:
             raise PermanentError("unknown workspace", code="not_found")
         return ws
@@ -89,28 +67,23 @@ class Requests:
         return await self.resolver.live(profile_id, ws) if doc.get("merged_into") else doc
 
     # --- handlers -----------------------------------------------------------------------
-    async def resolve(self, payload: dict[str, Any]) -> dict[str, Any] | None:
-        ws = self._workspace(payload)
-        distinct_id = _text(payload, "distinct_id", required=True)
-        assert distinct_id is not None
-        person = await self._by_distinct_id(ws, distinct_id)
+    async def resolve(self, payload: Any) -> dict[str, Any] | None:
+        p = _read(payload, rq.Resolve)
+        ws = self._workspace(p)
+        person = await self._by_distinct_id(ws, p.distinct_id)
         return summary(person) if person else None
 
-    async def get(self, payload: dict[str, Any]) -> dict[str, Any]:
-        ws = self._workspace(payload)
-        profile_id = _text(payload, "profile_id", required=True)
-        assert profile_id is not None
-        person = await self._by_profile_id(ws, profile_id)
+    async def get(self, payload: Any) -> Any:
+        p = _read(payload, rq.Get)
+        person = await self._by_profile_id(self._workspace(p), p.profile_id)
         if person is None:
             raise PermanentError("no such profile", code="not_found")
-        return (await full_profiles(self.store, [person]))[0]
+        return msgspec.to_builtins((await full_profiles(self.store, [person]))[0])
 
-    async def find(self, payload: dict[str, Any]) -> dict[str, Any]:
-        ws = self._workspace(payload)
-        user_id, distinct_id = _text(payload, "user_id"), _text(payload, "distinct_id")
-        email_given = _text(payload, "email")
-        if not (user_id or distinct_id or email_given):
-            raise PermanentError("give user_id, email or distinct_id", code="invalid")
+    async def find(self, payload: Any) -> Any:
+        p = _read(payload, rq.Find)
+        ws = self._workspace(p)
+        user_id, distinct_id, email_given = p.user_id, p.distinct_id, p.email
         persons: dict[str, dict[str, Any]] = {}
         for did in (user_id, distinct_id):
             if did and (person := await self._by_distinct_id(ws, did)):
@@ -128,20 +101,17 @@ class Requests:
                 if not person.get("merged_into"):
                     persons[person["_id"]] = person
         ordered = sorted(persons.values(), key=lambda p: (p["created_at"], p["_id"]))
-        return {"profiles": await full_profiles(self.store, ordered)}
+        return msgspec.to_builtins(ProfileList(profiles=await full_profiles(self.store, ordered)))
 
-    async def search(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def search(self, payload: Any) -> Any:
         """Newest seen first. A `q` prefix is answered from the search-key index (a range,
         not a regex: SecantusDB scans for a regex) and ordered here; without one, the
         workspace's live profiles are sorted by the server."""
-        ws = self._workspace(payload)
-        limit = _limit(payload, 25)
-        stage = _text(payload, "stage")
-        if stage and stage not in STAGES:
-            raise PermanentError(f"stage must be one of {', '.join(STAGES)}", code="invalid")
-        cursor = _text(payload, "cursor")
-        after = _decode(cursor) if cursor else None
-        q = (_text(payload, "q") or "").strip().lower()[:100]
+        p = _read(payload, rq.Search)
+        ws = self._workspace(p)
+        limit, stage = p.page_size(), p.stage
+        after = _decode(p.cursor) if p.cursor else None
+        q = (p.q or "").strip().lower()[:100]
         if q:
             found = await self.store.persons_with_prefix(ws, q, MAX_MATCHES)
             live = {p["_id"]: p for p in found if not p.get("merged_into")}
@@ -155,29 +125,26 @@ class Requests:
         more = len(page) > limit
         page = page[:limit]
         next_cursor = _cursor(page[-1]) if more and page else None
-        return {"profiles": await full_profiles(self.store, page), "next_cursor": next_cursor}
+        found_page = await full_profiles(self.store, page)
+        return msgspec.to_builtins(ProfileList(profiles=found_page, next_cursor=next_cursor))
 
-    async def events(self, payload: dict[str, Any]) -> dict[str, Any]:
-        ws = self._workspace(payload)
-        profile_id = _text(payload, "profile_id", required=True)
-        assert profile_id is not None
-        limit = _limit(payload, 50)
-        person = await self._by_profile_id(ws, profile_id)
+    async def events(self, payload: Any) -> Any:
+        p = _read(payload, rq.Events)
+        ws = self._workspace(p)
+        person = await self._by_profile_id(ws, p.profile_id)
         if person is None:
             raise PermanentError("no such profile", code="not_found")
-        before = _text(payload, "before")
-        moment = parse_time(before) if before else None
-        if before and moment is None:
-            raise PermanentError("before must be an ISO-8601 time", code="invalid")
+        moment = parse_time(p.before) if p.before else None
         family = [person["_id"], *person["merged_from"]]
-        found = await self.store.events_page(ws, family, moment, limit)
-        return {"profile_id": person["_id"], "events": [event_view(d) for d in found]}
+        found = await self.store.events_page(ws, family, moment, p.page_size())
+        events = [event_view(d) for d in found]
+        return msgspec.to_builtins(EventList(profile_id=person["_id"], events=events))
 
-    async def summaries(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def summaries(self, payload: Any) -> dict[str, Any]:
         """{profiles: {asked id: summary|null}, distinct_ids: {asked id: summary|null}}."""
-        ws = self._workspace(payload)
-        ids = _id_list(payload, "ids")
-        distinct_ids = _id_list(payload, "distinct_ids")
+        p = _read(payload, rq.Summaries)
+        ws = self._workspace(p)
+        ids, distinct_ids = p.ids or [], p.distinct_ids or []
         stored = await self.store.load_persons(ws, ids)
         profiles: dict[str, Any] = {}
         for pid in ids:

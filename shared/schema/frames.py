@@ -1,4 +1,4 @@
-"""The widget socket's frames after `hello`, as the browser sends them (protocol v1).
+"""The widget socket's frames, `hello` and those after it, as the browser sends them (v1).
 
 docs/widget-protocol.md describes each; `read_frame` reads a parsed frame as its
 type (the `type` field is the tag) and refuses it with the protocol's codes:
@@ -26,6 +26,14 @@ Seq = Annotated[int, Meta(ge=0)]
 
 class Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=False):
     pass
+
+
+class HelloFrame(Frame, tag="hello"):
+    """The first frame (docs/widget-protocol.md, "Session start"); never one after it."""
+
+    token: str | None = None  # a forged or expired one mints a new visitor
+    last_seq: Seq | None = None
+    page: dict[str, Any] | None = None
 
 
 class MessageFrame(Frame, tag="message"):
@@ -99,6 +107,16 @@ class FrameRefused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def read_hello(frame: dict[str, Any]) -> HelloFrame:
+    """The first frame as a hello: `hello_required` for another type, else `invalid`."""
+    if frame.get("type") != "hello":
+        raise FrameRefused("hello_required", "the first frame must be hello")
+    try:
+        return msgspec.convert(frame, HelloFrame)
+    except msgspec.ValidationError as exc:
+        raise FrameRefused("invalid", str(exc)) from exc
 
 
 def read_frame(frame: dict[str, Any]) -> AnyFrame:

@@ -176,7 +176,16 @@ async def test_requests_refuse_bad_input_with_a_reason(chat, bus: Bus) -> None:
     assert err.value.code == "not_found"
     with pytest.raises(BusError) as err:
         await ask(bus, "conversations.list", view="everything", agent_id="a1")
-    assert err.value.code == "invalid"
+    assert err.value.code == "invalid" and "$.view" in str(err.value)
+    for verb, payload, field in [
+        ("conversation.read", {"conversation_id": "c1", "agent_id": "a1"}, "seq"),
+        ("conversation.messages", {"conversation_id": "c1", "limit": "5"}, "limit"),
+        ("conversations.changed", {"since": "yesterday"}, "since"),
+        ("conversations.by_profile", {"distinct_ids": ["d1", "undefined"]}, "distinct_ids"),
+    ]:
+        with pytest.raises(BusError) as err:
+            await ask(bus, verb, **payload)
+        assert err.value.code == "invalid" and field in str(err.value), (verb, str(err.value))
     with pytest.raises(BusError) as err:
         await bus.request(
             bus.subjects.request("chat", "history"),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from shared.bus import Bus, decode
+from shared.errors import BusError
 from tests.integration.identity_support import drained, event, publish
 from tests.support import eventually
 
@@ -284,3 +285,19 @@ async def test_search_and_resolve(identity, bus: Bus) -> None:
     assert len(members["profiles"]) == 1
     assert (await ask(bus, "profile.resolve", distinct_id=user))["name"] == "Zed Quux"
     assert await ask(bus, "profile.resolve", distinct_id="never-seen") is None
+
+
+async def test_a_bad_request_is_invalid_and_names_its_field(identity, bus: Bus) -> None:
+    cases = [
+        ("profile.summaries", {"ids": ["p1", 5]}, "ids"),  # was dropped silently
+        ("profile.search", {"stage": "vip"}, "stage"),
+        ("profile.search", {"limit": "many"}, "limit"),
+        ("profile.events", {"profile_id": "p1", "before": "soon"}, "before"),
+        ("profile.get", {"profile_id": ""}, "profile_id"),
+    ]
+    for verb, payload, field in cases:
+        with pytest.raises(BusError) as err:
+            await ask(bus, verb, **payload)
+        assert err.value.code == "invalid" and field in str(err.value), (verb, str(err.value))
+    page = await ask(bus, "profile.search", limit="2", q="", stage="")  # as query strings come
+    assert set(page) == {"profiles", "next_cursor"}

@@ -403,6 +403,12 @@ async def _frames_until_closed(ws) -> list[dict]:
         (_deep(3000), "too_deep"),
         (_deep(40, "hello"), "too_deep"),
         ('{"type": "hello", "token": "\\ud800"}', "bad_text"),
+        ('{"type": "message", "client_msg_id": "m-000001", "text": "hi"}', "hello_required"),
+        # a hello is read as its type (shared/schema/frames.HelloFrame), not field by field
+        ('{"type": "hello", "last_seq": "12"}', "invalid"),
+        ('{"type": "hello", "last_seq": -1}', "invalid"),
+        ('{"type": "hello", "page": "https://example.com"}', "invalid"),
+        ('{"type": "hello", "token": 42}', "invalid"),
     ],
 )
 async def test_a_bad_first_frame_gets_an_error_and_close_1008(

@@ -12,6 +12,7 @@ from services.dashboard.auth import current_agent, workspace_id
 from services.dashboard.people import people_for
 from services.dashboard.views.conversation import conversation_id, send
 from shared.events import parse_time
+from shared.schema import chat_requests as rq
 
 MAX_BODY = 64 * 1024
 RESYNC_ROUNDS = 5  # 5 × 500 changed conversations; beyond that the page reloads instead
@@ -55,12 +56,12 @@ async def messages_after(request: web.Request) -> web.Response:
             request.app,
             "chat",
             "conversation.messages",
-            {
-                "workspace_id": workspace_id(request),
-                "conversation_id": conversation_id(request),
-                "after_seq": after,
-                "limit": 200,
-            },
+            rq.ConversationMessages(
+                workspace_id=workspace_id(request),
+                conversation_id=conversation_id(request),
+                after_seq=after,
+                limit=200,
+            ),
         )
         batch = page.get("messages") or []
         messages.extend(batch)
@@ -79,12 +80,12 @@ async def mark_read(request: web.Request) -> web.Response:
         request.app,
         "chat",
         "conversation.read",
-        {
-            "workspace_id": workspace_id(request),
-            "conversation_id": conversation_id(request),
-            "agent_id": current_agent(request)["_id"],
-            "seq": seq,
-        },
+        rq.ConversationRead(
+            workspace_id=workspace_id(request),
+            conversation_id=conversation_id(request),
+            agent_id=current_agent(request)["_id"],
+            seq=seq,
+        ),
     )
     return web.json_response(result)
 
@@ -100,14 +101,9 @@ async def changes(request: web.Request) -> web.Response:
     complete = False
     after_id: str | None = None
     for _ in range(RESYNC_ROUNDS):
-        ask_for: dict[str, Any] = {
-            "workspace_id": ws,
-            "agent_id": agent_id,
-            "since": since,
-            "limit": 500,
-        }
-        if after_id:
-            ask_for["after_id"] = after_id
+        ask_for = rq.ConversationsChanged(
+            workspace_id=ws, agent_id=agent_id, since=since, after_id=after_id, limit=500
+        )
         page = await ask(request.app, "chat", "conversations.changed", ask_for)
         changed.extend(page.get("conversations") or [])
         since = page.get("next_since") or since

@@ -13,6 +13,8 @@ from services.dashboard import sidebar
 from services.dashboard.ask import Notices
 from services.dashboard.auth import workspace_id
 from services.dashboard.render import render
+from shared.schema import chat_requests as chatq
+from shared.schema import identity_requests as idq
 
 STAGE_FILTERS = {"": "Everyone", "visitor": "Visitors", "contact": "Contacts", "member": "Members"}
 PAGE_SIZE = 25
@@ -62,7 +64,7 @@ async def profile_page(request: web.Request) -> web.Response:
     profile = await notices.ask(
         "identity",
         "profile.get",
-        {"workspace_id": ws, "profile_id": profile_id},
+        idq.Get(workspace_id=ws, profile_id=profile_id),
         None,
         "this profile",
         required=True,
@@ -77,14 +79,14 @@ async def profile_page(request: web.Request) -> web.Response:
             notices.ask(
                 "identity",
                 "profile.events",
-                {"workspace_id": ws, "profile_id": profile_id, "limit": 25},
+                idq.Events(workspace_id=ws, profile_id=profile_id, limit=25),
                 {"events": []},
                 "recent events",
             ),
             notices.ask(
                 "chat",
                 "conversations.by_profile",
-                {"workspace_id": ws, "profile_id": profile_id, "limit": 20},
+                chatq.ConversationsByProfile(workspace_id=ws, profile_id=profile_id, limit=20),
                 {"conversations": []},
                 "conversations",
             ),

@@ -15,6 +15,7 @@ from services.dashboard.auth import current_agent, workspace_id
 from services.dashboard.render import iso, render
 from services.dashboard.views.inbox import STATUSES
 from shared.errors import BusError
+from shared.schema import chat_requests as rq
 
 MESSAGES_SHOWN = 100
 MAX_TEXT = 10_000
@@ -61,12 +62,9 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     data = await notices.ask(
         "chat",
         "conversation.get",
-        {
-            "workspace_id": ws,
-            "conversation_id": cid,
-            "agent_id": agent["_id"],
-            "limit": MESSAGES_SHOWN,
-        },
+        rq.ConversationGet(
+            workspace_id=ws, conversation_id=cid, agent_id=agent["_id"], limit=MESSAGES_SHOWN
+        ),
         None,
         "this conversation",
         required=True,
@@ -104,12 +102,12 @@ async def sidebar_fragment(request: web.Request) -> web.StreamResponse:
     data = await notices.ask(
         "chat",
         "conversation.get",
-        {
-            "workspace_id": ws,
-            "conversation_id": conversation_id(request),
-            "agent_id": agent["_id"],
-            "limit": 1,
-        },
+        rq.ConversationGet(
+            workspace_id=ws,
+            conversation_id=conversation_id(request),
+            agent_id=agent["_id"],
+            limit=1,
+        ),
         None,
         "this conversation",
         required=True,
@@ -197,14 +195,14 @@ async def send(
         request.app,
         "chat",
         "agent.send",
-        {
-            "workspace_id": workspace_id(request),
-            "conversation_id": cid,
-            "agent": agent_ref(current_agent(request)),
-            "client_msg_id": client_msg_id,
-            "text": text,
-            "internal": internal,
-        },
+        rq.AgentSend(
+            workspace_id=workspace_id(request),
+            conversation_id=cid,
+            agent=rq.Agent(**agent_ref(current_agent(request))),
+            client_msg_id=client_msg_id,
+            text=text,
+            internal=internal,
+        ),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from aiohttp import web
 
@@ -11,6 +12,7 @@ from services.dashboard.auth import current_agent, workspace_id
 from services.dashboard.people import people_for
 from services.dashboard.render import iso, render
 from shared import clock
+from shared.schema import chat_requests as rq
 
 VIEWS = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
 STATUSES = {"open": "Open", "pending": "Pending", "snoozed": "Snoozed", "resolved": "Resolved"}
@@ -39,15 +41,14 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     # services): overlap is harmless, gaps are not; later the page follows chat's clock
     rendered_at = clock.now() - timedelta(seconds=30)
     notices = Notices(request.app)
-    payload = {
-        "workspace_id": ws,
-        "view": view,
-        "agent_id": agent["_id"],
-        "status": status,
-        "limit": PAGE_SIZE,
-    }
-    if cursor:
-        payload["cursor"] = cursor
+    payload = rq.ConversationsList(
+        workspace_id=ws,
+        view=cast(rq.View, view),  # inbox_filter keeps only known ones
+        agent_id=agent["_id"],
+        status=cast(rq.Status, status),
+        limit=PAGE_SIZE,
+        cursor=cursor,
+    )
     page = await notices.ask(
         "chat",
         "conversations.list",

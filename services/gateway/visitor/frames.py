@@ -20,6 +20,7 @@ from shared import clock
 from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
+from shared.schema.chat_requests import ChatRequest, HistoryRequest, PresenceRequest
 from shared.schema.frames import (
     MAX_NAME,
     MAX_URL,
@@ -98,12 +99,9 @@ class Session:
         if rejected:
             raise FrameError("invalid", rejected[0].message)
 
-    async def chat_request(self, verb: str, payload: dict[str, Any]) -> Any:
-        return await self.bus.request(
-            self.bus.subjects.request("chat", verb),
-            {"workspace_id": self.ws_id, **payload},
-            timeout=5,
-        )
+    async def chat_request(self, verb: str, payload: ChatRequest) -> Any:
+        """Ask chat; the payload is the verb's Struct (shared/schema/chat_requests.py)."""
+        return await self.bus.request(self.bus.subjects.request("chat", verb), payload, timeout=5)
 
 
 def _text(value: str, name: str, limit: int) -> str:
@@ -187,11 +185,12 @@ async def on_read(s: Session, frame: ReadFrame) -> None:
 async def send_history(s: Session, after_seq: int | None) -> None:
     """The latest messages (no `after_seq`) or every message after it, page by page."""
     for _ in range(HISTORY_PAGES):
-        payload: dict[str, Any] = {"visitor_id": s.visitor_id, "limit": 100}
-        if after_seq is not None:
-            payload["after_seq"] = after_seq
-        else:
-            payload["limit"] = 50
+        payload = HistoryRequest(
+            workspace_id=s.ws_id,
+            visitor_id=s.visitor_id,
+            after_seq=after_seq,
+            limit=50 if after_seq is None else 100,
+        )
         result = await s.chat_request("history", payload)
         messages = [m for m in result.get("messages", []) if not m.get("internal")]
         more = bool(result.get("has_more")) and after_seq is not None and bool(messages)
@@ -218,7 +217,7 @@ async def on_resync(s: Session, frame: ResyncFrame) -> None:
 
 
 async def send_presence(s: Session) -> None:
-    result = await s.chat_request("presence.get", {})
+    result = await s.chat_request("presence.get", PresenceRequest(workspace_id=s.ws_id))
     s.conn.send(
         {
             "type": "presence",

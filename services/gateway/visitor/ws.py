@@ -31,6 +31,7 @@ from shared import audit
 from shared.errors import BusError
 from shared.metrics import RATE_LIMITED, WS_CONNECTIONS
 from shared.proxies import client_ip
+from shared.schema.frames import FrameRefused, HelloFrame, read_hello
 from shared.security import origin_of, verify_token_any
 from shared.storable import MAX_DEPTH, storable_problem
 from shared.web import BUS, SETTINGS, WORKSPACES, json_error
@@ -201,7 +202,7 @@ async def _hello(
     return session
 
 
-async def _read_hello(ws: web.WebSocketResponse, limits: Limits) -> dict[str, Any] | None:
+async def _read_hello(ws: web.WebSocketResponse, limits: Limits) -> HelloFrame | None:
     """The first frame, which must be a hello in time; None once the socket is closed."""
     try:
         msg = await ws.receive(timeout=limits.hello_timeout)
@@ -214,10 +215,8 @@ async def _read_hello(ws: web.WebSocketResponse, limits: Limits) -> dict[str, An
     try:
         if msg.type != WSMsgType.TEXT:
             raise frames.FrameError("hello_required", "the first frame must be a text hello")
-        hello = parse(msg.data, limits)
-        if hello["type"] != "hello":
-            raise frames.FrameError("hello_required", "the first frame must be hello")
-    except frames.FrameError as exc:
+        hello = read_hello(parse(msg.data, limits))
+    except (frames.FrameError, FrameRefused) as exc:
         await _send_now(ws, error(exc.code, str(exc)))
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"bad hello")
         return None
@@ -229,12 +228,12 @@ async def _visitor_claims(
     ws: web.WebSocketResponse,
     workspace: Workspace,
     ip: str,
-    hello: dict[str, Any],
+    hello: HelloFrame,
 ) -> dict[str, Any] | None:
     """Who the token names, or a new visitor (rate limited per IP); None once closed."""
     # a token signed with a previous secret (PARLEY_TOKEN_SECRET_PREVIOUS) still names its
     # visitor; the welcome re-signs it with the current secret
-    verified = verify_token_any(app[SETTINGS].token_secrets, hello.get("token"))
+    verified = verify_token_any(app[SETTINGS].token_secrets, hello.token)
     claims = verified[0] if verified else None
     if claims and claims.get("ws") == workspace.id and claims.get("vid"):
         return claims
@@ -253,7 +252,7 @@ def _session(
     workspace: Workspace,
     conn: VisitorConn,
     claims: dict[str, Any],
-    hello: dict[str, Any],
+    hello: HelloFrame,
 ) -> frames.Session:
     app = request.app
     session = frames.Session(
@@ -270,8 +269,7 @@ def _session(
             "locale": request.headers.get("Accept-Language", "").split(",")[0][:32],
         },
     )
-    raw_page = hello.get("page")
-    page = frames.page_of(raw_page if isinstance(raw_page, dict) else {})
+    page = frames.page_of(hello.page or {})
     if page:
         session.context["page"] = page
     return session
@@ -291,10 +289,9 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
     }
 
 
-async def _catch_up(session: frames.Session, conn: VisitorConn, hello: dict[str, Any]) -> None:
+async def _catch_up(session: frames.Session, conn: VisitorConn, hello: HelloFrame) -> None:
     """Presence, then the history after the hello's `last_seq` (all of it without one)."""
-    after = hello.get("last_seq")
-    after = after if isinstance(after, int) and not isinstance(after, bool) and after > 0 else None
+    after = hello.last_seq or None  # 0: the widget shows nothing yet
     try:
         await frames.send_presence(session)
         await frames.send_history(session, after)
