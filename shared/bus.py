@@ -36,6 +36,7 @@ from shared import deadletters, tasks
 from shared.consumer import Consumer, Handling
 from shared.errors import BusError, PermanentError
 from shared.metrics import HANDLER_ERRORS, HANDLER_LATENCY
+from shared.schema import from_database
 from shared.subjects import Subjects
 
 log = logging.getLogger("parley.bus")
@@ -44,7 +45,7 @@ JsonHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 T = TypeVar("T")
 
 
-_STRUCTS = msgspec.json.Encoder()
+_STRUCTS = msgspec.json.Encoder(enc_hook=from_database)  # Int64 or ObjectId from a document
 
 
 def encode(payload: Any) -> bytes:

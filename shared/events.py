@@ -16,6 +16,7 @@ import msgspec
 
 from shared.errors import PermanentError
 from shared.identifiers import illegal_id_reason, normalize_email
+from shared.schema import builtins
 
 INGEST_VERSION = 1
 KINDS = ("identify", "alias", "track", "page", "screen", "group", "email")
@@ -119,7 +120,7 @@ class IngestEvent(msgspec.Struct, frozen=True):
         return self.user_id or self.anonymous_id  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
-        built: dict[str, Any] = msgspec.to_builtins(self)
+        built: dict[str, Any] = builtins(self)
         return built
 
     def to_json(self) -> bytes:
@@ -142,7 +143,7 @@ class ProfileMerged(msgspec.Struct, frozen=True):
     v: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        built: dict[str, Any] = msgspec.to_builtins(self)
+        built: dict[str, Any] = builtins(self)
         return built
 
     @classmethod

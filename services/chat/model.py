@@ -14,6 +14,7 @@ import msgspec
 from shared.clock import iso
 from shared.errors import PermanentError
 from shared.identifiers import illegal_id_reason
+from shared.schema import builtins
 from shared.schema.chat_replies import ConversationSummary, LastMessage, Message
 from shared.schema.chat_requests import MAX_TEXT, Agent
 
@@ -31,7 +32,7 @@ def message_out(doc: dict[str, Any]) -> dict[str, Any]:
         created_at=iso(doc["created_at"]),
         internal=bool(doc.get("internal")),
     )
-    built: dict[str, Any] = msgspec.to_builtins(message)
+    built: dict[str, Any] = builtins(message)
     return built
 
 
@@ -67,7 +68,7 @@ def summary_out(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
         created_at=iso(doc["created_at"]),
         updated_at=iso(doc["updated_at"]),
     )
-    built: dict[str, Any] = msgspec.to_builtins(summary)
+    built: dict[str, Any] = builtins(summary)
     return built
 
 

@@ -18,13 +18,13 @@ import math
 import zlib
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
 from services.gateway.events_out import BUS_FAILURES, publish_events
 from shared.metrics import INGEST_REFUSED, RATE_LIMITED
 from shared.ratelimit import RateLimiter
+from shared.schema import builtins
 from shared.schema.segment import MAX_BATCH_MESSAGES, TYPES, Refused
 from shared.storable import MAX_DEPTH
 from shared.web import BUS, REQUEST_ID, json_error
@@ -171,7 +171,7 @@ def _refusals(kind: str | None, count: int, rejected: list[Refused]) -> web.Resp
         if kind
         else f"{len(rejected)} message(s) refused: #{first.index} {first.message}",
         "accepted": count - len(rejected),
-        "rejected": [msgspec.to_builtins(r) for r in rejected[:100]],
+        "rejected": [builtins(r) for r in rejected[:100]],
     }
     return web.json_response(payload, status=status)
 

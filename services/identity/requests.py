@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import msgspec
-
 from services.identity.model import summary
 from services.identity.profiles import event_view, full_profiles
 from services.identity.resolve import Resolver
@@ -19,6 +17,7 @@ from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.events import parse_time
 from shared.identifiers import normalize_email
+from shared.schema import builtins
 from shared.schema import identity_requests as rq
 from shared.schema.profiles import EventList, ProfileList
 from shared.schema.requests import read_request
@@ -78,7 +77,7 @@ class Requests:
         person = await self._by_profile_id(self._workspace(p), p.profile_id)
         if person is None:
             raise PermanentError("no such profile", code="not_found")
-        return msgspec.to_builtins((await full_profiles(self.store, [person]))[0])
+        return builtins((await full_profiles(self.store, [person]))[0])
 
     async def find(self, payload: Any) -> Any:
         p = _read(payload, rq.Find)
@@ -101,7 +100,7 @@ class Requests:
                 if not person.get("merged_into"):
                     persons[person["_id"]] = person
         ordered = sorted(persons.values(), key=lambda p: (p["created_at"], p["_id"]))
-        return msgspec.to_builtins(ProfileList(profiles=await full_profiles(self.store, ordered)))
+        return builtins(ProfileList(profiles=await full_profiles(self.store, ordered)))
 
     async def search(self, payload: Any) -> Any:
         """Newest seen first. A `q` prefix is answered from the search-key index (a range,
@@ -126,7 +125,7 @@ class Requests:
         page = page[:limit]
         next_cursor = _cursor(page[-1]) if more and page else None
         found_page = await full_profiles(self.store, page)
-        return msgspec.to_builtins(ProfileList(profiles=found_page, next_cursor=next_cursor))
+        return builtins(ProfileList(profiles=found_page, next_cursor=next_cursor))
 
     async def events(self, payload: Any) -> Any:
         p = _read(payload, rq.Events)
@@ -138,7 +137,7 @@ class Requests:
         family = [person["_id"], *person["merged_from"]]
         found = await self.store.events_page(ws, family, moment, p.page_size())
         events = [event_view(d) for d in found]
-        return msgspec.to_builtins(EventList(profile_id=person["_id"], events=events))
+        return builtins(EventList(profile_id=person["_id"], events=events))
 
     async def summaries(self, payload: Any) -> dict[str, Any]:
         """{profiles: {asked id: summary|null}, distinct_ids: {asked id: summary|null}}."""

@@ -38,3 +38,20 @@ def convert(raw: Any, shape: type[T], codes: dict[str, str], default: str = "bad
         return msgspec.convert(raw, shape)
     except msgspec.ValidationError as exc:
         raise PermanentError(str(exc), code=codes.get(field_of(exc), default)) from exc
+
+
+def from_database(value: Any) -> Any:
+    """Values a document read from MongoDB may hold that msgspec does not know as such:
+    BSON's `Int64` (an `int` subclass, for integers past int32) and `ObjectId`."""
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if type(value).__name__ == "ObjectId":
+        return str(value)
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+
+
+def builtins(value: Any) -> Any:
+    """A reply or record as JSON-ready builtins, database values included."""
+    return msgspec.to_builtins(value, enc_hook=from_database)

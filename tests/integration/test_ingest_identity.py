@@ -68,3 +68,20 @@ async def test_dollar_and_dotted_keys_inside_traits_are_kept(stack: Stack) -> No
     assert status == 200
     profile = await stack.wait_profile(lambda p: p["traits"].get("address"), user_id=user)
     assert profile["traits"]["address"] == address
+
+
+async def test_a_trait_past_int32_reads_back_as_a_number_in_every_profile_answer(
+    stack: Stack,
+) -> None:
+    """MongoDB hands such a number back as BSON's Int64 (found by schemathesis: a 500)."""
+    user = _uid("u")
+    big = 2**40
+    message = {"userId": user, "traits": {"name": "Big", "seats": big}}
+    status, answer, _ = await stack.post("/v1/identify", message, key=stack.settings.secret_key)
+    assert status == 200, answer
+    profile = await stack.wait_profile(lambda p: p["name"] == "Big", user_id=user)
+    assert profile["traits"]["seats"] == big
+    listed = await stack.profiles(q="big")  # the search answer, where the 500 was
+    assert any(p["traits"].get("seats") == big for p in listed)
+    status, one = await stack.api(f"/v1/profiles/{profile['id']}")
+    assert status == 200 and one["traits"]["seats"] == big
