@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import time
 import uuid
 
 import aiohttp
 import pytest
-from pymongo import MongoClient
 
 from services.gateway.app import create_app
 from shared.settings import Settings
 from tests.faults.conftest import Spawn
 from tests.faults.harness import Ledger, say
-from tests.support import basic_auth, eventually
+from tests.faults.ingest_load import wait_stored
+from tests.support import basic_auth
 
 pytestmark = pytest.mark.slow
 
@@ -54,16 +53,6 @@ async def post_batches(url: str, key: str, run: str, ledger: Ledger) -> None:
             await asyncio.sleep(0.1)
 
 
-def stored_ids(settings: Settings, run: str) -> list[str]:
-    client = MongoClient(settings.mongo_url)
-    try:
-        events = client[settings.database_name("identity")].events
-        query = {"workspace_id": "default", "message_id": {"$regex": f"^{run}-"}}
-        return [doc["message_id"] for doc in events.find(query, {"message_id": 1})]
-    finally:
-        client.close()
-
-
 async def test_kill_9_identity_twice_during_ingest_loses_and_doubles_nothing(
     aiohttp_server, settings: Settings, spawn: Spawn
 ) -> None:
@@ -85,13 +74,7 @@ async def test_kill_9_identity_twice_during_ingest_loses_and_doubles_nothing(
     await load
 
     started = time.monotonic()
-
-    async def all_stored() -> bool:
-        return len(set(stored_ids(settings, run))) >= len(ledger.acked)
-
-    with contextlib.suppress(AssertionError):  # what is missing is reported below
-        await eventually(all_stored, timeout=60, every=0.25)
-    figures = ledger.report(stored_ids(settings, run))
+    figures = await wait_stored(settings, run, ledger)
     say(
         "kill -9 identity x2",
         {

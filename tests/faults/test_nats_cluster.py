@@ -27,7 +27,7 @@ from shared.subjects import Subjects
 from tests.conftest import Servers
 from tests.faults.conftest import Spawn
 from tests.faults.harness import ROOT, Ledger, say
-from tests.faults.test_nats_faults import stored_ids
+from tests.faults.ingest_load import wait_stored
 from tests.support import basic_auth, eventually
 
 pytestmark = pytest.mark.slow
@@ -168,11 +168,7 @@ async def test_the_stream_leader_of_three_killed_during_ingest_loses_nothing(
             await asyncio.sleep(0.01)
         elapsed = time.monotonic() - started
 
-    async def all_stored() -> bool:
-        return set(stored_ids(settings, run)) >= ledger.acked
-
-    await eventually(all_stored, timeout=60, every=0.25)
-    figures = ledger.report(stored_ids(settings, run))
+    figures = await wait_stored(settings, run, ledger)
     say(
         f"3-node cluster, stream leader (node {killed}) killed",
         {**figures, **dict(ledger.refused), "s": round(elapsed, 1)},
