@@ -229,7 +229,9 @@ def write_results(bench: str, records: list[Record], settings: dict[str, Any]) -
         Path(target) if target else RESULTS_DIR / f"{bench}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    run = json.loads(path.read_text()) if path.exists() else {"started": time.time(), "benches": {}}
+    run: dict[str, Any] = (
+        json.loads(path.read_text()) if path.exists() else {"started": time.time(), "benches": {}}
+    )
     run["benches"][bench] = {
         "settings": settings,
         "machine_at_end": machine(),
