@@ -9,6 +9,8 @@ and counted over the same window. Target: >= 0.60x of raw.
 
     python -m bench.ingest [--batches 1,20,100] [--clients 8,32] [--seconds 4] [--reps 3]
     python -m bench.ingest --batches 20 --clients 8 --seconds 2 --reps 1   # quick
+    python -m bench.ingest --profile /tmp/gw.txt --batches 20 --clients 8 --seconds 8
+        # the gateway under py-spy (`pip install py-spy`): its hottest functions, no ratios
 """
 
 from __future__ import annotations
@@ -202,6 +204,48 @@ async def _load(job: dict[str, Any], cpu_of: int | None = None) -> tuple[float, 
     return sum(o["events"] for o in outs) / job["seconds"], cpu
 
 
+def _hottest(collapsed: Path, top: int = 25) -> list[tuple[float, str]]:
+    """Share of samples each function is on the stack in (py-spy's raw output)."""
+    seen: dict[str, int] = {}
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        for frame in set(stack.split(";")):
+            seen[frame] = seen.get(frame, 0) + int(count)
+    ranked = sorted(seen.items(), key=lambda kv: -kv[1])[:top]
+    return [(n / total, frame) for frame, n in ranked]
+
+
+async def profile(args: argparse.Namespace, gateway: Gateway, base: dict[str, Any]) -> None:
+    out = Path(args.profile)
+    beside = Path(sys.executable).parent / "py-spy"  # installed in the venv, or on PATH
+    spy = await asyncio.create_subprocess_exec(
+        str(beside) if beside.exists() else "py-spy",
+        "record",
+        "-p",
+        str(gateway.proc.pid),
+        "-d",
+        str(int(args.seconds) + 2),
+        "-r",
+        "200",
+        "-f",
+        "raw",
+        "-o",
+        str(out),
+        "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    job = {**base, "batch": args.batches[0], "clients": args.clients[0]}
+    rate, cores = await _load(
+        {**job, "mode": "gateway", "tag": uuid.uuid4().hex[:8]}, gateway.proc.pid
+    )
+    await spy.wait()
+    print(f"gateway: {rate:,.0f} events/s at {cores:.2f} cores; on the stack in % of samples:")
+    for share, frame in _hottest(out):
+        print(f"  {share * 100:5.1f} %  {frame}")
+
+
 async def run(args: argparse.Namespace) -> None:
     records = []
     with servers(with_mongo=False) as srv:
@@ -217,6 +261,9 @@ async def run(args: argparse.Namespace) -> None:
                 "subject": subjects.events("default", "track"),
                 "seconds": args.seconds,
             }
+            if args.profile:
+                await profile(args, gateway, base)
+                return
             for batch in args.batches:
                 for clients in args.clients:
                     case = f"batch {batch}, {clients} clients"
@@ -260,6 +307,7 @@ def main() -> None:
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[8, 32])
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--profile", help="py-spy the gateway into this file instead")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
