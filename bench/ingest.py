@@ -9,6 +9,7 @@ and counted over the same window. Target: >= 0.60x of raw.
 
     python -m bench.ingest [--batches 1,20,100] [--clients 8,32] [--seconds 4] [--reps 3]
     python -m bench.ingest --batches 20 --clients 8 --seconds 2 --reps 1   # quick
+    python -m bench.ingest --against-src /tmp/main-checkout   # + before/after, interleaved
     python -m bench.ingest --profile /tmp/gw.txt --batches 20 --clients 8 --seconds 8
         # the gateway under py-spy (`pip install py-spy`): its hottest functions, no ratios
 """
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,10 +146,11 @@ def _cpu_seconds(pid: int) -> float:
 class Gateway:
     """`python -m services.gateway` in its own process, on the benchmark's servers."""
 
-    def __init__(self, settings: Settings, nats_url: str) -> None:
+    def __init__(self, settings: Settings, nats_url: str, source: str = "") -> None:
         self.port = _free_port()
         env = {
             **os.environ,
+            **({"PYTHONPATH": source} if source else {}),  # another checkout's code first
             "PARLEY_DATA_DIR": str(settings.data_dir),
             "NATS_URL": nats_url,
             "MONGO_URL": "mongodb://127.0.0.1:1/",  # the gateway needs none
@@ -158,7 +161,9 @@ class Gateway:
             "PARLEY_LOG_LEVEL": "WARNING",
             "PARLEY_INGEST_RATE": "1000000",
         }
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.gateway"], env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.gateway"], env=env, cwd=source or None
+        )
 
     @property
     def url(self) -> str:
@@ -246,14 +251,34 @@ async def profile(args: argparse.Namespace, gateway: Gateway, base: dict[str, An
         print(f"  {share * 100:5.1f} %  {frame}")
 
 
+async def _against(
+    before: Gateway,
+    job: dict[str, Any],
+    case: str,
+    ours: Callable[[], Awaitable[float]],
+    reps: int,
+) -> Record:
+    """This checkout's gateway against another's (`--against-src`), interleaved."""
+
+    async def theirs() -> float:
+        old = {**job, "url": before.url + "/v1/batch"}
+        return (await _load({**old, "mode": "gateway", "tag": uuid.uuid4().hex[:8]}))[0]
+
+    values, baseline = await interleaved(BENCH, case + " vs before", ours, theirs, reps)
+    return Record(BENCH, case, "events/s", values, "gateway before", baseline)
+
+
 async def run(args: argparse.Namespace) -> None:
     records = []
     with servers(with_mongo=False) as srv:
         settings = bench_settings(srv)
         subjects = Subjects(settings.subject_prefix)
         gateway = Gateway(settings, srv.nats.url)
+        before = Gateway(settings, srv.nats.url, args.against_src) if args.against_src else None
         try:
             await gateway.ready()
+            if before:
+                await before.ready()
             base = {
                 "url": gateway.url + "/v1/batch",
                 "key": settings.write_key,
@@ -294,8 +319,12 @@ async def run(args: argparse.Namespace) -> None:
                             settings={"gateway_cores": cpu},
                         )
                     )
+                    if before:
+                        records.append(await _against(before, job, case, ours, args.reps))
         finally:
             gateway.stop()
+            if before:
+                before.stop()
     finish(BENCH, records, {**vars(args), "load_processes": WORKERS})
 
 
@@ -307,6 +336,7 @@ def main() -> None:
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[8, 32])
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--against-src", default="", help="also a gateway from this checkout")
     parser.add_argument("--profile", help="py-spy the gateway into this file instead")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
