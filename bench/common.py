@@ -160,10 +160,15 @@ class Record:
         return statistics.median(self.baseline_values) if self.baseline_values else 0.0
 
     @property
+    def ratios(self) -> list[float]:
+        """Each repetition against its own baseline, measured back to back with it."""
+        return [v / b for v, b in zip(self.values, self.baseline_values, strict=False) if b]
+
+    @property
     def ratio(self) -> float:
-        if not self.baseline_median:
-            return 0.0
-        return self.median / self.baseline_median
+        """The median of the paired ratios: steadier than a ratio of medians when the
+        machine's load swings between repetitions."""
+        return statistics.median(self.ratios) if self.ratios else 0.0
 
     def spread(self, values: list[float]) -> float:
         """(max - min) / median over the repetitions, e.g. 0.08 = ±4 %."""
@@ -176,6 +181,7 @@ class Record:
             "median": self.median,
             "baseline_median": self.baseline_median,
             "ratio": self.ratio,
+            "ratios": self.ratios,
             "spread": self.spread(self.values),
             "baseline_spread": self.spread(self.baseline_values),
         }
@@ -244,7 +250,7 @@ def write_results(bench: str, records: list[Record], settings: dict[str, Any]) -
 
 def table(records: list[dict[str, Any]]) -> str:
     """The figures as one plain-text table (from `Record.as_json()` dicts)."""
-    head = ("bench", "case", "figure", "±", "baseline", "±", "ratio", "target")
+    head = ("bench", "case", "figure", "±", "baseline", "±", "ratio", "ratios", "target")
     rows = [head]
     for r in records:
         rows.append(
@@ -256,6 +262,7 @@ def table(records: list[dict[str, Any]]) -> str:
                 f"{r['baseline_median']:,.1f} ({r['baseline']})",
                 f"{r['baseline_spread'] * 50:.0f} %",
                 f"{r['ratio']:.2f}x",
+                " ".join(f"{x:.2f}" for x in r.get("ratios", [])),
                 r["target"],
             )
         )
