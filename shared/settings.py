@@ -86,8 +86,9 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
-# events/s a workspace may send: about half of what one gateway accepted in bench.ingest
-# (so one workspace's backlog flush cannot take a whole gateway), far above a live site
+# events/s a workspace may send (bursts twice that): about a quarter of what one gateway
+# accepted at batches of 20-100 in bench.ingest (7-8k/s on the 2-core box, bench/README.md),
+# so a Segment backlog flush goes through but one workspace cannot take a gateway whole
 DEFAULT_INGEST_RATE = 2000
 
 
