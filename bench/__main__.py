@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import RESULTS_DIR, RUN_FILE_ENV, table
+from bench.common import RESULTS_DIR, RUN_FILE_ENV, machine, table
 
 HERE = Path(__file__).parent
 SKIP = {"__init__", "__main__", "common", "seed", "soak"}
@@ -47,6 +47,8 @@ def main() -> int:
         modules = [m for m in modules if m in args.only.split(",")]
     run_file = RESULTS_DIR / f"run-{time.strftime('%Y%m%dT%H%M%S')}.json"
     env = {**os.environ, RUN_FILE_ENV: str(run_file)}
+    run_file.parent.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps({"started": time.time(), "machine": machine(), "benches": {}}))
     deadline = time.monotonic() + args.budget_minutes * 60
     failed = []
     for name in modules:
@@ -56,8 +58,8 @@ def main() -> int:
             continue
         if problem := _run(name, env, left):
             failed.append(problem)
-    if run_file.exists():
-        run = json.loads(run_file.read_text())
+    run = json.loads(run_file.read_text())
+    if run["benches"]:
         records = [r for bench in run["benches"].values() for r in bench["records"]]
         print(f"\n===== suite (load average at the start {run['machine']['load_average']})")
         print(table(records))

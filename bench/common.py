@@ -187,6 +187,11 @@ class Record:
         }
 
 
+def start_run() -> None:
+    """Note the machine (its load average above all) before the first figure is taken."""
+    _AT_START.update(machine())
+
+
 def progress(bench: str, text: str) -> None:
     """One line on stderr, so a long run shows where it is (stdout keeps the figures)."""
     print(f"[{bench} {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
@@ -201,6 +206,8 @@ async def interleaved(
 ) -> tuple[list[float], list[float]]:
     """Run system and baseline alternately (the order flipping each repetition), so the
     load of a shared machine weighs on both alike; each call returns its figure."""
+    if not _AT_START:
+        start_run()
     ours: list[float] = []
     theirs: list[float] = []
     for rep in range(repetitions):
@@ -228,6 +235,10 @@ def machine() -> dict[str, Any]:
     }
 
 
+# taken when the benchmark starts (the run's first module for `python -m bench`)
+_AT_START: dict[str, Any] = {}
+
+
 def write_results(bench: str, records: list[Record], settings: dict[str, Any]) -> Path:
     """Append this benchmark's records to the run's JSON file (or a file of its own)."""
     target = os.environ.get(RUN_FILE_ENV)
@@ -243,7 +254,7 @@ def write_results(bench: str, records: list[Record], settings: dict[str, Any]) -
         "machine_at_end": machine(),
         "records": [r.as_json() for r in records],
     }
-    run.setdefault("machine", machine())
+    run.setdefault("machine", _AT_START or machine())
     path.write_text(json.dumps(run, indent=2))
     return path
 
