@@ -59,7 +59,7 @@ def _event(kind: EventKind, n: int, *, spread: bool = False, **fields) -> dict:
     return IngestEvent(
         workspace_id="default",
         kind=kind,
-        message_id=f"{kind}-{n}-{uuid.uuid4().hex[:6]}",
+        message_id=f"{kind}-{n}-{uuid.uuid4().hex}",  # 6 hex digits collided (birthdays)
         timestamp=now,
         received_at=now,
         **fields,
@@ -99,9 +99,9 @@ async def drain(bus: Bus, js) -> None:
 
 
 async def phase(bus: Bus, js, app: web.Application, events: list[dict]) -> float:
-    await publish_all(bus, events)  # published first: we time the consumer, not the publisher
     processor = app[PROCESSOR]
-    before = processor.applied
+    before = processor.applied  # before publishing: the consumer may start meanwhile
+    await publish_all(bus, events)  # published first: we time the consumer, not the publisher
     with Timer() as t:
         await drain(bus, js)
     assert processor.applied - before == len(events), (processor.applied - before, len(events))
@@ -178,7 +178,7 @@ class Workload:
 
     def first_sight(self) -> list[dict]:
         self.rep += 1
-        self.anons = [f"dev-{self.rep}-{n}" for n in range(self.devices)]
+        self.anons = [f"dev{self.rep}-{n}" for n in range(self.devices)]
         return [
             _event("page", n, anonymous_id=a, context=CONTEXT) for n, a in enumerate(self.anons)
         ]
