@@ -12,7 +12,7 @@ help:
 	@echo "make test   - set up and run every test (unit, integration, widget JS, Chromium e2e)"
 	@echo "make lint   - ruff, and mypy (strict on shared/)"
 	@echo "make lock   - re-pin every dependency in constraints.txt (after editing pyproject.toml)"
-	@echo "make bench  - run the benchmarks under bench/ and print their figures"
+	@echo "make bench  - the benchmark suite (at most 15 min): one table, JSON in bench/results/"
 
 # constraints.txt pins every package (direct and transitive) to the versions the tests ran with
 $(STAMP): pyproject.toml constraints.txt

@@ -191,9 +191,33 @@ class Bus:
         )
         return not ack.duplicate
 
-    async def publish_durable_many(self, items: list[tuple[str, Any, str]]) -> None:
-        """Publish many (subject, payload, msg_id) in one window; raises if any fails."""
-        await asyncio.gather(*(self.publish_durable(s, p, m) for s, p, m in items))
+    async def publish_durable_many(
+        self, items: list[tuple[str, Any, str]], timeout: float = 5.0
+    ) -> None:
+        """Publish many (subject, payload, msg_id) in one window; raises if any fails.
+
+        Pipelined with `publish_async`: every message is written before the first ack is
+        awaited, and the acks are gathered under one time-out, instead of a request (a
+        task, a future and a timer) per message. An error, a time-out or a cancel drops
+        the acks still awaited, so none lingers in nats-py's table.
+        """
+        assert self.js is not None
+        acks: list[asyncio.Future[Any]] = []
+        try:
+            for subject, payload, msg_id in items:
+                acks.append(
+                    await self.js.publish_async(
+                        subject,
+                        encode(payload),
+                        wait_stall=timeout,
+                        headers={"Nats-Msg-Id": msg_id},
+                    )
+                )
+            await asyncio.wait_for(asyncio.gather(*acks), timeout)
+        finally:
+            for ack in acks:
+                if not ack.done():
+                    ack.cancel()
 
     async def publish(self, subject: str, payload: Any) -> None:
         """Live fan-out: at-most-once, nobody listening means nobody needed it."""

@@ -86,6 +86,12 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+# events/s a workspace may send (bursts twice that): about a quarter of what one gateway
+# accepted at batches of 20-100 in bench.ingest (7-8k/s on the 2-core box, bench/README.md),
+# so a Segment backlog flush goes through but one workspace cannot take a gateway whole
+DEFAULT_INGEST_RATE = 2000
+
+
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     value = _int(env, name, default)
     if value < 1:
@@ -152,6 +158,8 @@ class Settings:
     generated_secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
     audit_retention_days: int = 90
     mongo_dialect: str = "auto"
+    # the default workspace's ingest limit (events/s, burst twice that); others set theirs
+    ingest_rate_per_second: int = DEFAULT_INGEST_RATE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -199,6 +207,7 @@ class Settings:
             generated_secrets=tuple(generated),
             audit_retention_days=_positive(env, "PARLEY_AUDIT_RETENTION_DAYS", 90),
             mongo_dialect=_dialect(env),
+            ingest_rate_per_second=_positive(env, "PARLEY_INGEST_RATE", DEFAULT_INGEST_RATE),
         )
 
     @property

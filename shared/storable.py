@@ -53,10 +53,51 @@ def _scalar_problem(value: Any, where: str) -> PermanentError | None:
     return PermanentError(f"{where} is not a JSON value", code="bad_type")
 
 
+def is_clean(value: Any, max_depth: int = MAX_DEPTH) -> bool:
+    """True only when `value` is surely storable: the walk every message takes, without the
+    paths of `_first_problem` (a string per key, built for the rare refusal). Exact JSON
+    types only; anything else (a subclass, a problem) is left to the detailed walk."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and _SURROGATE.search(item):
+                return False
+        elif kind is dict:
+            if depth > max_depth:
+                return False
+            for key, child in item.items():
+                if type(key) is not str or "\x00" in key:
+                    return False
+                if not key.isascii() and _SURROGATE.search(key):
+                    return False
+                stack.append((child, depth + 1))
+        elif kind is list:
+            if depth > max_depth:
+                return False
+            stack.extend((child, depth + 1) for child in item)
+        elif kind is int:
+            if not INT64_MIN <= item <= INT64_MAX:
+                return False
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif item is not None and kind is not bool:
+            return False
+    return True
+
+
 def storable_problem(
     value: Any, name: str = "message", max_depth: int = MAX_DEPTH
 ) -> PermanentError | None:
     """None when `value` is storable JSON, else the first problem found (with where it is)."""
+    if is_clean(value, max_depth):
+        return None
+    return _first_problem(value, name, max_depth)
+
+
+def _first_problem(value: Any, name: str, max_depth: int) -> PermanentError | None:
     stack: list[tuple[Any, str, int]] = [(value, name, 1)]
     while stack:
         item, where, depth = stack.pop()

@@ -25,7 +25,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSe
 from shared import tasks
 from shared.bus import Bus
 from shared.security import constant_time_equals, verify_user_hash
-from shared.settings import Settings
+from shared.settings import DEFAULT_INGEST_RATE, Settings
 
 log = logging.getLogger("parley.workspaces")
 
@@ -63,7 +63,7 @@ class Workspace:
     identity_secret: str
     allowed_origins: list[str] = field(default_factory=list)
     enforce_identity_verification: bool = False
-    ingest_rate_per_second: int = 200
+    ingest_rate_per_second: int = DEFAULT_INGEST_RATE
     away_message: str = "We're away right now. Leave your email and we'll reply by email."
     business_hours: dict[str, Any] = field(default_factory=dict)
     seeded_from: str = ""
@@ -152,6 +152,7 @@ SEEDED_FIELDS = (
     "identity_secret",
     "allowed_origins",
     "enforce_identity_verification",
+    "ingest_rate_per_second",
 )
 
 
@@ -162,6 +163,7 @@ def _seed_values(settings: Settings) -> dict[str, Any]:
         "identity_secret": settings.identity_secret,
         "allowed_origins": list(settings.allowed_origins),
         "enforce_identity_verification": settings.enforce_identity_verification,
+        "ingest_rate_per_second": settings.ingest_rate_per_second,
     }
 
 
@@ -195,7 +197,9 @@ def _marks_of(workspace: Workspace, settings: Settings) -> dict[str, str]:
     if isinstance(marks, dict):
         return marks
     if workspace.seeded_from == _legacy_fingerprint(settings):
-        return _seed_marks(settings)
+        marks = _seed_marks(settings)
+        marks.pop("ingest_rate_per_second")  # not in the fingerprint: seed it
+        return marks
     return {}
 
 

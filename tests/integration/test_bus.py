@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from shared.bus import Bus
+from services.gateway.events_out import BUS_FAILURES
+from shared.bus import Bus, decode
 from shared.errors import BusError, PermanentError
 from tests.support import eventually
 
@@ -86,3 +87,24 @@ async def test_closing_the_bus_logs_no_reconnect_warning(settings, caplog) -> No
     messages = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "parley.bus"]
     assert ("INFO", "disconnected from nats (closing)") in messages
     assert not [m for m in messages if m[0] != "INFO"]
+
+
+async def test_a_publish_window_stores_each_message_once_and_in_order(bus: Bus) -> None:
+    subject = bus.subjects.events("ws1", "track")
+    items = [(subject, {"n": n}, f"w-{n}") for n in range(300)]
+    await bus.publish_durable_many(items)
+    await bus.publish_durable_many(items[:50])  # a retried window: the ids dedupe it
+    info = await bus.js.stream_info(bus.subjects.events_stream)
+    assert info.state.messages == 300
+    sub = await bus.js.pull_subscribe(subject, "order", stream=bus.subjects.events_stream)
+    got = [decode(m.data)["n"] for m in await sub.fetch(300, timeout=5)]
+    assert got == list(range(len(got))) and len(got) > 0
+    assert bus.js.publish_async_pending() == 0
+
+
+async def test_a_failed_publish_window_raises_and_leaves_no_ack_awaited(bus: Bus) -> None:
+    nowhere = "nostream.anywhere.at.all"
+    with pytest.raises(BUS_FAILURES):
+        await bus.publish_durable_many([(nowhere, {"n": n}, f"x-{n}") for n in range(20)], 2)
+    await asyncio.sleep(0)  # nats-py forgets a cancelled ack in its done callback
+    assert bus.js.publish_async_pending() == 0

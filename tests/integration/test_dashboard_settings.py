@@ -237,3 +237,37 @@ async def test_canned_replies_are_added_listed_and_deleted(admin) -> None:
     )
     assert deleted.status == 303
     assert "Refunds take" not in await (await admin.get("/settings")).text()
+
+
+async def test_the_ingest_rate_field_changes_the_gateways_limit_live(
+    admin, start_service, settings
+) -> None:
+    gateway = await start_service("gateway")
+    batch = {"batch": [{"type": "track", "anonymousId": "a", "event": "e"}] * 10}
+
+    async def send() -> tuple[int, str | None]:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                gateway.make_url("/v1/batch"), json=batch, headers=basic_auth(settings.write_key)
+            ) as response:
+                return response.status, response.headers.get("Retry-After")
+
+    async def set_rate(value: str) -> int:
+        form = {"ingest_rate_per_second": value, "csrf": admin.csrf}
+        return (await admin.post("/settings/ingest", data=form, allow_redirects=False)).status
+
+    assert await set_rate("5") == 303
+    await _seen_by(gateway, lambda ws: ws.ingest_rate_per_second == 5)
+    assert 'value="5"' in await (await admin.get("/settings")).text()
+    assert (await send())[0] == 200  # the burst: two seconds' worth
+    status, retry_after = await send()
+    assert status == 429 and int(retry_after or 0) >= 1
+
+    assert await set_rate("100000") == 303
+    await _seen_by(gateway, lambda ws: ws.ingest_rate_per_second == 100_000)
+    for _ in range(5):
+        assert (await send())[0] == 200
+
+    for bad in ("0", "lots", "2000000"):
+        assert await set_rate(bad) == 400
+    assert gateway.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID).ingest_rate_per_second == 100_000

@@ -12,6 +12,7 @@ import pytest
 
 from shared.bus import Bus, decode
 from shared.security import user_hash
+from shared.settings import DEFAULT_INGEST_RATE
 from shared.web import WORKSPACES
 from tests.integration.identity_support import Stack, call, segment_client
 from tests.support import basic_auth, eventually
@@ -219,6 +220,22 @@ async def test_rate_limit_answers_429_with_retry_after(stack: Stack) -> None:
     status, answer, headers = await stack.post("/v1/batch", batch, key=stack.settings.write_key)
     assert status == 429 and answer["code"] == "rate_limited"
     assert int(headers["Retry-After"]) >= 1
+
+
+async def test_a_raised_rate_limit_takes_a_backlog_flush_without_429(stack: Stack) -> None:
+    registry = stack.gateway.app[WORKSPACES]
+    workspace = registry.get("default")
+    assert workspace.ingest_rate_per_second == DEFAULT_INGEST_RATE
+    batch = {"batch": [{"type": "track", "anonymousId": "a", "event": "e"}] * 100}
+    # what a Segment backend flushing its queue sends: well over the old fixed 200/s
+    for _ in range(DEFAULT_INGEST_RATE * 2 // 100):
+        status, answer, _ = await stack.post("/v1/batch", batch, key=stack.settings.write_key)
+        assert status == 200, answer
+    workspace.ingest_rate_per_second = 5
+    await registry.put(workspace)
+    statuses = [(await stack.post("/v1/batch", batch, key=stack.settings.write_key)) for _ in "ab"]
+    (status, _, headers) = statuses[-1]  # the first takes the new limit's burst
+    assert status == 429 and int(headers["Retry-After"]) >= 1
 
 
 async def enforce_verification(stack: Stack):

@@ -258,3 +258,29 @@ async def test_a_rotated_key_survives_restarts_even_when_other_settings_change(
     # setting a new key in the environment is a change of that setting: it applies
     new_key = origins.with_changes(write_key="wk_from_env")
     assert (await start(new_key)).get(DEFAULT_WORKSPACE_ID).write_key == "wk_from_env"
+
+
+async def test_the_ingest_rate_setting_seeds_the_default_workspace(
+    settings: Settings, bus: Bus
+) -> None:
+    env = {"PARLEY_DATA_DIR": str(settings.data_dir), "PARLEY_INGEST_RATE": "7000"}
+    assert Settings.from_env(env).ingest_rate_per_second == 7000
+    with pytest.raises(ValueError, match="PARLEY_INGEST_RATE"):
+        Settings.from_env({**env, "PARLEY_INGEST_RATE": "0"})
+
+    async def seeded(with_settings: Settings) -> int:
+        registry = WorkspaceRegistry(bus)
+        await registry.start()
+        ws = await registry.ensure_default(with_settings)
+        await registry.stop()
+        return ws.ingest_rate_per_second
+
+    assert await seeded(settings) == settings.ingest_rate_per_second
+    assert await seeded(settings.with_changes(ingest_rate_per_second=7000)) == 7000
+    # a value set in the dashboard stays until the setting itself changes again
+    registry = WorkspaceRegistry(bus)
+    await registry.start()
+    ws = registry.get(DEFAULT_WORKSPACE_ID)
+    await registry.put(dataclasses.replace(ws, ingest_rate_per_second=300))
+    await registry.stop()
+    assert await seeded(settings.with_changes(ingest_rate_per_second=7000)) == 300

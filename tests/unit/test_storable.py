@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from services.gateway.events_out import normalise
 from shared.errors import PermanentError
 from shared.events import IngestEvent
-from shared.storable import MAX_DEPTH, check_storable, storable_problem
+from shared.storable import MAX_DEPTH, _first_problem, check_storable, is_clean, storable_problem
 from shared.workspaces import Workspace
 from tests import strategies
 
@@ -119,3 +119,31 @@ def test_normalise_refuses_with_a_reason_or_gives_a_storable_event(
     bson.encode(stored)
     json.dumps(stored, allow_nan=False)
     assert IngestEvent.from_dict(json.loads(json.dumps(stored))) == event
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"t": "hi \ud800"},
+        {"\udfffk": 1},
+        {"a\x00b": 1},
+        {"n": 2**63},
+        {"n": [1, float("nan")]},
+        _nested(MAX_DEPTH + 1),
+        {1: "a key that is not text"},
+        {"s": {1, 2}},
+        {"t": _Text("a str subclass: the detailed walk decides")},
+    ],
+)
+def test_the_fast_walk_never_passes_what_the_detailed_walk_looks_at(value: Any) -> None:
+    assert is_clean(value) is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(strategies.any_value)
+def test_the_fast_walk_and_the_detailed_walk_agree_on_json_values(value: Any) -> None:
+    assert is_clean({"v": value}) == (_first_problem({"v": value}, "message", MAX_DEPTH) is None)

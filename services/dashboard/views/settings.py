@@ -33,6 +33,7 @@ GRACE_CHOICES = {
 MAX_ORIGINS = 50
 MAX_AWAY = 500
 MAX_CANNED_TEXT = 2000
+MAX_INGEST_RATE = 1_000_000
 _SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -94,7 +95,7 @@ async def page(
             "days": hours.DAY_NAMES,
             "hours": ws.business_hours or {},
             "errors": errors or {},
-            "saved": flash if flash in ("keys", "widget", "canned") else None,
+            "saved": flash if flash in ("keys", "widget", "ingest", "canned") else None,
             "refused_origins": await request.app[keys.STORE].refused_origins(ws.id),
         },
         status=status,
@@ -173,6 +174,33 @@ async def save_widget(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/settings?saved=widget#widget")
 
 
+def parse_rate(raw: str) -> int:
+    """Events a second, 1 to MAX_INGEST_RATE; ValueError with the message to show."""
+    try:
+        rate = int(raw.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        raise ValueError("A whole number of events a second.") from None
+    if not 1 <= rate <= MAX_INGEST_RATE:
+        raise ValueError(f"Between 1 and {MAX_INGEST_RATE:,} events a second.")
+    return rate
+
+
+async def save_ingest(request: web.Request) -> web.StreamResponse:
+    """The workspace's ingest limit; every gateway applies it at its next request."""
+    require_admin(request)
+    form = await request.post()
+    ws = the_workspace(request)
+    try:
+        rate = parse_rate(str(form.get("ingest_rate_per_second", "")))
+    except ValueError as exc:
+        return await page(request, {"ingest_rate_per_second": str(exc)}, status=400)
+    changes: dict[str, Any] = {"ingest_rate_per_second": rate}
+    await request.app[WORKSPACES].put(dataclasses.replace(ws, **changes))
+    if changed := audit.changed_fields(ws, changes):
+        await audit.record(request, "settings.changed", fields=changed)
+    raise web.HTTPSeeOther("/settings?saved=ingest#ingest")
+
+
 async def add_canned(request: web.Request) -> web.StreamResponse:
     require_admin(request)
     form = await request.post()
@@ -208,5 +236,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/settings/keys", rotate_key)
     app.router.add_post("/settings/keys/revoke", revoke_key)
     app.router.add_post("/settings/widget", save_widget)
+    app.router.add_post("/settings/ingest", save_ingest)
     app.router.add_post("/settings/canned", add_canned)
     app.router.add_post("/settings/canned/{id}/delete", delete_canned)
