@@ -40,6 +40,8 @@ from shared.subjects import Subjects
 log = logging.getLogger("parley.bus")
 
 JsonHandler = Callable[[dict[str, Any]], Awaitable[Any]]
+REQUESTS_IN_FLIGHT = 32  # per served subject and process
+REQUESTS_SETTLE_SECONDS = 5.0
 T = TypeVar("T")
 
 
@@ -62,6 +64,7 @@ class Bus:
         self._tasks: list[asyncio.Task] = []
         self._consumers: list[Consumer] = []
         self._stopping = asyncio.Event()
+        self._requests = tasks.BackgroundTasks(log, "answering a request")
 
     # --- connection -------------------------------------------------------------------
     async def connect(self, first_attempt_timeout: float = 30.0) -> None:
@@ -114,6 +117,7 @@ class Bus:
         self._stopping.set()
         await tasks.stop(*self._tasks)
         self._tasks.clear()
+        await self._requests.settle(REQUESTS_SETTLE_SECONDS)  # answer what is in flight
         if self.nc and not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.drain(), 5)
@@ -121,6 +125,7 @@ class Bus:
                 # NATS gone mid-drain (a restart): the socket may already be dead too
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.nc.close(), 5)
+        await self._requests.close()  # any that came in while draining and could not answer
 
     # --- JetStream declarations --------------------------------------------------------
     async def ensure_stream(self, name: str, subjects: list[str], max_age_days: float = 30) -> None:
@@ -212,10 +217,18 @@ class Bus:
 
     # --- request/reply -----------------------------------------------------------------
     async def serve(self, subject: str, handler: JsonHandler, queue: str | None = None) -> None:
-        """Answer requests on `subject` (queue group = the service, so replicas share them)."""
-        assert self.nc is not None
+        """Answer requests on `subject` (queue group = the service, so replicas share them).
 
-        async def on_request(msg: Msg) -> None:
+        nats-py runs one subscription's callbacks one after another, so each request is
+        handled in a task of its own, at most REQUESTS_IN_FLIGHT at once per subject:
+        otherwise one slow request holds up every other of its kind (a queue builds and
+        callers time out while the database is mostly idle). Handlers are already run
+        side by side by replicas, so none may rely on running alone.
+        """
+        assert self.nc is not None
+        in_flight = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
+
+        async def answer(msg: Msg) -> None:
             started = time.perf_counter()
             try:
                 result = await handler(decode(msg.data) or {})
@@ -228,7 +241,17 @@ class Bus:
                 reply = {"ok": False, "error": {"code": "internal", "message": type(exc).__name__}}
             HANDLER_LATENCY.labels(self.service, subject).observe(time.perf_counter() - started)
             if msg.reply:
-                await msg.respond(encode(reply))
+                try:
+                    await msg.respond(encode(reply))
+                except Exception:
+                    if not self._stopping.is_set():
+                        raise
+                    log.debug("no answer sent: closing", extra={"subject": subject})
+
+        async def on_request(msg: Msg) -> None:
+            await in_flight.acquire()  # the limit reached: later requests wait in nats-py's queue
+            task = self._requests.start(answer(msg))
+            task.add_done_callback(lambda _: in_flight.release())
 
         await self.nc.subscribe(subject, queue=queue or self.service, cb=on_request)
 

@@ -75,6 +75,50 @@ async def test_request_reply_carries_results_and_errors(bus: Bus) -> None:
     assert err.value.code == "unavailable"
 
 
+async def test_requests_of_one_subject_are_answered_side_by_side(bus: Bus) -> None:
+    """One slow request must not hold up the others of its kind (nats-py runs one
+    subscription's callbacks one at a time): each answer here waits for all to be in."""
+    arrived, everyone_in = 0, asyncio.Event()
+
+    async def rendezvous(payload: dict) -> int:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 5:
+            everyone_in.set()
+        await asyncio.wait_for(everyone_in.wait(), 5)
+        return payload["n"]
+
+    subject = bus.subjects.request("test", "rendezvous")
+    await bus.serve(subject, rendezvous)
+    answers = await asyncio.gather(*(bus.request(subject, {"n": n}, timeout=8) for n in range(5)))
+    assert answers == [0, 1, 2, 3, 4]
+
+
+async def test_a_request_in_flight_is_answered_when_the_bus_closes(settings) -> None:  # type: ignore[no-untyped-def]
+    from shared.subjects import Subjects
+
+    server = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-server")
+    caller = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-caller")
+    await server.connect()
+    await caller.connect()
+    started = asyncio.Event()
+
+    async def slow(payload: dict) -> str:
+        started.set()
+        await asyncio.sleep(0.5)
+        return "done"
+
+    subject = server.subjects.request("test", "slow")
+    await server.serve(subject, slow)
+    try:
+        asking = asyncio.create_task(caller.request(subject, {}, timeout=5))
+        await started.wait()
+        await server.close()
+        assert await asking == "done"
+    finally:
+        await caller.close()
+
+
 async def test_closing_the_bus_logs_no_reconnect_warning(settings, caplog) -> None:  # type: ignore[no-untyped-def]
     """A clean stop must not read like an outage in the logs support people watch."""
     from shared.subjects import Subjects
