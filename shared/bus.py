@@ -65,6 +65,8 @@ class Bus:
         self._consumers: list[Consumer] = []
         self._stopping = asyncio.Event()
         self._requests = tasks.BackgroundTasks(log, "answering a request")
+        self._served: list[Any] = []  # the subscriptions of `serve`
+        self._taking_work = True
 
     # --- connection -------------------------------------------------------------------
     async def connect(self, first_attempt_timeout: float = 30.0) -> None:
@@ -207,6 +209,8 @@ class Bus:
         assert self.nc is not None
 
         async def on_msg(msg: Msg) -> None:
+            if not self.taking_work:  # stopping: live frames are at-most-once anyway
+                return
             try:
                 await handler(decode(msg.data))
             except Exception:
@@ -253,7 +257,24 @@ class Bus:
             task = self._requests.start(answer(msg))
             task.add_done_callback(lambda _: in_flight.release())
 
-        await self.nc.subscribe(subject, queue=queue or self.service, cb=on_request)
+        self._served.append(
+            await self.nc.subscribe(subject, queue=queue or self.service, cb=on_request)
+        )
+
+    @property
+    def taking_work(self) -> bool:
+        return self._taking_work
+
+    async def stop_taking_work(self) -> None:
+        """The first step of a stop, while the database is still open: no more requests
+        (NATS sends them to another replica, or the caller hears "unavailable"), live
+        messages dropped, and the requests in flight answered."""
+        self._taking_work = False
+        for sub in self._served:
+            with contextlib.suppress(Exception):  # NATS away: nothing comes in anyway
+                await asyncio.wait_for(sub.drain(), REQUESTS_SETTLE_SECONDS)
+        self._served.clear()
+        await self._requests.settle(REQUESTS_SETTLE_SECONDS)
 
     async def request(self, subject: str, payload: Any, timeout: float = 5.0) -> Any:
         assert self.nc is not None

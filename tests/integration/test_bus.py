@@ -119,6 +119,66 @@ async def test_a_request_in_flight_is_answered_when_the_bus_closes(settings) -> 
         await caller.close()
 
 
+async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settings) -> None:  # type: ignore[no-untyped-def]
+    from shared.subjects import Subjects
+
+    server = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-server")
+    caller = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-caller")
+    await server.connect()
+    await caller.connect()
+    started, heard = asyncio.Event(), []
+
+    async def slow(payload: dict) -> str:
+        started.set()
+        await asyncio.sleep(0.5)
+        return "done"
+
+    async def hear(payload: dict) -> None:
+        heard.append(payload)
+
+    asked, told = server.subjects.request("test", "slow"), server.subjects.request("test", "told")
+    await server.serve(asked, slow)
+    await server.subscribe(told, hear)
+    try:
+        asking = asyncio.create_task(caller.request(asked, {}, timeout=5))
+        await started.wait()
+        await server.stop_taking_work()
+        assert not server.taking_work
+        assert await asking == "done"
+        with pytest.raises(BusError) as err:
+            await caller.request(asked, {}, timeout=2)
+        assert err.value.code == "unavailable"  # no responder left: not a 2 s timeout
+        await caller.publish(told, {"n": 1})
+        await caller.nc.flush()
+        await asyncio.sleep(0.3)  # long enough for a delivery on loopback
+        assert heard == []
+    finally:
+        await server.close()
+        await caller.close()
+
+
+async def test_a_service_stops_taking_work_before_its_database_closes(settings) -> None:  # type: ignore[no-untyped-def]
+    """The stop order: bus intake first (on_shutdown), cleanup contexts (Mongo) after."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from shared.web import BUS, create_base_app
+
+    app = create_base_app("test", settings)
+    seen: list[bool] = []
+
+    async def database_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+        yield
+        seen.append(app[BUS].taking_work)  # what a closing database would face
+
+    app.cleanup_ctx.append(database_ctx)
+    server = TestServer(app)
+    await server.start_server()
+    assert app[BUS].taking_work
+    await server.close()
+    assert seen == [False]
+
+
 async def test_closing_the_bus_logs_no_reconnect_warning(settings, caplog) -> None:  # type: ignore[no-untyped-def]
     """A clean stop must not read like an outage in the logs support people watch."""
     from shared.subjects import Subjects
