@@ -67,6 +67,7 @@ class Bus:
         self._requests = tasks.BackgroundTasks(log, "answering a request")
         self._served: list[Any] = []  # the subscriptions of `serve`
         self._taking_work = True
+        self._live_handlers: set[asyncio.Future] = set()  # `subscribe` handlers running
 
     # --- connection -------------------------------------------------------------------
     async def connect(self, first_attempt_timeout: float = 30.0) -> None:
@@ -211,11 +212,16 @@ class Bus:
         async def on_msg(msg: Msg) -> None:
             if not self.taking_work:  # stopping: live frames are at-most-once anyway
                 return
+            running = asyncio.get_running_loop().create_future()  # for stop_taking_work
+            self._live_handlers.add(running)
             try:
                 await handler(decode(msg.data))
             except Exception:
                 HANDLER_ERRORS.labels(self.service, subject).inc()
                 log.exception("live handler failed", extra={"subject": subject})
+            finally:
+                running.set_result(None)
+                self._live_handlers.discard(running)
 
         return await self.nc.subscribe(subject, queue=queue, cb=on_msg)
 
@@ -268,13 +274,15 @@ class Bus:
     async def stop_taking_work(self) -> None:
         """The first step of a stop, while the database is still open: no more requests
         (NATS sends them to another replica, or the caller hears "unavailable"), live
-        messages dropped, and the requests in flight answered."""
+        messages dropped, and the requests and live handlers in flight finished."""
         self._taking_work = False
         for sub in self._served:
             with contextlib.suppress(Exception):  # NATS away: nothing comes in anyway
                 await asyncio.wait_for(sub.drain(), REQUESTS_SETTLE_SECONDS)
         self._served.clear()
         await self._requests.settle(REQUESTS_SETTLE_SECONDS)
+        if self._live_handlers:
+            await asyncio.wait(list(self._live_handlers), timeout=REQUESTS_SETTLE_SECONDS)
 
     async def request(self, subject: str, payload: Any, timeout: float = 5.0) -> Any:
         assert self.nc is not None

@@ -135,15 +135,25 @@ async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settin
 
     async def hear(payload: dict) -> None:
         heard.append(payload)
+        await asyncio.sleep(1.0)  # longer than the request: finished only if waited for
+        heard.append("finished")
 
     asked, told = server.subjects.request("test", "slow"), server.subjects.request("test", "told")
     await server.serve(asked, slow)
     await server.subscribe(told, hear)
+    await server.nc.flush()  # the subscriptions are in before anything is sent
     try:
         asking = asyncio.create_task(caller.request(asked, {}, timeout=5))
+        await caller.publish(told, {"n": 0})
         await started.wait()
+
+        async def hearing() -> bool:
+            return bool(heard)
+
+        await eventually(hearing)
         await server.stop_taking_work()
         assert not server.taking_work
+        assert heard == [{"n": 0}, "finished"]  # the live handler running then, finished
         assert await asking == "done"
         with pytest.raises(BusError) as err:
             await caller.request(asked, {}, timeout=2)
@@ -151,7 +161,7 @@ async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settin
         await caller.publish(told, {"n": 1})
         await caller.nc.flush()
         await asyncio.sleep(0.3)  # long enough for a delivery on loopback
-        assert heard == []
+        assert heard == [{"n": 0}, "finished"]
     finally:
         await server.close()
         await caller.close()
