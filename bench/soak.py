@@ -112,14 +112,12 @@ async def _set_ingest_rate(nats_url: str, rate: int) -> None:
         await bus.close()
 
 
-def start_system(tmp: Path, events_per_second: int) -> System:
-    system = System(tmp / "data", tmp / "launcher.log")
+def start_system(system: System, events_per_second: int) -> None:
     print(f"starting the system (log: {system.log_path}) ...", flush=True)
     system.start()
     rate = max(200, events_per_second * 2)  # room for the poster's jitter, never below default
     asyncio.run(_set_ingest_rate(f"nats://127.0.0.1:{system.ports['nats']}", rate))
     time.sleep(2)  # the gateways follow the registry live
-    return system
 
 
 # --- phase 2: start the load -----------------------------------------------------------
@@ -362,7 +360,7 @@ def print_trends(trends: list[Trend]) -> None:
         ]
         print(
             f"  {tr.process:<12}{tr.rss_warm_mb:>9.1f}{tr.rss_last_mb:>8.1f}{tr.rss_max_mb:>8.1f}"
-            f"{tr.rss_slope_mb_per_min:>8.2f}{tr.rss_ratio:>7.3f}{f'{tr.fds_warm}→{tr.fds_last}':>11}{tasks:>11}{tr.cpu_percent:>6.0f}"
+            f"{tr.rss_slope_mb_per_min:>8.2f}{tr.rss_ratio:>7.3f}{f'{tr.fds_warm:.0f}→{tr.fds_last:.0f}':>11}{tasks:>11}{tr.cpu_percent:>6.0f}"
             f"  {'flat' if not bad else ', '.join(bad)}{BACKING_NOTE if tr.process in BACKING else ''}"
         )
 
@@ -390,57 +388,66 @@ def _stop_on_sigterm(*_: object) -> None:
     raise SystemExit(143)  # through the finally blocks: the system is stopped too
 
 
+def judge(
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    warm_up: float,
+    system: System,
+    run: tuple[list[dict[str, Any]], dict[str, dict], list[tuple[str, str]]],
+    launcher_exit: int | None,
+) -> tuple[bool, dict[str, Any]]:
+    """Print the verdicts and figures; whether every one holds, and the whole result."""
+    samples, finals, handlers = run
+    pids = system.pids()
+    trends = [t for name in pids if (t := trend(name, samples, warm_up))]
+    raw_lines = system.log_path.read_text(errors="replace").splitlines()
+    logs = log_verdict(system.log_records(), raw_lines)
+    restarts = {name: len(found) - 1 for name, found in pids.items() if len(found) > 1}
+    figures = load_figures(args, samples, finals, warm_up)
+    report("soak", figures)
+    report("slowest handlers and routes", handlers)
+    print_trends(trends)
+    print_logs(logs, restarts)
+    for what, n in sorted(errors_seen(finals).items()):
+        print(f"  client error: {n:>5} × {what}")
+    judged = [t for t in trends if t.process not in BACKING]
+    ok = all(t.ok for t in judged) and logs.ok and not restarts and launcher_exit == 0
+    info["load_average_at_end"] = os.getloadavg()
+    return ok, {
+        "args": vars(args),
+        "machine": info,
+        "warm_up_seconds": warm_up,
+        "ok": ok,
+        "figures": dict(figures),
+        "slowest_handlers": dict(handlers),
+        "trends": [t.to_json() for t in trends],
+        "logs": asdict(logs),
+        "restarts": restarts,
+        "launcher_exit": launcher_exit,
+        "client_errors": errors_seen(finals),
+        "load": {role: final["counts"] for role, final in finals.items()},
+        "samples": samples,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     info = machine()
-    warm_up = max(
-        args.minutes * 60 * WARM_UP_SHARE, args.visitors / visitors.CONNECTS_PER_SECOND + 10
-    )
+    ramp = args.visitors / visitors.CONNECTS_PER_SECOND + 10
+    warm_up = max(args.minutes * 60 * WARM_UP_SHARE, ramp)
     inbox = multiprocessing.get_context("spawn").Queue()
     latest: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="parley-soak-") as tmp:
-        system = start_system(Path(tmp), args.events_per_second)
+        system = System(Path(tmp) / "data", Path(tmp) / "launcher.log")
         try:
+            start_system(system, args.events_per_second)
             plan, load = start_load(system, args, inbox, latest)
-            samples, finals, handlers = sample_until_done(system, plan, load, inbox, latest)
+            run = sample_until_done(system, plan, load, inbox, latest)
         finally:
-            code = system.stop()
-        records = system.log_records()
-        raw_lines = system.log_path.read_text(errors="replace").splitlines()
-        pids = system.pids()
-        log_copy = system.log_path
-        info["load_average_at_end"] = os.getloadavg()
-        trends = [t for name in pids if (t := trend(name, samples, warm_up))]
-        logs = log_verdict(records, raw_lines)
-        restarts = {name: len(found) - 1 for name, found in pids.items() if len(found) > 1}
-        figures = load_figures(args, samples, finals, warm_up)
-        report("soak", figures)
-        report("slowest handlers and routes", handlers)
-        print_trends(trends)
-        print_logs(logs, restarts)
-        for what, n in sorted(errors_seen(finals).items()):
-            print(f"  client error: {n:>5} × {what}")
-        judged = [t for t in trends if t.process not in BACKING]
-        ok = all(t.ok for t in judged) and logs.ok and not restarts and code == 0
-        path = write_results(
-            {
-                "args": vars(args),
-                "machine": info,
-                "warm_up_seconds": warm_up,
-                "ok": ok,
-                "figures": dict(figures),
-                "slowest_handlers": dict(handlers),
-                "trends": [t.to_json() for t in trends],
-                "logs": asdict(logs),
-                "restarts": restarts,
-                "launcher_exit": code,
-                "client_errors": errors_seen(finals),
-                "load": {role: final["counts"] for role, final in finals.items()},
-                "samples": samples,
-            },
-            log_copy,
-        )
+            launcher_exit = system.stop()
+        ok, result = judge(args, info, warm_up, system, run, launcher_exit)
+        path = write_results(result, system.log_path)
     print(f"\n{'OK' if ok else 'NOT OK'}: results in {path}", flush=True)
     return 0 if ok else 1
 

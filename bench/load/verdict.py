@@ -4,8 +4,10 @@
   last sample over the first one after warm-up. Flat when the growth the line predicts
   over that window stays under RSS_TOLERANCE_MB or RSS_TOLERANCE_RATIO of the warm RSS,
   whichever is larger, and the last sample is within the same bound.
-- Open fds and asyncio tasks: the first sample after warm-up against the last one,
-  with a small allowance for sockets and tasks that come and go.
+- Open fds and asyncio tasks: the mean of the first quarter of the samples after
+  warm-up against the mean of the last quarter (requests in flight come and go, so
+  single samples are noisy), with an allowance of COUNT_TOLERANCE or
+  COUNT_TOLERANCE_RATIO, whichever is larger.
 - Logs: every JSON line at WARNING or above in the launcher's log (the services log
   there too), and any Python traceback or warning printed outside the JSON lines.
 """
@@ -20,7 +22,7 @@ from typing import Any
 RSS_TOLERANCE_MB = 5.0
 RSS_TOLERANCE_RATIO = 0.05
 COUNT_TOLERANCE = 5
-COUNT_TOLERANCE_RATIO = 0.02
+COUNT_TOLERANCE_RATIO = 0.05
 BAD_LEVELS = ("warning", "error", "critical")
 SHOWN_MESSAGES = 20
 
@@ -33,8 +35,8 @@ class Trend:
     rss_max_mb: float
     rss_slope_mb_per_min: float
     rss_ratio: float
-    fds_warm: int
-    fds_last: int
+    fds_warm: float
+    fds_last: float
     tasks_warm: float | None
     tasks_last: float | None
     cpu_percent: float  # of one core, after warm-up
@@ -52,6 +54,17 @@ class Trend:
 
 def _steady(first: float, last: float) -> bool:
     return last - first <= max(COUNT_TOLERANCE, first * COUNT_TOLERANCE_RATIO)
+
+
+def _quarters(values: list[float]) -> tuple[float, float]:
+    """The means of the first and the last quarter (one value at least each)."""
+    n = max(1, len(values) // 4)
+    return statistics.fmean(values[:n]), statistics.fmean(values[-n:])
+
+
+def _counts(after: list[dict[str, Any]], of: Any) -> tuple[float, float] | None:
+    values = [v for s in after if (v := of(s)) is not None]
+    return _quarters(values) if values else None
 
 
 def _cpu_percent(first: dict[str, Any], last: dict[str, Any], times: list[float]) -> float:
@@ -72,12 +85,13 @@ def trend(process: str, samples: list[dict[str, Any]], warm_up: float) -> Trend 
         return None
     times = [s["t"] for s in after]
     rss = [s["procs"][process]["rss_mb"] for s in after]
-    first, last = after[0], after[-1]
     slope = slope_per_minute(times, rss)
     allowed = max(RSS_TOLERANCE_MB, rss[0] * RSS_TOLERANCE_RATIO)
     window_min = (times[-1] - times[0]) / 60
-    tasks_warm = first["tasks"].get(process)
-    tasks_last = last["tasks"].get(process)
+    fds = _counts(after, lambda s: s["procs"][process]["fds"])
+    tasks = _counts(after, lambda s: s["tasks"].get(process))
+    assert fds is not None  # every sample in `after` measured the process
+    cpu = _cpu_percent(after[0]["procs"][process], after[-1]["procs"][process], times)
     return Trend(
         process=process,
         rss_warm_mb=round(rss[0], 1),
@@ -85,14 +99,14 @@ def trend(process: str, samples: list[dict[str, Any]], warm_up: float) -> Trend 
         rss_max_mb=round(max(rss), 1),
         rss_slope_mb_per_min=round(slope, 2),
         rss_ratio=round(rss[-1] / rss[0], 3) if rss[0] else 0.0,
-        fds_warm=first["procs"][process]["fds"],
-        fds_last=last["procs"][process]["fds"],
-        tasks_warm=tasks_warm,
-        tasks_last=tasks_last,
-        cpu_percent=round(_cpu_percent(first["procs"][process], last["procs"][process], times), 1),
+        fds_warm=round(fds[0], 1),
+        fds_last=round(fds[1], 1),
+        tasks_warm=round(tasks[0], 1) if tasks else None,
+        tasks_last=round(tasks[1], 1) if tasks else None,
+        cpu_percent=round(cpu, 1),
         rss_flat=slope * window_min <= allowed and rss[-1] - rss[0] <= allowed,
-        fds_steady=_steady(first["procs"][process]["fds"], last["procs"][process]["fds"]),
-        tasks_steady=(tasks_warm is None or tasks_last is None or _steady(tasks_warm, tasks_last)),
+        fds_steady=_steady(*fds),
+        tasks_steady=tasks is None or _steady(*tasks),
     )
 
 
