@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.common import RESULTS_DIR, RUN_FILE_ENV, machine, table
 
 HERE = Path(__file__).parent
-SKIP = {"__init__", "__main__", "common", "seed", "soak"}
+SKIP = {"__init__", "__main__", "common", "seed", "soak"}  # soak runs alone: 10 minutes
 
 
 def _run(name: str, env: dict[str, str], seconds_left: float) -> str:

@@ -42,6 +42,8 @@ from shared.subjects import Subjects
 log = logging.getLogger("parley.bus")
 
 JsonHandler = Callable[[dict[str, Any]], Awaitable[Any]]
+REQUESTS_IN_FLIGHT = 32  # per served subject and process
+REQUESTS_SETTLE_SECONDS = 5.0
 T = TypeVar("T")
 
 
@@ -69,6 +71,10 @@ class Bus:
         self._tasks: list[asyncio.Task[None]] = []
         self._consumers: list[Consumer] = []
         self._stopping = asyncio.Event()
+        self._requests = tasks.BackgroundTasks(log, "answering a request")
+        self._served: list[Any] = []  # the subscriptions of `serve`
+        self._taking_work = True
+        self._live_handlers: set[asyncio.Future[Any]] = set()  # `subscribe` handlers running
 
     # --- connection -------------------------------------------------------------------
     async def connect(self, first_attempt_timeout: float = 30.0) -> None:
@@ -121,6 +127,7 @@ class Bus:
         self._stopping.set()
         await tasks.stop(*self._tasks)
         self._tasks.clear()
+        await self._requests.settle(REQUESTS_SETTLE_SECONDS)  # answer what is in flight
         if self.nc and not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.drain(), 5)
@@ -128,6 +135,7 @@ class Bus:
                 # NATS gone mid-drain (a restart): the socket may already be dead too
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.nc.close(), 5)
+        await self._requests.close()  # any that came in while draining and could not answer
 
     # --- JetStream declarations --------------------------------------------------------
     async def ensure_stream(self, name: str, subjects: list[str], max_age_days: float = 30) -> None:
@@ -233,20 +241,35 @@ class Bus:
         assert self.nc is not None
 
         async def on_msg(msg: Msg) -> None:
+            if not self.taking_work:  # stopping: live frames are at-most-once anyway
+                return
+            running = asyncio.get_running_loop().create_future()  # for stop_taking_work
+            self._live_handlers.add(running)
             try:
                 await handler(decode(msg.data))
             except Exception:
                 HANDLER_ERRORS.labels(self.service, subject).inc()
                 log.exception("live handler failed", extra={"subject": subject})
+            finally:
+                running.set_result(None)
+                self._live_handlers.discard(running)
 
         return await self.nc.subscribe(subject, queue=queue, cb=on_msg)
 
     # --- request/reply -----------------------------------------------------------------
     async def serve(self, subject: str, handler: JsonHandler, queue: str | None = None) -> None:
-        """Answer requests on `subject` (queue group = the service, so replicas share them)."""
-        assert self.nc is not None
+        """Answer requests on `subject` (queue group = the service, so replicas share them).
 
-        async def on_request(msg: Msg) -> None:
+        nats-py runs one subscription's callbacks one after another, so each request is
+        handled in a task of its own, at most REQUESTS_IN_FLIGHT at once per subject:
+        otherwise one slow request holds up every other of its kind (a queue builds and
+        callers time out while the database is mostly idle). Handlers are already run
+        side by side by replicas, so none may rely on running alone.
+        """
+        assert self.nc is not None
+        in_flight = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
+
+        async def answer(msg: Msg) -> None:
             started = time.perf_counter()
             try:
                 result = await handler(decode(msg.data) or {})
@@ -259,12 +282,41 @@ class Bus:
                 reply = {"ok": False, "error": {"code": "internal", "message": type(exc).__name__}}
             HANDLER_LATENCY.labels(self.service, subject).observe(time.perf_counter() - started)
             if msg.reply:
-                await msg.respond(encode(reply))
+                try:
+                    await msg.respond(encode(reply))
+                except Exception:
+                    if not self._stopping.is_set():
+                        raise
+                    log.debug("no answer sent: closing", extra={"subject": subject})
 
-        await self.nc.subscribe(subject, queue=queue or self.service, cb=on_request)
+        async def on_request(msg: Msg) -> None:
+            await in_flight.acquire()  # the limit reached: later requests wait in nats-py's queue
+            task = self._requests.start(answer(msg))
+            task.add_done_callback(lambda _: in_flight.release())
+
+        self._served.append(
+            await self.nc.subscribe(subject, queue=queue or self.service, cb=on_request)
+        )
         # the SUB is buffered: flush it, so a service that says it started also answers
         # (a request right after start otherwise meets "no responders")
         await self.nc.flush()
+
+    @property
+    def taking_work(self) -> bool:
+        return self._taking_work
+
+    async def stop_taking_work(self) -> None:
+        """The first step of a stop, while the database is still open: no more requests
+        (NATS sends them to another replica, or the caller hears "unavailable"), live
+        messages dropped, and the requests and live handlers in flight finished."""
+        self._taking_work = False
+        for sub in self._served:
+            with contextlib.suppress(Exception):  # NATS away: nothing comes in anyway
+                await asyncio.wait_for(sub.drain(), REQUESTS_SETTLE_SECONDS)
+        self._served.clear()
+        await self._requests.settle(REQUESTS_SETTLE_SECONDS)
+        if self._live_handlers:
+            await asyncio.wait(list(self._live_handlers), timeout=REQUESTS_SETTLE_SECONDS)
 
     async def request(self, subject: str, payload: Any, timeout: float = 5.0) -> Any:
         assert self.nc is not None

@@ -118,6 +118,14 @@ AUDIT_RECORDS = Counter(
     registry=REGISTRY,
 )
 
+# Read when scraped (set_function in shared.web): a count that only grows is a task leak.
+ASYNCIO_TASKS = Gauge(
+    "parley_asyncio_tasks",
+    "asyncio tasks not yet done in the service's event loop",
+    ["service"],
+    registry=REGISTRY,
+)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

@@ -48,6 +48,11 @@ class BackgroundTasks:
         if exc is not None:
             self.log.error("%s failed", self.what, exc_info=exc)
 
+    async def settle(self, timeout: float) -> None:
+        """Let the running tasks finish, waiting at most `timeout` seconds (`close` cancels)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=timeout)
+
     async def close(self) -> None:
         await stop(*self._tasks.values())
 

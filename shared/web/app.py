@@ -82,6 +82,14 @@ def create_base_app(
         await bus.close()
 
     app.cleanup_ctx.append(bus_ctx)
+
+    async def stop_taking_work(app: web.Application) -> None:
+        # before any cleanup context closes (the database first): a handler still
+        # running then would fail on a closed client and log an error at every stop
+        if BUS in app:
+            await app[BUS].stop_taking_work()
+
+    app.on_shutdown.insert(0, stop_taking_work)
     return app
 
 

@@ -59,6 +59,8 @@ def metrics_ctx(service: str, settings: Settings):  # type: ignore[no-untyped-de
         site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port_of(service))
         await site.start()
         app[METRICS_PORT] = runner.addresses[0][1]
+        loop = asyncio.get_running_loop()
+        metrics.ASYNCIO_TASKS.labels(service).set_function(lambda: len(asyncio.all_tasks(loop)))
         log.info("metrics served", extra={"host": settings.metrics_host, "port": app[METRICS_PORT]})
         yield
         await runner.cleanup()

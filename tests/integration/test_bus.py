@@ -76,6 +76,120 @@ async def test_request_reply_carries_results_and_errors(bus: Bus) -> None:
     assert err.value.code == "unavailable"
 
 
+async def test_requests_of_one_subject_are_answered_side_by_side(bus: Bus) -> None:
+    """One slow request must not hold up the others of its kind (nats-py runs one
+    subscription's callbacks one at a time): each answer here waits for all to be in."""
+    arrived, everyone_in = 0, asyncio.Event()
+
+    async def rendezvous(payload: dict) -> int:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 5:
+            everyone_in.set()
+        await asyncio.wait_for(everyone_in.wait(), 5)
+        return payload["n"]
+
+    subject = bus.subjects.request("test", "rendezvous")
+    await bus.serve(subject, rendezvous)
+    answers = await asyncio.gather(*(bus.request(subject, {"n": n}, timeout=8) for n in range(5)))
+    assert answers == [0, 1, 2, 3, 4]
+
+
+async def test_a_request_in_flight_is_answered_when_the_bus_closes(settings) -> None:  # type: ignore[no-untyped-def]
+    from shared.subjects import Subjects
+
+    server = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-server")
+    caller = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-caller")
+    await server.connect()
+    await caller.connect()
+    started = asyncio.Event()
+
+    async def slow(payload: dict) -> str:
+        started.set()
+        await asyncio.sleep(0.5)
+        return "done"
+
+    subject = server.subjects.request("test", "slow")
+    await server.serve(subject, slow)
+    try:
+        asking = asyncio.create_task(caller.request(subject, {}, timeout=5))
+        await started.wait()
+        await server.close()
+        assert await asking == "done"
+    finally:
+        await caller.close()
+
+
+async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settings) -> None:  # type: ignore[no-untyped-def]
+    from shared.subjects import Subjects
+
+    server = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-server")
+    caller = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-caller")
+    await server.connect()
+    await caller.connect()
+    started, heard = asyncio.Event(), []
+
+    async def slow(payload: dict) -> str:
+        started.set()
+        await asyncio.sleep(0.5)
+        return "done"
+
+    async def hear(payload: dict) -> None:
+        heard.append(payload)
+        await asyncio.sleep(1.0)  # longer than the request: finished only if waited for
+        heard.append("finished")
+
+    asked, told = server.subjects.request("test", "slow"), server.subjects.request("test", "told")
+    await server.serve(asked, slow)
+    await server.subscribe(told, hear)
+    await server.nc.flush()  # the subscriptions are in before anything is sent
+    try:
+        asking = asyncio.create_task(caller.request(asked, {}, timeout=5))
+        await caller.publish(told, {"n": 0})
+        await started.wait()
+
+        async def hearing() -> bool:
+            return bool(heard)
+
+        await eventually(hearing)
+        await server.stop_taking_work()
+        assert not server.taking_work
+        assert heard == [{"n": 0}, "finished"]  # the live handler running then, finished
+        assert await asking == "done"
+        with pytest.raises(BusError) as err:
+            await caller.request(asked, {}, timeout=2)
+        assert err.value.code == "unavailable"  # no responder left: not a 2 s timeout
+        await caller.publish(told, {"n": 1})
+        await caller.nc.flush()
+        await asyncio.sleep(0.3)  # long enough for a delivery on loopback
+        assert heard == [{"n": 0}, "finished"]
+    finally:
+        await server.close()
+        await caller.close()
+
+
+async def test_a_service_stops_taking_work_before_its_database_closes(settings) -> None:  # type: ignore[no-untyped-def]
+    """The stop order: bus intake first (on_shutdown), cleanup contexts (Mongo) after."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from shared.web import BUS, create_base_app
+
+    app = create_base_app("test", settings)
+    seen: list[bool] = []
+
+    async def database_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+        yield
+        seen.append(app[BUS].taking_work)  # what a closing database would face
+
+    app.cleanup_ctx.append(database_ctx)
+    server = TestServer(app)
+    await server.start_server()
+    assert app[BUS].taking_work
+    await server.close()
+    assert seen == [False]
+
+
 async def test_closing_the_bus_logs_no_reconnect_warning(settings, caplog) -> None:
     """A clean stop must not read like an outage in the logs support people watch."""
     from shared.subjects import Subjects

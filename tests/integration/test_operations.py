@@ -183,6 +183,21 @@ async def test_chat_messages_in_and_out_are_counted(start_service, bus: Bus) -> 
     assert await figure(chat, "parley_chat_messages_total", direction="out") == before_out + 1
 
 
+async def test_the_event_loops_asyncio_tasks_are_counted_when_scraped(start_service) -> None:
+    gateway = await start_service("gateway")
+    labels = {"service": "gateway"}
+    before = await figure(gateway, "parley_asyncio_tasks", **labels)
+    assert before >= 1  # at least the task serving this scrape
+    release = asyncio.Event()
+    parked = [asyncio.create_task(release.wait()) for _ in range(25)]
+    try:
+        assert await figure(gateway, "parley_asyncio_tasks", **labels) >= before + 25
+    finally:
+        release.set()
+        await asyncio.gather(*parked)
+    assert await figure(gateway, "parley_asyncio_tasks", **labels) < before + 25
+
+
 async def test_consumer_lag_redeliveries_and_dead_letters_are_read_from_jetstream(
     settings: Settings, aiohttp_server, bus: Bus, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,0 +1,1 @@
+"""Parts of `bench.soak`: the system under load, the load processes, the figures."""
