@@ -24,7 +24,7 @@ from services.gateway.app import create_app
 from shared.embedded import free_port, port_open
 from shared.settings import Settings
 from shared.subjects import Subjects
-from tests.conftest import Servers
+from tests.conftest import Servers, make_env
 from tests.faults.conftest import Spawn
 from tests.faults.harness import ROOT, Ledger, say
 from tests.faults.ingest_load import wait_stored
@@ -121,22 +121,13 @@ async def test_the_stream_leader_of_three_killed_during_ingest_loses_nothing(
 ) -> None:
     # `cluster` first: it is torn down last, after the gateway's bus has closed
     await cluster.ready()
-    prefix = "t" + uuid.uuid4().hex[:10]
-    env = {
-        "PATH": "",
-        "PARLEY_DATA_DIR": str(tmp_path / "data"),
+    env = make_env(
+        servers,
+        tmp_path / "data",
         # one seed is enough: clients learn the other nodes from the cluster
-        "NATS_URL": f"nats://127.0.0.1:{cluster.client_ports[1]}",
-        "MONGO_URL": servers.mongo.url,
-        "PARLEY_SUBJECT_PREFIX": prefix,
-        "PARLEY_DB_PREFIX": prefix,
-        "PARLEY_STREAM_REPLICAS": "3",
-        "PARLEY_WRITE_KEY": "wk_" + prefix,
-        "PARLEY_SECRET_KEY": "sk_" + prefix,
-        "PARLEY_IDENTITY_SECRET": "is_" + prefix,
-        "PARLEY_ADMIN_PASSWORD": "correct horse battery staple",
-        "PARLEY_LOG_LEVEL": "WARNING",
-    }
+        NATS_URL=f"nats://127.0.0.1:{cluster.client_ports[1]}",
+        PARLEY_STREAM_REPLICAS="3",
+    )
     settings = Settings.from_env(env)
     gateway = await aiohttp_server(create_app(settings))
     identity = spawn("identity", env)
