@@ -32,7 +32,6 @@ from shared.web.keys import (
 from shared.web.middlewares import (
     echo_request_id,
     error_middleware,
-    metrics_middleware,
     request_middleware,
 )
 
@@ -45,7 +44,7 @@ def create_base_app(
 ) -> web.Application:
     """An app with /healthz, /readyz, a metrics port and a bus connected during its lifetime."""
     app = web.Application(
-        middlewares=[request_middleware, metrics_middleware, error_middleware],
+        middlewares=[request_middleware, error_middleware],
         client_max_size=client_max_size,
         handler_args=handler_args or None,  # e.g. the gateway's auto_decompress=False
     )

@@ -52,7 +52,7 @@ def _request_id_of(request: web.Request) -> str:
 
 @web.middleware
 async def request_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    """The request id, then one access-log line when the request is done."""
+    """The request id, then, when the request is done, one access-log line and its metrics."""
     from shared.proxies import client_ip
 
     request_id = _request_id_of(request)
@@ -71,41 +71,27 @@ async def request_middleware(request: web.Request, handler):  # type: ignore[no-
         status = 499  # the client went away (nginx's code for it)
         raise
     finally:
+        took = time.perf_counter() - started
         access_log(
             method=request.method,
             path=request.path,  # never the query string: it may carry keys and tokens
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            duration_ms=round(took * 1000, 1),
             client_ip=client_ip(request),
             request_id=request_id,
         )
         _request_id.reset(token)
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource else "?"
+        service = request.app[SERVICE_NAME]
+        metrics.HTTP_REQUESTS.labels(service, route, request.method, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(service, route).observe(took)
 
 
 async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
     request_id = request.get(REQUEST_ID)
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
-
-
-@web.middleware
-async def metrics_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    route = (
-        request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
-    )
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        service = request.app[SERVICE_NAME]
-        metrics.HTTP_REQUESTS.labels(service, route, request.method, str(status)).inc()
-        metrics.HTTP_LATENCY.labels(service, route).observe(time.perf_counter() - started)
 
 
 @web.middleware
