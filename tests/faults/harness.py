@@ -10,6 +10,7 @@ asserts on: 0 lost and 0 duplicated among what was acknowledged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,10 +18,11 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.embedded import free_port
+from shared.embedded import EmbeddedServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,3 +134,30 @@ def say(what: str, figures: dict[str, object]) -> None:
 
 def environ_path() -> str:
     return os.environ.get("PATH", "")
+
+
+class PrivateServer:
+    """An embedded server of the test's own (nats-server or SecantusDB), on a fixed port
+    and data dir, so that a test can kill it and bring it back on the same data."""
+
+    def __init__(self, start: Callable[[Path, int], EmbeddedServer], data: Path) -> None:
+        self.start = start
+        self.data = data
+        self.port = free_port()
+        self.server = start(data, self.port)
+
+    @property
+    def process(self) -> subprocess.Popen:
+        return self.server.process
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def restart(self) -> None:
+        self.server = self.start(self.data, self.port)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGCONT)  # a test may have left it stopped
+        self.server.stop()

@@ -10,51 +10,30 @@ is redelivered once the server is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shared.embedded import EmbeddedServer, free_port, start_mongo
+from shared.embedded import start_mongo
 from tests.conftest import Servers, make_env
 from tests.faults.conftest import Spawn
-from tests.faults.harness import ServiceProcess, say
+from tests.faults.harness import PrivateServer, ServiceProcess, say
 from tests.faults.ingest_load import ingest_through
 
 pytestmark = pytest.mark.slow
 
 
-class PrivateMongo:
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.port = free_port()
-        self.server: EmbeddedServer = start_mongo(data, self.port)
-
-    def kill(self) -> None:
-        self.server.process.send_signal(signal.SIGKILL)
-        self.server.process.wait(10)
-
-    def restart(self) -> None:
-        self.server = start_mongo(self.data, self.port)
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.server.process.send_signal(signal.SIGCONT)
-        self.server.stop()
-
-
 @pytest.fixture
-def private_mongo(tmp_path: Path) -> Iterator[PrivateMongo]:
-    mongo = PrivateMongo(tmp_path / "mongo-private")
+def private_mongo(tmp_path: Path) -> Iterator[PrivateServer]:
+    mongo = PrivateServer(start_mongo, tmp_path / "mongo-private")
     yield mongo
     mongo.stop()
 
 
 async def test_kill_9_of_the_database_during_ingest_keeps_every_acknowledged_event(
-    private_mongo: PrivateMongo, aiohttp_server, servers: Servers, spawn: Spawn, tmp_path: Path
+    private_mongo: PrivateServer, aiohttp_server, servers: Servers, spawn: Spawn, tmp_path: Path
 ) -> None:
     env = make_env(Servers(servers.nats, private_mongo.server, servers.data_dir), tmp_path / "d")
 

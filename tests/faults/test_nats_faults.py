@@ -8,64 +8,37 @@ once NATS is back every acknowledged event reaches identity, once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shared.embedded import EmbeddedServer, free_port, start_nats
+from shared.embedded import start_nats
 from tests.conftest import Servers, make_env
 from tests.faults.conftest import Spawn
-from tests.faults.harness import ServiceProcess, say
+from tests.faults.harness import PrivateServer, ServiceProcess, say
 from tests.faults.ingest_load import ingest_through
 
 pytestmark = pytest.mark.slow
 
 
-class PrivateNats:
-    """A nats-server of the test's own, on a fixed port and data dir so it can come back."""
-
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.port = free_port()
-        self.server: EmbeddedServer = start_nats(data, self.port)
-
-    @property
-    def process(self) -> subprocess.Popen:
-        return self.server.process
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def restart(self) -> None:
-        self.server = start_nats(self.data, self.port)
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGCONT)
-        self.server.stop()
-
-
 @pytest.fixture
-def private_nats(tmp_path: Path) -> Iterator[PrivateNats]:
-    nats = PrivateNats(tmp_path / "nats-private")
+def private_nats(tmp_path: Path) -> Iterator[PrivateServer]:
+    nats = PrivateServer(start_nats, tmp_path / "nats-private")
     yield nats
     nats.stop()
 
 
 @pytest.fixture
-def nats_env(servers: Servers, private_nats: PrivateNats, tmp_path: Path) -> dict[str, str]:
+def nats_env(servers: Servers, private_nats: PrivateServer, tmp_path: Path) -> dict[str, str]:
     own = Servers(private_nats.server, servers.mongo, servers.data_dir)
     return make_env(own, tmp_path / "data")
 
 
 async def test_kill_9_nats_during_ingest(
-    aiohttp_server, nats_env: dict[str, str], spawn: Spawn, private_nats: PrivateNats
+    aiohttp_server, nats_env: dict[str, str], spawn: Spawn, private_nats: PrivateServer
 ) -> None:
     async def fault(_identity: ServiceProcess) -> float:
         private_nats.kill()
@@ -85,7 +58,7 @@ async def test_kill_9_nats_during_ingest(
 
 
 async def test_sigstop_nats_during_ingest(
-    aiohttp_server, nats_env: dict[str, str], spawn: Spawn, private_nats: PrivateNats
+    aiohttp_server, nats_env: dict[str, str], spawn: Spawn, private_nats: PrivateServer
 ) -> None:
     async def fault(_identity: ServiceProcess) -> float:
         private_nats.process.send_signal(signal.SIGSTOP)
