@@ -7,41 +7,45 @@ from typing import Any
 
 from services.chat.availability import announce
 from services.chat.context import ChatContext
-from services.chat.model import opt_int, person, req_id
+from services.chat.model import person, req_id
+from shared.schema.live import Face, LiveRefused, TypingSignal, VisitorTyping, read_signal
 
 log = logging.getLogger("parley.chat.signals")
 
 
-async def visitor_signal(ctx: ChatContext, p: dict[str, Any]) -> None:
-    """Trust only the token's visitor_id: the conversation is looked up by it."""
-    ws = req_id(p, "workspace_id")
+async def visitor_signal(ctx: ChatContext, payload: dict[str, Any]) -> None:
+    """Trust only the token's visitor_id: the conversation is looked up by it. A payload
+    that is not a signal (shared/schema/live.py) is logged and dropped."""
+    try:
+        signal = read_signal(payload)
+    except LiveRefused as exc:
+        log.warning("malformed visitor signal dropped", extra={"reason": str(exc)})
+        return
+    ws = signal.workspace_id
     ctx.workspace(ws)
-    conversation = await ctx.store.by_visitor(ws, req_id(p, "visitor_id"))
+    conversation = await ctx.store.by_visitor(ws, signal.visitor_id)
     if conversation is None:
         return
     cid = conversation["_id"]
-    if p.get("type") == "typing":
-        typing = p.get("typing") is True
+    if isinstance(signal, TypingSignal):
         await ctx.live.to_agents(
             ws,
             {
                 "type": "typing",
                 "conversation_id": cid,
                 "visitor_id": conversation["visitor_id"],
-                "typing": typing,
+                "typing": signal.typing,
             },
         )
-    elif p.get("type") == "read":
-        seq = min(opt_int(p, "seq") or 0, conversation.get("last_seq", 0))
-        if seq <= conversation.get("visitor_read_seq", 0):
-            return
-        updated = await ctx.store.set_fields(
-            ws, cid, {"visitor_read_seq": seq}, guard={"visitor_read_seq": {"$lt": seq}}
-        )
-        if updated is not None:
-            await ctx.live.to_agents(
-                ws, {"type": "visitor.read", "conversation_id": cid, "seq": seq}
-            )
+        return
+    seq = min(signal.seq, conversation.get("last_seq", 0))
+    if seq <= conversation.get("visitor_read_seq", 0):
+        return
+    updated = await ctx.store.set_fields(
+        ws, cid, {"visitor_read_seq": seq}, guard={"visitor_read_seq": {"$lt": seq}}
+    )
+    if updated is not None:
+        await ctx.live.to_agents(ws, {"type": "visitor.read", "conversation_id": cid, "seq": seq})
 
 
 async def agent_typing(ctx: ChatContext, p: dict[str, Any]) -> None:
@@ -55,11 +59,7 @@ async def agent_typing(ctx: ChatContext, p: dict[str, Any]) -> None:
     await ctx.live.to_visitor(
         ws,
         conversation["visitor_id"],
-        {
-            "type": "typing",
-            "typing": typing,
-            "agent": {"name": agent["name"], "avatar": agent["avatar"]},
-        },
+        VisitorTyping(typing=typing, agent=Face(name=agent["name"], avatar=agent["avatar"])),
     )
     public = {k: agent[k] for k in ("id", "name", "avatar")}
     await ctx.live.to_agents(
