@@ -335,7 +335,7 @@ async def _serve(
 async def _flushed(conn: VisitorConn, timeout: float = 1.0) -> None:
     """Give the writer a moment to send what is queued (the reason before a close)."""
     for _ in range(int(timeout / 0.01)):
-        if conn.outbox.queue.empty():
+        if conn.outbox.empty:
             return
         await asyncio.sleep(0.01)
 
