@@ -39,8 +39,16 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench.common import Record, bench_bus, bench_settings, finish, interleaved, percentile
-from bench.common import progress, servers
+from bench.common import (
+    Record,
+    bench_bus,
+    bench_settings,
+    finish,
+    interleaved,
+    percentile,
+    progress,
+    servers,
+)
 from bench.ingest import Gateway, _free_port
 from services.chat.requests import NO_CONVERSATION
 from shared.bus import Bus
