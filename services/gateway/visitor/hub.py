@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +77,8 @@ class VisitorConn:
 class VisitorHub:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
-        self.conns: dict[VisitorKey, set[VisitorConn]] = {}
+        # a visitor's sockets here, one per tab: a list (a set costs 216 bytes a visitor)
+        self.conns: dict[VisitorKey, list[VisitorConn]] = {}
         self._of_workspace: dict[str, set[VisitorConn]] = {}
         self._subs: list[Any] = []
 
@@ -96,14 +98,21 @@ class VisitorHub:
     def add(self, conn: VisitorConn) -> None:
         """Before the caller reads history, so nothing falls between the two (the
         subscription is already in place: from now on this socket gets its frames)."""
-        self.conns.setdefault(conn.key, set()).add(conn)
+        self.conns.setdefault(conn.key, []).append(conn)
         self._of_workspace.setdefault(conn.workspace_id, set()).add(conn)
         conn.outbox.start()
 
     async def remove(self, conn: VisitorConn) -> None:
         await conn.outbox.stop()
-        _discard(self.conns, conn.key, conn)
-        _discard(self._of_workspace, conn.workspace_id, conn)
+        tabs = self.conns.get(conn.key, [])
+        if conn in tabs:
+            tabs.remove(conn)
+        if not tabs:
+            self.conns.pop(conn.key, None)
+        others = self._of_workspace.get(conn.workspace_id, set())
+        others.discard(conn)
+        if not others:
+            self._of_workspace.pop(conn.workspace_id, None)
 
     # --- dispatch --------------------------------------------------------------------
     async def _on_visitor(self, msg: Msg) -> None:
@@ -138,18 +147,10 @@ class VisitorHub:
                     await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
-def _fan_out(text: str, conns: set[VisitorConn]) -> None:
+def _fan_out(text: str, conns: Collection[VisitorConn]) -> None:
     for conn in list(conns):
         conn.send_text(text)
 
 
 def _dropped(msg: Msg, exc: LiveRefused) -> None:
     log.warning("malformed live frame dropped", extra={"subject": msg.subject, "reason": str(exc)})
-
-
-def _discard(groups: dict[Any, set[VisitorConn]], key: Any, conn: VisitorConn) -> None:
-    group = groups.get(key)
-    if group is not None:
-        group.discard(conn)
-        if not group:
-            del groups[key]
