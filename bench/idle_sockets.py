@@ -21,6 +21,7 @@ the socket count is capped a margin below it (said in the progress lines).
 
     python -m bench.idle_sockets [--sockets 20000] [--reps 3] [--load-procs 4]
     python -m bench.idle_sockets --sockets 2000 --reps 1        # quick
+    python -m bench.idle_sockets --against-src /tmp/main        # + another checkout's gateway
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,9 @@ from shared.bus import Bus
 BENCH = "idle_sockets"
 PER_ADDRESS = 15  # under the gateway's 20 open sockets and 30 connects per IP
 FD_MARGIN = 100  # descriptors a server needs besides its sockets (NATS, listener, logs)
+# the last frame of the gateway's answer to a hello: the history, or the error saying
+# it is unavailable (the socket stays up: the widget retries with a resync)
+HELLO_ENDS = ("history", "error")
 HELLO = json.dumps({"type": "hello", "token": None, "page": {"url": "https://shop.example/"}})
 
 
@@ -117,8 +122,21 @@ class BareServer:
         raise RuntimeError("the bare server did not start")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(15)
+        stop_process(self.proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if it has not ended in a minute (a server letting go of
+    20,000 sockets on a busy 2-core box takes a while)."""
+    started = time.monotonic()
+    proc.terminate()
+    try:
+        proc.wait(60)
+        progress(BENCH, f"pid {proc.pid} stopped in {time.monotonic() - started:.1f} s")
+    except subprocess.TimeoutExpired:
+        progress(BENCH, f"pid {proc.pid} still running a minute after SIGTERM: killed")
+        proc.kill()
+        proc.wait()
 
 
 # --- the load processes ----------------------------------------------------------------------
@@ -145,7 +163,7 @@ async def _hold(job: dict[str, Any]) -> None:
                 ws = await http.ws_connect(url, headers={"Origin": job["url"]}, compress=0)
                 await ws.send_str(HELLO)
                 if job["answered"]:  # the gateway: wait for the end of its answer
-                    while (await ws.receive_json(timeout=30)).get("type") != "history":
+                    while (await ws.receive_json(timeout=30)).get("type") not in HELLO_ENDS:
                         pass
             except (aiohttp.ClientError, TimeoutError, ValueError, TypeError):
                 failed += 1
@@ -174,7 +192,7 @@ class Load:
 
     def __init__(self, url: str, key: str, total: int, procs: int, answered: bool) -> None:
         self.procs: list[asyncio.subprocess.Process] = []
-        self.job = {"url": url, "key": key, "answered": answered, "concurrency": 64}
+        self.job = {"url": url, "key": key, "answered": answered, "concurrency": 32}
         self.total, self.count = total, procs
 
     async def open(self) -> tuple[int, int]:
@@ -288,23 +306,33 @@ async def run(args: argparse.Namespace) -> None:
             f" (not raisable in this container): {hard - FD_MARGIN:,} instead",
         )
         args.sockets = hard - FD_MARGIN
-    figures: dict[str, list[dict[str, float]]] = {"gateway": [], "bare": []}
+    figures: dict[str, list[dict[str, float]]] = {"gateway": [], "bare": [], "before": []}
     with servers(with_mongo=False) as srv:
         settings = bench_settings(srv)
         bus = await bench_bus(settings)
         await chat_stand_in(bus)
 
-        async def gateway() -> float:
-            server = Gateway(settings, srv.nats.url)
-            try:
-                await server.ready()
-                got = await measure(
-                    "gateway", server.proc.pid, server.url, settings.write_key, args, True
-                )
-            finally:
-                server.stop()
-            figures["gateway"].append(got)
-            return got["kb"]
+        def gateway_of(source: str, into: list[dict[str, float]]) -> Callable[[], Awaitable[float]]:
+            async def gateway() -> float:
+                server = Gateway(settings, srv.nats.url, source)
+                try:
+                    await server.ready()
+                    got = await measure(
+                        "gateway" + (" before" if source else ""),
+                        server.proc.pid,
+                        server.url,
+                        settings.write_key,
+                        args,
+                        True,
+                    )
+                finally:
+                    stop_process(server.proc)
+                into.append(got)
+                return got["kb"]
+
+            return gateway
+
+        gateway = gateway_of("", figures["gateway"])
 
         async def bare() -> float:
             server = BareServer()
@@ -319,6 +347,11 @@ async def run(args: argparse.Namespace) -> None:
         try:
             case = f"{args.sockets:,} idle sockets"
             kb, bare_kb = await interleaved(BENCH, case, gateway, bare, args.reps)
+            if args.against_src:  # this checkout's gateway against another's, interleaved
+                before = gateway_of(args.against_src, figures["before"])
+                now_kb, before_kb = await interleaved(
+                    BENCH, case + " vs before", gateway_of("", []), before, args.reps
+                )
         finally:
             await bus.close()
     settings_out = {**vars(args), "fd_hard_limit": hard, "per_address": PER_ADDRESS}
@@ -336,6 +369,18 @@ async def run(args: argparse.Namespace) -> None:
             settings={"held": [f["held"] for f in ours], "rss_mb": [f["rss_mb"] for f in ours]},
         ),
     ]
+    if args.against_src:
+        records.append(
+            Record(
+                BENCH,
+                f"RSS per socket, {case}, vs before",
+                "KB",
+                now_kb,
+                "gateway before",
+                before_kb,
+                lower_is_better=True,
+            )
+        )
     for pct in ("p50", "p99"):
         records.append(
             Record(
@@ -358,6 +403,7 @@ def main() -> None:
     parser.add_argument("--load-procs", type=int, default=4)
     parser.add_argument("--healthz", type=int, default=500, help="requests while held")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before RSS is read")
+    parser.add_argument("--against-src", default="", help="another checkout's gateway too")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--hold", help=argparse.SUPPRESS)
     args = parser.parse_args()
