@@ -95,31 +95,18 @@ def bare_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/v1/widget/ws", socket)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", healthz)
     return app
 
 
-class BareServer:
-    def __init__(self) -> None:
+class BareServer(Gateway):
+    """The baseline in a process of its own; `url`, `ready` (its /readyz) as the gateway's."""
+
+    def __init__(self) -> None:  # no gateway settings: none of the gateway runs
         self.port = _free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.idle_sockets", "--serve-bare", str(self.port)]
         )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def ready(self) -> None:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                try:
-                    async with http.get(self.url + "/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("the bare server did not start")
 
     def stop(self) -> None:
         stop_process(self.proc)
