@@ -5,10 +5,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
+
 from services.chat.availability import announce
 from services.chat.context import ChatContext
-from services.chat.model import person, req_id
-from shared.schema.live import Face, LiveRefused, TypingSignal, VisitorTyping, read_signal
+from shared.schema.live import (
+    AgentPresence,
+    AgentTyping,
+    Face,
+    LiveRefused,
+    TypingSignal,
+    VisitorTyping,
+    read_agent_signal,
+    read_signal,
+)
 
 log = logging.getLogger("parley.chat.signals")
 
@@ -48,18 +58,22 @@ async def visitor_signal(ctx: ChatContext, payload: dict[str, Any]) -> None:
         await ctx.live.to_agents(ws, {"type": "visitor.read", "conversation_id": cid, "seq": seq})
 
 
-async def agent_typing(ctx: ChatContext, p: dict[str, Any]) -> None:
-    ws = req_id(p, "workspace_id")
+async def agent_typing(ctx: ChatContext, payload: dict[str, Any]) -> None:
+    try:
+        signal = read_agent_signal(payload, AgentTyping)
+    except LiveRefused as exc:
+        log.warning("malformed agent typing dropped", extra={"reason": str(exc)})
+        return
+    ws = signal.workspace_id
     ctx.workspace(ws)
-    conversation = await ctx.store.conversation(ws, req_id(p, "conversation_id"))
+    conversation = await ctx.store.conversation(ws, signal.conversation_id)
     if conversation is None:
         return
-    agent = person(p.get("agent"), "agent")
-    typing = p.get("typing") is True
+    agent = signal.agent.author("agent")
     await ctx.live.to_visitor(
         ws,
         conversation["visitor_id"],
-        VisitorTyping(typing=typing, agent=Face(name=agent["name"], avatar=agent["avatar"])),
+        VisitorTyping(typing=signal.typing, agent=Face(name=agent["name"], avatar=agent["avatar"])),
     )
     public = {k: agent[k] for k in ("id", "name", "avatar")}
     await ctx.live.to_agents(
@@ -68,7 +82,7 @@ async def agent_typing(ctx: ChatContext, p: dict[str, Any]) -> None:
             "type": "agent.typing",
             "conversation_id": conversation["_id"],
             "agent": public,
-            "typing": typing,
+            "typing": signal.typing,
         },
     )
 
@@ -80,8 +94,13 @@ async def publish_presence(ctx: ChatContext, workspace_id: str) -> None:
     await announce(ctx, workspace_id)
 
 
-async def agent_presence(ctx: ChatContext, p: dict[str, Any]) -> None:
-    ws = req_id(p, "workspace_id")
+async def agent_presence(ctx: ChatContext, payload: dict[str, Any]) -> None:
+    try:
+        signal = read_agent_signal(payload, AgentPresence)
+    except LiveRefused as exc:
+        log.warning("malformed agent presence dropped", extra={"reason": str(exc)})
+        return
+    ws = signal.workspace_id
     ctx.workspace(ws)
-    if ctx.presence.heartbeat(ws, p):
+    if ctx.presence.heartbeat(ws, msgspec.structs.asdict(signal)):
         await publish_presence(ctx, ws)

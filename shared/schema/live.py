@@ -6,18 +6,22 @@ presence on `P.live.visitors.<workspace>` (`VisitorPresence`); the gateway reads
 each with `read_visitor_frame` / `read_presence` and forwards the frame as it
 re-encodes it, so only the contract's fields reach a browser. The gateway publishes
 the visitor's typing and read marks on `P.chat.visitor.signal` (`VisitorSignal`),
-which chat reads with `read_signal`. A payload that does not fit is `LiveRefused`:
+which chat reads with `read_signal`; the dashboard publishes an agent's typing
+(`AgentTyping`, relayed to the visitor as `VisitorTyping`) and presence heartbeats
+(`AgentPresence`, which make the `VisitorPresence` frames), read by chat with
+`read_agent_signal`. A payload that does not fit is `LiveRefused`:
 the receiver logs and drops it (live frames are at-most-once: the widget resyncs).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta
 
 from shared.schema.chat_replies import Message
+from shared.schema.chat_requests import Agent
 from shared.schema.requests import check_ids
 
 PROTOCOL_VERSION = 1
@@ -93,6 +97,31 @@ class ReadSignal(VisitorSignal, tag="read"):
 AnySignal = TypingSignal | ReadSignal
 
 
+# --- the dashboard -> chat (P.chat.agent.typing, P.chat.agent.presence) ---------------------
+class AgentTyping(msgspec.Struct, kw_only=True):
+    workspace_id: str
+    conversation_id: str
+    agent: Agent
+    typing: bool
+
+    def check(self) -> None:
+        check_ids(self, ("workspace_id", "conversation_id"))
+        self.agent.check()
+
+
+class AgentPresence(msgspec.Struct, kw_only=True):
+    """A heartbeat every ~15 s per agent with an open socket; `online: false` signs off."""
+
+    workspace_id: str
+    agent_id: str
+    name: str | None = None
+    avatar: str | None = None
+    online: bool = True
+
+    def check(self) -> None:
+        check_ids(self, ("workspace_id", "agent_id"))
+
+
 class LiveRefused(ValueError):
     """A live payload that is not the contract's: logged and dropped by its receiver."""
 
@@ -120,6 +149,19 @@ def read_signal(payload: Any) -> TypingSignal | ReadSignal:
     """A signal as `Bus.subscribe` hands it over (parsed JSON)."""
     try:
         signal: AnySignal = msgspec.convert(payload, AnySignal)
+        signal.check()
+        return signal
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise LiveRefused(str(exc)) from exc
+
+
+AgentSignal = TypeVar("AgentSignal", AgentTyping, AgentPresence)
+
+
+def read_agent_signal(payload: Any, shape: type[AgentSignal]) -> AgentSignal:
+    """An agent's typing or presence as `Bus.subscribe` hands it over (parsed JSON)."""
+    try:
+        signal = msgspec.convert(payload, shape)
         signal.check()
         return signal
     except (msgspec.ValidationError, ValueError) as exc:

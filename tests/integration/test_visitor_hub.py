@@ -144,3 +144,36 @@ async def test_chat_drops_a_malformed_visitor_signal_and_takes_the_next(
     assert agents.matching(lambda f: f["type"] in ("typing", "visitor.read")) == [typing]
     dropped = [r for r in caplog.records if r.getMessage() == "malformed visitor signal dropped"]
     assert len(dropped) == 3
+
+
+async def test_chat_drops_malformed_agent_typing_and_presence_and_takes_the_next(
+    start_service, bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="parley.chat.signals")
+    await start_service("chat")
+    await visitor_says(bus, "v-agent", "hello")
+    cid = (await conversation_of(bus, "v-agent"))["conversation_id"]
+    visitor = await Frames.on(bus, bus.subjects.live_visitor(WS, "v-agent"))
+    agents = await Frames.on(bus, bus.subjects.live_agents(WS))
+    typing = bus.subjects.request("chat", "agent.typing")
+    ann = {"id": "agent-ann", "name": "Ann", "avatar": None}
+    await bus.publish(typing, {"workspace_id": WS, "conversation_id": cid, "typing": True})
+    await bus.publish(
+        typing, {"workspace_id": WS, "conversation_id": cid, "agent": {"name": "x"}, "typing": 1}
+    )
+    presence = bus.subjects.request("chat", "agent.presence")
+    await bus.publish(presence, {"workspace_id": WS, "agent_id": "undefined", "online": True})
+    await bus.publish(
+        typing, {"workspace_id": WS, "conversation_id": cid, "agent": ann, "typing": True}
+    )
+    await bus.publish(presence, {"workspace_id": WS, "agent_id": "agent-ann", "name": "Ann"})
+
+    frame = await visitor.wait_for(lambda f: f["type"] == "typing")
+    assert frame == {"type": "typing", "typing": True, "agent": {"name": "Ann", "avatar": None}}
+    online = await agents.wait_for(lambda f: f["type"] == "presence")
+    assert [a["id"] for a in online["agents"]] == ["agent-ann"], "the placeholder id is refused"
+    assert len(visitor.matching(lambda f: f["type"] == "typing")) == 1
+    dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert sorted(dropped) == ["malformed agent presence dropped"] + 2 * [
+        "malformed agent typing dropped"
+    ]
