@@ -158,6 +158,7 @@ class Bus:
         await self.ensure_stream(s.events_stream, [s.events_all])
         await self.ensure_stream(s.chat_stream, [s.chat_inbound_all])
         await self.ensure_stream(s.identity_stream, [s.identity_facts_all])
+        await self.ensure_stream(s.chat_facts_stream, [s.chat_facts_all])
         await self.ensure_stream(s.deadletter_stream, [s.deadletter_all], max_age_days=90)
         await self.ensure_stream(s.audit_stream, [s.audit_all], max_age_days=7)
 

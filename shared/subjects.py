@@ -44,6 +44,18 @@ class Subjects:
         return self._s("chat", "inbound", ">")
 
     @property
+    def chat_facts_stream(self) -> str:
+        """Facts chat publishes (an agent's reply stored, the visitor's seen mark), for mail."""
+        return f"{self.prefix.upper()}_CHAT_FACTS"
+
+    def chat_fact(self, kind: str) -> str:
+        return self._s("chat", "fact", kind)
+
+    @property
+    def chat_facts_all(self) -> str:
+        return self._s("chat", "fact", ">")
+
+    @property
     def identity_stream(self) -> str:
         """Facts the identity service publishes (profile merged/promoted), for chat etc."""
         return f"{self.prefix.upper()}_IDENTITY"
@@ -93,6 +105,10 @@ class Subjects:
     def live_visitors(self, workspace_id: str) -> str:
         """Frames for every visitor socket of a workspace (presence)."""
         return self._s("live", "visitors", workspace_id)
+
+    def visitor_connected(self, workspace_id: str, visitor_id: str) -> str:
+        """Answered by the gateway process holding a socket of the visitor (no one: none open)."""
+        return self._s("gateway", "visitor", "connected", workspace_id, visitor_id)
 
     @property
     def dashboard_sessions_ended(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from services.chat import facts
 from services.chat.availability import announce
 from services.chat.context import ChatContext
 from services.chat.model import opt_int, person, req_id
@@ -42,6 +43,7 @@ async def visitor_signal(ctx: ChatContext, p: dict[str, Any]) -> None:
             await ctx.live.to_agents(
                 ws, {"type": "visitor.read", "conversation_id": cid, "seq": seq}
             )
+            await facts.seen(ctx.bus, updated, seq)
 
 
 async def agent_typing(ctx: ChatContext, p: dict[str, Any]) -> None:

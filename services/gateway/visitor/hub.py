@@ -75,6 +75,7 @@ class VisitorHub:
         self.conns: dict[tuple[str, str], set[VisitorConn]] = {}
         self._subs: dict[tuple[str, str], Any] = {}
         self._ws_subs: dict[str, Any] = {}
+        self._present: dict[tuple[str, str], Any] = {}  # "is a widget connected?" (mail)
         self._visitors_of: dict[str, set[tuple[str, str]]] = {}
         self._lock = asyncio.Lock()
 
@@ -95,6 +96,7 @@ class VisitorHub:
                             c.send(frame)
 
                 self._subs[key] = await self.bus.subscribe(subject, deliver)
+                self._present[key] = await self._answer_connected(key)
                 self._visitors_of.setdefault(conn.workspace_id, set()).add(key)
                 if conn.workspace_id not in self._ws_subs:
                     self._ws_subs[conn.workspace_id] = await self._subscribe_workspace(
@@ -113,11 +115,23 @@ class VisitorHub:
                 group.discard(conn)
                 if not group:
                     del self.conns[key]
-                    sub = self._subs.pop(key, None)
-                    if sub is not None:
-                        with contextlib.suppress(Exception):
-                            await sub.unsubscribe()
+                    for sub in (self._subs.pop(key, None), self._present.pop(key, None)):
+                        if sub is not None:
+                            with contextlib.suppress(Exception):
+                                await sub.unsubscribe()
                     await self._leave_workspace(key)
+
+    async def _answer_connected(self, key: tuple[str, str]) -> Any:
+        """While this process holds a socket of the visitor it answers the mail service's
+        question; with no socket anywhere NATS answers "no responders" at once."""
+        assert self.bus.nc is not None
+
+        async def answer(msg: Any) -> None:
+            if msg.reply:
+                with contextlib.suppress(Exception):
+                    await msg.respond(b'{"connected":true}')
+
+        return await self.bus.nc.subscribe(self.bus.subjects.visitor_connected(*key), cb=answer)
 
     async def _subscribe_workspace(self, workspace_id: str) -> Any:
         async def deliver(frame: dict[str, Any]) -> None:

@@ -1,0 +1,85 @@
+"""A real SMTP server for the mail tests (aiosmtpd), and the stack around the mail service."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.support import eventually
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class SmtpSink:
+    """Keeps every email it accepts; `refuse_rcpt` / `defer` make it answer 5xx / 4xx."""
+
+    port: int = 0
+    emails: list[EmailMessage] = field(default_factory=list)
+    accepted_at: list[float] = field(default_factory=list)
+    refuse_rcpt: str | None = None  # e.g. "550 5.1.1 No such user"
+    defer: int = 0  # answer the next N DATA commands with 451
+    server: asyncio.Server | None = None
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.refuse_rcpt:
+            return self.refuse_rcpt
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.defer > 0:
+            self.defer -= 1
+            return "451 4.3.0 Try again later"
+        raw = envelope.original_content or b""
+        parsed = BytesParser(policy=policy.default).parsebytes(raw)
+        assert isinstance(parsed, EmailMessage)
+        self.emails.append(parsed)
+        self.accepted_at.append(asyncio.get_running_loop().time())
+        return "250 OK"
+
+    async def start(self) -> SmtpSink:
+        self.port = free_port()
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: SMTP(self), "127.0.0.1", self.port)
+        return self
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def wait_for(self, count: int, timeout: float = 15) -> list[EmailMessage]:
+        async def arrived() -> bool:
+            return len(self.emails) >= count
+
+        await eventually(arrived, timeout=timeout)
+        return self.emails
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [e for e in self.emails if address in str(e["To"])]
+
+
+def text_of(email: EmailMessage) -> str:
+    part = email.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def html_of(email: EmailMessage) -> str:
+    part = email.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())
