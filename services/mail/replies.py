@@ -90,7 +90,10 @@ def strip_quotes(text: str) -> str:
     """The newly written text of a reply: mail-parser-reply's first reply, signature cut."""
     text = text.replace("\r\n", "\n")
     replies = _PARSER.read(text=text).replies
-    body = replies[0].body if replies else text
+    if not replies:
+        return text.strip()
+    # a first reply with a header ("On ... wrote:") is quoted history: nothing new written
+    body = "" if replies[0].headers else replies[0].body
     body = _SENT_FROM.sub("", body)
     return re.sub(r"\n{3,}", "\n\n", body).strip()
 

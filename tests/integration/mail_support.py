@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -12,6 +13,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from shared.bus import Bus
+from tests.integration.chat_support import ask, conversation_of, visitor_says
 from tests.support import eventually
 
 
@@ -83,3 +86,51 @@ def html_of(email: EmailMessage) -> str:
     part = email.get_body(preferencelist=("html",))
     assert part is not None
     return str(part.get_content())
+
+
+DELAY_S = 2
+REPLY_DOMAIN = "reply.parley.test"
+ANN = {"id": "agent-ann", "name": "Ann", "avatar": None}
+
+
+class Stack:
+    def __init__(self, start_service: Any) -> None:
+        self.start_service = start_service
+        self.running: dict[str, Any] = {}
+
+    async def start(self, *names: str) -> None:
+        for name in names:
+            self.running[name] = await self.start_service(name)
+
+    async def stop(self, *names: str) -> None:
+        for name in names:
+            await self.running.pop(name).close()
+
+    def url(self, name: str) -> str:
+        return str(self.running[name].make_url("/")).rstrip("/")
+
+
+async def visitor_with_email(bus: Bus, email: str = "sally@example.com") -> tuple[str, str]:
+    visitor = "v-" + uuid.uuid4().hex[:12]
+    await visitor_says(bus, visitor, f"Hi, I'm {email}, when do you open?")
+    conversation = await conversation_of(bus, visitor)
+    return visitor, conversation["conversation_id"]
+
+
+async def agent_says(bus: Bus, conversation_id: str, text: str) -> dict[str, Any]:
+    result: dict[str, Any] = await ask(
+        bus,
+        "agent.send",
+        conversation_id=conversation_id,
+        agent=ANN,
+        client_msg_id="c-" + uuid.uuid4().hex,
+        text=text,
+    )
+    return result
+
+
+async def visitor_sees(bus: Bus, visitor: str, seq: int) -> None:
+    await bus.publish(
+        bus.subjects.request("chat", "visitor.signal"),
+        {"type": "read", "workspace_id": "default", "visitor_id": visitor, "seq": seq},
+    )

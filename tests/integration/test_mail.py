@@ -6,21 +6,31 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiosmtplib
 import pytest
 
 from shared.bus import Bus
+from shared.settings import Settings
 from tests.conftest import Servers, make_env
-from tests.integration.chat_support import ask, conversation_of, visitor_says
-from tests.integration.mail_support import SmtpSink, free_port, html_of, text_of
+from tests.integration.chat_support import Frames, ask, conversation_of, visitor_says
+from tests.integration.mail_support import (
+    DELAY_S,
+    REPLY_DOMAIN,
+    SmtpSink,
+    Stack,
+    agent_says,
+    free_port,
+    html_of,
+    text_of,
+    visitor_sees,
+    visitor_with_email,
+)
 from tests.support import eventually
-
-DELAY_S = 2
-REPLY_DOMAIN = "reply.parley.test"
-ANN = {"id": "agent-ann", "name": "Ann", "avatar": None}
 
 
 @pytest.fixture
@@ -43,54 +53,11 @@ def env(servers: Servers, tmp_path: Path, sink: SmtpSink) -> dict[str, str]:
     )
 
 
-class Stack:
-    def __init__(self, start_service: Any) -> None:
-        self.start_service = start_service
-        self.running: dict[str, Any] = {}
-
-    async def start(self, *names: str) -> None:
-        for name in names:
-            self.running[name] = await self.start_service(name)
-
-    async def stop(self, *names: str) -> None:
-        for name in names:
-            await self.running.pop(name).close()
-
-    def url(self, name: str) -> str:
-        return str(self.running[name].make_url("/")).rstrip("/")
-
-
 @pytest.fixture
 async def stack(start_service: Any) -> Stack:
     s = Stack(start_service)
     await s.start("identity", "chat", "mail")
     return s
-
-
-async def visitor_with_email(bus: Bus, email: str = "sally@example.com") -> tuple[str, str]:
-    visitor = "v-" + uuid.uuid4().hex[:12]
-    await visitor_says(bus, visitor, f"Hi, I'm {email}, when do you open?")
-    conversation = await conversation_of(bus, visitor)
-    return visitor, conversation["conversation_id"]
-
-
-async def agent_says(bus: Bus, conversation_id: str, text: str) -> dict[str, Any]:
-    result: dict[str, Any] = await ask(
-        bus,
-        "agent.send",
-        conversation_id=conversation_id,
-        agent=ANN,
-        client_msg_id="c-" + uuid.uuid4().hex,
-        text=text,
-    )
-    return result
-
-
-async def visitor_sees(bus: Bus, visitor: str, seq: int) -> None:
-    await bus.publish(
-        bus.subjects.request("chat", "visitor.signal"),
-        {"type": "read", "workspace_id": "default", "visitor_id": visitor, "seq": seq},
-    )
 
 
 async def quiet(sink: SmtpSink, count: int, seconds: float) -> None:
@@ -239,3 +206,125 @@ async def test_a_temporary_refusal_is_retried_and_sent_once(
     [email] = await sink.wait_for(1, timeout=DELAY_S + 15)
     assert "We open at 9." in text_of(email)
     await quiet(sink, 1, 2)
+
+
+# --- inbound: the visitor's reply by email -------------------------------------------
+def _reply(to: str, text: str, sender: str = "Sally <sally@example.com>") -> EmailMessage:
+    """A Gmail-like multipart reply quoting our email."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = "Re: Ann replied to your conversation"
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@mail.gmail.com>"
+    quoted = "> Ann wrote:\n> We open at 9.\n"
+    msg.set_content(
+        f"{text}\n\nOn Wed, Dec 2, 2026 at 10:00 AM Acme support <support@acme.test> wrote:\n"
+        + quoted
+    )
+    msg.add_alternative(
+        f'<div dir="ltr">{text}</div><div class="gmail_quote"><blockquote>Ann wrote: '
+        "We open at 9.</blockquote></div>",
+        subtype="html",
+    )
+    return msg
+
+
+async def _send_to_listener(settings: Settings, msg: EmailMessage) -> None:
+    await aiosmtplib.send(msg, hostname="127.0.0.1", port=settings.mail.inbound_port, timeout=10)
+
+
+async def _mailed(bus: Bus, sink: SmtpSink, resolve: bool = False) -> tuple[str, str, str]:
+    """A conversation whose visitor got our email: (visitor, conversation, reply address)."""
+    visitor, cid = await visitor_with_email(bus)
+    await agent_says(bus, cid, "We open at 9.")
+    [email] = await sink.wait_for(1)
+    if resolve:
+        await ask(bus, "conversation.update", conversation_id=cid, status="resolved")
+    return visitor, cid, str(email["Reply-To"])
+
+
+async def _messages(bus: Bus, cid: str, count: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    async def arrived() -> bool:
+        found[:] = (await ask(bus, "conversation.get", conversation_id=cid))["messages"]
+        return len(found) >= count
+
+    await eventually(arrived)
+    return found
+
+
+async def test_an_email_reply_lands_in_the_conversation_without_the_quote(
+    stack: Stack, bus: Bus, sink: SmtpSink, settings: Settings
+) -> None:
+    visitor, cid, reply_to = await _mailed(bus, sink, resolve=True)
+    await _send_to_listener(settings, _reply(reply_to, "Great, see you Saturday!"))
+    messages = await _messages(bus, cid, 3)
+    reply = messages[-1]
+    assert reply["text"] == "Great, see you Saturday!"
+    assert reply["via"] == "email" and reply["author"]["kind"] == "visitor"
+    assert not reply["internal"]
+    got = await ask(bus, "conversation.get", conversation_id=cid)
+    assert got["conversation"]["status"] == "open"  # a resolved conversation reopens
+    history = await ask(bus, "history", visitor_id=visitor)  # the widget shows it too
+    assert history["messages"][-1]["via"] == "email"
+
+
+async def test_the_listener_refuses_other_recipients_and_forged_addresses(
+    stack: Stack, bus: Bus, sink: SmtpSink, settings: Settings
+) -> None:
+    _, cid, reply_to = await _mailed(bus, sink)
+    local, _, domain = reply_to.partition("@")
+    forged_signature = local[:-4] + ("aaaa" if not local.endswith("aaaa") else "bbbb")
+    other_thread = "reply+" + "a" * 16 + local[22:]
+    for to in (
+        "postmaster@example.com",  # a relay attempt
+        f"sales@{domain}",
+        f"{forged_signature}@{domain}",
+        f"{other_thread}@{domain}",
+        f"{local}@elsewhere.example",
+    ):
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+            await _send_to_listener(settings, _reply(to, "hello"))
+        assert refused.value.recipients[0].code == 550, to
+    await asyncio.sleep(0.5)
+    assert len(await _messages(bus, cid, 2)) == 2  # nothing added
+
+
+async def test_a_reply_from_another_address_is_an_internal_note(
+    stack: Stack, bus: Bus, sink: SmtpSink, settings: Settings
+) -> None:
+    visitor, cid, reply_to = await _mailed(bus, sink)
+    await _send_to_listener(
+        settings, _reply(reply_to, "It's Bob, her colleague", sender="bob@example.org")
+    )
+    note = (await _messages(bus, cid, 3))[-1]
+    assert note["internal"] and note["author"]["name"] == "Email from another address"
+    assert "bob@example.org" in note["text"] and "It's Bob, her colleague" in note["text"]
+    history = await ask(bus, "history", visitor_id=visitor)
+    assert all("Bob" not in m["text"] for m in history["messages"])
+
+
+async def test_an_attachment_is_bounced_with_a_note(
+    stack: Stack, bus: Bus, sink: SmtpSink, settings: Settings
+) -> None:
+    _, cid, reply_to = await _mailed(bus, sink)
+    msg = _reply(reply_to, "See the photo")
+    msg.add_attachment(b"\x89PNG....", maintype="image", subtype="png", filename="p.png")
+    with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+        await _send_to_listener(settings, msg)
+    assert refused.value.code == 550 and "Attachments" in refused.value.message
+    await asyncio.sleep(0.5)
+    assert len(await _messages(bus, cid, 2)) == 2
+
+
+async def test_an_email_reply_never_verifies_the_address(
+    stack: Stack, bus: Bus, sink: SmtpSink, settings: Settings
+) -> None:
+    """Identity hears nothing of a reply: no email event, trusted or not."""
+    _, cid, reply_to = await _mailed(bus, sink)
+    events = await Frames.on(bus, bus.subjects.events("default", ">"))
+    await _send_to_listener(settings, _reply(reply_to, "Thanks!"))
+    await _messages(bus, cid, 3)
+    await asyncio.sleep(0.5)
+    assert events.items == []
