@@ -14,6 +14,7 @@ import aiohttp
 import aiosmtplib
 import pytest
 
+from services.mail import outbound
 from shared.bus import Bus
 from shared.settings import Settings
 from tests.conftest import Servers, make_env
@@ -30,6 +31,7 @@ from tests.integration.mail_support import (
     visitor_sees,
     visitor_with_email,
 )
+from tests.integration.visitor_ws_client import Visitor
 from tests.support import eventually
 
 
@@ -328,3 +330,19 @@ async def test_an_email_reply_never_verifies_the_address(
     await _messages(bus, cid, 3)
     await asyncio.sleep(0.5)
     assert events.items == []
+
+
+async def test_no_email_while_a_widget_of_the_visitor_is_connected(
+    stack: Stack, bus: Bus, sink: SmtpSink, settings: Settings
+) -> None:
+    """Panel closed (nothing seen) but the page open: no email until the socket closes."""
+    await stack.start("gateway")
+    widget = await Visitor.connect(stack.running["gateway"], settings.write_key)
+    visitor = widget.welcome["visitor_id"]
+    await widget.say("Hi, I'm sally@example.com")
+    cid = (await conversation_of(bus, visitor))["conversation_id"]
+    await agent_says(bus, cid, "We open at 9.")
+    await quiet(sink, 0, DELAY_S + 2)
+    await widget.close()
+    [email] = await sink.wait_for(1, timeout=outbound.CONNECTED_RECHECK_S + 10)
+    assert "We open at 9." in text_of(email)
