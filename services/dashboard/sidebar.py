@@ -67,6 +67,26 @@ async def recent_events(
     )
 
 
+async def email_replies_of(
+    notices: Notices,
+    workspace_id: str,
+    profile: dict[str, Any] | None,
+    conversation: dict[str, Any],
+) -> str:
+    """ "on", "off" (the address unsubscribed from conversation emails) or "none" (no address)."""
+    email = (profile or {}).get("email") or conversation.get("email")
+    if not email:
+        return "none"
+    status = await notices.ask(
+        "mail",
+        "status",
+        {"workspace_id": workspace_id, "email": email},
+        {"email_replies": "unknown"},
+        "whether email replies are on",
+    )
+    return str(status.get("email_replies") or "unknown")
+
+
 async def load(
     app: web.Application, workspace_id: str, conversation: dict[str, Any], notices: Notices
 ) -> dict[str, Any]:
@@ -89,7 +109,9 @@ async def load(
         recent_events(notices, workspace_id, profile), previous_req
     )
     person = person_from(profile, conversation) if profile else fallback_person(conversation)
+    email_replies = await email_replies_of(notices, workspace_id, profile, conversation)
     return {
+        "email_replies": email_replies,
         "profile": profile or {},
         "person": person,
         "events": (events or {}).get("events") or [],
