@@ -53,14 +53,16 @@ def create_app(
 
 async def _duty_loop(ctx: MailContext, tick: float) -> None:
     while True:
+        ctx.wake.clear()  # before the pass: a fact arriving during it wakes the next one
         try:
             while await outbound.send_due(ctx):
-                pass  # a full batch: take the next one at once
+                pass  # emails went out: more may be due behind them
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("mail duty failed")
-        await asyncio.sleep(tick)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ctx.wake.wait(), tick)
 
 
 async def _on_fact(ctx: MailContext, payload: dict[str, Any]) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.mail.catcher import Catcher
@@ -20,6 +21,8 @@ class MailContext:
     transport: Transport
     catcher: Catcher
     workspaces: Any  # shared.workspaces.WorkspaceRegistry
+    # set when an email falls due before the duty loop's next tick (a short delay)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def mail(self) -> MailSettings:

@@ -59,6 +59,8 @@ async def on_agent_message(ctx: MailContext, fact: dict[str, Any]) -> None:
         "created_at": created,
     }
     await ctx.store.add_unseen(conversation, kept, due)
+    if due <= clock.now():
+        ctx.wake.set()  # no delay: the duty loop need not wait for its tick
 
 
 async def on_seen(ctx: MailContext, fact: dict[str, Any]) -> None:
@@ -198,6 +200,7 @@ async def _send(
     if record["status"] in ("sent", "failed"):  # settled before a restart
         await _done(ctx, pending, last)
         return 0
+    await ctx.store.mailing(thread["_id"], to)
     return await _deliver(ctx, pending, email, message, thread, last)
 
 
@@ -229,7 +232,7 @@ async def _deliver(
         await _done(ctx, pending, last)
         return 0
     await ctx.store.mark(email.key, "sent")
-    await ctx.store.add_message_id(thread["_id"], message["Message-ID"], email.to)
+    await ctx.store.add_message_id(thread["_id"], message["Message-ID"])
     MAIL_SENT.labels("sent").inc()
     MAIL_SEND_SECONDS.observe(max(0.0, (clock.now() - first_unseen).total_seconds()))
     await _done(ctx, pending, last)

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorCollection
-from pymongo import ReturnDocument
 
 from shared import clock
 
@@ -42,22 +41,22 @@ class Pending:
         )
 
     async def claim_due(self, lease_s: float, limit: int) -> list[dict[str, Any]]:
-        """Take a lease on conversations whose email is due (several mail replicas share)."""
+        """Take a lease on conversations whose email is due (several mail replicas share).
+
+        A read of the candidates, then one conditional `update_one` each: the replica whose
+        update matched holds the lease (no `find_one_and_update`: SecantusDB scans for it).
+        """
         now = clock.now()
+        free = {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]}
+        cursor = self.pending.find({"due_at": {"$lte": now}, **free}).sort("due_at", 1)
         claimed = []
-        for _ in range(limit):
-            doc = await self.pending.find_one_and_update(
-                {
-                    "due_at": {"$lte": now},
-                    "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
-                },
-                {"$set": {"lease_until": now + timedelta(seconds=lease_s)}},
-                sort=[("due_at", 1)],
-                return_document=ReturnDocument.AFTER,
+        for doc in await cursor.to_list(limit):
+            until = now + timedelta(seconds=lease_s)
+            taken = await self.pending.update_one(
+                {"_id": doc["_id"], **free}, {"$set": {"lease_until": until}}
             )
-            if doc is None:
-                break
-            claimed.append(doc)
+            if taken.modified_count == 1:
+                claimed.append(doc)
         return claimed
 
     async def settle(

@@ -6,7 +6,6 @@ import secrets
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorCollection
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 # the reply address id: 16 characters of lower-case base32 (80 bits), safe when lower-cased
@@ -50,10 +49,12 @@ class Threads:
         doc: dict[str, Any] | None = await self.threads.find_one({"_id": thread_id})
         return doc
 
-    async def add_message_id(self, thread_id: str, message_id: str, to: str) -> dict[str, Any]:
-        doc: dict[str, Any] = await self.threads.find_one_and_update(
-            {"_id": thread_id},
-            {"$addToSet": {"message_ids": message_id}, "$set": {"emailed": to}},
-            return_document=ReturnDocument.AFTER,
+    async def mailing(self, thread_id: str, to: str) -> None:
+        """Before a send: the address a reply must come from."""
+        await self.threads.update_one({"_id": thread_id}, {"$set": {"emailed": to}})
+
+    async def add_message_id(self, thread_id: str, message_id: str) -> None:
+        """After a send: the thread's next email replies to this one (a resend adds none)."""
+        await self.threads.update_one(
+            {"_id": thread_id}, {"$addToSet": {"message_ids": message_id}}
         )
-        return doc
