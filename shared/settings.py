@@ -125,6 +125,7 @@ def _dialect(env: Mapping[str, str]) -> str:
 DEFAULT_UNSEEN_EMAIL_DELAY_S = 180
 DEFAULT_CONTINUE_LINK_TTL_S = 7 * 24 * 3600
 DEFAULT_INBOUND_SMTP_PORT = 2525
+DEFAULT_AGENT_NOTIFY_DELAY_S = 300
 
 
 @dataclass(frozen=True)
@@ -139,12 +140,18 @@ class MailSettings:
     inbound_port: int = DEFAULT_INBOUND_SMTP_PORT
     unseen_email_delay_s: int = DEFAULT_UNSEEN_EMAIL_DELAY_S
     continue_link_ttl_s: int = DEFAULT_CONTINUE_LINK_TTL_S
+    agent_notify_delay_s: int = DEFAULT_AGENT_NOTIFY_DELAY_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MailSettings:
         delay = _int(env, "PARLEY_UNSEEN_EMAIL_DELAY_S", DEFAULT_UNSEEN_EMAIL_DELAY_S)
-        if delay < 0:
-            raise ValueError(f"PARLEY_UNSEEN_EMAIL_DELAY_S must be >= 0, got {delay}")
+        agent_delay = _int(env, "PARLEY_AGENT_NOTIFY_DELAY_S", DEFAULT_AGENT_NOTIFY_DELAY_S)
+        for name, value in (
+            ("PARLEY_UNSEEN_EMAIL_DELAY_S", delay),
+            ("PARLEY_AGENT_NOTIFY_DELAY_S", agent_delay),
+        ):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
         return cls(
             smtp_url=(env.get("PARLEY_SMTP_URL") or "").strip(),
             mail_from=(env.get("PARLEY_MAIL_FROM") or cls.mail_from).strip(),
@@ -154,6 +161,7 @@ class MailSettings:
             or "127.0.0.1",
             inbound_port=_int(env, "PARLEY_INBOUND_SMTP_PORT", DEFAULT_INBOUND_SMTP_PORT),
             unseen_email_delay_s=delay,
+            agent_notify_delay_s=agent_delay,
             continue_link_ttl_s=_positive(
                 env, "PARLEY_CONTINUE_LINK_TTL_S", DEFAULT_CONTINUE_LINK_TTL_S
             ),

@@ -16,6 +16,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from services.chat import facts
 from services.chat.context import ChatContext
 from services.chat.email_detect import email_event, email_in
 from services.chat.fold import fold_stage
@@ -107,6 +108,7 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
     await _announce_emails(ctx, items, results)
     for result in results:
         await ctx.live.message(result.message, result.conversation)
+    await facts.visitor_messages(ctx.bus, [(r.message, r.conversation) for r in results])
     for conversation in {r.conversation["_id"]: r.conversation for r in results}.values():
         ctx.resolver.schedule(conversation)
     return results

@@ -159,6 +159,7 @@ async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[st
     )
     result = {"conversation_id": cid, "agent_id": agent_id, "seq": mark, "unread": unread}
     await ctx.live.to_agents(ws, {"type": "read", **result})
+    await facts.agent_read(ctx.bus, conversation, mark)
     return result
 
 

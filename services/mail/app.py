@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.mail import outbound
+from services.mail import agent_notify, outbound
 from services.mail.catcher import Catcher
 from services.mail.context import MailContext
 from services.mail.inbound import start_listener
@@ -55,7 +55,7 @@ async def _duty_loop(ctx: MailContext, tick: float) -> None:
     while True:
         ctx.wake.clear()  # before the pass: a fact arriving during it wakes the next one
         try:
-            while await outbound.send_due(ctx):
+            while await outbound.send_due(ctx) + await agent_notify.notify_due(ctx):
                 pass  # emails went out: more may be due behind them
         except asyncio.CancelledError:
             raise
@@ -66,11 +66,19 @@ async def _duty_loop(ctx: MailContext, tick: float) -> None:
 
 
 async def _on_fact(ctx: MailContext, payload: dict[str, Any]) -> None:
-    """`agent_message` carries the message, `seen` a seq (docs/bus-contract.md)."""
-    if "message" in payload:
+    """Chat's facts by `kind` (docs/bus-contract.md, `P.chat.fact.<kind>`)."""
+    kind = payload.get("kind")
+    cid, ws = payload["conversation_id"], payload["workspace_id"]
+    if kind == "agent_message":
         await outbound.on_agent_message(ctx, payload)
-    elif "seq" in payload:
+        # an answer is a reading: no agent needs telling about what came before it
+        await agent_notify.on_agent_read(ctx, cid, ws, int(payload["message"]["seq"]))
+    elif kind == "seen":
         await outbound.on_seen(ctx, payload)
+    elif kind == "visitor_message":
+        await agent_notify.on_visitor_message(ctx, payload)
+    elif kind == "agent_read":
+        await agent_notify.on_agent_read(ctx, cid, ws, int(payload["seq"]))
 
 
 async def _mail_ctx(app: web.Application, transport: Transport | None, tick: float):

@@ -74,3 +74,47 @@ def compose(email: UnseenEmail, domain: str) -> EmailMessage:
     msg.set_content(TEMPLATES.get_template("unseen.txt").render(values))
     msg.add_alternative(TEMPLATES.get_template("unseen.html").render(values), subtype="html")
     return msg
+
+
+@dataclass(frozen=True)
+class AgentEmail:
+    """To an agent: visitor messages no agent has read yet."""
+
+    key: str  # `agent:<conversation>:<last seq>:<agent id>`
+    to: str
+    sender: str
+    workspace: str
+    messages: list[dict[str, Any]]  # {text}, oldest first
+    conversation_url: str
+    settings_url: str
+    assigned: bool
+
+
+def compose_for_agent(email: AgentEmail, domain: str) -> EmailMessage:
+    count = len(email.messages)
+    subject = "Unanswered: " + " ".join(email.messages[-1]["text"].split())[:60]
+    why = (
+        "You got this because the conversation is assigned to you."
+        if email.assigned
+        else "You got this because the conversation is not assigned to anyone."
+    )
+    values = {
+        "count": count,
+        "workspace": email.workspace,
+        "messages": email.messages,
+        "conversation_url": email.conversation_url,
+        "settings_url": email.settings_url,
+        "subject": subject,
+        "why": why,
+    }
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = email.sender
+    msg["To"] = email.to
+    msg["Date"] = format_datetime(clock.now())
+    msg["Message-ID"] = message_id_for(email.key, domain)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Parley-Key"] = email.key
+    msg.set_content(TEMPLATES.get_template("agent_unread.txt").render(values))
+    msg.add_alternative(TEMPLATES.get_template("agent_unread.html").render(values), subtype="html")
+    return msg

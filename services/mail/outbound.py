@@ -16,12 +16,15 @@ email and the process died before writing `sent` (docs: README, "Email").
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from services.mail import pending as pending_rules
 from services.mail.addresses import reply_address, unsubscribe_token
 from services.mail.compose import UnseenEmail, compose
 from services.mail.context import MailContext
+from services.mail.pending import parse_time
+from services.mail.pending import unseen as unseen_of
 from services.mail.transport import PermanentFailure, TemporaryFailure
 from shared import clock
 from shared.continuity import ContinueGrant, continue_link_token, continue_link_url
@@ -37,16 +40,10 @@ TEMPORARY_RETRY_S = 60.0
 CLAIM_BATCH = 20
 
 
-def _parse_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 # --- chat's facts -----------------------------------------------------------------------
 async def on_agent_message(ctx: MailContext, fact: dict[str, Any]) -> None:
     message = fact["message"]
-    created = _parse_time(message["created_at"])
+    created = parse_time(message["created_at"])
     due = created + timedelta(seconds=ctx.mail.unseen_email_delay_s)
     conversation = {
         k: fact.get(k)
@@ -58,64 +55,42 @@ async def on_agent_message(ctx: MailContext, fact: dict[str, Any]) -> None:
         "author": (message.get("author") or {}).get("name") or "",
         "created_at": created,
     }
-    await ctx.store.add_unseen(conversation, kept, due)
+    await ctx.store.unseen.add_unseen(conversation, kept, due)
     if due <= clock.now():
         ctx.wake.set()  # no delay: the duty loop need not wait for its tick
 
 
 async def on_seen(ctx: MailContext, fact: dict[str, Any]) -> None:
-    await ctx.store.mark_seen(fact["conversation_id"], fact["workspace_id"], int(fact["seq"]))
+    await ctx.store.unseen.mark_seen(
+        fact["conversation_id"], fact["workspace_id"], int(fact["seq"])
+    )
 
 
 # --- the duty ---------------------------------------------------------------------------
 async def send_due(ctx: MailContext) -> int:
     """One pass over the due conversations; how many emails went out."""
     sent = 0
-    for pending in await ctx.store.claim_due(LEASE_S, CLAIM_BATCH):
+    for pending in await ctx.store.unseen.claim_due(LEASE_S, CLAIM_BATCH):
         try:
             sent += await _decide(ctx, pending)
         except Exception:
             log.exception("pending email failed", extra={"conversation": pending["_id"]})
-            await ctx.store.settle(pending["_id"], 0, clock.now() + timedelta(seconds=LEASE_S))
+            await ctx.store.unseen.settle(
+                pending["_id"], 0, clock.now() + timedelta(seconds=LEASE_S)
+            )
     return sent
 
 
-def _unseen(pending: dict[str, Any]) -> list[dict[str, Any]]:
-    done = max(pending.get("seen_seq", 0), pending.get("mailed_seq", 0))
-    msgs = [m for m in (pending.get("msgs") or {}).values() if m["seq"] > done]
-    return sorted(msgs, key=lambda m: m["seq"])
-
-
 async def _done(ctx: MailContext, pending: dict[str, Any], mailed_seq: int) -> None:
-    """Forget what is seen or mailed; due again only for messages newer than that."""
-    cid = pending["_id"]
-    await ctx.store.settle(cid, mailed_seq, None)
-    after = await ctx.store.pending_of(cid)
-    if after is None:
-        return
-    stale = [m["seq"] for m in _all(after) if m["seq"] <= _done_seq(after)]
-    await ctx.store.forget_up_to(cid, stale)
-    if rest := _unseen(after):
-        delay = timedelta(seconds=ctx.mail.unseen_email_delay_s)
-        await ctx.store.add_unseen(
-            {"conversation_id": cid}, rest[0], _parse_time(rest[0]["created_at"]) + delay
-        )
-
-
-def _all(pending: dict[str, Any]) -> list[dict[str, Any]]:
-    return list((pending.get("msgs") or {}).values())
-
-
-def _done_seq(pending: dict[str, Any]) -> int:
-    return max(pending.get("seen_seq", 0), pending.get("mailed_seq", 0))
+    await pending_rules.settle(ctx.store.unseen, pending, mailed_seq, ctx.mail.unseen_email_delay_s)
 
 
 async def _later(ctx: MailContext, pending: dict[str, Any], seconds: float) -> None:
-    await ctx.store.settle(pending["_id"], 0, clock.now() + timedelta(seconds=seconds))
+    await pending_rules.later(ctx.store.unseen, pending, seconds)
 
 
 async def _decide(ctx: MailContext, pending: dict[str, Any]) -> int:
-    unseen = _unseen(pending)
+    unseen = unseen_of(pending)
     if not unseen:
         await _done(ctx, pending, 0)
         return 0
@@ -212,7 +187,7 @@ async def _deliver(
     thread: dict[str, Any],
     last: int,
 ) -> int:
-    first_unseen = _parse_time(min(m["created_at"] for m in _unseen(pending)))
+    first_unseen = parse_time(min(m["created_at"] for m in unseen_of(pending)))
     try:
         await ctx.transport.send(message)
     except TemporaryFailure as exc:

@@ -109,6 +109,10 @@ class Store:
         cursor = self.db.agents.find({"workspace_id": workspace_id}).sort("created_at", 1)
         return await cursor.to_list(500)
 
+    async def set_email_notifications(self, agent_id: str, on: bool) -> None:
+        """The agent's own choice: emails about visitor messages nobody read (services/mail)."""
+        await self.db.agents.update_one({"_id": agent_id}, {"$set": {"notify_email": on}})
+
     async def authenticate(self, email: str, password: str) -> dict[str, Any] | None:
         agent = await self.agent_by_email(email)
         if agent is None:

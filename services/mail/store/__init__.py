@@ -5,16 +5,17 @@ from __future__ import annotations
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
 from services.mail.store.outbox import Outbox
-from services.mail.store.pending import Pending
+from services.mail.store.pending import PendingBox
 from services.mail.store.schema import INDEXES
 from services.mail.store.threads import Threads
 
-__all__ = ["INDEXES", "MailStore"]
+__all__ = ["INDEXES", "MailStore", "PendingBox"]
 
 
-class MailStore(Pending, Outbox, Threads):
+class MailStore(Outbox, Threads):
     def __init__(self, db: AsyncIOMotorDatabase) -> None:
-        self.pending = db["pending"]
+        self.unseen = PendingBox(db["pending"])  # the visitor's: agent messages not seen
+        self.unread = PendingBox(db["agent_pending"])  # the agents': visitor messages not read
         self.outbox = db["outbox"]
         self.threads = db["threads"]
         self.suppressed = db["suppressed"]

@@ -1,4 +1,8 @@
-"""Pending emails: the agent messages a visitor has not seen, per conversation."""
+"""Pending emails, per conversation: messages a person has not seen yet (`msgs.<seq>`),
+the seen mark, the highest seq already emailed, when the next email is due.
+
+One box for the visitor (agent messages they did not see) and one for the agents
+(visitor messages no agent read): the same rules, two collections."""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from motor.motor_asyncio import AsyncIOMotorCollection
 from shared import clock
 
 
-class Pending:
-    pending: AsyncIOMotorCollection
+class PendingBox:
+    def __init__(self, collection: AsyncIOMotorCollection) -> None:
+        self.pending = collection
 
     async def add_unseen(
         self, conversation: dict[str, Any], message: dict[str, Any], due_at: datetime
