@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from services.dashboard import ua
-from services.dashboard.ask import Notices
+from services.dashboard.ask import Notices, ask
 from services.dashboard.people import fallback_person, person_from
+from shared.errors import BusError
 from shared.schema import chat_requests as chatq
 from shared.schema import identity_requests as idq
 
@@ -73,17 +74,16 @@ async def email_replies_of(
     profile: dict[str, Any] | None,
     conversation: dict[str, Any],
 ) -> str:
-    """ "on", "off" (the address unsubscribed from conversation emails) or "none" (no address)."""
+    """Whether the address gets conversation emails: "on", "off" (it unsubscribed),
+    "none" (no address) or "unknown" (mail did not answer: a detail, no notice for it)."""
     email = (profile or {}).get("email") or conversation.get("email")
     if not email:
         return "none"
-    status = await notices.ask(
-        "mail",
-        "status",
-        {"workspace_id": workspace_id, "email": email},
-        {"email_replies": "unknown"},
-        "whether email replies are on",
-    )
+    try:
+        payload = {"workspace_id": workspace_id, "email": email}
+        status = await ask(notices.app, "mail", "status", payload, timeout=1.0)
+    except BusError:
+        return "unknown"
     return str(status.get("email_replies") or "unknown")
 
 

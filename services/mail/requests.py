@@ -14,6 +14,7 @@ import aiosmtplib
 from services.mail.addresses import read_unsubscribe_token
 from services.mail.catcher import Caught
 from services.mail.context import MailContext
+from services.mail.team_mail import send_team_mail
 from shared import clock
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
@@ -106,6 +107,7 @@ HANDLERS: dict[str, Handler] = {
     "caught.reply": caught_reply,
     "unsubscribe": unsubscribe,
     "status": status,
+    "team.send": send_team_mail,
 }
 
 

@@ -5,16 +5,18 @@ time, not to an agent who turned it off in their own settings (/me)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from shared.bus import Bus
 from tests.conftest import Servers, make_env
 from tests.integration.chat_support import ask, conversation_of, visitor_says
-from tests.integration.dashboard_support import ADMIN_EMAIL, signed_in_client
+from tests.integration.dashboard_support import ADMIN_EMAIL, csrf_of, sign_in, signed_in_client
 from tests.integration.mail_support import SmtpSink, agent_says, free_port, text_of
 
 NOTIFY_DELAY_S = 1
@@ -91,3 +93,54 @@ async def test_an_agent_who_turned_it_off_gets_none(
     await _visitor_writes(bus, "Hello?")
     await asyncio.sleep(NOTIFY_DELAY_S + 2.5)
     assert sink.emails == []
+
+
+# --- the team's own mail ---------------------------------------------------------------
+def _link(email: Any, path: str) -> str:
+    found = re.search(rf"https?://\S+{path}\S+", text_of(email))
+    assert found is not None, text_of(email)
+    return found.group(0)
+
+
+async def test_an_invitation_is_emailed(dashboard: Any, sink: SmtpSink) -> None:
+    page = await dashboard.post(
+        "/team/invite", data={"email": "new@acme.test", "role": "agent", "csrf": dashboard.csrf}
+    )
+    assert 'id="invite-emailed"' in await page.text()
+    [email] = await sink.wait_for(1)
+    assert str(email["To"]) == "new@acme.test"
+    link = _link(email, "/invite/")
+    assert link in await page.text()  # the same link the admin sees once
+
+
+async def test_a_password_reset_by_email_works_once_and_ends_other_sessions(
+    dashboard: Any, sink: SmtpSink, aiohttp_client: Any
+) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as anonymous:
+        base = str(dashboard.make_url("/")).rstrip("/")
+        form = await (await anonymous.get(base + "/password/forgot")).text()
+        csrf = csrf_of(form)
+        for address in ("nobody@acme.test", ADMIN_EMAIL):  # the same answer for both
+            sent = await anonymous.post(
+                base + "/password/forgot", data={"email": address, "csrf": csrf}
+            )
+            assert 'id="reset-sent"' in await sent.text()
+        [email] = await sink.wait_for(1)
+        assert str(email["To"]) == ADMIN_EMAIL
+        path = _link(email, "/password/reset/").split(base, 1)[-1]
+        path = path[path.index("/password/reset/") :]
+        new_password = "a brand new long password"
+        done = await anonymous.post(
+            base + path, data={"password": new_password, "csrf": csrf}, allow_redirects=False
+        )
+        assert done.status == 303
+        again = await anonymous.post(
+            base + path, data={"password": "another one, long", "csrf": csrf}
+        )
+        assert again.status == 404  # single use
+    signed_out = await dashboard.get("/inbox", allow_redirects=False)
+    assert signed_out.status in (302, 303)  # the old session ended
+    fresh = await aiohttp_client(dashboard.server)
+    await sign_in(fresh, ADMIN_EMAIL, new_password)
+    await asyncio.sleep(0.5)
+    assert len(sink.emails) == 1
