@@ -76,6 +76,15 @@ class SmtpSink:
         return [e for e in self.emails if address in str(e["To"])]
 
 
+def relay_env(sink: SmtpSink, **extra: str) -> dict[str, str]:
+    """The settings of a deployment whose relay is the test's SMTP server."""
+    return {
+        "PARLEY_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
+        "PARLEY_INBOUND_SMTP_PORT": str(free_port()),
+        **extra,
+    }
+
+
 def text_of(email: EmailMessage) -> str:
     part = email.get_body(preferencelist=("plain",))
     assert part is not None
@@ -134,3 +143,23 @@ async def visitor_sees(bus: Bus, visitor: str, seq: int) -> None:
         bus.subjects.request("chat", "visitor.signal"),
         {"type": "read", "workspace_id": "default", "visitor_id": visitor, "seq": seq},
     )
+
+
+def reply_email(to: str, text: str, sender: str = "Sally <sally@example.com>") -> EmailMessage:
+    """A Gmail-like multipart reply quoting our email."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = "Re: Ann replied to your conversation"
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@mail.gmail.com>"
+    quoted = "> Ann wrote:\n> We open at 9.\n"
+    msg.set_content(
+        f"{text}\n\nOn Wed, Dec 2, 2026 at 10:00 AM Acme support <support@acme.test> wrote:\n"
+        + quoted
+    )
+    msg.add_alternative(
+        f'<div dir="ltr">{text}</div><div class="gmail_quote"><blockquote>Ann wrote: '
+        "We open at 9.</blockquote></div>",
+        subtype="html",
+    )
+    return msg

@@ -25,8 +25,9 @@ from tests.integration.mail_support import (
     SmtpSink,
     Stack,
     agent_says,
-    free_port,
     html_of,
+    relay_env,
+    reply_email,
     text_of,
     visitor_sees,
     visitor_with_email,
@@ -44,15 +45,13 @@ async def sink() -> Any:
 
 @pytest.fixture
 def env(servers: Servers, tmp_path: Path, sink: SmtpSink) -> dict[str, str]:
-    return make_env(
-        servers,
-        tmp_path / "data",
-        PARLEY_SMTP_URL=f"smtp://127.0.0.1:{sink.port}",
+    extra = relay_env(
+        sink,
         PARLEY_MAIL_FROM="Acme support <support@acme.test>",
         PARLEY_UNSEEN_EMAIL_DELAY_S=str(DELAY_S),
-        PARLEY_INBOUND_SMTP_PORT=str(free_port()),
         PARLEY_REPLY_DOMAIN=REPLY_DOMAIN,
     )
+    return make_env(servers, tmp_path / "data", **extra)
 
 
 @pytest.fixture
@@ -211,26 +210,6 @@ async def test_a_temporary_refusal_is_retried_and_sent_once(
 
 
 # --- inbound: the visitor's reply by email -------------------------------------------
-def _reply(to: str, text: str, sender: str = "Sally <sally@example.com>") -> EmailMessage:
-    """A Gmail-like multipart reply quoting our email."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = "Re: Ann replied to your conversation"
-    msg["Message-ID"] = f"<{uuid.uuid4().hex}@mail.gmail.com>"
-    quoted = "> Ann wrote:\n> We open at 9.\n"
-    msg.set_content(
-        f"{text}\n\nOn Wed, Dec 2, 2026 at 10:00 AM Acme support <support@acme.test> wrote:\n"
-        + quoted
-    )
-    msg.add_alternative(
-        f'<div dir="ltr">{text}</div><div class="gmail_quote"><blockquote>Ann wrote: '
-        "We open at 9.</blockquote></div>",
-        subtype="html",
-    )
-    return msg
-
-
 async def _send_to_listener(settings: Settings, msg: EmailMessage) -> None:
     await aiosmtplib.send(msg, hostname="127.0.0.1", port=settings.mail.inbound_port, timeout=10)
 
@@ -260,7 +239,7 @@ async def test_an_email_reply_lands_in_the_conversation_without_the_quote(
     stack: Stack, bus: Bus, sink: SmtpSink, settings: Settings
 ) -> None:
     visitor, cid, reply_to = await _mailed(bus, sink, resolve=True)
-    await _send_to_listener(settings, _reply(reply_to, "Great, see you Saturday!"))
+    await _send_to_listener(settings, reply_email(reply_to, "Great, see you Saturday!"))
     messages = await _messages(bus, cid, 3)
     reply = messages[-1]
     assert reply["text"] == "Great, see you Saturday!"
@@ -287,7 +266,7 @@ async def test_the_listener_refuses_other_recipients_and_forged_addresses(
         f"{local}@elsewhere.example",
     ):
         with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
-            await _send_to_listener(settings, _reply(to, "hello"))
+            await _send_to_listener(settings, reply_email(to, "hello"))
         assert refused.value.recipients[0].code == 550, to
     await asyncio.sleep(0.5)
     assert len(await _messages(bus, cid, 2)) == 2  # nothing added
@@ -298,7 +277,7 @@ async def test_a_reply_from_another_address_is_an_internal_note(
 ) -> None:
     visitor, cid, reply_to = await _mailed(bus, sink)
     await _send_to_listener(
-        settings, _reply(reply_to, "It's Bob, her colleague", sender="bob@example.org")
+        settings, reply_email(reply_to, "It's Bob, her colleague", sender="bob@example.org")
     )
     note = (await _messages(bus, cid, 3))[-1]
     assert note["internal"] and note["author"]["name"] == "Email from another address"
@@ -311,7 +290,7 @@ async def test_an_attachment_is_bounced_with_a_note(
     stack: Stack, bus: Bus, sink: SmtpSink, settings: Settings
 ) -> None:
     _, cid, reply_to = await _mailed(bus, sink)
-    msg = _reply(reply_to, "See the photo")
+    msg = reply_email(reply_to, "See the photo")
     msg.add_attachment(b"\x89PNG....", maintype="image", subtype="png", filename="p.png")
     with pytest.raises(aiosmtplib.SMTPDataError) as refused:
         await _send_to_listener(settings, msg)
@@ -326,7 +305,7 @@ async def test_an_email_reply_never_verifies_the_address(
     """Identity hears nothing of a reply: no email event, trusted or not."""
     _, cid, reply_to = await _mailed(bus, sink)
     events = await Frames.on(bus, bus.subjects.events("default", ">"))
-    await _send_to_listener(settings, _reply(reply_to, "Thanks!"))
+    await _send_to_listener(settings, reply_email(reply_to, "Thanks!"))
     await _messages(bus, cid, 3)
     await asyncio.sleep(0.5)
     assert events.items == []

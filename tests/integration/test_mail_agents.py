@@ -17,7 +17,7 @@ from shared.bus import Bus
 from tests.conftest import Servers, make_env
 from tests.integration.chat_support import ask, conversation_of, visitor_says
 from tests.integration.dashboard_support import ADMIN_EMAIL, csrf_of, sign_in, signed_in_client
-from tests.integration.mail_support import SmtpSink, agent_says, free_port, text_of
+from tests.integration.mail_support import SmtpSink, agent_says, relay_env, text_of
 
 NOTIFY_DELAY_S = 1
 
@@ -31,14 +31,12 @@ async def sink() -> Any:
 
 @pytest.fixture
 def env(servers: Servers, tmp_path: Path, sink: SmtpSink) -> dict[str, str]:
-    return make_env(
-        servers,
-        tmp_path / "data",
-        PARLEY_SMTP_URL=f"smtp://127.0.0.1:{sink.port}",
+    extra = relay_env(
+        sink,
         PARLEY_AGENT_NOTIFY_DELAY_S=str(NOTIFY_DELAY_S),
         PARLEY_UNSEEN_EMAIL_DELAY_S="3600",  # the visitor's email is not what these test
-        PARLEY_INBOUND_SMTP_PORT=str(free_port()),
     )
+    return make_env(servers, tmp_path / "data", **extra)
 
 
 @pytest.fixture
