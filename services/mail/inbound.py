@@ -28,6 +28,7 @@ log = logging.getLogger("parley.mail.inbound")
 
 MAX_EMAIL_BYTES = 2 * 1024 * 1024
 MAX_RECIPIENTS = 5
+TRY_LATER = "451 4.3.0 Temporary failure, try again later"
 
 
 class ReplyHandler:
@@ -37,6 +38,13 @@ class ReplyHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        try:
+            return await self._recipient(envelope, address)
+        except Exception:  # the database or NATS away: the sender's server tries again
+            log.exception("inbound RCPT failed")
+            return TRY_LATER
+
+    async def _recipient(self, envelope: Envelope, address: str) -> str:
         keyring = self.ctx.settings.token_secrets
         thread_id = thread_of_address(keyring, address, self.ctx.mail.reply_domain)
         if thread_id is None or await self.ctx.store.thread(thread_id) is None:
@@ -48,6 +56,13 @@ class ReplyHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        try:
+            return await self._data(envelope)
+        except Exception:
+            log.exception("inbound DATA failed")
+            return TRY_LATER
+
+    async def _data(self, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content or b""
         parsed = BytesParser(policy=policy.default).parsebytes(
             raw if isinstance(raw, bytes) else raw.encode()

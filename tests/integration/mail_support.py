@@ -72,9 +72,6 @@ class SmtpSink:
         await eventually(arrived, timeout=timeout)
         return self.emails
 
-    def to(self, address: str) -> list[EmailMessage]:
-        return [e for e in self.emails if address in str(e["To"])]
-
 
 def relay_env(sink: SmtpSink, **extra: str) -> dict[str, str]:
     """The settings of a deployment whose relay is the test's SMTP server."""

@@ -29,13 +29,6 @@ class Outbox:
             {"_id": key}, {"$set": {"status": status, "detail": detail, "done_at": clock.now()}}
         )
 
-    async def emails_of(self, workspace_id: str, conversation_id: str) -> list[dict[str, Any]]:
-        cursor = self.outbox.find(
-            {"workspace_id": workspace_id, "conversation_id": conversation_id},
-            {"raw": 0},
-        ).sort("created_at", 1)
-        return [d async for d in cursor]
-
     # --- unsubscribes ------------------------------------------------------------------
     async def suppress(self, workspace_id: str, email: str) -> None:
         await self.suppressed.update_one(
