@@ -8,6 +8,7 @@ agent's conversation, without the quoted text, marked as sent by email.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,16 @@ from shared.settings import Settings
 from tests.conftest import Servers, make_env
 from tests.e2e.test_dashboard_live import signed_in_page
 from tests.e2e.test_dashboard_loop import visitor_writes
-from tests.integration.mail_support import SmtpSink, relay_env, reply_email, text_of
+from tests.integration.mail_support import (
+    SmtpSink,
+    agent_says,
+    free_port,
+    relay_env,
+    reply_email,
+    text_of,
+    visitor_with_email,
+)
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +39,25 @@ async def sink() -> Any:
     server = await SmtpSink().start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def bus_for() -> Any:
+    """A bus client of another deployment's settings (closed after the test)."""
+    from shared.bus import Bus
+    from shared.subjects import Subjects
+
+    clients: list[Bus] = []
+
+    async def connect(settings: Settings) -> Bus:
+        client = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test")
+        await client.connect()
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        await client.close()
 
 
 @pytest.fixture
@@ -73,3 +102,55 @@ async def test_the_answer_goes_by_email_and_the_reply_comes_back_live(
     await expect(reply.locator(".msg-text")).to_have_text("Great, thanks!", timeout=15_000)
     await expect(reply.locator('.msg-via[title="Sent by email"]')).to_be_visible()
     await expect(agent.locator("#messages")).not_to_contain_text("We open at 9")
+
+
+async def test_the_mail_catcher_page_reads_links_and_replies(
+    start_service: Any, browser: Any, servers: Servers, tmp_path: Path, bus_for: Any
+) -> None:
+    """No relay set: the admin reads the caught email in the dashboard, its links open
+    (in a new tab, out of the sandbox), and Reply lands in the conversation."""
+    settings = Settings.from_env(
+        make_env(
+            servers,
+            tmp_path / "catcher",
+            PARLEY_UNSEEN_EMAIL_DELAY_S="0",
+            PARLEY_INBOUND_SMTP_PORT=str(free_port()),
+        )
+    )
+    for name in ("identity", "chat", "mail"):
+        await start_service(name, settings=settings)
+    dashboard = await start_service("dashboard", settings=settings)
+    bus = await bus_for(settings)
+    _, cid = await visitor_with_email(bus)
+    await agent_says(bus, cid, "We open at 9.")
+
+    agent = await signed_in_page(browser, str(dashboard.make_url("")).rstrip("/"))
+    await agent.goto("/mail")
+    first = agent.locator("#caught tbody tr a").first
+    await expect(first).to_have_text("Ann replied to your conversation", timeout=15_000)
+    await first.click()
+    frame = agent.frame_locator("iframe.mail-frame")
+    link = frame.get_by_role("link", name="Continue the conversation")
+    await expect(link).to_have_attribute("href", re.compile(r"/c/"))
+    # the continue page is the gateway's (another part): stand in for it at the link
+    await agent.context.route("**/c/*", lambda route: route.fulfill(body="continue"))
+    async with agent.context.expect_page() as opened:
+        await link.click()
+    continued = await opened.value
+    await continued.wait_for_load_state()
+    assert "/c/" in continued.url
+
+    await agent.get_by_label("Reply as the visitor").fill("Perfect, thank you")
+    await agent.get_by_role("button", name="Reply").click()
+    await expect(agent.locator(".card-success")).to_contain_text("inbound listener")
+
+    async def replied() -> bool:
+        got = await bus.request(
+            bus.subjects.request("chat", "conversation.get"),
+            {"workspace_id": "default", "conversation_id": cid},
+        )
+        return any(
+            m.get("via") == "email" and m["text"] == "Perfect, thank you" for m in got["messages"]
+        )
+
+    await eventually(replied)
