@@ -14,12 +14,12 @@ from shared.web import BUS
 
 
 def targets(agents: list[dict[str, Any]], assignee_id: str | None) -> list[dict[str, Any]]:
-    active = [a for a in agents if a.get("active", True) and a.get("notify_email", True)]
-    if assignee_id:
-        chosen = [a for a in active if a["_id"] == assignee_id]
-        if chosen or any(a["_id"] == assignee_id for a in agents):
-            return [_out(a) for a in chosen]  # assigned: the assignee only (or nobody: opted out)
-    return [_out(a) for a in active]
+    active = [a for a in agents if a.get("active", True)]
+    wanting = [a for a in active if a.get("notify_email", True)]
+    assignee = next((a for a in active if a["_id"] == assignee_id), None)
+    if assignee is not None:  # assigned to an active agent: them only (none if they opted out)
+        return [_out(assignee)] if assignee in wanting else []
+    return [_out(a) for a in wanting]  # unassigned, or assigned to someone gone: everyone
 
 
 def _out(agent: dict[str, Any]) -> dict[str, Any]:

@@ -30,3 +30,7 @@ def test_an_assignee_who_turned_it_off_gets_none_and_nobody_else_does() -> None:
 
 def test_an_assignee_no_longer_in_the_team_falls_back_to_everyone() -> None:
     assert _emails(targets(TEAM, "left-long-ago")) == ["ann@acme.test", "bob@acme.test"]
+
+
+def test_an_assignee_who_was_disabled_falls_back_to_everyone() -> None:
+    assert _emails(targets(TEAM, "di")) == ["ann@acme.test", "bob@acme.test"]
