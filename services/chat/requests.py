@@ -11,6 +11,7 @@ from typing import Any
 
 from msgspec import UNSET
 
+from services.chat import facts
 from services.chat.assignment import pick_agent
 from services.chat.context import ChatContext
 from services.chat.model import invalid, message_out, summary_out
@@ -159,6 +160,7 @@ async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[st
     )
     result = {"conversation_id": cid, "agent_id": agent_id, "seq": mark, "unread": unread}
     await ctx.live.to_agents(ws, {"type": "read", **result})
+    await facts.agent_read(ctx.bus, conversation, mark)
     return result
 
 
@@ -168,6 +170,7 @@ async def agent_send(ctx: ChatContext, p: rq.AgentSend) -> dict[str, Any]:
     stored = await ctx.store.append(conversation, author, p.text, p.client_msg_id, p.internal)
     CHAT_MESSAGES.labels("out").inc(int(stored.created and not p.internal))
     await ctx.live.message(stored.message, stored.conversation)
+    await facts.agent_message(ctx.bus, stored.message, stored.conversation)
     return message_out(stored.message)
 
 

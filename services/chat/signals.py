@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from services.chat import facts
 from services.chat.availability import announce
 from services.chat.context import ChatContext
 from shared.schema.live import (
@@ -56,6 +57,7 @@ async def visitor_signal(ctx: ChatContext, payload: dict[str, Any]) -> None:
     )
     if updated is not None:
         await ctx.live.to_agents(ws, {"type": "visitor.read", "conversation_id": cid, "seq": seq})
+        await facts.seen(ctx.bus, updated, seq)
 
 
 async def agent_typing(ctx: ChatContext, payload: dict[str, Any]) -> None:

@@ -91,6 +91,7 @@ class VisitorHub:
         self._subs = [
             await self.bus.subscribe_messages(subjects.live_visitor_all, self._on_visitor),
             await self.bus.subscribe_messages(subjects.live_visitors_all, self._on_workspace),
+            await self.bus.subscribe_messages(subjects.visitor_connected_all, self._on_connected),
         ]
         assert self.bus.nc is not None
         await self.bus.nc.flush()  # the SUBs reached the server: nothing published is missed
@@ -139,6 +140,17 @@ class VisitorHub:
             _dropped(msg, exc)
             return
         _fan_out(frame_text(frame), conns)
+
+    async def _on_connected(self, msg: Msg) -> None:
+        """The mail service asks every gateway whether it holds a socket of a visitor:
+        each answers for itself, so the asker stops at the first yes (see
+        services/mail/outbound.visitor_connected)."""
+        if not msg.reply:
+            return
+        _, workspace_id, visitor_id = msg.subject.rsplit(".", 2)
+        held = bool(self.conns.get((workspace_id, visitor_id)))
+        with contextlib.suppress(Exception):
+            await msg.respond(b'{"connected":true}' if held else b'{"connected":false}')
 
     async def close_all(self) -> None:
         for group in list(self.conns.values()):

@@ -167,7 +167,9 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             try:
                 await _serve(session, ws, ip, app[LIMITERS])
             finally:
-                await app[HUB].remove(session.conn)
+                # aiohttp cancels the handler when the client goes: the clean-up must still
+                # run to its end, or the visitor's subscriptions outlive the socket
+                await asyncio.shield(app[HUB].remove(session.conn))
     finally:
         WS_CONNECTIONS.labels("gateway", "visitor").dec()
         open_per_ip[ip] -= 1
