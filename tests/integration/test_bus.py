@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from services.gateway.events_out import BUS_FAILURES
 from shared.bus import Bus, decode
 from shared.errors import BusError, PermanentError
+from shared.settings import Settings
 from tests.support import eventually
 
 
@@ -95,7 +97,7 @@ async def test_requests_of_one_subject_are_answered_side_by_side(bus: Bus) -> No
     assert answers == [0, 1, 2, 3, 4]
 
 
-async def test_a_request_in_flight_is_answered_when_the_bus_closes(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_request_in_flight_is_answered_when_the_bus_closes(settings: Settings) -> None:
     from shared.subjects import Subjects
 
     server = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-server")
@@ -120,7 +122,7 @@ async def test_a_request_in_flight_is_answered_when_the_bus_closes(settings) -> 
         await caller.close()
 
 
-async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settings: Settings) -> None:
     from shared.subjects import Subjects
 
     server = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-server")
@@ -168,7 +170,7 @@ async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settin
         await caller.close()
 
 
-async def test_a_service_stops_taking_work_before_its_database_closes(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_service_stops_taking_work_before_its_database_closes(settings: Settings) -> None:
     """The stop order: bus intake first (on_shutdown), cleanup contexts (Mongo) after."""
     from aiohttp import web
     from aiohttp.test_utils import TestServer
@@ -178,7 +180,7 @@ async def test_a_service_stops_taking_work_before_its_database_closes(settings) 
     app = create_base_app("test", settings)
     seen: list[bool] = []
 
-    async def database_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         seen.append(app[BUS].taking_work)  # what a closing database would face
 

@@ -20,13 +20,15 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from services.gateway.openapi import NOT_API
+from shared.settings import Settings
+from tests.conftest import StartService
 from tests.integration.identity_support import Stack
 
 EXAMPLES = 25  # per operation: the whole run stays well under a minute
 
 
 @pytest.fixture
-async def stack(start_service, settings) -> Stack:  # type: ignore[no-untyped-def]
+async def stack(start_service: StartService, settings: Settings) -> Stack:
     gateway = await start_service("gateway")
     return Stack(gateway, settings, [await start_service("identity")])
 
