@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -25,6 +27,10 @@ VISITORS = 8
 MESSAGES = 12
 
 
+def _answer_to(cmid: str, frame: dict[str, Any]) -> bool:
+    return frame.get("ref") == cmid and frame["type"] in ("accepted", "error")
+
+
 async def visitor_chats(
     gateway: TestServer, key: str, n: int, ledger: Ledger, conversations: dict[int, str]
 ) -> Visitor:
@@ -33,9 +39,7 @@ async def visitor_chats(
         cmid = f"vis{n:02d}-{i:04d}"
         ledger.sent.append(cmid)
         await visitor.say(f"visitor {n} line {i}", cmid)
-        accepted = await visitor.wait_for(
-            lambda f, c=cmid: f.get("ref") == c and f["type"] in ("accepted", "error"), 30
-        )
+        accepted = await visitor.wait_for(functools.partial(_answer_to, cmid), 30)
         if accepted["type"] == "accepted":
             ledger.acked.add(cmid)
         if n not in conversations and visitor.messages():
