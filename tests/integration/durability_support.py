@@ -7,6 +7,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient
 
@@ -66,6 +67,7 @@ async def surviving(
     data_dir: Path, port: int, ids: set[int], start: Callable[..., EmbeddedServer] = start_mongo
 ) -> set[int]:
     server = start(data_dir, port)
+    client: AsyncIOMotorClient[dict[str, Any]]
     client = AsyncIOMotorClient(server.url, serverSelectionTimeoutMS=10000)
     try:
         found = {d["_id"] async for d in client.durability.writes.find({}, {"_id": 1})}

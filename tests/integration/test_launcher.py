@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -171,8 +172,11 @@ async def _rotate_write_key(nats_url: str) -> str:
     bus = Bus(nats_url, Subjects("parley"), "test")
     await bus.connect()
     try:
+        assert bus.js is not None
         kv = await bus.js.key_value(bus.subjects.workspaces_bucket)
-        ws = Workspace.from_json((await kv.get(DEFAULT_WORKSPACE_ID)).value)
+        stored = (await kv.get(DEFAULT_WORKSPACE_ID)).value
+        assert stored is not None
+        ws = Workspace.from_json(stored)
         ws.write_key = "wk_rotated_in_the_dashboard"
         await kv.put(DEFAULT_WORKSPACE_ID, ws.to_json())
         return ws.write_key
@@ -198,7 +202,9 @@ def test_launcher_runs_supervises_stops_cleanly_and_keeps_data(tmp_path: Path) -
         for offset in range(4):
             assert _get(f"http://127.0.0.1:{ports['metrics'] + offset}/metrics") == 200
 
-        mongo = MongoClient(f"mongodb://127.0.0.1:{ports['mongo']}/?directConnection=true")
+        mongo: MongoClient[dict[str, Any]] = MongoClient(
+            f"mongodb://127.0.0.1:{ports['mongo']}/?directConnection=true"
+        )
         mongo.parley_launcher_check.notes.insert_one({"_id": "kept", "v": 1})
         mongo.close()
         rotated = asyncio.run(_rotate_write_key(f"nats://127.0.0.1:{ports['nats']}"))
@@ -243,13 +249,13 @@ def test_embedded_servers_killed_are_restarted_on_their_data(tmp_path: Path) -> 
         run.wait_all_ready()
         run.wait_banner()
         mongo_url = f"mongodb://127.0.0.1:{ports['mongo']}/?directConnection=true"
-        with MongoClient(mongo_url) as mongo:
+        with MongoClient[dict[str, Any]](mongo_url) as mongo:
             mongo.parley_launcher_check.notes.insert_one({"_id": "kept"})
         for name in ("nats-server", "secantusdb"):
             os.kill(_embedded_pids(run.log, name)[-1], signal.SIGKILL)
             _wait(lambda n=name: len(_embedded_pids(run.log, n)) == 2, 60, f"{name} back")
             run.wait_all_ready(timeout=90)
-        with MongoClient(mongo_url) as mongo:
+        with MongoClient[dict[str, Any]](mongo_url) as mongo:
             assert mongo.parley_launcher_check.notes.find_one({"_id": "kept"}) == {"_id": "kept"}
         time.sleep(3)  # long enough for the old loop to have logged six more errors
         records = _log_records(run.log)

@@ -123,6 +123,7 @@ def _fuzz(doc: dict[str, Any], base_url: str, secret_key: str) -> list[str]:
         response_schema_conformance,
         status_code_conformance,
     )
+    from schemathesis.core.result import Ok
 
     checks = [
         not_a_server_error,
@@ -134,6 +135,7 @@ def _fuzz(doc: dict[str, Any], base_url: str, secret_key: str) -> list[str]:
     headers = {"Authorization": "Basic " + base64.b64encode(f"{secret_key}:".encode()).decode()}
     ran = []
     for result in schemathesis.openapi.from_dict(doc).get_all_operations():
+        assert isinstance(result, Ok), result.err()
         operation = result.ok()
 
         @hypothesis_settings(

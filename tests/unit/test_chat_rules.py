@@ -36,9 +36,9 @@ def test_text_and_agents_are_checked() -> None:
         "name": "Ann",
         "avatar": None,
     }
-    for bad in (None, {"id": "undefined"}, {"id": "a1", "name": ["x"]}, {"id": "a1", "avatar": 3}):
+    for raw in (None, {"id": "undefined"}, {"id": "a1", "name": ["x"]}, {"id": "a1", "avatar": 3}):
         with pytest.raises(PermanentError):
-            person(bad, "agent")
+            person(raw, "agent")
 
 
 def test_presence_expires_silent_agents_and_honours_sign_out() -> None:
