@@ -16,7 +16,7 @@ from shared.errors import PermanentError
 from shared.identifiers import illegal_id_reason
 from shared.schema import builtins
 from shared.schema.chat_replies import ConversationSummary, LastMessage, Message
-from shared.schema.chat_requests import MAX_TEXT, Agent
+from shared.schema.chat_requests import Agent
 
 PREVIEW = 200
 
@@ -82,15 +82,6 @@ def req_id(payload: dict[str, Any], name: str) -> str:
     if (reason := illegal_id_reason(value)) is not None:
         raise invalid(f"{name} {reason}")
     return value.strip()  # type: ignore[union-attr]
-
-
-def req_text(payload: dict[str, Any], name: str = "text", max_len: int = MAX_TEXT) -> str:
-    value = payload.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise invalid(f"{name} must be a non-empty string")
-    if len(value) > max_len:
-        raise invalid(f"{name} is longer than {max_len} characters")
-    return value
 
 
 def opt_int(payload: dict[str, Any], name: str, minimum: int = 0) -> int | None:

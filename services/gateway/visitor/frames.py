@@ -20,6 +20,7 @@ from shared import clock
 from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
+from shared.schema.chat_inbound import VisitorEmail, VisitorMessage
 from shared.schema.chat_requests import ChatRequest, HistoryRequest, PresenceRequest
 from shared.schema.frames import (
     MAX_NAME,
@@ -124,16 +125,15 @@ def page_of(frame: dict[str, Any]) -> dict[str, str]:
 async def on_message(s: Session, frame: MessageFrame) -> dict[str, Any]:
     cmid = frame.client_msg_id
     text = _text(frame.text, "text", s.limits.max_text_chars)
-    record = {
-        "type": "visitor.message",
-        "workspace_id": s.ws_id,
-        "visitor_id": s.visitor_id,
-        "distinct_id": s.distinct_id,
-        "client_msg_id": cmid,
-        "text": text,
-        "sent_at": clock.iso_now(),
-        "page_url": s.context.get("page", {}).get("url"),
-    }
+    record = VisitorMessage(
+        workspace_id=s.ws_id,
+        visitor_id=s.visitor_id,
+        distinct_id=s.distinct_id,
+        client_msg_id=cmid,
+        text=text,
+        sent_at=clock.iso_now(),
+        page_url=s.context.get("page", {}).get("url"),
+    )
     await s.bus.publish_durable(
         s.bus.subjects.chat_inbound(s.ws_id), record, f"{s.ws_id}:{s.visitor_id}:{cmid}"
     )
@@ -146,15 +146,14 @@ async def on_email(s: Session, frame: EmailFrame) -> dict[str, Any]:
     if email is None:
         raise FrameError("bad_email", "that does not look like an email address")
     await s.publish("email", cmid, email=email)
-    record = {
-        "type": "visitor.email",
-        "workspace_id": s.ws_id,
-        "visitor_id": s.visitor_id,
-        "distinct_id": s.distinct_id,
-        "client_msg_id": cmid,
-        "email": email,
-        "sent_at": clock.iso_now(),
-    }
+    record = VisitorEmail(
+        workspace_id=s.ws_id,
+        visitor_id=s.visitor_id,
+        distinct_id=s.distinct_id,
+        client_msg_id=cmid,
+        email=email,
+        sent_at=clock.iso_now(),
+    )
     await s.bus.publish_durable(
         s.bus.subjects.chat_inbound(s.ws_id), record, f"{s.ws_id}:{s.visitor_id}:{cmid}"
     )
