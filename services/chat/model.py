@@ -22,7 +22,12 @@ PREVIEW = 200
 
 
 def message_out(doc: dict[str, Any]) -> dict[str, Any]:
-    message = Message(
+    built: dict[str, Any] = builtins(message_of(doc))
+    return built
+
+
+def message_of(doc: dict[str, Any]) -> Message:
+    return Message(
         id=doc["_id"],
         conversation_id=doc["conversation_id"],
         seq=doc["seq"],
@@ -32,8 +37,6 @@ def message_out(doc: dict[str, Any]) -> dict[str, Any]:
         created_at=iso(doc["created_at"]),
         internal=bool(doc.get("internal")),
     )
-    built: dict[str, Any] = builtins(message)
-    return built
 
 
 def _last_message(last: dict[str, Any] | None) -> LastMessage | None:
@@ -49,7 +52,12 @@ def _last_message(last: dict[str, Any] | None) -> LastMessage | None:
 
 
 def summary_out(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
-    summary = ConversationSummary(
+    built: dict[str, Any] = builtins(summary_of(doc, unread))
+    return built
+
+
+def summary_of(doc: dict[str, Any], unread: int | None) -> ConversationSummary:
+    return ConversationSummary(
         id=doc["_id"],
         workspace_id=doc["workspace_id"],
         visitor_id=doc["visitor_id"],
@@ -68,8 +76,6 @@ def summary_out(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
         created_at=iso(doc["created_at"]),
         updated_at=iso(doc["updated_at"]),
     )
-    built: dict[str, Any] = builtins(summary)
-    return built
 
 
 # --- input checks ---------------------------------------------------------------------

@@ -20,7 +20,9 @@ from shared import clock
 from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
+from shared.schema import builtins, read_reply
 from shared.schema.chat_inbound import VisitorEmail, VisitorMessage
+from shared.schema.chat_replies import History
 from shared.schema.chat_requests import ChatRequest, HistoryRequest, PresenceRequest
 from shared.schema.frames import (
     MAX_NAME,
@@ -190,25 +192,25 @@ async def send_history(s: Session, after_seq: int | None) -> None:
             after_seq=after_seq,
             limit=50 if after_seq is None else 100,
         )
-        result = await s.chat_request("history", payload)
-        messages = [m for m in result.get("messages", []) if not m.get("internal")]
-        more = bool(result.get("has_more")) and after_seq is not None and bool(messages)
+        history = read_reply(await s.chat_request("history", payload), History)
+        messages = [m for m in history.messages if not m.internal]
+        more = history.has_more and after_seq is not None and bool(messages)
         s.conn.send(
             {
                 "type": "history",
                 "after_seq": after_seq,
-                "conversation_id": result.get("conversation_id"),
-                "messages": messages,
-                "last_seq": result.get("last_seq", 0),
-                "visitor_read_seq": result.get("visitor_read_seq", 0),
-                "agent_read_seq": result.get("agent_read_seq", 0),
-                "status": result.get("status"),
+                "conversation_id": history.conversation_id,
+                "messages": builtins(messages),
+                "last_seq": history.last_seq,
+                "visitor_read_seq": history.visitor_read_seq,
+                "agent_read_seq": history.agent_read_seq,
+                "status": history.status,
                 "more": more,
             }
         )
         if not more:
             return
-        after_seq = max(m.get("seq", 0) for m in messages)
+        after_seq = max(m.seq for m in messages)
 
 
 async def on_resync(s: Session, frame: ResyncFrame) -> None:
