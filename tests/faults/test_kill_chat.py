@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import signal
 import time
 from typing import Any
 
@@ -86,13 +85,7 @@ async def test_kill_9_chat_twice_while_chatting_keeps_every_message_once_in_orde
         assert not failed and time.monotonic() < deadline, failed or conversations
         await asyncio.sleep(0.1)
     replying = asyncio.create_task(agent_replies(bus, conversations, ledger))
-    recoveries = []
-    for _ in range(2):
-        await asyncio.sleep(1.0)
-        chat.kill(signal.SIGKILL)
-        await asyncio.sleep(0.5)
-        chat.start()
-        recoveries.append(round(await chat.ready(), 2))
+    recoveries = await chat.crash_and_restart(2, every=1.0)
     visitors = await asyncio.gather(*chatting)
     await replying
 
