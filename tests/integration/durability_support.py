@@ -11,7 +11,7 @@ from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from shared.embedded import EmbeddedServer, _binary, _start, free_port, start_mongo
+from shared.embedded import EmbeddedServer, free_port, start_mongo
 
 WRITERS = 8
 BATCH = 20
@@ -20,21 +20,7 @@ CRASH_AFTER = 2.0  # seconds of writes before kill -9
 
 def start_fast_mongo(data_dir: Path, port: int) -> EmbeddedServer:
     """SecantusDB as it ran before: no fsync of its log on commit."""
-    cmd = [
-        _binary("secantusd-py"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--storage-path",
-        str(data_dir / "mongo"),
-        "--log-level",
-        "WARNING",
-    ]
-    url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-    store = data_dir / "mongo"
-    store.mkdir(parents=True, exist_ok=True)
-    return _start("secantusdb", cmd, port, url, store, data_dir / "logs" / "mongo.log", 30)
+    return start_mongo(data_dir, port, sync_on_commit=False)
 
 
 async def acked_then_crash(server: EmbeddedServer, client: AsyncIOMotorClient) -> set[int]:

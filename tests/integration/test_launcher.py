@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import pytest
 from pymongo import MongoClient
 
 from shared.bus import Bus
-from shared.embedded import free_port, start_nats
+from shared.embedded import free_port, free_run_of_ports, start_nats
 from shared.subjects import Subjects
 from shared.workspaces import DEFAULT_WORKSPACE_ID, Workspace
 
@@ -38,23 +37,9 @@ def _get(url: str) -> int:
         return 0
 
 
-def _free_run_of_ports(count: int) -> int:
-    """A base port with `count` free ports from it (the services' metrics ports)."""
-    for _ in range(50):
-        base = free_port()
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise AssertionError("no run of free ports")
-
-
 def _ports() -> dict[str, int]:
     ports = {name: free_port() for name in (*SERVICES, "nats", "mongo")}
-    ports["metrics"] = _free_run_of_ports(4)
+    ports["metrics"] = free_run_of_ports(4)
     return ports
 
 
