@@ -7,7 +7,6 @@ its metrics port.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services import SERVICE_NAMES
 from shared.embedded import die_with_parent, free_port, free_run_of_ports
+from shared.logs import read_records
 from shared.settings import METRICS_PORT_OFFSETS
 
 BACKING = ("nats-server", "secantusdb")
@@ -121,14 +121,7 @@ class System:
             return False
 
     def log_records(self) -> list[dict[str, Any]]:
-        records = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    records.append(json.loads(line))
-                except ValueError:
-                    continue
-        return records
+        return read_records(self.log_path)
 
     def pids(self) -> dict[str, list[int]]:
         """Every pid each process had (a restart adds one), launcher included."""

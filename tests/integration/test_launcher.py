@@ -19,6 +19,7 @@ from pymongo import MongoClient
 
 from shared.bus import Bus
 from shared.embedded import free_port, free_run_of_ports, start_nats
+from shared.logs import read_records
 from shared.subjects import Subjects
 from shared.workspaces import DEFAULT_WORKSPACE_ID, Workspace
 
@@ -51,26 +52,15 @@ def _wait(predicate, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _log_records(path: Path) -> list[dict]:
-    records = []
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                pass
-    return records
-
-
 def _pids(path: Path, service: str) -> list[int]:
-    return [r["pid"] for r in _log_records(path) if r.get("msg") == f"started {service}"]
+    return [r["pid"] for r in read_records(path) if r.get("msg") == f"started {service}"]
 
 
 def _embedded_pids(path: Path, name: str) -> list[int]:
     """nats-server or SecantusDB: its first start and each restart."""
     return [
         r["pid"]
-        for r in _log_records(path)
+        for r in read_records(path)
         if (r.get("msg", "").startswith(f"embedded {name}") or r.get("msg") == f"restarted {name}")
     ]
 
@@ -198,7 +188,7 @@ def test_launcher_runs_supervises_stops_cleanly_and_keeps_data(tmp_path: Path) -
         os.kill(first_pid, signal.SIGKILL)
         _wait(lambda: len(_pids(run.log, "identity")) == 2, 30, "identity restart")
         _wait(lambda: run.healthy("identity"), 30, "restarted identity healthy")
-        assert any("restarting identity" in r.get("msg", "") for r in _log_records(run.log))
+        assert any("restarting identity" in r.get("msg", "") for r in read_records(run.log))
     finally:
         code = run.stop()
     assert code == 0
@@ -243,7 +233,7 @@ def test_embedded_servers_killed_are_restarted_on_their_data(tmp_path: Path) -> 
         with MongoClient[dict[str, Any]](mongo_url) as mongo:
             assert mongo.parley_launcher_check.notes.find_one({"_id": "kept"}) == {"_id": "kept"}
         time.sleep(3)  # long enough for the old loop to have logged six more errors
-        records = _log_records(run.log)
+        records = read_records(run.log)
     finally:
         assert run.stop() == 0
     deaths = [r for r in records if "stopped unexpectedly" in r.get("msg", "")]
