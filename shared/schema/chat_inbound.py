@@ -48,13 +48,13 @@ class VisitorEmail(InboundRecord, tag="visitor.email"):
     email: str
 
 
-Inbound = VisitorMessage | VisitorEmail
+AnyInbound = VisitorMessage | VisitorEmail
 
 
-def read_inbound(payload: Any) -> Inbound:
+def read_inbound(payload: Any) -> AnyInbound:
     """`payload` (parsed JSON) as its record, or PermanentError `invalid` naming the field."""
     try:
-        record: Inbound = msgspec.convert(payload, Inbound)
+        record: AnyInbound = msgspec.convert(payload, AnyInbound)
         record.check()
         return record
     except (msgspec.ValidationError, ValueError) as exc:
