@@ -30,6 +30,7 @@ from shared.schema.chat_replies import (
     ProfileConversations,
     ReadMark,
 )
+from shared.schema.live import VisitorRead
 from shared.schema.requests import read_request
 
 Handler = Callable[[ChatContext, Any], Awaitable[Any]]
@@ -163,7 +164,7 @@ async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[st
     unread = await ctx.store.unread(conversation, agent_id)
     ws, cid = conversation["workspace_id"], conversation["_id"]
     await ctx.live.to_visitor(
-        ws, conversation["visitor_id"], {"type": "read", "conversation_id": cid, "seq": mark}
+        ws, conversation["visitor_id"], VisitorRead(conversation_id=cid, seq=mark)
     )
     result = builtins(ReadMark(conversation_id=cid, agent_id=agent_id, seq=mark, unread=unread))
     await ctx.live.to_agents(ws, {"type": "read", **result})

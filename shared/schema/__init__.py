@@ -3,6 +3,7 @@
 - `segment`: Segment messages and batches the ingest API takes, and its answers;
 - `profiles`: the profiles API's answers (identity's replies to the gateway);
 - `chat_inbound`: the visitor messages and email answers the gateway puts on `P.chat.inbound`;
+- `live`: the core-NATS frames to visitor sockets and the visitor's signals to chat;
 - `shared.events`: the durable facts on the bus (`IngestEvent`, `ProfileMerged`).
 
 msgspec was chosen over pydantic v2 by measurement (bench/schema_choice.py,
