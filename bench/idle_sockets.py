@@ -52,8 +52,9 @@ from bench.common import (
     servers,
 )
 from bench.ingest import Gateway, _free_port
-from services.chat.requests import NO_CONVERSATION
 from shared.bus import Bus
+from shared.schema import builtins
+from shared.schema.chat_replies import History
 
 BENCH = "idle_sockets"
 PER_ADDRESS = 15  # under the gateway's 20 open sockets and 30 connects per IP
@@ -278,7 +279,7 @@ async def chat_stand_in(bus: Bus) -> None:
         return {"online_agents": 0, "agents": [], "away_message": None, "open": True}
 
     async def history(payload: dict[str, Any]) -> dict[str, Any]:
-        return dict(NO_CONVERSATION)
+        return builtins(History())  # no conversation yet
 
     await bus.serve(bus.subjects.request("chat", "presence.get"), presence, queue="chat")
     await bus.serve(bus.subjects.request("chat", "history"), history, queue="chat")

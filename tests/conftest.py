@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 
 from shared.embedded import EmbeddedServer, start_mongo, start_nats
 from shared.settings import Settings
+from tests.integration.dashboard_support import Client
 from tests.support import CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ class Servers:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Servers:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     data = tmp_path_factory.mktemp("servers")
     nats = start_nats(data)
     mongo = start_mongo(data)
@@ -72,6 +73,12 @@ def env(servers: Servers, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def settings(env: dict[str, str]) -> Settings:
     return Settings.from_env(env)
+
+
+@pytest.fixture
+def aiohttp_client_cls() -> type[Client]:
+    """pytest-aiohttp's `aiohttp_client` builds this TestClient (it can carry a CSRF token)."""
+    return Client
 
 
 StartService = Callable[..., Awaitable[TestServer]]

@@ -14,12 +14,23 @@ from msgspec import UNSET
 from services.chat import facts
 from services.chat.assignment import pick_agent
 from services.chat.context import ChatContext
-from services.chat.model import invalid, message_out, summary_out
+from services.chat.model import invalid, message_of, message_out, summary_of, summary_out
 from services.chat.presence import visitor_view
 from shared import clock
 from shared.errors import PermanentError
 from shared.metrics import CHAT_MESSAGES
+from shared.schema import builtins
 from shared.schema import chat_requests as rq
+from shared.schema.chat_replies import (
+    ConversationChanges,
+    ConversationDetail,
+    ConversationPage,
+    ConversationSummary,
+    History,
+    MessagePage,
+    ProfileConversations,
+    ReadMark,
+)
 from shared.schema.live import VisitorRead
 from shared.schema.requests import read_request
 
@@ -40,11 +51,9 @@ async def _conversation(ctx: ChatContext, p: rq.ConversationRequest) -> dict[str
 
 async def _summaries(
     ctx: ChatContext, ws: str, agent_id: str | None, docs: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+) -> list[ConversationSummary]:
     marks = await ctx.store.read_marks(ws, agent_id, [d["_id"] for d in docs]) if agent_id else {}
-    return [
-        summary_out(d, max(0, d.get("visitor_count", 0) - marks.get(d["_id"], 0))) for d in docs
-    ]
+    return [summary_of(d, max(0, d.get("visitor_count", 0) - marks.get(d["_id"], 0))) for d in docs]
 
 
 # --- the inbox ------------------------------------------------------------------------
@@ -59,10 +68,8 @@ async def conversations_list(ctx: ChatContext, p: rq.ConversationsList) -> dict[
     if p.status:
         filters["status"] = p.status
     page, next_cursor = await ctx.store.recent_page(ws, filters, p.page_size(), p.cursor)
-    return {
-        "conversations": await _summaries(ctx, ws, p.agent_id, page),
-        "next_cursor": next_cursor,
-    }
+    summaries = await _summaries(ctx, ws, p.agent_id, page)
+    return builtins(ConversationPage(conversations=summaries, next_cursor=next_cursor))
 
 
 async def conversations_changed(ctx: ChatContext, p: rq.ConversationsChanged) -> dict[str, Any]:
@@ -72,12 +79,13 @@ async def conversations_changed(ctx: ChatContext, p: rq.ConversationsChanged) ->
     docs = await ctx.store.changed_since(ws, p.since_at(), p.after_id, limit + 1)
     page = docs[:limit]
     last = page[-1] if page else None
-    return {
-        "conversations": await _summaries(ctx, ws, p.agent_id, page),
-        "next_since": summary_out(last, None)["updated_at"] if last else p.since,
-        "next_after_id": last["_id"] if last else p.after_id,
-        "has_more": len(docs) > limit,
-    }
+    changes = ConversationChanges(
+        conversations=await _summaries(ctx, ws, p.agent_id, page),
+        next_since=summary_of(last, None).updated_at if last else p.since,
+        next_after_id=last["_id"] if last else p.after_id,
+        has_more=len(docs) > limit,
+    )
+    return builtins(changes)
 
 
 async def conversations_by_profile(
@@ -90,7 +98,7 @@ async def conversations_by_profile(
     mine = [d for d in found if d["_id"] != p.exclude_id]
     docs = sorted(mine, key=lambda d: (d["last_activity_at"], d["_id"]), reverse=True)
     docs = docs[:limit]
-    return {"conversations": await _summaries(ctx, ws, p.agent_id, docs)}
+    return builtins(ProfileConversations(await _summaries(ctx, ws, p.agent_id, docs)))
 
 
 # --- one conversation -----------------------------------------------------------------
@@ -101,11 +109,12 @@ async def conversation_get(ctx: ChatContext, p: rq.ConversationGet) -> dict[str,
     )
     ctx.resolver.schedule(conversation)
     unread = await ctx.store.unread(conversation, p.agent_id)
-    return {
-        "conversation": summary_out(conversation, unread),
-        "messages": [message_out(m) for m in messages],
-        "has_more": more,
-    }
+    detail = ConversationDetail(
+        conversation=summary_of(conversation, unread),
+        messages=[message_of(m) for m in messages],
+        has_more=more,
+    )
+    return builtins(detail)
 
 
 async def conversation_messages(ctx: ChatContext, p: rq.ConversationMessages) -> dict[str, Any]:
@@ -117,7 +126,7 @@ async def conversation_messages(ctx: ChatContext, p: rq.ConversationMessages) ->
         after_seq=p.after_seq,
         before_seq=p.before_seq,
     )
-    return {"messages": [message_out(m) for m in messages], "has_more": more}
+    return builtins(MessagePage(messages=[message_of(m) for m in messages], has_more=more))
 
 
 async def _changes(ctx: ChatContext, ws: str, p: rq.ConversationUpdate) -> dict[str, Any]:
@@ -158,7 +167,7 @@ async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[st
     await ctx.live.to_visitor(
         ws, conversation["visitor_id"], VisitorRead(conversation_id=cid, seq=mark)
     )
-    result = {"conversation_id": cid, "agent_id": agent_id, "seq": mark, "unread": unread}
+    result = builtins(ReadMark(conversation_id=cid, agent_id=agent_id, seq=mark, unread=unread))
     await ctx.live.to_agents(ws, {"type": "read", **result})
     await facts.agent_read(ctx.bus, conversation, mark)
     return result
@@ -175,23 +184,12 @@ async def agent_send(ctx: ChatContext, p: rq.AgentSend) -> dict[str, Any]:
 
 
 # --- for the gateway ------------------------------------------------------------------
-NO_CONVERSATION: dict[str, Any] = {
-    "conversation_id": None,
-    "messages": [],
-    "last_seq": 0,
-    "has_more": False,
-    "status": None,
-    "visitor_read_seq": 0,
-    "agent_read_seq": 0,
-}
-
-
 async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
     ws = p.workspace_id
     ctx.workspace(ws)
     conversation = await ctx.store.by_visitor(ws, p.visitor_id)
     if conversation is None:
-        return dict(NO_CONVERSATION)
+        return builtins(History())  # no conversation before the first message
     messages, more = await ctx.store.page(
         ws,
         conversation["_id"],
@@ -199,15 +197,16 @@ async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
         after_seq=p.after_seq,
         include_internal=False,
     )
-    return {
-        "conversation_id": conversation["_id"],
-        "messages": [message_out(m) for m in messages],
-        "last_seq": conversation.get("last_seq", 0),
-        "has_more": more,
-        "status": conversation["status"],
-        "visitor_read_seq": conversation.get("visitor_read_seq", 0),
-        "agent_read_seq": await ctx.store.agent_read_seq(ws, conversation["_id"]),
-    }
+    history = History(
+        conversation_id=conversation["_id"],
+        messages=[message_of(m) for m in messages],
+        last_seq=conversation.get("last_seq", 0),
+        has_more=more,
+        status=conversation["status"],
+        visitor_read_seq=conversation.get("visitor_read_seq", 0),
+        agent_read_seq=await ctx.store.agent_read_seq(ws, conversation["_id"]),
+    )
+    return builtins(history)
 
 
 async def presence_get(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any]:

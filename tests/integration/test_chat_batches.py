@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from bson import ObjectId
 
 from services.chat.store import ChatStore, alloc_field
@@ -85,6 +88,12 @@ async def test_a_backlog_is_stored_in_order_once_each_with_a_frame_each(
     await eventually(lambda: _count(emails, len(VISITORS)))
 
 
+async def _stored(store: ChatStore, cid: str) -> dict[str, Any]:
+    found = await store.conversation(WS, cid)
+    assert found is not None
+    return found
+
+
 async def _count(frames: Frames, n: int) -> bool:
     return len(frames.items) >= n
 
@@ -107,7 +116,7 @@ async def test_a_message_stored_but_not_folded_before_a_crash_counts_once(
         "seq": seq,
         "author": {"kind": "visitor", "id": "v-crash", "name": None, "avatar": None},
         "text": "two",
-        "created_at": (await store.conversation(WS, cid))["created_at"],
+        "created_at": (await _stored(store, cid))["created_at"],
         "internal": False,
     }
     await store.messages.insert_one(doc)
@@ -115,7 +124,7 @@ async def test_a_message_stored_but_not_folded_before_a_crash_counts_once(
 
     for attempt in range(2):  # the redelivery, then one more for good measure
         await visitor_says(bus, "v-crash", "two", client_msg_id="two", msg_id=f"again-{attempt}")
-        await eventually(lambda n=attempt + 1: _count(frames, n))
+        await eventually(functools.partial(_count, frames, attempt + 1))
     await visitor_says(bus, "v-crash", "three")
     history = await conversation_of(bus, "v-crash", messages=3)
     assert [(m["text"], m["seq"]) for m in history["messages"]] == [
@@ -126,5 +135,5 @@ async def test_a_message_stored_but_not_folded_before_a_crash_counts_once(
     assert {f["message"]["id"] for f in frames.items[:2]} == {mid}
     got = await ask(bus, "conversation.get", conversation_id=cid, agent_id="a1")
     assert got["conversation"]["unread"] == 3, "the stored message was counted exactly once"
-    raw = await store.conversation(WS, cid)
+    raw = await _stored(store, cid)
     assert raw.get("unfolded") == []

@@ -55,6 +55,7 @@ async def test_an_email_written_in_a_message_emits_an_unverified_email_event(
     )
     assert got["conversation"]["email"] == "sally.doe@example.com"
 
+    assert bus.js is not None
     info = await bus.js.stream_info(bus.subjects.events_stream)
     assert info.state.messages == 1, "stored durably for identity, once"
 

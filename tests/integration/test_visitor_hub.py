@@ -38,6 +38,7 @@ async def test_a_visitors_tabs_on_two_gateways_get_its_frames_and_malformed_ones
     subject = bus.subjects.live_visitor(WS, vid)
 
     await bus.publish(subject, {"type": "typing", "typing": "yes", "agent": {"name": "Ann"}})
+    assert bus.nc is not None
     await bus.nc.publish(subject, b"not json")
     await bus.publish(subject, {"type": "unknown.kind"})
     internal = {

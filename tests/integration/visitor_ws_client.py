@@ -6,14 +6,20 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
-from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from tests.support import eventually
 
 ORIGIN = "http://shop.example"
+
+
+class Served(Protocol):
+    """What `Visitor.connect` needs of a gateway: a TestServer, or a spawned process's address."""
+
+    def make_url(self, path: str) -> URL: ...
 
 
 class Visitor:
@@ -27,7 +33,7 @@ class Visitor:
     @classmethod
     async def connect(
         cls,
-        server: TestServer,
+        server: Served,
         key: str,
         *,
         token: str | None = None,

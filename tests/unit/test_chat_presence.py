@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
@@ -13,7 +14,7 @@ from shared.workspaces import Workspace
 MONDAY_NOON = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
-def workspace(**fields: object) -> Workspace:
+def workspace(**fields: Any) -> Workspace:
     return Workspace(
         id="ws", name="Shop", write_key="", secret_key="", identity_secret="", **fields
     )

@@ -3,16 +3,18 @@ agent who is disabled or turned the emails off."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.dashboard.notify_targets import targets
 
-ANN = {"_id": "ann", "name": "Ann", "email": "ann@acme.test"}
-BOB = {"_id": "bob", "name": "Bob", "email": "bob@acme.test"}
-OFF = {"_id": "cy", "name": "Cy", "email": "cy@acme.test", "notify_email": False}
-GONE = {"_id": "di", "name": "Di", "email": "di@acme.test", "active": False}
+ANN: dict[str, Any] = {"_id": "ann", "name": "Ann", "email": "ann@acme.test"}
+BOB: dict[str, Any] = {"_id": "bob", "name": "Bob", "email": "bob@acme.test"}
+OFF: dict[str, Any] = {"_id": "cy", "name": "Cy", "email": "cy@acme.test", "notify_email": False}
+GONE: dict[str, Any] = {"_id": "di", "name": "Di", "email": "di@acme.test", "active": False}
 TEAM = [ANN, BOB, OFF, GONE]
 
 
-def _emails(chosen: list[dict[str, str]]) -> list[str]:
+def _emails(chosen: list[dict[str, Any]]) -> list[str]:
     return [a["email"] for a in chosen]
 
 

@@ -19,7 +19,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from motor.motor_asyncio import AsyncIOMotorDatabase
+from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -161,27 +161,12 @@ class Store(Resets):
     # --- sessions ------------------------------------------------------------------------
     async def create_session(self, agent_id: str, ip: str, user_agent: str) -> tuple[str, str]:
         """A new session; returns (cookie token, CSRF token)."""
-        token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
-        await self.db.sessions.insert_one(
-            {
-                "_id": digest(token),
-                "agent_id": agent_id,
-                "csrf": csrf,
-                "ip": ip,
-                "user_agent": user_agent[:300],
-                "created_at": clock.now(),
-                "expires_at": clock.now() + SESSION_TTL,
-            }
-        )
-        return token, csrf
+        fields = {"agent_id": agent_id, "csrf": csrf, "ip": ip, "user_agent": user_agent[:300]}
+        return await self._insert_by_token(self.db.sessions, SESSION_TTL, fields), csrf
 
     async def session(self, token: str) -> dict[str, Any] | None:
-        doc = await self.db.sessions.find_one({"_id": digest(token)})
-        # TTL deletion runs about once a minute: check expiry ourselves too
-        if doc is None or doc["expires_at"] <= clock.now():
-            return None
-        return doc
+        return await self._unexpired(self.db.sessions, token)
 
     async def end_session(self, token: str) -> None:
         await self.db.sessions.delete_one({"_id": digest(token)})
@@ -200,25 +185,35 @@ class Store(Resets):
             raise ValueError(f"unknown role {role!r}")
         if await self.agent_by_email(email):
             raise Conflict("an agent with this email already exists")
-        token = secrets.token_urlsafe(32)
-        await self.db.invitations.insert_one(
-            {
-                "_id": digest(token),
-                "workspace_id": workspace_id,
-                "email": email,
-                "role": role,
-                "invited_by": invited_by,
-                "created_at": clock.now(),
-                "expires_at": clock.now() + INVITE_TTL,
-            }
-        )
-        return token
+        fields = {
+            "workspace_id": workspace_id,
+            "email": email,
+            "role": role,
+            "invited_by": invited_by,
+        }
+        return await self._insert_by_token(self.db.invitations, INVITE_TTL, fields)
 
     async def invitation(self, token: str) -> dict[str, Any] | None:
-        doc = await self.db.invitations.find_one({"_id": digest(token)})
-        if doc is None or doc["expires_at"] <= clock.now() or doc.get("accepted_at"):
-            return None
-        return doc
+        doc = await self._unexpired(self.db.invitations, token)
+        return None if doc is None or doc.get("accepted_at") else doc
+
+    # --- secrets handed out (session cookies, invitation links): stored by digest --------
+    @staticmethod
+    async def _insert_by_token(
+        collection: AsyncIOMotorCollection, ttl: timedelta, fields: dict[str, Any]
+    ) -> str:
+        """Store `fields` under a new secret's digest, expiring after `ttl`; the secret."""
+        token = secrets.token_urlsafe(32)
+        now = clock.now()
+        document = {"_id": digest(token), **fields, "created_at": now, "expires_at": now + ttl}
+        await collection.insert_one(document)
+        return token
+
+    @staticmethod
+    async def _unexpired(collection: AsyncIOMotorCollection, token: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await collection.find_one({"_id": digest(token)})
+        # TTL deletion runs about once a minute: check expiry ourselves too
+        return None if doc is None or doc["expires_at"] <= clock.now() else doc
 
     async def pending_invitations(self, workspace_id: str) -> list[dict[str, Any]]:
         cursor = self.db.invitations.find(

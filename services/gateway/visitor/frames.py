@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -20,6 +20,9 @@ from shared import clock
 from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
+from shared.schema import builtins, read_reply
+from shared.schema.chat_inbound import InboundRecord, VisitorEmail, VisitorMessage
+from shared.schema.chat_replies import History
 from shared.schema.chat_requests import ChatRequest, HistoryRequest, PresenceRequest
 from shared.schema.frames import (
     MAX_NAME,
@@ -123,42 +126,46 @@ def page_of(frame: dict[str, Any]) -> dict[str, str]:
 
 # --- chat ------------------------------------------------------------------------------
 async def on_message(s: Session, frame: MessageFrame) -> dict[str, Any]:
-    cmid = frame.client_msg_id
     text = _text(frame.text, "text", s.limits.max_text_chars)
-    record = {
-        "type": "visitor.message",
-        "workspace_id": s.ws_id,
-        "visitor_id": s.visitor_id,
-        "distinct_id": s.distinct_id,
-        "client_msg_id": cmid,
-        "text": text,
-        "sent_at": clock.iso_now(),
-        "page_url": s.context.get("page", {}).get("url"),
-    }
-    await s.bus.publish_durable(
-        s.bus.subjects.chat_inbound(s.ws_id), record, f"{s.ws_id}:{s.visitor_id}:{cmid}"
+    page_url = s.context.get("page", {}).get("url")
+    return await _to_chat(
+        s, VisitorMessage(**_sender(s, frame.client_msg_id), text=text, page_url=page_url)
     )
-    return {"type": "accepted", "ref": cmid}
 
 
 async def on_email(s: Session, frame: EmailFrame) -> dict[str, Any]:
-    cmid = frame.client_msg_id
     email = normalize_email(frame.email)
     if email is None:
         raise FrameError("bad_email", "that does not look like an email address")
-    await s.publish("email", cmid, email=email)
-    record = {
-        "type": "visitor.email",
+    await s.publish("email", frame.client_msg_id, email=email)
+    return await _to_chat(s, VisitorEmail(**_sender(s, frame.client_msg_id), email=email))
+
+
+class Sender(TypedDict):
+    """Who wrote and when, as every P.chat.inbound record carries it."""
+
+    workspace_id: str
+    visitor_id: str
+    distinct_id: str
+    client_msg_id: str
+    sent_at: str
+
+
+def _sender(s: Session, client_msg_id: str) -> Sender:
+    return {
         "workspace_id": s.ws_id,
         "visitor_id": s.visitor_id,
         "distinct_id": s.distinct_id,
-        "client_msg_id": cmid,
-        "email": email,
+        "client_msg_id": client_msg_id,
         "sent_at": clock.iso_now(),
     }
-    await s.bus.publish_durable(
-        s.bus.subjects.chat_inbound(s.ws_id), record, f"{s.ws_id}:{s.visitor_id}:{cmid}"
-    )
+
+
+async def _to_chat(s: Session, record: InboundRecord) -> dict[str, Any]:
+    """The record on the visitor's workspace's inbound stream (once per client id); the ack."""
+    cmid = record.client_msg_id
+    subject, msg_id = s.bus.subjects.chat_inbound(s.ws_id), f"{s.ws_id}:{s.visitor_id}:{cmid}"
+    await s.bus.publish_durable(subject, record, msg_id)
     return {"type": "accepted", "ref": cmid}
 
 
@@ -183,25 +190,25 @@ async def send_history(s: Session, after_seq: int | None) -> None:
             after_seq=after_seq,
             limit=50 if after_seq is None else 100,
         )
-        result = await s.chat_request("history", payload)
-        messages = [m for m in result.get("messages", []) if not m.get("internal")]
-        more = bool(result.get("has_more")) and after_seq is not None and bool(messages)
+        history = read_reply(await s.chat_request("history", payload), History)
+        messages = [m for m in history.messages if not m.internal]
+        more = history.has_more and after_seq is not None and bool(messages)
         s.conn.send(
             {
                 "type": "history",
                 "after_seq": after_seq,
-                "conversation_id": result.get("conversation_id"),
-                "messages": messages,
-                "last_seq": result.get("last_seq", 0),
-                "visitor_read_seq": result.get("visitor_read_seq", 0),
-                "agent_read_seq": result.get("agent_read_seq", 0),
-                "status": result.get("status"),
+                "conversation_id": history.conversation_id,
+                "messages": builtins(messages),
+                "last_seq": history.last_seq,
+                "visitor_read_seq": history.visitor_read_seq,
+                "agent_read_seq": history.agent_read_seq,
+                "status": history.status,
                 "more": more,
             }
         )
         if not more:
             return
-        after_seq = max(m.get("seq", 0) for m in messages)
+        after_seq = max(m.seq for m in messages)
 
 
 async def on_resync(s: Session, frame: ResyncFrame) -> None:
