@@ -62,7 +62,8 @@ def parse_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Inbound:
     client_msg_id = client_msg_id_of(payload)
     if kind == "visitor.message":
         text = req_text(payload, "text")
-        email = email_in(text)
+        # from a continue link's socket: it may post in the conversation, not change the person
+        email = None if payload.get("scope") == "conversation" else email_in(text)
         author = {"kind": "visitor", "id": visitor_id, "name": None, "avatar": None}
     else:
         email = normalize_email(payload.get("email"))

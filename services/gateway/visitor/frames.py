@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from services.gateway.events_out import BUS_FAILURES, publish_events
+from services.gateway.visitor.grant import GrantedConversation
 from services.gateway.visitor.hub import VisitorConn
 from services.gateway.visitor.limits import Limits
 from shared import clock
@@ -63,6 +64,8 @@ class Session:
     distinct_id: str
     user_id: str | None
     context: dict[str, Any] = field(default_factory=dict)
+    # opened by a continue link: this one conversation only (services/gateway/visitor/grant.py)
+    grant: GrantedConversation | None = None
 
     @property
     def ws_id(self) -> str:
@@ -134,6 +137,8 @@ async def on_message(s: Session, frame: MessageFrame) -> dict[str, Any]:
         "sent_at": clock.iso_now(),
         "page_url": s.context.get("page", {}).get("url"),
     }
+    if s.grant is not None:  # chat reads no email out of it: the link may not change the person
+        record["scope"] = "conversation"
     await s.bus.publish_durable(
         s.bus.subjects.chat_inbound(s.ws_id), record, f"{s.ws_id}:{s.visitor_id}:{cmid}"
     )
@@ -291,6 +296,8 @@ HANDLERS: dict[str, Handler] = {  # by the frame's type (its tag)
 }
 # frames that create something: they also count against the per-visitor message limit
 COSTLY = ("message", "email")
+# what a continue link's socket may not do: they touch the person, not the conversation
+NOT_GRANTED = ("email", "identify", "alias", "track", "page")
 
 
 async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
@@ -298,8 +305,11 @@ async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
         typed = read_frame(frame)
     except FrameRefused as exc:
         raise FrameError(exc.code, str(exc)) from exc
+    kind = str(type(typed).__struct_config__.tag)
+    if s.grant is not None and kind in NOT_GRANTED:
+        raise FrameError("not_granted", "a continue link opens this conversation only")
     try:
-        return await HANDLERS[str(type(typed).__struct_config__.tag)](s, typed)
+        return await HANDLERS[kind](s, typed)
     except PermanentError as exc:
         raise FrameError("invalid", str(exc)) from exc
     except BUS_FAILURES as exc:

@@ -30,6 +30,8 @@ CLOSERS = BackgroundTasks(log, "closing a slow visitor socket")
 
 QUEUE_LIMIT = 256
 FORWARDED = ("message", "typing", "read")
+# about the person, not the conversation: never to a socket a continue link opened
+PROFILE_FRAMES = ("contact",)
 WORKSPACE_FORWARDED = ("presence",)
 
 
@@ -39,6 +41,8 @@ class VisitorConn:
     workspace_id: str
     visitor_id: str
     ip: str
+    # False for a continue link's socket (services/gateway/visitor/grant.py)
+    profile_frames: bool = True
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
@@ -50,7 +54,7 @@ class VisitorConn:
 
     def send(self, frame: dict[str, Any]) -> None:
         """Queue a frame; a socket whose queue is full is too slow and gets closed."""
-        if self.ws.closed:
+        if self.ws.closed or (not self.profile_frames and frame.get("type") in PROFILE_FRAMES):
             return
         if not self.outbox.offer(json.dumps(frame, separators=(",", ":"))):
             log.warning("visitor socket too slow, closing")

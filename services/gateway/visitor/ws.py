@@ -25,6 +25,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway.api_auth import browser_context
 from services.gateway.visitor import frames
+from services.gateway.visitor.grant import GrantedConversation, open_grant
 from services.gateway.visitor.hub import VisitorConn, VisitorHub
 from services.gateway.visitor.limits import LIMITS, Limiters, Limits
 from shared import audit
@@ -38,11 +39,13 @@ from shared.web import BUS, SETTINGS, WORKSPACES, json_error
 from shared.workspaces import Workspace
 
 log = logging.getLogger("parley.gateway.visitor")
+LINK_EXPIRED = "this continue link has expired or is not valid: start a new chat on the website"
 
 # Close codes 4000-4099 are permanent refusals: the widget shows "chat unavailable"
 # and does not reconnect (docs/widget-protocol.md). Others are transient.
 CLOSE_BAD_KEY = 4001
 CLOSE_BAD_ORIGIN = 4003
+CLOSE_LINK_EXPIRED = 4010
 
 HUB = web.AppKey("visitor_hub", VisitorHub)
 LIMITERS = web.AppKey("visitor_limiters", Limiters)
@@ -191,11 +194,19 @@ async def _hello(
     hello = await _read_hello(ws, app[LIMITS])
     if hello is None:
         return None
-    claims = await _visitor_claims(app, ws, workspace, ip, hello)
+    granted = None
+    if hello.continue_token is not None:
+        granted = await _granted(app, ws, workspace, hello.continue_token)
+        if granted is None:
+            return None
+        claims: dict[str, Any] | None = {"vid": granted.visitor_id, "did": granted.distinct_id}
+    else:
+        claims = await _visitor_claims(app, ws, workspace, ip, hello)
     if claims is None:
         return None
-    conn = VisitorConn(ws, workspace.id, claims["vid"], ip)
+    conn = VisitorConn(ws, workspace.id, claims["vid"], ip, profile_frames=granted is None)
     session = _session(request, workspace, conn, claims, hello)
+    session.grant = granted
     conn.send(_welcome(session))
     await app[HUB].add(conn)
     await _catch_up(session, conn, hello)
@@ -247,6 +258,23 @@ async def _visitor_claims(
     return {"vid": new_id, "did": new_id}
 
 
+async def _granted(
+    app: web.Application, ws: web.WebSocketResponse, workspace: Workspace, token: str
+) -> GrantedConversation | None:
+    """The conversation a continue link grants; None once the socket is closed (refused)."""
+    try:
+        granted = await open_grant(app[BUS], app[SETTINGS].token_secrets, token, workspace.id)
+    except (BusError, nats.errors.Error) as exc:
+        log.warning("continue link not checked: %s", exc)
+        await _send_now(ws, error("unavailable", "the chat is unavailable, try again shortly"))
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"unavailable")
+        return None
+    if granted is None:
+        await _send_now(ws, error("link_expired", LINK_EXPIRED))
+        await ws.close(code=CLOSE_LINK_EXPIRED, message=b"link_expired")
+    return granted
+
+
 def _session(
     request: web.Request,
     workspace: Workspace,
@@ -276,16 +304,27 @@ def _session(
 
 
 def _welcome(session: frames.Session) -> dict[str, Any]:
+    limits = {
+        "max_text": session.limits.max_text_chars,
+        "email_prompt_after": session.limits.email_prompt_after,
+    }
+    if session.grant is not None:  # no visitor token, no ids: the conversation, nothing else
+        return {
+            "type": "welcome",
+            "token": None,
+            "visitor_id": None,
+            "distinct_id": None,
+            "user_id": None,
+            "grant": {"conversation_id": session.grant.conversation_id},
+            "limits": limits,
+        }
     return {
         "type": "welcome",
         "token": session.token(),
         "visitor_id": session.visitor_id,
         "distinct_id": session.distinct_id,
         "user_id": session.user_id,
-        "limits": {
-            "max_text": session.limits.max_text_chars,
-            "email_prompt_after": session.limits.email_prompt_after,
-        },
+        "limits": limits,
     }
 
 

@@ -11,7 +11,8 @@ var ACCEPT_WITHIN_MS = 10000;
 
 function Widget(config) {
   this.config = config;
-  this.store = makeStore(window);
+  this.grant = config.continueToken || null; // a continue link: that one conversation only
+  this.store = makeStore(window, !!this.grant);
   this.timeline = new Timeline();
   this.listeners = { message: [], unread: [], ready: [] };
   this.isReady = false;
@@ -39,13 +40,15 @@ function Widget(config) {
     url: config.host.replace(/^http/, "ws") + "/v1/widget/ws?key=" + encodeURIComponent(config.writeKey),
     hello: function () {
       var last = self.timeline.lastSeq();
-      return { type: "hello", token: self.store.get("token") || null, last_seq: last || null, page: pageInfo() };
+      var hello = { type: "hello", token: self.store.get("token") || null, last_seq: last || null, page: pageInfo() };
+      if (self.grant) hello.continue_token = self.grant;
+      return hello;
     },
     onFrame: function (frame) { self.onFrame(frame); },
     onState: function (state) { self.ui.setState(state); },
   });
   this.render();
-  if (this.store.get("open")) this.setOpen(true, true);
+  if (this.store.get("open") || this.grant) this.setOpen(true, true);
   this.conn.start();
 }
 
@@ -54,7 +57,8 @@ Widget.prototype.onFrame = function (f) {
   var self = this;
   switch (f.type) {
     case "welcome":
-      if (f.visitor_id !== this.store.get("visitor_id")) this.forgetChat(true);
+      if (f.grant) this.ui.setInfo("You\u2019re back in your conversation");
+      else if (f.visitor_id !== this.store.get("visitor_id")) this.forgetChat(true);
       this.store.set("token", f.token);
       this.store.set("visitor_id", f.visitor_id);
       this.store.set("distinct_id", f.distinct_id);
@@ -109,6 +113,10 @@ Widget.prototype.onFrame = function (f) {
 };
 
 Widget.prototype.onError = function (f) {
+  if (f.code === "link_expired") {
+    this.ui.setUnavailableText("This link has expired. To start a new chat, open the chat on the website where you wrote to us.");
+    return;
+  }
   if (f.code === "bad_key" || f.code === "bad_origin") {
     // the site owner's to fix, not the visitor's: one clear line (the socket closes 4001/4003)
     if (window.console) console.error("Parley: " + f.message);
@@ -214,7 +222,7 @@ Widget.prototype.stopTyping = function () {
 Widget.prototype.schedulePrompt = function () {
   var self = this;
   clearTimeout(this.promptTimer);
-  if (this.presence.online_agents == null) return;
+  if (this.presence.online_agents == null || this.grant) return;
   var delay = emailPromptDelay({
     emailGiven: !!this.store.get("email_given"),
     agentAnswered: this.timeline.agentAnswered(),
@@ -289,6 +297,7 @@ Widget.prototype.forgetChat = function (keepPending) {
 
 /* --- identity and analytics --------------------------------------------------------- */
 Widget.prototype.event = function (frame) {
+  if (this.grant) return; // a continue link's socket may not touch the person
   frame.message_id = newId(window.crypto);
   this.events.push(frame);
   if (this.events.length > MAX_EVENTS) this.events.shift();
@@ -398,7 +407,7 @@ function configFrom(stub) {
   var cfg = (stub && stub.config) || window.parleySettings || {};
   var script = document.currentScript;
   var host = cfg.host || (script && script.src ? new URL(script.src).origin : "");
-  return { host: String(host).replace(/\/+$/, ""), writeKey: cfg.writeKey || "" };
+  return { host: String(host).replace(/\/+$/, ""), writeKey: cfg.writeKey || "", continueToken: cfg.continueToken || null };
 }
 
 function boot() {

@@ -71,6 +71,7 @@ UI.prototype.build = function (shadow) {
   this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
   this.typing = el("div", { class: "typing", "aria-live": "polite" });
   this.notice = el("div", { class: "notice", role: "alert" });
+  this.info = el("div", { class: "info", role: "status", hidden: "" });
   this.unavailable = el("p", { class: "off-msg", hidden: "", text: "Chat isn\u2019t available right now. Please contact us another way." });
 
   this.email = el("input", { type: "email", "aria-label": "Email", autocomplete: "email", placeholder: "you@example.com" });
@@ -101,6 +102,7 @@ UI.prototype.build = function (shadow) {
     el("div", { class: "head" }, [this.avatars, el("div", { class: "who" }, [this.title, this.subtitle]), close]),
     this.state,
     this.unavailable,
+    this.info,
     this.log,
     this.typing,
     this.notice,
@@ -150,6 +152,15 @@ UI.prototype.setUnavailable = function (off) {
   this.root.classList.toggle("off", off);
   this.input.disabled = this.sendButton.disabled = off;
   this.unavailable.hidden = !off;
+};
+
+UI.prototype.setUnavailableText = function (text) {
+  this.unavailable.textContent = text;
+};
+
+UI.prototype.setInfo = function (text) {
+  this.info.textContent = text || "";
+  this.info.hidden = !text;
 };
 
 UI.prototype.setPresence = function (p) {
