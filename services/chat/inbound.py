@@ -86,6 +86,7 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
     await _announce_emails(ctx, items, results)
     for result in results:
         await ctx.live.message(result.message, result.conversation)
+    await _confirm_emails(ctx, items)
     for conversation in {r.conversation["_id"]: r.conversation for r in results}.values():
         ctx.resolver.schedule(conversation)
     return results
@@ -241,8 +242,16 @@ def _message(ws: str, cid: str, mid: str, item: Inbound, seq: int) -> dict[str, 
         "author": item.author,
         "text": item.text,
         "created_at": clock.now(),
-        "internal": False,
+        # the prompt's record is the agents' line; the visitor gets a `contact` frame
+        "internal": item.kind == "visitor.email",
     }
+
+
+async def _confirm_emails(ctx: ChatContext, items: list[Inbound]) -> None:
+    """Tell the visitor's widgets which address we will write to (the last one given)."""
+    latest = {(i.workspace_id, i.visitor_id): i.email for i in items if i.email}
+    for (ws, visitor_id), email in latest.items():
+        await ctx.live.to_visitor(ws, visitor_id, {"type": "contact", "email": email})
 
 
 async def _announce_emails(ctx: ChatContext, items: list[Inbound], results: list[Stored]) -> None:

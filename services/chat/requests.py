@@ -179,6 +179,7 @@ NO_CONVERSATION: dict[str, Any] = {
     "status": None,
     "visitor_read_seq": 0,
     "agent_read_seq": 0,
+    "email": None,
 }
 
 
@@ -203,6 +204,7 @@ async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
         "status": conversation["status"],
         "visitor_read_seq": conversation.get("visitor_read_seq", 0),
         "agent_read_seq": await ctx.store.agent_read_seq(ws, conversation["_id"]),
+        "email": conversation.get("email"),
     }
 
 

@@ -187,8 +187,10 @@ async def on_read(s: Session, frame: ReadFrame) -> None:
     await _signal(s, "read", seq=frame.seq)
 
 
-async def send_history(s: Session, after_seq: int | None) -> None:
-    """The latest messages (no `after_seq`) or every message after it, page by page."""
+async def send_history(s: Session, after_seq: int | None) -> str | None:
+    """The latest messages (no `after_seq`) or every message after it, page by page;
+    returns the address the conversation's replies are emailed to (None: none given)."""
+    result: dict[str, Any] = {}
     for _ in range(HISTORY_PAGES):
         payload = HistoryRequest(
             workspace_id=s.ws_id,
@@ -213,8 +215,30 @@ async def send_history(s: Session, after_seq: int | None) -> None:
             }
         )
         if not more:
-            return
+            break
         after_seq = max(m.get("seq", 0) for m in messages)
+    email = result.get("email")
+    return email if isinstance(email, str) else None
+
+
+async def send_contact(s: Session, conversation_email: str | None) -> None:
+    """At hello: the address we will write to, so the widget says so instead of asking.
+
+    The one the visitor gave in this chat, else a member's profile email (identity is
+    asked only for a token with a user id). Never to a continue link's socket.
+    """
+    if s.grant is not None:
+        return
+    email = conversation_email
+    if email is None and s.user_id:
+        found = await s.bus.request(
+            s.bus.subjects.request("identity", "profile.resolve"),
+            {"workspace_id": s.ws_id, "distinct_id": s.distinct_id},
+            timeout=2,
+        )
+        email = found.get("email") if isinstance(found, dict) else None
+    if isinstance(email, str) and email:
+        s.conn.send({"type": "contact", "email": email})
 
 
 async def on_resync(s: Session, frame: ResyncFrame) -> None:

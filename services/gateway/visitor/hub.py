@@ -29,7 +29,7 @@ log = logging.getLogger("parley.gateway.hub")
 CLOSERS = BackgroundTasks(log, "closing a slow visitor socket")
 
 QUEUE_LIMIT = 256
-FORWARDED = ("message", "typing", "read")
+FORWARDED = ("message", "typing", "read", "contact")
 # about the person, not the conversation: never to a socket a continue link opened
 PROFILE_FRAMES = ("contact",)
 WORKSPACE_FORWARDED = ("presence",)

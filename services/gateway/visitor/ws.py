@@ -329,14 +329,20 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
 
 
 async def _catch_up(session: frames.Session, conn: VisitorConn, hello: HelloFrame) -> None:
-    """Presence, then the history after the hello's `last_seq` (all of it without one)."""
+    """Presence, the history after the hello's `last_seq` (all of it without one), then
+    the address replies are emailed to when there is one (`contact`)."""
     after = hello.last_seq or None  # 0: the widget shows nothing yet
     try:
         await frames.send_presence(session)
-        await frames.send_history(session, after)
+        email = await frames.send_history(session, after)
     except (BusError, nats.errors.Error) as exc:
         log.warning("history unavailable at hello: %s", exc)
         conn.send(error("unavailable", "history is unavailable, try again shortly", "history"))
+        return
+    try:
+        await frames.send_contact(session, email)
+    except (BusError, nats.errors.Error) as exc:  # the widget may ask for an email: harmless
+        log.info("profile email not known at hello: %s", exc)
 
 
 async def _serve(
