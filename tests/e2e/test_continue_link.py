@@ -59,7 +59,10 @@ async def test_a_continue_link_picks_the_chat_up_in_another_browser(
     await expect(agent.locator("#messages .msg-visitor .msg-text").last).to_have_text(
         "Great, thank you!"
     )
-    await expect(row).to_have_count(1)  # the same conversation, not a new one
+    listed = await bus.request(
+        bus.subjects.request("chat", "conversations.list"), {"workspace_id": "default"}
+    )
+    assert [c["id"] for c in listed["conversations"]] == [cid]  # the same one, not a new one
     # the agent's next answer reaches the resumed chat live
     await agent.get_by_label("Reply").fill("You're welcome")
     await agent.get_by_label("Reply").press("Enter")
