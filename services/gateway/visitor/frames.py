@@ -221,8 +221,11 @@ async def send_history(s: Session, after_seq: int | None) -> str | None:
     return email if isinstance(email, str) else None
 
 
-async def send_contact(s: Session, conversation_email: str | None) -> None:
-    """At hello: the address we will write to, so the widget says so instead of asking.
+async def send_contact(
+    s: Session, conversation_email: str | None, ask_identity: bool = True
+) -> None:
+    """At hello: the address we will write to (null: none), so the widget says so instead
+    of asking, and knows before it asks.
 
     The one the visitor gave in this chat, else a member's profile email (identity is
     asked only for a token with a user id). Never to a continue link's socket.
@@ -230,15 +233,14 @@ async def send_contact(s: Session, conversation_email: str | None) -> None:
     if s.grant is not None:
         return
     email = conversation_email
-    if email is None and s.user_id:
+    if email is None and s.user_id and ask_identity:
         found = await s.bus.request(
             s.bus.subjects.request("identity", "profile.resolve"),
             {"workspace_id": s.ws_id, "distinct_id": s.distinct_id},
             timeout=2,
         )
         email = found.get("email") if isinstance(found, dict) else None
-    if isinstance(email, str) and email:
-        s.conn.send({"type": "contact", "email": email})
+    s.conn.send({"type": "contact", "email": email if isinstance(email, str) and email else None})
 
 
 async def on_resync(s: Session, frame: ResyncFrame) -> None:

@@ -343,6 +343,7 @@ async def _catch_up(session: frames.Session, conn: VisitorConn, hello: HelloFram
         await frames.send_contact(session, email)
     except (BusError, nats.errors.Error) as exc:  # the widget may ask for an email: harmless
         log.info("profile email not known at hello: %s", exc)
+        await frames.send_contact(session, email, ask_identity=False)
 
 
 async def _serve(

@@ -32,6 +32,7 @@ function Widget(config) {
     retry: function (id) { self.retry(id); },
     typing: function (text) { self.typing(text); },
     email: function (value) { self.giveEmail(value); },
+    changeEmail: function () { self.changeEmail(); },
   });
   (this.store.get("outbox") || []).forEach(function (m) {
     self.timeline.addPending(m.client_msg_id, m.text, m.created_at);
@@ -57,6 +58,7 @@ Widget.prototype.onFrame = function (f) {
   var self = this;
   switch (f.type) {
     case "welcome":
+      this.contactKnown = false; // no email prompt before the gateway says what it knows
       if (f.grant) this.ui.setInfo("You\u2019re back in your conversation");
       else if (f.visitor_id !== this.store.get("visitor_id")) this.forgetChat(true);
       this.store.set("token", f.token);
@@ -103,8 +105,13 @@ Widget.prototype.onFrame = function (f) {
       this.schedulePrompt();
       break;
     case "ok":
-      this.ackEvent(f.ref);
+      this.memberEmail(this.ackEvent(f.ref));
       if (f.token) this.store.set("token", f.token);
+      break;
+    case "contact":
+      this.contactKnown = true;
+      this.setEmail(f.email);
+      this.schedulePrompt();
       break;
     case "error":
       this.onError(f);
@@ -122,6 +129,7 @@ Widget.prototype.onError = function (f) {
     if (window.console) console.error("Parley: " + f.message);
     return;
   }
+  if (f.ref === "history") this.contactKnown = true; // no contact frame comes: ask if due
   var isEvent = this.ackEvent(f.ref);
   if (isEvent) {
     if (window.console) console.warn("parley: " + f.code + ": " + f.message);
@@ -155,7 +163,7 @@ Widget.prototype.send = function (raw) {
   var outbox = this.store.get("outbox") || [];
   outbox.push({ client_msg_id: id, text: text, created_at: now });
   this.store.set("outbox", outbox.slice(-MAX_OUTBOX));
-  if (hasEmail(text)) this.store.set("email_given", true);
+  if (hasEmail(text)) this.store.set("email_typed", true); // chat answers with a `contact`
   this.stopTyping();
   this.transmit(id, text);
   this.render();
@@ -222,9 +230,10 @@ Widget.prototype.stopTyping = function () {
 Widget.prototype.schedulePrompt = function () {
   var self = this;
   clearTimeout(this.promptTimer);
-  if (this.presence.online_agents == null || this.grant) return;
+  if (this.presence.online_agents == null || this.grant || this.changingEmail) return;
+  if (!this.contactKnown) return;
   var delay = emailPromptDelay({
-    emailGiven: !!this.store.get("email_given"),
+    emailGiven: !!(this.store.get("email") || this.store.get("email_typed")),
     agentAnswered: this.timeline.agentAnswered(),
     firstVisitorAt: this.timeline.firstVisitorAt(),
     onlineAgents: this.presence.online_agents,
@@ -250,9 +259,40 @@ Widget.prototype.giveEmail = function (value) {
     this.ui.setNotice("You're offline. Try again in a moment.");
     return;
   }
-  this.store.set("email_given", true);
   this.ui.setNotice("");
   this.ui.showAsk(false);
+  this.setEmail(email); // chat's `contact` frame follows, with the address as stored
+};
+
+Widget.prototype.setEmail = function (email) {
+  if (typeof email !== "string" || !email) return;
+  this.store.set("email", email);
+  if (this.changingEmail) this.ui.showAsk(false);
+  this.changingEmail = false;
+  this.showEmail();
+};
+
+Widget.prototype.changeEmail = function () {
+  this.changingEmail = true;
+  clearTimeout(this.promptTimer);
+  this.showEmail();
+  this.ui.askAgain(this.store.get("email"));
+};
+
+Widget.prototype.showEmail = function () {
+  var view = emailView({
+    granted: !!this.grant,
+    changing: !!this.changingEmail,
+    email: this.store.get("email"),
+    visitorWrote: this.timeline.firstVisitorAt() != null,
+  });
+  this.ui.showConfirm(view === "confirm" ? this.store.get("email") : null);
+};
+
+/* A member's identify with an email: that is where we will write (until one is given here). */
+Widget.prototype.memberEmail = function (frame) {
+  var email = frame && frame.type === "identify" && frame.traits && frame.traits.email;
+  if (validEmail(email) && !this.store.get("email")) this.setEmail(String(email).trim());
 };
 
 /* --- open / unread / read receipts ------------------------------------------------ */
@@ -275,6 +315,7 @@ Widget.prototype.render = function () {
   this.ui.render(this.timeline.items, this.agentReadSeq);
   var unread = this.open ? 0 : this.timeline.unread(readSeq);
   this.ui.setBadge(unread);
+  this.showEmail();
   if (unread !== this.lastUnread) {
     this.lastUnread = unread;
     this.emit("unread", unread);
@@ -292,6 +333,10 @@ Widget.prototype.forgetChat = function (keepPending) {
   }, this);
   this.agentReadSeq = 0;
   this.store.set("read_seq", 0);
+  this.store.set("email", null);
+  this.store.set("email_typed", false);
+  this.changingEmail = false;
+  this.ui.showConfirm(null);
   this.ui.render(this.timeline.items, 0);
 };
 
@@ -304,14 +349,12 @@ Widget.prototype.event = function (frame) {
   this.conn.send(frame);
 };
 
+/* The acknowledged event frame (null: not one of ours). */
 Widget.prototype.ackEvent = function (ref) {
   for (var i = 0; i < this.events.length; i++) {
-    if (this.events[i].message_id === ref) {
-      this.events.splice(i, 1);
-      return true;
-    }
+    if (this.events[i].message_id === ref) return this.events.splice(i, 1)[0];
   }
-  return false;
+  return null;
 };
 
 Widget.prototype.trackPageIfMoved = function () {

@@ -92,3 +92,7 @@ function memoryStore(data) {
     clear: function () { for (var k in data) delete data[k]; },
   };
 }
+
+if (typeof module === "object" && module && module.exports) {
+  module.exports = { makeStore: makeStore };
+}
