@@ -51,7 +51,9 @@ async def test_an_email_in_a_message_is_confirmed_live_and_at_the_next_hello(
     assert contacts(linked) == []
 
     # "change it": a new address replaces the old one
-    await sally.send({"type": "email", "client_msg_id": "email-change-1", "email": "s@work.example"})
+    await sally.send(
+        {"type": "email", "client_msg_id": "email-change-1", "email": "s@work.example"}
+    )
     await sally.wait_for(lambda f: f["type"] == "contact" and f["email"] == "s@work.example")
     again = await Visitor.connect(gateway, settings.write_key, token=sally.welcome["token"])
     await again.wait_for(lambda f: f["type"] == "contact")
