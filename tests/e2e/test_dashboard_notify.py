@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from shared.bus import Bus
+from tests.e2e.test_dashboard_live import signed_in_page
 from tests.integration.chat_support import conversation_of, visitor_says
-from tests.integration.dashboard_support import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.integration.widget_bus import agent_says
 from tests.support import eventually
 
@@ -63,19 +63,6 @@ async def dashboard(start_service) -> str:
     return str(server.make_url("")).rstrip("/")
 
 
-async def agent_page(browser, base_url: str, script: str, **context: Any) -> Page:
-    ctx = await browser.new_context(base_url=base_url, **context)
-    await ctx.add_init_script(script)
-    page = await ctx.new_page()
-    await page.goto("/")
-    await page.get_by_label("Email").fill(ADMIN_EMAIL)
-    await page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(f"{base_url}/inbox")
-    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
-    return page
-
-
 async def notes(page: Page) -> list[dict[str, Any]]:
     return await page.evaluate("window.__notes")
 
@@ -92,7 +79,7 @@ async def until(page: Page, condition: str) -> None:
 async def test_an_unanswered_visitor_message_notifies_and_counts_in_the_title(
     dashboard, browser, bus: Bus
 ) -> None:
-    page = await agent_page(browser, dashboard, RECORDER, permissions=["notifications"])
+    page = await signed_in_page(browser, dashboard, RECORDER, permissions=["notifications"])
     title = await page.title()
     assert not title.startswith("(")
 
@@ -131,7 +118,7 @@ async def test_an_unanswered_visitor_message_notifies_and_counts_in_the_title(
 async def test_nothing_for_a_conversation_the_agent_is_reading(
     dashboard, browser, bus: Bus
 ) -> None:
-    page = await agent_page(browser, dashboard, RECORDER, permissions=["notifications"])
+    page = await signed_in_page(browser, dashboard, RECORDER, permissions=["notifications"])
     await visitor_says(bus, "v-ann", "first")
     cid = (await conversation_of(bus, "v-ann"))["conversation_id"]
     await until(page, "window.__notes.length === 1")
@@ -150,7 +137,7 @@ async def test_nothing_for_a_conversation_the_agent_is_reading(
 
 
 async def test_the_permission_is_asked_only_when_the_agent_clicks(dashboard, browser) -> None:
-    page = await agent_page(browser, dashboard, UNDECIDED)
+    page = await signed_in_page(browser, dashboard, UNDECIDED)
     bar = page.get_by_role("region", name="Browser notifications")
     await expect(bar).to_be_visible()
     assert await page.evaluate("window.__asked") == 0  # never on page load

@@ -15,16 +15,6 @@ pytestmark = pytest.mark.e2e
 PROMISE = "We\u2019ll email you at {} when we reply \u2014 not you? change it"
 
 
-@pytest.fixture
-async def chat(start_service):
-    return await start_service("chat")
-
-
-@pytest.fixture
-async def gateway(start_service):
-    return await start_service("gateway")
-
-
 async def demo_page(browser, gateway) -> Page:
     context = await browser.new_context(base_url=str(gateway.make_url("")).rstrip("/"))
     page = await context.new_page()

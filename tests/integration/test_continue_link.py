@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-import pytest
 
 from shared.bus import Bus
 from shared.continuity import ContinueGrant, continue_link_token
@@ -18,16 +17,6 @@ from tests.integration.visitor_ws_client import Visitor
 from tests.integration.widget_bus import agent_says, stream_events
 
 WS = "default"
-
-
-@pytest.fixture
-async def chat(start_service):
-    return await start_service("chat")
-
-
-@pytest.fixture
-async def gateway(start_service):
-    return await start_service("gateway")
 
 
 def link_for(settings: Settings, conversation_id: str, ttl_s: int = 3600) -> str:

@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from shared.continuity import ContinueGrant, continue_link_token
 from shared.settings import Settings
 from tests.integration.visitor_ws_client import Visitor
 from tests.support import eventually
-
-
-@pytest.fixture
-async def chat(start_service):
-    return await start_service("chat")
-
-
-@pytest.fixture
-async def gateway(start_service):
-    return await start_service("gateway")
 
 
 def contacts(visitor: Visitor) -> list[str | None]:

@@ -17,7 +17,6 @@ import nats.errors
 from aiohttp import web
 
 from services.gateway.visitor.grant import open_grant
-from shared.continuity import DEFAULT_CONTINUE_LINK_TTL_S
 from shared.errors import BusError
 from shared.snippet import install_snippet
 from shared.web import BUS, SETTINGS, WORKSPACES
@@ -48,10 +47,6 @@ def _render(name: str, status: int, nonce: str | None = None, **context: Any) ->
     return web.Response(text=html, status=status, content_type="text/html", headers=_headers(nonce))
 
 
-def _ttl_days() -> int:
-    return max(1, DEFAULT_CONTINUE_LINK_TTL_S // 86400)
-
-
 async def continue_page(request: web.Request) -> web.Response:
     app = request.app
     token = request.match_info["token"]
@@ -61,7 +56,7 @@ async def continue_page(request: web.Request) -> web.Response:
         return _render("unavailable.html", 503)
     workspace = app[WORKSPACES].get(granted.workspace_id) if granted else None
     if granted is None or workspace is None:
-        return _render("expired.html", 410, ttl_days=_ttl_days())
+        return _render("expired.html", 410)
     nonce = secrets.token_urlsafe(16)
     host = f"{request.scheme}://{request.host}"
     snippet = install_snippet(host, workspace.write_key, {"continueToken": token}, nonce)
