@@ -297,7 +297,8 @@ def _session(
             "locale": request.headers.get("Accept-Language", "").split(",")[0][:32],
         },
     )
-    page = frames.page_of(hello.page or {})
+    # a continue link's page address holds its token: not recorded anywhere
+    page = frames.page_of(hello.page or {}) if hello.continue_token is None else {}
     if page:
         session.context["page"] = page
     return session
