@@ -322,8 +322,10 @@ HANDLERS: dict[str, Handler] = {  # by the frame's type (its tag)
 }
 # frames that create something: they also count against the per-visitor message limit
 COSTLY = ("message", "email")
-# what a continue link's socket may not do: they touch the person, not the conversation
-NOT_GRANTED = ("email", "identify", "alias", "track", "page")
+# what a continue link's socket may do: the conversation's own frames. Any other type
+# (identify, alias, email, track, page: they touch the person) is refused there, and so
+# is a type added later until it is listed here (fail closed)
+GRANTED = ("message", "typing", "read", "resync", "ping")
 
 
 async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
@@ -332,7 +334,7 @@ async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
     except FrameRefused as exc:
         raise FrameError(exc.code, str(exc)) from exc
     kind = str(type(typed).__struct_config__.tag)
-    if s.grant is not None and kind in NOT_GRANTED:
+    if s.grant is not None and kind not in GRANTED:
         raise FrameError("not_granted", "a continue link opens this conversation only")
     try:
         return await HANDLERS[kind](s, typed)
