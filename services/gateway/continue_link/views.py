@@ -58,8 +58,8 @@ async def continue_page(request: web.Request) -> web.Response:
     if granted is None or workspace is None:
         return _render("expired.html", 410)
     nonce = secrets.token_urlsafe(16)
-    host = f"{request.scheme}://{request.host}"
-    snippet = install_snippet(host, workspace.write_key, {"continueToken": token}, nonce)
+    # no host: the page's own origin, as the browser sees it (https behind a TLS proxy too)
+    snippet = install_snippet("", workspace.write_key, {"continueToken": token}, nonce)
     return _render("continue.html", 200, nonce, workspace_name=workspace.name, snippet=snippet)
 
 
