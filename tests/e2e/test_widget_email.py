@@ -83,3 +83,16 @@ async def test_a_member_whose_profile_has_an_email_is_not_asked(
     await open_widget(page)
     await expect(page.get_by_text(PROMISE.format("sally@example.com"))).to_be_visible()
     await expect(page.get_by_role("textbox", name="Email")).to_be_hidden()
+
+
+async def test_an_identify_with_an_email_answers_a_prompt_already_showing(
+    browser, chat, gateway
+) -> None:
+    page = await demo_page(browser, gateway)
+    await page.get_by_role("button", name="Open chat").click()
+    await visitor_writes(page, "Hello?")
+    ask = page.get_by_role("textbox", name="Email")
+    await expect(ask).to_be_visible()  # nobody is online: asked at once
+    await page.evaluate("parley.identify('u-sam', {email: 'sam@example.com'})")
+    await expect(page.get_by_text(PROMISE.format("sam@example.com"))).to_be_visible()
+    await expect(ask).to_be_hidden()

@@ -110,8 +110,8 @@ Widget.prototype.onFrame = function (f) {
       break;
     case "contact":
       this.contactKnown = true;
-      this.setEmail(f.email);
-      this.schedulePrompt();
+      if (f.email) this.setEmail(f.email);
+      else this.schedulePrompt();
       break;
     case "error":
       this.onError(f);
@@ -270,6 +270,7 @@ Widget.prototype.setEmail = function (email) {
   if (this.changingEmail) this.ui.showAsk(false);
   this.changingEmail = false;
   this.showEmail();
+  this.schedulePrompt(); // a prompt already showing goes: the address is known
 };
 
 Widget.prototype.changeEmail = function () {
