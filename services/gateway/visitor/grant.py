@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from shared.bus import Bus
 from shared.continuity import read_continue_link_token
@@ -29,6 +30,10 @@ class GrantedConversation:
     conversation_id: str
     visitor_id: str  # the conversation's socket key: never sent to the browser
     distinct_id: str
+
+    def claims(self) -> dict[str, Any]:
+        """What the socket acts as, in the shape of a visitor token's claims (never signed)."""
+        return {"vid": self.visitor_id, "did": self.distinct_id}
 
 
 async def open_grant(

@@ -6,7 +6,8 @@ connection and connect-rate limits. A bad key or origin is a permanent refusal,
 said inside the socket (an error frame, then close 4001/4003) because a browser
 cannot read a refused handshake and the widget would retry forever. After it: the
 first frame is `hello`, with the visitor token when the browser has one; without a
-valid one the gateway mints a new visitor. Every later frame is checked for size,
+valid one the gateway mints a new visitor. A hello with a continue link's token
+instead is granted that one conversation (visitor/grant.py) or refused for good. Every later frame is checked for size,
 rate and shape; a bad one gets an `error` frame and the socket stays up until the
 abuse continues.
 """
@@ -195,11 +196,9 @@ async def _hello(
     if hello is None:
         return None
     granted = None
-    if hello.continue_token is not None:
+    if hello.continue_token is not None:  # a continue link: its conversation's key, no visitor
         granted = await _granted(app, ws, workspace, hello.continue_token)
-        if granted is None:
-            return None
-        claims: dict[str, Any] | None = {"vid": granted.visitor_id, "did": granted.distinct_id}
+        claims = granted.claims() if granted is not None else None
     else:
         claims = await _visitor_claims(app, ws, workspace, ip, hello)
     if claims is None:
@@ -331,7 +330,7 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
 
 async def _catch_up(session: frames.Session, conn: VisitorConn, hello: HelloFrame) -> None:
     """Presence, the history after the hello's `last_seq` (all of it without one), then
-    the address replies are emailed to when there is one (`contact`)."""
+    where replies are emailed (`contact`, null when nowhere; never on a continue link)."""
     after = hello.last_seq or None  # 0: the widget shows nothing yet
     try:
         await frames.send_presence(session)
