@@ -153,3 +153,19 @@ async def test_the_continue_page_opens_the_widget_or_says_the_link_expired(
             assert "This link has expired" in text
             assert "start a new chat" in text
             assert "continueToken" not in text and "Traceback" not in text
+
+
+async def test_a_continue_link_while_chat_is_down_says_try_again_not_expired(
+    gateway, settings: Settings
+) -> None:
+    token = link_for(settings, "0123456789abcdef01234567")  # valid: chat could not be asked
+    async with aiohttp.ClientSession() as http:
+        async with http.get(gateway.make_url(f"/c/{token}")) as page:
+            assert page.status == 503
+            text = await page.text()
+    assert "unavailable right now" in text and "expired" not in text
+    visitor = await Visitor.connect(gateway, settings.write_key, continue_token=token)
+    await asyncio.wait_for(visitor.closed.wait(), 10)
+    assert [(f["type"], f["code"]) for f in visitor.frames] == [("error", "unavailable")]
+    assert visitor.ws.close_code == 1013  # transient: the widget reconnects with backoff
+    await visitor.close()
