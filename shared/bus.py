@@ -238,6 +238,19 @@ class Bus:
         handler: JsonHandler,
         queue: str = "",
     ) -> Any:
+        async def on_payload(msg: Msg) -> None:
+            await handler(decode(msg.data))
+
+        return await self.subscribe_messages(subject, on_payload, queue)
+
+    async def subscribe_messages(
+        self,
+        subject: str,
+        handler: Callable[[Msg], Awaitable[None]],
+        queue: str = "",
+    ) -> Any:
+        """`subscribe` with the message itself (its subject and raw bytes) for the handler:
+        a wildcard subscription dispatching by subject, a payload read with msgspec."""
         assert self.nc is not None
 
         async def on_msg(msg: Msg) -> None:
@@ -246,7 +259,7 @@ class Bus:
             running = asyncio.get_running_loop().create_future()  # for stop_taking_work
             self._live_handlers.add(running)
             try:
-                await handler(decode(msg.data))
+                await handler(msg)
             except Exception:
                 HANDLER_ERRORS.labels(self.service, subject).inc()
                 log.exception("live handler failed", extra={"subject": subject})

@@ -87,12 +87,22 @@ class Subjects:
     def live_visitor(self, workspace_id: str, visitor_key: str) -> str:
         return self._s("live", "visitor", workspace_id, visitor_key)
 
+    @property
+    def live_visitor_all(self) -> str:
+        """Every visitor's frames: one wildcard subscription per gateway process."""
+        return self._s("live", "visitor", "*", "*")
+
     def live_agents(self, workspace_id: str) -> str:
         return self._s("live", "agents", workspace_id)
 
     def live_visitors(self, workspace_id: str) -> str:
         """Frames for every visitor socket of a workspace (presence)."""
         return self._s("live", "visitors", workspace_id)
+
+    @property
+    def live_visitors_all(self) -> str:
+        """Every workspace's presence: one wildcard subscription per gateway process."""
+        return self._s("live", "visitors", "*")
 
     @property
     def dashboard_sessions_ended(self) -> str:

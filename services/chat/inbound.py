@@ -25,6 +25,7 @@ from shared import clock
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
 from shared.schema.chat_requests import CLIENT_MSG_ID_PATTERN
+from shared.schema.live import VisitorContact
 
 CLIENT_MSG_ID = re.compile(CLIENT_MSG_ID_PATTERN)
 SYSTEM = {"kind": "system", "id": None, "name": "Parley", "avatar": None}
@@ -251,7 +252,7 @@ async def _confirm_emails(ctx: ChatContext, items: list[Inbound]) -> None:
     """Tell the visitor's widgets which address we will write to (the last one given)."""
     latest = {(i.workspace_id, i.visitor_id): i.email for i in items if i.email}
     for (ws, visitor_id), email in latest.items():
-        await ctx.live.to_visitor(ws, visitor_id, {"type": "contact", "email": email})
+        await ctx.live.to_visitor(ws, visitor_id, VisitorContact(email=email))
 
 
 async def _announce_emails(ctx: ChatContext, items: list[Inbound], results: list[Stored]) -> None:

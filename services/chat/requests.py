@@ -19,6 +19,7 @@ from shared import clock
 from shared.errors import PermanentError
 from shared.metrics import CHAT_MESSAGES
 from shared.schema import chat_requests as rq
+from shared.schema.live import VisitorRead
 from shared.schema.requests import read_request
 
 Handler = Callable[[ChatContext, Any], Awaitable[Any]]
@@ -154,7 +155,7 @@ async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[st
     unread = await ctx.store.unread(conversation, agent_id)
     ws, cid = conversation["workspace_id"], conversation["_id"]
     await ctx.live.to_visitor(
-        ws, conversation["visitor_id"], {"type": "read", "conversation_id": cid, "seq": mark}
+        ws, conversation["visitor_id"], VisitorRead(conversation_id=cid, seq=mark)
     )
     result = {"conversation_id": cid, "agent_id": agent_id, "seq": mark, "unread": unread}
     await ctx.live.to_agents(ws, {"type": "read", **result})

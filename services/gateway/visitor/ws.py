@@ -207,7 +207,7 @@ async def _hello(
     session = _session(request, workspace, conn, claims, hello)
     session.grant = granted
     conn.send(_welcome(session))
-    await app[HUB].add(conn)
+    app[HUB].add(conn)
     await _catch_up(session, conn, hello)
     return session
 
@@ -381,7 +381,7 @@ async def _serve(
 async def _flushed(conn: VisitorConn, timeout: float = 1.0) -> None:
     """Give the writer a moment to send what is queued (the reason before a close)."""
     for _ in range(int(timeout / 0.01)):
-        if conn.queue.empty():
+        if conn.outbox.empty:
             return
         await asyncio.sleep(0.01)
 
@@ -402,6 +402,7 @@ def setup(app: web.Application) -> None:
 
     async def start(app: web.Application) -> None:
         app[HUB] = VisitorHub(app[BUS])
+        await app[HUB].start()
         app[LIMITERS] = Limiters(app[LIMITS])
 
     async def shutdown(app: web.Application) -> None:
