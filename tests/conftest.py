@@ -99,6 +99,18 @@ async def start_service(aiohttp_server, settings: Settings) -> StartService:
 
 
 @pytest.fixture
+async def chat(start_service: StartService) -> TestServer:
+    """The chat service of the test's deployment (a test module may define its own)."""
+    return await start_service("chat")
+
+
+@pytest.fixture
+async def gateway(start_service: StartService) -> TestServer:
+    """The gateway of the test's deployment (a test module may define its own)."""
+    return await start_service("gateway")
+
+
+@pytest.fixture
 async def bus(settings: Settings) -> AsyncIterator:
     """A bus client of the test's own deployment (its prefix), with the standard streams."""
     from shared.bus import Bus

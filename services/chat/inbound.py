@@ -24,6 +24,7 @@ from shared import clock
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
 from shared.schema.chat_inbound import MailNote, MailReply, VisitorMessage, read_inbound
+from shared.schema.live import VisitorContact
 
 SYSTEM = {"kind": "system", "id": None, "name": "Parley", "avatar": None}
 
@@ -74,7 +75,9 @@ def parse_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Inbound:
             internal,
         )
     if isinstance(record, VisitorMessage):
-        kind, text, email = "visitor.message", record.text, email_in(record.text)
+        kind, text = "visitor.message", record.text
+        # from a continue link's socket: it may post in the conversation, not change the person
+        email = None if record.scope == "conversation" else email_in(text)
         author = {"kind": "visitor", "id": record.visitor_id, "name": None, "avatar": None}
     else:
         email = normalize_email(record.email)
@@ -106,6 +109,7 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
     for result in results:
         await ctx.live.message(result.message, result.conversation)
     await facts.visitor_messages(ctx.bus, [(r.message, r.conversation) for r in results])
+    await _confirm_emails(ctx, items)
     for conversation in {r.conversation["_id"]: r.conversation for r in results}.values():
         ctx.resolver.schedule(conversation)
     return results
@@ -261,9 +265,17 @@ def _message(ws: str, cid: str, mid: str, item: Inbound, seq: int) -> dict[str, 
         "author": item.author,
         "text": item.text,
         "created_at": clock.now(),
-        "internal": item.internal,
+        # the prompt's record is the agents' line; the visitor gets a `contact` frame
+        "internal": item.internal or item.kind == "visitor.email",
         **({"via": item.via} if item.via else {}),
     }
+
+
+async def _confirm_emails(ctx: ChatContext, items: list[Inbound]) -> None:
+    """Tell the visitor's widgets which address we will write to (the last one given)."""
+    latest = {(i.workspace_id, i.visitor_id): i.email for i in items if i.email}
+    for (ws, visitor_id), email in latest.items():
+        await ctx.live.to_visitor(ws, visitor_id, VisitorContact(email=email))
 
 
 async def _announce_emails(ctx: ChatContext, items: list[Inbound], results: list[Stored]) -> None:

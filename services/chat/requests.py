@@ -205,8 +205,20 @@ async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
         status=conversation["status"],
         visitor_read_seq=conversation.get("visitor_read_seq", 0),
         agent_read_seq=await ctx.store.agent_read_seq(ws, conversation["_id"]),
+        email=conversation.get("email"),
     )
     return builtins(history)
+
+
+async def continue_open(ctx: ChatContext, p: rq.ContinueOpen) -> dict[str, Any]:
+    """The visitor key a continue link's conversation is reached by (one per conversation:
+    the unique (workspace, visitor_id) index), for the gateway only: never sent on."""
+    conversation = await _conversation(ctx, p)
+    return {
+        "conversation_id": conversation["_id"],
+        "visitor_id": conversation["visitor_id"],
+        "distinct_id": conversation.get("distinct_id") or conversation["visitor_id"],
+    }
 
 
 async def presence_get(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any]:
@@ -218,6 +230,7 @@ async def presence_get(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any
 HANDLERS: dict[str, tuple[type[rq.ChatRequest], Handler]] = {
     "history": (rq.HistoryRequest, history),
     "presence.get": (rq.PresenceRequest, presence_get),
+    "continue.open": (rq.ContinueOpen, continue_open),
     "agent.send": (rq.AgentSend, agent_send),
     "conversations.list": (rq.ConversationsList, conversations_list),
     "conversations.changed": (rq.ConversationsChanged, conversations_changed),

@@ -12,7 +12,16 @@ from services.dashboard.pages import error_pages_middleware
 from services.dashboard.render import Renderer
 from services.dashboard.store import INDEXES, Store
 from services.dashboard.throttle import LoginThrottle
-from services.dashboard.views import api, contacts, conversation, inbox, settings, signin, team
+from services.dashboard.views import (
+    api,
+    contacts,
+    conversation,
+    inbox,
+    notifications,
+    settings,
+    signin,
+    team,
+)
 from services.dashboard.views import audit as audit_views
 from services.dashboard.views import deadletters as deadletter_views
 from services.dashboard.views import mail as mail_views
@@ -45,7 +54,7 @@ def create_app(config: Settings) -> web.Application:
     audit.setup(app)
     notify_targets.setup(app)
     agent_ws.setup(app)
-    every_view = (signin, inbox, conversation, api, contacts, settings, team)
+    every_view = (signin, inbox, conversation, api, contacts, settings, team, notifications)
     for views in (*every_view, audit_views, deadletter_views, mail_views, me_views, password_views):
         views.setup(app)
     app.router.add_static("/static/", STATIC, append_version=True)

@@ -11,7 +11,7 @@ naming the field, and the consumer dead-letters it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -41,6 +41,9 @@ class InboundRecord(msgspec.Struct, tag_field="type", kw_only=True):
 class VisitorMessage(InboundRecord, tag="visitor.message"):
     text: Text
     page_url: str | None = None
+    # "conversation": from a continue link's socket, which may post in the conversation
+    # but not change the person (chat reads no email address out of it)
+    scope: Literal["conversation"] | None = None
 
 
 class VisitorEmail(InboundRecord, tag="visitor.email"):

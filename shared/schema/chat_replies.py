@@ -118,3 +118,4 @@ class History(msgspec.Struct):
     status: Literal["open", "pending", "snoozed", "resolved"] | None = None
     visitor_read_seq: int = 0
     agent_read_seq: int = 0
+    email: str | None = None  # where the replies are emailed (given in this chat), if any

@@ -60,7 +60,14 @@ class VisitorRead(LiveFrame, tag="read"):
     seq: Seq
 
 
-VisitorFrame = VisitorMessage | VisitorTyping | VisitorRead
+class VisitorContact(LiveFrame, tag="contact"):
+    """Where replies will be emailed, after the visitor gave an address (the prompt or a
+    message). The person's, not the conversation's: never to a continue link's socket."""
+
+    email: str
+
+
+VisitorFrame = VisitorMessage | VisitorTyping | VisitorRead | VisitorContact
 
 
 # --- chat -> every visitor socket of a workspace (P.live.visitors.<ws>) --------------------

@@ -76,7 +76,9 @@ async def test_a_backlog_is_stored_in_order_once_each_with_a_frame_each(
         return len(messages) >= len(VISITORS) * 6
 
     await eventually(every_frame_came)
-    acks_of_m1 = frames.matching(lambda f: f["message"]["client_msg_id"] == "m1")
+    acks_of_m1 = frames.matching(
+        lambda f: f["type"] == "message" and f["message"]["client_msg_id"] == "m1"
+    )
     by_conversation: dict[str, set[str]] = {}
     for frame in acks_of_m1:
         by_conversation.setdefault(frame["message"]["conversation_id"], set()).add(

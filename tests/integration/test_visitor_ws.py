@@ -309,8 +309,8 @@ async def test_the_email_prompt_makes_an_email_event_and_a_chat_record(
         {"type": "email", "client_msg_id": "email-0002", "email": " Sally@Example.COM "}
     )
     await visitor.wait_for(lambda f: f["type"] == "accepted" and f["ref"] == "email-0002")
-    system = await visitor.wait_for(lambda f: f["type"] == "message")
-    assert system["message"]["author"]["kind"] == "system"
+    contact = await visitor.wait_for(lambda f: f["type"] == "contact" and f["email"])
+    assert contact["email"] == "sally@example.com"  # the stored form, for every tab
     emails = await stream_events(bus, "email")
     assert [(e["email"], e["anonymous_id"]) for e in emails] == [
         ("sally@example.com", visitor.welcome["distinct_id"])

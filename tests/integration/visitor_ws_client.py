@@ -38,6 +38,7 @@ class Visitor:
         *,
         token: str | None = None,
         last_seq: int | None = None,
+        continue_token: str | None = None,
         origin: str = ORIGIN,
         hello: bool = True,
     ) -> Visitor:
@@ -51,10 +52,13 @@ class Visitor:
             raise
         visitor = cls(ws, session)
         if hello:
-            await visitor.send(
-                {"type": "hello", "token": token, "last_seq": last_seq, "page": {"url": origin}}
-            )
-            await visitor.wait_for(lambda f: f["type"] == "welcome")
+            frame = {"type": "hello", "token": token, "last_seq": last_seq, "page": {"url": origin}}
+            if continue_token is not None:
+                frame["continue_token"] = continue_token
+            await visitor.send(frame)
+            # a continue link may be refused: its error frame is the answer then
+            answers = ("welcome", "error") if continue_token is not None else ("welcome",)
+            await visitor.wait_for(lambda f: f["type"] in answers)
         return visitor
 
     async def _read(self) -> None:

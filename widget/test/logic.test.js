@@ -2,7 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  backoffDelay, newId, safeHref, linkify, validEmail, hasEmail, Timeline, emailPromptDelay, replayQueue, presenceLine,
+  backoffDelay, newId, safeHref, linkify, validEmail, hasEmail, Timeline, emailPromptDelay, emailView, replayQueue, presenceLine,
 } = require('../../services/gateway/widget/lib/logic.js');
 
 const msg = (seq, kind, extra = {}) => ({
@@ -99,6 +99,18 @@ test('the email prompt: now when nobody is online, after the wait otherwise, nev
   assert.equal(emailPromptDelay({ ...base, onlineAgents: 0, agentAnswered: true, now: t0 }), null);
   assert.equal(emailPromptDelay({ ...base, onlineAgents: 0, emailGiven: true, now: t0 }), null);
   assert.equal(emailPromptDelay({ ...base, onlineAgents: 0, firstVisitorAt: null, now: t0 }), null);
+});
+
+test('the panel confirms a known email once the visitor has written, and asks when changing it', () => {
+  const base = { granted: false, changing: false, email: 'sally@example.com', visitorWrote: true };
+  assert.equal(emailView(base), 'confirm');
+  assert.equal(emailView({ ...base, visitorWrote: false }), null); // an empty panel stays quiet
+  assert.equal(emailView({ ...base, email: null }), null); // the prompt's own timing decides
+  assert.equal(emailView({ ...base, changing: true }), 'change'); // "change it": the form again
+  assert.equal(emailView({ ...base, email: null, changing: true }), 'change');
+  // a continue link's panel never speaks about the person's address
+  assert.equal(emailView({ ...base, granted: true }), null);
+  assert.equal(emailView({ ...base, granted: true, changing: true }), null);
 });
 
 test('the loader queue replays in order and one bad call does not stop the rest', () => {

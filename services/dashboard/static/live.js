@@ -72,6 +72,8 @@
     if (live.socket && live.socket.readyState === 1) live.socket.send(JSON.stringify(frame));
   } };
   window.parleyLive = live;
+  // another script's handler of the agent socket's frames (notify.js)
+  live.listen = function (handler) { handlers.push(handler); };
 
   function setStatus(state) {
     var dot = document.getElementById("live-status");

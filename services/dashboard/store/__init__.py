@@ -57,6 +57,18 @@ INDEXES = {
 }
 
 
+# how an agent is told of a visitor message nobody answered (Your notifications);
+# each can be turned off by the agent; sound is off until they turn it on
+NOTIFY_CHANNELS = ("browser", "sound", "title")
+NOTIFY_DEFAULTS = {"browser": True, "sound": False, "title": True}
+
+
+def notify_settings(agent: dict[str, Any]) -> dict[str, bool]:
+    """The agent's notification channels, the defaults filling what they never set."""
+    saved = agent.get("notify") or {}
+    return {name: bool(saved.get(name, NOTIFY_DEFAULTS[name])) for name in NOTIFY_CHANNELS}
+
+
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -145,6 +157,15 @@ class Store(Resets):
         await self.db.agents.update_one(
             {"_id": agent_id, "workspace_id": workspace_id}, {"$set": {"active": active}}
         )
+
+    async def set_notify(self, workspace_id: str, agent_id: str, channels: dict[str, bool]) -> None:
+        """Save the agent's own notification channels (only the known ones, each on its own
+        field, so a channel saved elsewhere is left as it is)."""
+        fields = {f"notify.{k}": bool(v) for k, v in channels.items() if k in NOTIFY_CHANNELS}
+        if fields:
+            await self.db.agents.update_one(
+                {"_id": agent_id, "workspace_id": workspace_id}, {"$set": fields}
+            )
 
     async def _keep_an_admin(self, workspace_id: str, agent_id: str) -> None:
         others = await self.db.agents.count_documents(

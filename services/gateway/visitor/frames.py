@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import msgspec
 
 from services.gateway.events_out import BUS_FAILURES, publish_events
+from services.gateway.visitor.grant import GrantedConversation
 from services.gateway.visitor.hub import VisitorConn
 from services.gateway.visitor.limits import Limits
 from shared import clock
@@ -67,6 +68,8 @@ class Session:
     distinct_id: str
     user_id: str | None
     context: dict[str, Any] = field(default_factory=dict)
+    # opened by a continue link: this one conversation only (services/gateway/visitor/grant.py)
+    grant: GrantedConversation | None = None
 
     @property
     def ws_id(self) -> str:
@@ -128,9 +131,13 @@ def page_of(frame: dict[str, Any]) -> dict[str, str]:
 async def on_message(s: Session, frame: MessageFrame) -> dict[str, Any]:
     text = _text(frame.text, "text", s.limits.max_text_chars)
     page_url = s.context.get("page", {}).get("url")
-    return await _to_chat(
-        s, VisitorMessage(**_sender(s, frame.client_msg_id), text=text, page_url=page_url)
+    # a continue link's socket may post in the conversation, not change the person:
+    # chat reads no email out of what it sends
+    scope: Literal["conversation"] | None = "conversation" if s.grant is not None else None
+    record = VisitorMessage(
+        **_sender(s, frame.client_msg_id), text=text, page_url=page_url, scope=scope
     )
+    return await _to_chat(s, record)
 
 
 async def on_email(s: Session, frame: EmailFrame) -> dict[str, Any]:
@@ -181,8 +188,10 @@ async def on_read(s: Session, frame: ReadFrame) -> None:
     await s.bus.publish(s.bus.subjects.request("chat", "visitor.signal"), signal)
 
 
-async def send_history(s: Session, after_seq: int | None) -> None:
-    """The latest messages (no `after_seq`) or every message after it, page by page."""
+async def send_history(s: Session, after_seq: int | None) -> str | None:
+    """The latest messages (no `after_seq`) or every message after it, page by page;
+    returns the address the conversation's replies are emailed to (None: none given)."""
+    history = History()
     for _ in range(HISTORY_PAGES):
         payload = HistoryRequest(
             workspace_id=s.ws_id,
@@ -207,8 +216,31 @@ async def send_history(s: Session, after_seq: int | None) -> None:
             }
         )
         if not more:
-            return
+            break
         after_seq = max(m.seq for m in messages)
+    return history.email
+
+
+async def send_contact(
+    s: Session, conversation_email: str | None, ask_identity: bool = True
+) -> None:
+    """At hello: the address we will write to (null: none), so the widget says so instead
+    of asking, and knows before it asks.
+
+    The one the visitor gave in this chat, else a member's profile email (identity is
+    asked only for a token with a user id). Never to a continue link's socket.
+    """
+    if s.grant is not None:
+        return
+    email = conversation_email
+    if email is None and s.user_id and ask_identity:
+        found = await s.bus.request(
+            s.bus.subjects.request("identity", "profile.resolve"),
+            {"workspace_id": s.ws_id, "distinct_id": s.distinct_id},
+            timeout=2,
+        )
+        email = found.get("email") if isinstance(found, dict) else None
+    s.conn.send({"type": "contact", "email": email if isinstance(email, str) and email else None})
 
 
 async def on_resync(s: Session, frame: ResyncFrame) -> None:
@@ -290,6 +322,10 @@ HANDLERS: dict[str, Handler] = {  # by the frame's type (its tag)
 }
 # frames that create something: they also count against the per-visitor message limit
 COSTLY = ("message", "email")
+# what a continue link's socket may do: the conversation's own frames. Any other type
+# (identify, alias, email, track, page: they touch the person) is refused there, and so
+# is a type added later until it is listed here (fail closed)
+GRANTED = ("message", "typing", "read", "resync", "ping")
 
 
 async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
@@ -297,8 +333,11 @@ async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
         typed = read_frame(frame)
     except FrameRefused as exc:
         raise FrameError(exc.code, str(exc)) from exc
+    kind = str(type(typed).__struct_config__.tag)
+    if s.grant is not None and kind not in GRANTED:
+        raise FrameError("not_granted", "a continue link opens this conversation only")
     try:
-        return await HANDLERS[str(type(typed).__struct_config__.tag)](s, typed)
+        return await HANDLERS[kind](s, typed)
     except PermanentError as exc:
         raise FrameError("invalid", str(exc)) from exc
     except BUS_FAILURES as exc:

@@ -29,6 +29,7 @@ from shared.bus import Bus
 from shared.outbox import Outbox
 from shared.schema.live import (
     LiveRefused,
+    VisitorContact,
     VisitorMessage,
     frame_text,
     read_presence,
@@ -51,6 +52,8 @@ class VisitorConn:
     workspace_id: str
     visitor_id: str
     ip: str
+    # False for a continue link's socket (services/gateway/visitor/grant.py)
+    profile_frames: bool = True
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
@@ -128,6 +131,8 @@ class VisitorHub:
             return
         if isinstance(frame, VisitorMessage) and frame.message.internal:
             return  # never to a visitor, whoever published it
+        if isinstance(frame, VisitorContact):  # the person's, not the conversation's
+            conns = [c for c in conns if c.profile_frames]
         _fan_out(frame_text(frame), conns)
 
     async def _on_workspace(self, msg: Msg) -> None:
