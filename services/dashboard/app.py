@@ -25,7 +25,6 @@ from services.dashboard.views import (
 from services.dashboard.views import audit as audit_views
 from services.dashboard.views import deadletters as deadletter_views
 from services.dashboard.views import mail as mail_views
-from services.dashboard.views import me as me_views
 from services.dashboard.views import password as password_views
 from shared.settings import Settings
 from shared.web import DB, add_mongo, add_workspaces, create_base_app
@@ -55,7 +54,7 @@ def create_app(config: Settings) -> web.Application:
     notify_targets.setup(app)
     agent_ws.setup(app)
     every_view = (signin, inbox, conversation, api, contacts, settings, team, notifications)
-    for views in (*every_view, audit_views, deadletter_views, mail_views, me_views, password_views):
+    for views in (*every_view, audit_views, deadletter_views, mail_views, password_views):
         views.setup(app)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app

@@ -9,13 +9,14 @@ from typing import Any
 from aiohttp import web
 
 from services.dashboard import keys
+from services.dashboard.store import notify_settings
 from shared.errors import PermanentError
 from shared.web import BUS
 
 
 def targets(agents: list[dict[str, Any]], assignee_id: str | None) -> list[dict[str, Any]]:
     active = [a for a in agents if a.get("active", True)]
-    wanting = [a for a in active if a.get("notify_email", True)]
+    wanting = [a for a in active if notify_settings(a)["email"]]
     assignee = next((a for a in active if a["_id"] == assignee_id), None)
     if assignee is not None:  # assigned to an active agent: them only (none if they opted out)
         return [_out(assignee)] if assignee in wanting else []

@@ -9,7 +9,12 @@ from services.dashboard.notify_targets import targets
 
 ANN: dict[str, Any] = {"_id": "ann", "name": "Ann", "email": "ann@acme.test"}
 BOB: dict[str, Any] = {"_id": "bob", "name": "Bob", "email": "bob@acme.test"}
-OFF: dict[str, Any] = {"_id": "cy", "name": "Cy", "email": "cy@acme.test", "notify_email": False}
+OFF: dict[str, Any] = {
+    "_id": "cy",
+    "name": "Cy",
+    "email": "cy@acme.test",
+    "notify": {"email": False},
+}
 GONE: dict[str, Any] = {"_id": "di", "name": "Di", "email": "di@acme.test", "active": False}
 TEAM = [ANN, BOB, OFF, GONE]
 

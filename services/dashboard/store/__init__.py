@@ -58,9 +58,10 @@ INDEXES = {
 
 
 # how an agent is told of a visitor message nobody answered (Your notifications);
-# each can be turned off by the agent; sound is off until they turn it on
-NOTIFY_CHANNELS = ("browser", "sound", "title")
-NOTIFY_DEFAULTS = {"browser": True, "sound": False, "title": True}
+# each can be turned off by the agent; sound is off until they turn it on; `email` is
+# the mail service's email after PARLEY_AGENT_NOTIFY_DELAY_S (notify_targets)
+NOTIFY_CHANNELS = ("browser", "sound", "title", "email")
+NOTIFY_DEFAULTS = {"browser": True, "sound": False, "title": True, "email": True}
 
 
 def notify_settings(agent: dict[str, Any]) -> dict[str, bool]:
@@ -122,10 +123,6 @@ class Store(Resets):
     async def agents(self, workspace_id: str) -> list[dict[str, Any]]:
         cursor = self.db.agents.find({"workspace_id": workspace_id}).sort("created_at", 1)
         return await cursor.to_list(500)
-
-    async def set_email_notifications(self, agent_id: str, on: bool) -> None:
-        """The agent's own choice: emails about visitor messages nobody read (services/mail)."""
-        await self.db.agents.update_one({"_id": agent_id}, {"$set": {"notify_email": on}})
 
     async def authenticate(self, email: str, password: str) -> dict[str, Any] | None:
         agent = await self.agent_by_email(email)

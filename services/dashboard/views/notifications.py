@@ -1,5 +1,6 @@
-"""Your notifications (every agent, for themselves): how the dashboard tells them of a
-visitor message nobody answered (a browser notification, a sound, the tab title)."""
+"""Your notifications (every agent, for themselves): how Parley tells them of a visitor
+message nobody answered (a browser notification, a sound, the tab title, and an email
+from the mail service when nobody has read it after PARLEY_AGENT_NOTIFY_DELAY_S)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,26 @@ from services.dashboard import keys
 from services.dashboard.auth import current_agent, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import NOTIFY_CHANNELS
+from shared.web import SETTINGS
 
 
 async def notifications_page(request: web.Request) -> web.Response:
-    saved = request.query.get("saved") == "1"
-    return render(request, "notifications.html", {"active": "notifications", "saved": saved})
+    context = {
+        "active": "notifications",
+        "saved": request.query.get("saved") == "1",
+        "agent_notify_delay": _minutes(request.app[SETTINGS].mail.agent_notify_delay_s),
+    }
+    return render(request, "notifications.html", context)
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g} seconds"
+    return f"{seconds / 60:g} minutes"
+
+
+async def your_settings(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther("/me/notifications")
 
 
 async def save_notifications(request: web.Request) -> web.Response:
@@ -25,5 +41,6 @@ async def save_notifications(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    app.router.add_get("/me", your_settings)
     app.router.add_get("/me/notifications", notifications_page)
     app.router.add_post("/me/notifications", save_notifications)
