@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.chat.agent_sends import AgentSends
 from services.chat.context import ChatContext
 from services.chat.duties import TICK_SECONDS, run_duties
 from services.chat.inbound import apply_inbound, parse_inbound
@@ -74,6 +75,7 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
         resolver=ProfileResolver(bus, store, live),
         workspaces=app[WORKSPACES],
     )
+    ctx.agent_sends = AgentSends(ctx)
     app[CHAT] = ctx
     app[READINESS]["consumers"] = bus.consumers_healthy
     s = bus.subjects
@@ -108,6 +110,7 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
         bus.consume(s.identity_stream, MERGES_CONSUMER, s.identity_fact("merged"), merged)
     )
     consumers.append(asyncio.create_task(run_duties(ctx, tick)))
+    consumers.append(asyncio.create_task(ctx.agent_sends.run()))
     yield
     # stop consuming before the database closes underneath the handlers
     await tasks.stop(*consumers)

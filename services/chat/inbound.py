@@ -12,17 +12,19 @@ import asyncio
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 
 from services.chat.context import ChatContext
 from services.chat.email_detect import email_event, email_in
-from services.chat.fold import fold_stage
+from services.chat.fold import fold_stage, may_be_stored
 from services.chat.model import req_id, req_text
 from services.chat.store import Stored, alloc_field, new_conversation
 from shared import clock
 from shared.errors import PermanentError
+from shared.events import parse_time
 from shared.identifiers import normalize_email
 from shared.schema.chat_requests import CLIENT_MSG_ID_PATTERN
 
@@ -40,6 +42,8 @@ def client_msg_id_of(payload: dict[str, Any]) -> str:
 
 @dataclass(frozen=True, eq=False)  # each delivery is its own item
 class Inbound:
+    """One message to store: a visitor's (from the gateway) or an agent's (agent.send)."""
+
     kind: str
     workspace_id: str
     visitor_id: str
@@ -48,6 +52,8 @@ class Inbound:
     text: str
     author: dict[str, Any]
     email: str | None
+    internal: bool = False
+    sent_at: datetime | None = None  # when the gateway took it (how long it waited)
 
 
 def parse_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Inbound:
@@ -70,7 +76,10 @@ def parse_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Inbound:
             raise PermanentError("email is not a valid address", code="bad_email")
         text = f"The visitor left their email: {email}"
         author = SYSTEM
-    return Inbound(kind, ws, visitor_id, distinct_id, client_msg_id, text, author, email)
+    sent_at = parse_time(payload.get("sent_at"))
+    return Inbound(
+        kind, ws, visitor_id, distinct_id, client_msg_id, text, author, email, sent_at=sent_at
+    )
 
 
 async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
@@ -80,7 +89,7 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
         by_ws[item.workspace_id].append(item)
     stored: dict[Inbound, Stored] = {}
     for ws, group in by_ws.items():
-        stored.update(await _store(ctx, ws, group))
+        stored.update(await store_batch(ctx, ws, group))
     results = [stored[item] for item in items]
     await _announce_emails(ctx, items, results)
     for result in results:
@@ -118,8 +127,15 @@ class _Inserted:
     dropped: dict[str, list[str]]  # conversation -> our message ids that lost
 
 
-async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inbound, Stored]:
-    batch = await _read(ctx, ws, items)
+async def store_batch(
+    ctx: ChatContext,
+    ws: str,
+    items: list[Inbound],
+    convs: dict[str, dict[str, Any]] | None = None,
+) -> dict[Inbound, Stored]:
+    """Store one workspace's `items`, a few round trips for the whole batch; `convs`
+    (visitor id -> conversation) when the caller has read them already."""
+    batch = await _read(ctx, ws, items, convs)
     await _open_conversations(ctx, batch)
     field_name = alloc_field()
     tops = await _reserve_seqs(ctx, batch, field_name)
@@ -133,13 +149,17 @@ async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inboun
     return out
 
 
-async def _read(ctx: ChatContext, ws: str, items: list[Inbound]) -> _Batch:
+async def _read(
+    ctx: ChatContext, ws: str, items: list[Inbound], convs: dict[str, dict[str, Any]] | None
+) -> _Batch:
     """The visitors' conversations, which messages are stored already, which are new."""
     visitors = list(dict.fromkeys(i.visitor_id for i in items))
-    convs = await ctx.store.conversations_of(ws, visitors)
+    if convs is None:
+        convs = await ctx.store.conversations_of(ws, visitors)
     asked: dict[str, set[str]] = defaultdict(set)
     for item in items:
-        if (conv := convs.get(item.visitor_id)) is not None:
+        conv = convs.get(item.visitor_id)
+        if conv is not None and may_be_stored(conv, item.client_msg_id):
             asked[conv["_id"]].add(item.client_msg_id)
     known = await ctx.store.existing_messages(ws, {c: sorted(ids) for c, ids in asked.items()})
     fresh: dict[str, dict[str, Inbound]] = defaultdict(dict)
@@ -240,7 +260,7 @@ def _message(ws: str, cid: str, mid: str, item: Inbound, seq: int) -> dict[str, 
         "author": item.author,
         "text": item.text,
         "created_at": clock.now(),
-        "internal": False,
+        "internal": item.internal,
     }
 
 

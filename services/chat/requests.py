@@ -17,7 +17,6 @@ from services.chat.model import invalid, message_out, summary_out
 from services.chat.presence import visitor_view
 from shared import clock
 from shared.errors import PermanentError
-from shared.metrics import CHAT_MESSAGES
 from shared.schema import chat_requests as rq
 from shared.schema.requests import read_request
 
@@ -162,12 +161,8 @@ async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[st
 
 
 async def agent_send(ctx: ChatContext, p: rq.AgentSend) -> dict[str, Any]:
-    conversation = await _conversation(ctx, p)
-    author = p.agent.author("agent")
-    stored = await ctx.store.append(conversation, author, p.text, p.client_msg_id, p.internal)
-    CHAT_MESSAGES.labels("out").inc(int(stored.created and not p.internal))
-    await ctx.live.message(stored.message, stored.conversation)
-    return message_out(stored.message)
+    """Stored a batch at a time with the other sends waiting (services/chat/agent_sends.py)."""
+    return await ctx.agent_sends.send(p)
 
 
 # --- for the gateway ------------------------------------------------------------------

@@ -116,7 +116,10 @@ async def test_an_agent_reply_reaches_the_visitor_and_a_retry_is_stored_once(
     first = await ask(bus, "agent.send", **args)
     again = await ask(bus, "agent.send", **args)
     assert first == again
-    frame = await visitor.wait_for(lambda f: f["type"] == "message")
+    # (the visitor's own message may still be on its way: wait for the reply)
+    frame = await visitor.wait_for(
+        lambda f: f["type"] == "message" and f["message"]["author"]["kind"] == "agent"
+    )
     assert frame["message"]["author"] == {"kind": "agent", **AGENT}
     history = await conversation_of(bus, "v-reply", messages=2)
     assert [m["text"] for m in history["messages"]] == ["help", "Hi! How can I help?"]
