@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Record, finish, interleaved, percentile, progress
+from bench.ingest import _hottest
 from bench.load import chat
-from bench.load.system import ADMIN_EMAIL, ADMIN_PASSWORD, WRITE_KEY, System
+from bench.load.system import ADMIN_EMAIL, ADMIN_PASSWORD, WRITE_KEY, System, proc_figures
 from shared.embedded import die_with_parent, free_port
 
 BENCH = "chat_latency"
@@ -51,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="each measured window")
     parser.add_argument("--drain", type=float, default=5.0)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument(
+        "--profile", help="py-spy chat, dashboard, gateway, SecantusDB into this folder"
+    )
     return parser.parse_args(argv)
 
 
@@ -105,23 +109,33 @@ class Bench:
         )
         for proc in procs:
             proc.start()
+        watch = (
+            Watch(self.system, self.args, first_window=not self.results[mode])
+            if mode == "system"
+            else None
+        )
         try:
-            reports = self._run_window(procs, ready, start, out)
+            reports = self._run_window(procs, ready, start, out, watch)
         finally:
             for proc in procs:
                 proc.join(10)
                 if proc.is_alive():
                     proc.terminate()
         figures = figures_of(reports, self.args.seconds)
+        figures["cores"] = watch.cores() if watch else {}
         self.results[mode].append(figures)
         progress(BENCH, f"{mode}: {summary(figures)}")
         return figures["v2a_p99"]
 
-    def _run_window(self, procs: list[Any], ready: Any, start: Any, out: Any) -> list[dict]:
+    def _run_window(
+        self, procs: list[Any], ready: Any, start: Any, out: Any, watch: Watch | None
+    ) -> list[dict]:
         deadline = time.monotonic() + 120
         for _ in procs:
             ready.get(timeout=max(1.0, deadline - time.monotonic()))
         start.set()
+        if watch:
+            watch.begin()
         reports: list[dict[str, Any]] = []
         deadline = time.monotonic() + self.args.seconds + self.args.drain + 60
         while len(reports) < len(procs):
@@ -129,7 +143,64 @@ class Bench:
                 reports.append(out.get(timeout=max(1.0, deadline - time.monotonic())))
             except queue.Empty:
                 raise RuntimeError("a load process did not report") from None
+        if watch:
+            watch.end()
         return reports
+
+
+class Watch:
+    """The system's processes during a window: CPU (cores) of each, and py-spy profiles of
+    the services in the first window when `--profile` names a folder."""
+
+    PROFILED = ("chat", "dashboard", "gateway", "secantusdb")
+
+    def __init__(self, system: System, args: argparse.Namespace, first_window: bool) -> None:
+        self.system = system
+        self.args = args
+        self.spies: dict[str, tuple[subprocess.Popen, Path]] = {}
+        self.profile = Path(args.profile) if args.profile and first_window else None
+        self.before: dict[str, float] = {}
+        self.after: dict[str, float] = {}
+        self.took = 0.0
+
+    def _cpu(self) -> dict[str, float]:
+        found = {}
+        for name, pids in self.system.pids().items():
+            if (figures := proc_figures(pids[-1])) is not None:
+                found[name] = figures.cpu_seconds
+        return found
+
+    def begin(self) -> None:
+        self.before, self.took = self._cpu(), time.monotonic()
+        if self.profile is None:
+            return
+        self.profile.mkdir(parents=True, exist_ok=True)
+        pids = self.system.pids()
+        spy = Path(sys.executable).parent / "py-spy"
+        for name in self.PROFILED:
+            path = self.profile / f"{name}.txt"
+            cmd = [str(spy), "record", "-p", str(pids[name][-1]), "-d", str(int(self.args.seconds))]
+            cmd += ["-r", "100", "-f", "raw", "-o", str(path), "--nonblocking"]
+            self.spies[name] = (
+                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                path,
+            )
+
+    def end(self) -> None:
+        self.after, self.took = self._cpu(), time.monotonic() - self.took
+        for name, (spy, path) in self.spies.items():
+            spy.wait(30)
+            if path.exists():
+                print(f"\n{name} under py-spy, share of samples on the stack:")
+                for share, frame in _hottest(path, 30):
+                    print(f"  {share * 100:5.1f} %  {frame}")
+
+    def cores(self) -> dict[str, float]:
+        return {
+            name: round((self.after[name] - self.before[name]) / self.took, 2)
+            for name in self.after
+            if name in self.before and self.took
+        }
 
 
 def _ms(values: list[float], pct: float) -> float:
@@ -184,6 +255,7 @@ def summary(f: dict[str, Any]) -> str:
         f"{f['a2v_p50']:.1f}/{f['a2v_p95']:.1f}/{f['a2v_p99']:.1f} ms, delivered "
         f"{f['a2v_delivered']:.1%}; 503s {f['reply_503']}, not-200 {f['reply_not_200']}, "
         f"duplicates {f['duplicates']}, busy {f['busy_frames']} {f['other'] or ''}"
+        + (f"; cores {f['cores']}" if f.get("cores") else "")
     )
 
 
