@@ -16,6 +16,23 @@ from shared.dialect import Dialect
 ACTIVITY_ORDER = [("last_activity_at", -1), ("_id", -1)]
 
 
+def by_document(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One `$set` stage doing what each document's own stage (`_id` -> `{"$set": ...}`)
+    does to it: each field a `$switch` on `_id`, a document whose stage leaves the
+    field alone keeping its value."""
+    fields: dict[str, list[dict[str, Any]]] = {}
+    for doc_id, stage in stages.items():
+        for name, value in stage["$set"].items():
+            case = {"case": {"$eq": ["$_id", {"$literal": doc_id}]}, "then": value}
+            fields.setdefault(name, []).append(case)
+    return {
+        "$set": {
+            name: {"$switch": {"branches": branches, "default": f"${name}"}}
+            for name, branches in fields.items()
+        }
+    }
+
+
 class Conversations:
     conversations: AsyncIOMotorCollection
     assign_state: AsyncIOMotorCollection
@@ -60,24 +77,19 @@ class Conversations:
         """
         if not ids_by_conversation:
             return {}
-        ops = [
-            UpdateOne(
-                by_id(workspace_id, cid),
-                [
-                    {
-                        "$set": {
-                            "last_seq": {"$add": ["$last_seq", len(ids)]},
-                            field: {"$add": ["$last_seq", len(ids)]},
-                            "unfolded": {
-                                "$concatArrays": [{"$ifNull": ["$unfolded", []]}, {"$literal": ids}]
-                            },
-                        }
-                    }
-                ],
-            )
+        stages = {
+            cid: {
+                "$set": {
+                    "last_seq": {"$add": ["$last_seq", len(ids)]},
+                    field: {"$add": ["$last_seq", len(ids)]},
+                    "unfolded": {
+                        "$concatArrays": [{"$ifNull": ["$unfolded", []]}, {"$literal": ids}]
+                    },
+                }
+            }
             for cid, ids in ids_by_conversation.items()
-        ]
-        await self.conversations.bulk_write(ops, ordered=False)
+        }
+        await self._update_each(workspace_id, stages)
         wanted = list(ids_by_conversation)
         cursor = self.conversations.find(
             by_id(workspace_id, {"$in": wanted}), projection={field: 1}
@@ -93,11 +105,28 @@ class Conversations:
         """Apply one fold stage per conversation (and remove `drop`); id -> the doc after."""
         if not stages:
             return {}
-        tail = [{"$unset": [drop]}] if drop else []
-        ops = [UpdateOne(by_id(workspace_id, cid), [stage, *tail]) for cid, stage in stages.items()]
-        await self.conversations.bulk_write(ops, ordered=False)
+        await self._update_each(workspace_id, stages, [{"$unset": [drop]}] if drop else [])
         cursor = self.conversations.find(by_id(workspace_id, {"$in": list(stages)}))
         return {doc["_id"]: doc async for doc in cursor}
+
+    async def _update_each(
+        self,
+        workspace_id: str,
+        stages: dict[str, dict[str, Any]],
+        tail: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Apply each conversation's own `$set` stage (then `tail`), in one round trip:
+        a bulk of single updates, or where each statement commits alone
+        (`one_commit_per_statement`) one multi-document update that picks every
+        document's values by its `_id` (shared/dialect.py)."""
+        tail = tail or []
+        if not self.dialect.one_commit_per_statement or len(stages) == 1:
+            ops = [UpdateOne(by_id(workspace_id, c), [stage, *tail]) for c, stage in stages.items()]
+            await self.conversations.bulk_write(ops, ordered=False)
+            return
+        await self.conversations.update_many(
+            by_id(workspace_id, {"$in": list(stages)}), [by_document(stages), *tail]
+        )
 
     # --- lists ------------------------------------------------------------------------
     async def recent_page(
