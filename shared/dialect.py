@@ -17,9 +17,9 @@ mongod the natural query is used. Measured on SecantusDB 0.7.0b3 (10,000 documen
 - `one_commit_per_statement`: every statement of a bulk write commits (and, journaled,
   fsyncs) on its own, while one multi-document update commits once (measured: ~2 of
   SecantusDB's 3 commits per chat message were the per-conversation updates of a
-  batch), so per-document updates of one batch are sent as one `update_many` choosing
-  each document's values by `_id`; mongod groups a bulk write's journal commits, so
-  there the plain per-document bulk is kept.
+  batch), so per-document updates of one batch are sent as a few multi-document
+  updates choosing each document's values by `_id`; mongod groups a bulk write's
+  journal commits, so there the plain per-document bulk is kept.
 
 Not gated, because they cost nothing on mongod: SecantusDB's planner picks its index
 from the filter's *first* key (so an `_id` filter lists `_id` first, before the

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorCollection
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument, UpdateMany, UpdateOne
 
 from services.chat.store.inbox import recent_page
 from services.chat.store.schema import by_id
@@ -14,6 +14,7 @@ from shared import clock
 from shared.dialect import Dialect
 
 ACTIVITY_ORDER = [("last_activity_at", -1), ("_id", -1)]
+BY_DOCUMENT_GROUP = 8
 
 
 def by_document(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -117,16 +118,26 @@ class Conversations:
     ) -> None:
         """Apply each conversation's own `$set` stage (then `tail`), in one round trip:
         a bulk of single updates, or where each statement commits alone
-        (`one_commit_per_statement`) one multi-document update that picks every
-        document's values by its `_id` (shared/dialect.py)."""
+        (`one_commit_per_statement`) multi-document updates that pick every document's
+        values by its `_id` (shared/dialect.py), `BY_DOCUMENT_GROUP` documents each:
+        SecantusDB evaluates a `$switch` branch by branch, so a group of n costs each
+        document ~n/2 comparisons per field (measured: one update for 200 conversations
+        spent more time in those than 200 statements had in their commits)."""
         tail = tail or []
         if not self.dialect.one_commit_per_statement or len(stages) == 1:
             ops = [UpdateOne(by_id(workspace_id, c), [stage, *tail]) for c, stage in stages.items()]
             await self.conversations.bulk_write(ops, ordered=False)
             return
-        await self.conversations.update_many(
-            by_id(workspace_id, {"$in": list(stages)}), [by_document(stages), *tail]
-        )
+        ids = list(stages)
+        groups = [ids[at : at + BY_DOCUMENT_GROUP] for at in range(0, len(ids), BY_DOCUMENT_GROUP)]
+        grouped = [
+            UpdateMany(
+                by_id(workspace_id, {"$in": group}),
+                [by_document({c: stages[c] for c in group}), *tail],
+            )
+            for group in groups
+        ]
+        await self.conversations.bulk_write(grouped, ordered=False)
 
     # --- lists ------------------------------------------------------------------------
     async def recent_page(
