@@ -13,6 +13,7 @@ from services.chat.context import ChatContext
 from services.chat.duties import TICK_SECONDS, run_duties
 from services.chat.inbound import apply_inbound, parse_inbound
 from services.chat.live import Live
+from services.chat.load import ChatLoad
 from services.chat.merges import apply_merge
 from services.chat.presence import Presence
 from services.chat.profiles import ProfileResolver
@@ -57,6 +58,7 @@ def create_app(
 
 async def _apply_and_count(ctx: ChatContext, items: list[Any]) -> None:
     results = await apply_inbound(ctx, items)
+    await ctx.load.batch_stored(item.sent_at for item in items)
     fresh = {
         r.message["_id"] for r in results if r.created and r.message["author"]["kind"] == "visitor"
     }
@@ -74,6 +76,7 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
         presence=presence or Presence(),
         resolver=ProfileResolver(bus, store, live),
         workspaces=app[WORKSPACES],
+        load=ChatLoad(bus),
     )
     ctx.agent_sends = AgentSends(ctx)
     app[CHAT] = ctx

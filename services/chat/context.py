@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from services.chat.live import Live
+from services.chat.load import ChatLoad
 from services.chat.presence import Presence
 from services.chat.profiles import ProfileResolver
 from services.chat.store import ChatStore
@@ -25,6 +26,7 @@ class ChatContext:
     presence: Presence
     resolver: ProfileResolver
     workspaces: WorkspaceRegistry
+    load: ChatLoad
     agent_sends: AgentSends = field(init=False)  # set once the context exists
 
     def workspace(self, workspace_id: str):
