@@ -13,6 +13,8 @@ other than 200 (503s), duplicates, and `busy` frames (admission control).
 
 Baseline in the same run, interleaved: a bare aiohttp websocket relay through core NATS
 (bench/load/echo.py), the same clients, rate and socket count. Target p99 ≤ 50 ms.
+`--against-src <checkout>` adds the system started from another checkout (e.g. a
+`git worktree add --detach /tmp/main main`) to every repetition: before/after.
 
     python -m bench.chat_latency                     # 1,000 sockets, 200 msg/s, 3 × 20 s
     python -m bench.chat_latency --visitors 200 --active 50 --rate 50 --seconds 8 --reps 1
@@ -31,7 +33,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.common import Record, finish, interleaved, percentile, progress
+from bench.common import Record, finish, percentile, progress, start_run
 from bench.ingest import _hottest
 from bench.load import chat
 from bench.load.system import ADMIN_EMAIL, ADMIN_PASSWORD, WRITE_KEY, System, proc_figures
@@ -59,22 +61,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, system: System, echo_port: int) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        systems: dict[str, System],
+        echo_port: int,
+    ) -> None:
         self.args = args
-        self.system = system
+        self.systems = systems  # "system" (this checkout), maybe "before" (--against-src)
         self.echo_url = f"http://127.0.0.1:{echo_port}"
         self.windows = 0
-        self.results: dict[str, list[dict[str, Any]]] = {"system": [], "baseline": []}
+        self.results: dict[str, list[dict[str, Any]]] = {m: [] for m in (*systems, "baseline")}
         self.spawn = multiprocessing.get_context("spawn")
 
     def plan(self, mode: str) -> chat.ChatPlan:
         a = self.args
         visitor_rate = a.rate * a.reply_every / (a.reply_every + 1)
-        system = mode == "system"
+        system = self.systems.get(mode)
         return chat.ChatPlan(
-            mode=mode,
-            gateway_url=self.system.url("gateway") if system else self.echo_url,
-            dashboard_url=self.system.url("dashboard") if system else self.echo_url,
+            mode="baseline" if system is None else "system",
+            gateway_url=system.url("gateway") if system else self.echo_url,
+            dashboard_url=system.url("dashboard") if system else self.echo_url,
             write_key=WRITE_KEY,
             admin_email=ADMIN_EMAIL,
             admin_password=ADMIN_PASSWORD,
@@ -109,11 +116,9 @@ class Bench:
         )
         for proc in procs:
             proc.start()
-        watch = (
-            Watch(self.system, self.args, first_window=not self.results[mode])
-            if mode == "system"
-            else None
-        )
+        system = self.systems.get(mode)
+        profiled = not self.results[mode] and mode == "system"
+        watch = Watch(system, self.args, first_window=profiled) if system else None
         try:
             reports = self._run_window(procs, ready, start, out, watch)
         finally:
@@ -274,7 +279,9 @@ FIGURES = (
 )
 
 
-def records(bench: Bench, settings: dict[str, Any]) -> list[Record]:
+def records(
+    bench: Bench, ours: str, theirs: str, label: str, settings: dict[str, Any]
+) -> list[Record]:
     out = []
     for key, case, unit, target in FIGURES:
         out.append(
@@ -282,9 +289,9 @@ def records(bench: Bench, settings: dict[str, Any]) -> list[Record]:
                 bench=BENCH,
                 case=case,
                 unit=unit,
-                values=[f[key] for f in bench.results["system"]],
-                baseline="aiohttp + core NATS",
-                baseline_values=[f[key] for f in bench.results["baseline"]],
+                values=[f[key] for f in bench.results[ours]],
+                baseline=label,
+                baseline_values=[f[key] for f in bench.results[theirs]],
                 target=target,
                 lower_is_better=unit != "share",
                 settings=settings,
@@ -309,38 +316,52 @@ def start_echo(port: int, nats_port: int, log: Path) -> subprocess.Popen:
     raise RuntimeError("the echo baseline did not start")
 
 
-async def run(args: argparse.Namespace, system: System, echo_port: int) -> list[Record]:
-    bench = Bench(args, system, echo_port)
-    await interleaved(
-        BENCH,
-        f"{args.visitors} sockets, {args.rate:g} msg/s",
-        lambda: bench.window("system"),
-        lambda: bench.window("baseline"),
-        args.reps,
-    )
+async def run(args: argparse.Namespace, systems: dict[str, System], echo_port: int) -> list[Record]:
+    """Each repetition: every mode once (this checkout, `before` if given, the baseline),
+    the order rotating, so the machine's load weighs on all of them alike."""
+    bench = Bench(args, systems, echo_port)
+    modes = list(bench.results)
+    case = f"{args.visitors} sockets, {args.rate:g} msg/s"
+    for rep in range(args.reps):
+        turn = modes[rep % len(modes) :] + modes[: rep % len(modes)]
+        for mode in turn:
+            await bench.window(mode)
+        progress(BENCH, f"{case}: rep {rep + 1}/{args.reps} done")
     settings = {**vars(args), "visitor_processes": PROCESSES}
-    for mode in ("system", "baseline"):
+    for mode in modes:
         for n, figures in enumerate(bench.results[mode]):
             print(f"{mode} rep {n + 1}: {summary(figures)}")
-    return records(bench, settings)
+    found = records(bench, "system", "baseline", "aiohttp + core NATS", settings)
+    if "before" in bench.results:
+        found += records(bench, "system", "before", "before (--against-src)", settings)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     import asyncio
 
     args = parse_args(argv)
+    start_run()
     with tempfile.TemporaryDirectory(prefix="parley-chat-latency-") as tmp:
-        system = System(Path(tmp) / "data", Path(tmp) / "launcher.log")
-        progress(BENCH, "starting the system (python -m services)")
-        system.start()
-        echo_port = free_port()
-        echo = start_echo(echo_port, system.ports["nats"], Path(tmp) / "echo.log")
+        systems = {"system": System(Path(tmp) / "data", Path(tmp) / "launcher.log")}
+        if args.against_src:
+            src = Path(args.against_src).resolve()
+            systems["before"] = System(Path(tmp) / "before", Path(tmp) / "before.log", src)
+        echo = None
         try:
-            found = asyncio.run(run(args, system, echo_port))
+            for name, system in systems.items():
+                progress(BENCH, f"starting {name} (python -m services)")
+                system.start()
+            echo_port = free_port()
+            nats_port = systems["system"].ports["nats"]
+            echo = start_echo(echo_port, nats_port, Path(tmp) / "echo.log")
+            found = asyncio.run(run(args, systems, echo_port))
         finally:
-            echo.terminate()
-            echo.wait(10)
-            system.stop()
+            if echo is not None:
+                echo.terminate()
+                echo.wait(10)
+            for system in systems.values():
+                system.stop()
     finish(BENCH, found, vars(args))
     return 0
 
