@@ -183,13 +183,17 @@ async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
     conversation = await ctx.store.by_visitor(ws, p.visitor_id)
     if conversation is None:
         return dict(NO_CONVERSATION)
-    messages, more = await ctx.store.page(
-        ws,
-        conversation["_id"],
-        p.page_size(),
-        after_seq=p.after_seq,
-        include_internal=False,
-    )
+    messages: list[dict[str, Any]] = []
+    more = False
+    if p.after_seq is None or p.after_seq < conversation.get("last_seq", 0):
+        # a reconnect that missed nothing costs the conversation's read alone
+        messages, more = await ctx.store.page(
+            ws,
+            conversation["_id"],
+            p.page_size(),
+            after_seq=p.after_seq,
+            include_internal=False,
+        )
     return {
         "conversation_id": conversation["_id"],
         "messages": [message_out(m) for m in messages],
@@ -197,7 +201,7 @@ async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
         "has_more": more,
         "status": conversation["status"],
         "visitor_read_seq": conversation.get("visitor_read_seq", 0),
-        "agent_read_seq": await ctx.store.agent_read_seq(ws, conversation["_id"]),
+        "agent_read_seq": await ctx.store.agent_read_seq(conversation),
     }
 
 

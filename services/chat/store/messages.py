@@ -11,11 +11,12 @@ from pymongo import DESCENDING as DESC
 from pymongo.errors import DuplicateKeyError
 
 from services.chat.fold import fold_stage
-from services.chat.store.schema import Stored, alloc_field
+from services.chat.store.schema import Stored, alloc_field, by_id
 from shared import clock
 
 
 class Messages:
+    conversations: AsyncIOMotorCollection
     messages: AsyncIOMotorCollection
     reads: AsyncIOMotorCollection
 
@@ -125,12 +126,17 @@ class Messages:
             )
         except DuplicateKeyError:
             pass  # a newer mark won the race
+        # the furthest any agent read, on the conversation: a widget's hello reads it there
+        await self.conversations.update_one(by_id(ws, cid), {"$max": {"agent_read_seq": seq}})
         return max(seq, current["seq"] if current else 0)
 
-    async def agent_read_seq(self, workspace_id: str, conversation_id: str) -> int:
-        """The furthest any agent has read in the conversation (0 when none has)."""
+    async def agent_read_seq(self, conversation: dict[str, Any]) -> int:
+        """The furthest any agent has read in the conversation (0 when none has): kept on
+        the conversation by `mark_read`; asked of the marks for one from before that."""
+        if isinstance(conversation.get("agent_read_seq"), int):
+            return int(conversation["agent_read_seq"])
         mark = await self.reads.find_one(
-            {"workspace_id": workspace_id, "conversation_id": conversation_id},
+            {"workspace_id": conversation["workspace_id"], "conversation_id": conversation["_id"]},
             projection={"seq": 1},
             sort=[("seq", DESC)],
         )

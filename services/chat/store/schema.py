@@ -82,6 +82,7 @@ def new_conversation(
         "last_seq": 0,
         "visitor_count": 0,
         "visitor_read_seq": 0,
+        "agent_read_seq": 0,
         "recent_client_ids": [],
         "last_activity_at": at,
         "created_at": at,
