@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain", type=float, default=5.0)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument(
+        "--against-src", default="", help="also the system from this checkout (before/after)"
+    )
+    parser.add_argument(
         "--profile", help="py-spy chat, dashboard, gateway, SecantusDB into this folder"
     )
     return parser.parse_args(argv)

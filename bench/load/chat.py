@@ -22,7 +22,6 @@ import asyncio
 import ipaddress
 import json
 import random
-import re
 import time
 import zlib
 from collections import Counter
@@ -31,11 +30,12 @@ from typing import Any
 
 import aiohttp
 
+from bench.load.agent import sign_in
+
 ORIGIN = "http://shop.example"
 PER_IP = 15  # under the gateway's 20 sockets and 30 new visitors (burst) per IP
 CONNECTS_AT_ONCE = 50
 REPLIES_IN_FLIGHT = 6
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -210,25 +210,6 @@ async def _wait_for_go(go: Any) -> float:
 
 
 # --- agents ---------------------------------------------------------------------------
-async def _csrf_of(response: aiohttp.ClientResponse) -> str:
-    match = CSRF.search(await response.text())
-    if not match:
-        raise RuntimeError(f"no CSRF field on {response.url} ({response.status})")
-    return match.group(1)
-
-
-async def sign_in(session: aiohttp.ClientSession, plan: ChatPlan) -> str:
-    """Through the dashboard's sign-in form, as a person does; the session's CSRF token."""
-    async with session.get(f"{plan.dashboard_url}/") as page:
-        form = {"email": plan.admin_email, "password": plan.admin_password}
-        form["csrf"] = await _csrf_of(page)
-    async with session.post(f"{plan.dashboard_url}/login", data=form, allow_redirects=False) as r:
-        if r.status != 303:
-            raise RuntimeError(f"sign-in refused: {r.status}")
-    async with session.get(f"{plan.dashboard_url}/inbox") as inbox:
-        return await _csrf_of(inbox)
-
-
 class Agent:
     def __init__(self, plan: ChatPlan, index: int, report: Report) -> None:
         self.plan = plan
