@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0, help="each measured window")
     parser.add_argument("--drain", type=float, default=5.0)
+    parser.add_argument(
+        "--settle", type=float, default=90.0, help="at most this long for chat to catch up"
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument(
         "--against-src", default="", help="also the system from this checkout (before/after)"
@@ -97,8 +100,24 @@ class Bench:
             drain=a.drain,
         )
 
+    def settle(self, mode: str) -> float:
+        """Wait (at most `--settle` s) until chat has stored every visitor message of the
+        last window, so a backlog never counts against the next; the seconds it took."""
+        system = self.systems.get(mode)
+        began = time.monotonic()
+        if system is None:
+            return 0.0
+        while time.monotonic() - began < self.args.settle:
+            scraped = system.scrape("chat")
+            lag = sum(v for (n, _), v in scraped.items() if n == "parley_consumer_pending")
+            if scraped and lag == 0:
+                break
+            time.sleep(1.0)
+        return time.monotonic() - began
+
     async def window(self, mode: str) -> float:
         """One measured window with fresh load processes; its visitor → agent p99 (ms)."""
+        settled = self.settle(mode)
         plan = self.plan(mode)
         ready, start, out = self.spawn.Queue(), self.spawn.Event(), self.spawn.Queue()
         first = self.windows * self.args.visitors  # new visitors from new addresses
@@ -131,6 +150,7 @@ class Bench:
                     proc.terminate()
         figures = figures_of(reports, self.args.seconds)
         figures["cores"] = watch.cores() if watch else {}
+        figures["settled_seconds"] = round(settled, 1)
         self.results[mode].append(figures)
         progress(BENCH, f"{mode}: {summary(figures)}")
         return figures["v2a_p99"]
@@ -264,6 +284,11 @@ def summary(f: dict[str, Any]) -> str:
         f"{f['a2v_delivered']:.1%}; 503s {f['reply_503']}, not-200 {f['reply_not_200']}, "
         f"duplicates {f['duplicates']}, busy {f['busy_frames']} {f['other'] or ''}"
         + (f"; cores {f['cores']}" if f.get("cores") else "")
+        + (
+            f"; waited {f['settled_seconds']} s for the last backlog"
+            if f.get("settled_seconds")
+            else ""
+        )
     )
 
 

@@ -36,6 +36,7 @@ ORIGIN = "http://shop.example"
 PER_IP = 15  # under the gateway's 20 sockets and 30 new visitors (burst) per IP
 CONNECTS_AT_ONCE = 50
 REPLIES_IN_FLIGHT = 6
+START_TIMEOUT = 300.0  # a load process whose bench died does not wait forever
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,8 @@ async def _wait_for_go(go: Any) -> float:
     window's start time."""
     ready, start = go
     ready.put(1)
-    await asyncio.to_thread(start.wait)
+    if not await asyncio.to_thread(start.wait, START_TIMEOUT):
+        raise RuntimeError("the bench never started the window (gone?)")
     return time.time() + 0.5
 
 
