@@ -1,17 +1,16 @@
-"""Messages and read marks: store once per client id, pages by seq, unread counts."""
+"""Messages and read marks: pages by seq, read marks, unread counts (messages are stored a
+batch at a time by services/chat/inbound.py, the agents' too)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bson import ObjectId
 from motor.motor_asyncio import AsyncIOMotorCollection
 from pymongo import ASCENDING as ASC
 from pymongo import DESCENDING as DESC
 from pymongo.errors import DuplicateKeyError
 
-from services.chat.fold import fold_stage
-from services.chat.store.schema import Stored, alloc_field, by_id
+from services.chat.store.schema import by_id
 from shared import clock
 
 
@@ -21,50 +20,6 @@ class Messages:
     reads: AsyncIOMotorCollection
 
     # --- messages ---------------------------------------------------------------------
-    async def append(
-        self,
-        conversation: dict[str, Any],
-        author: dict[str, Any],
-        text: str,
-        client_msg_id: str,
-        internal: bool = False,
-        email: str | None = None,
-    ) -> Stored:
-        """Store one message once per client_msg_id, then fold it into its conversation.
-
-        The seq is reserved atomically first: a crash before the insert leaves a
-        gap, never a duplicate or a reordering; a retry folds a stored message that
-        was not folded yet, and only once (see services/chat/fold.py).
-        """
-        ws, cid = conversation["workspace_id"], conversation["_id"]
-        key = {"workspace_id": ws, "conversation_id": cid, "client_msg_id": client_msg_id}
-        doc = await self.messages.find_one(key)
-        created, field, dropped = False, None, []
-        if doc is None:
-            field = alloc_field()
-            mid = str(ObjectId())
-            seq = (await self.reserve(ws, {cid: [mid]}, field))[cid]  # type: ignore[attr-defined]
-            doc = {
-                "_id": mid,
-                **key,
-                "seq": seq,
-                "author": author,
-                "text": text,
-                "created_at": clock.now(),
-                "internal": internal,
-            }
-            try:
-                await self.messages.insert_one(doc)
-                created = True
-            except DuplicateKeyError:
-                dropped = [mid]
-                doc = await self.messages.find_one(key)
-                if doc is None:
-                    raise
-        stage = fold_stage([doc], email, dropped=dropped)
-        updated = await self.fold(ws, {cid: stage}, drop=field)  # type: ignore[attr-defined]
-        return Stored(doc, updated[cid], created)
-
     async def page(
         self,
         workspace_id: str,
