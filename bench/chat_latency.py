@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="each measured window")
     parser.add_argument("--drain", type=float, default=5.0)
     parser.add_argument(
-        "--settle", type=float, default=90.0, help="at most this long for chat to catch up"
+        "--settle", type=float, default=45.0, help="at most this long for chat to catch up"
     )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument(
