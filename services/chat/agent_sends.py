@@ -8,15 +8,17 @@ database work per message falls. The client id makes a send idempotent: a retry 
 dashboard timed out, the agent pressed send again) answers the message stored first,
 even when both are in the same batch.
 
-Admission: at most `MAX_WAITING` sends wait; beyond that a send is refused at once
-with `busy` (stored nowhere, so the retry stores it once), rather than timing out at
-the dashboard while it is stored later.
+Admission: once the oldest unanswered send has waited `MAX_WAIT` seconds (chat cannot
+keep up; the dashboard gives up after 3 s), a new send is refused at once with `busy`
+(stored nowhere, so the agent's retry stores it once) rather than timing out at the
+dashboard while it is stored later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,33 +35,40 @@ if TYPE_CHECKING:
 log = logging.getLogger("parley.chat.agent_sends")
 
 MAX_BATCH = 200
-MAX_WAITING = 1000
+MAX_WAIT = 2.0
 
 
 @dataclass(eq=False)
 class _Waiting:
     send: AgentSend
+    since: float = field(default_factory=time.monotonic)
     answer: asyncio.Future[dict[str, Any]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
 
 class AgentSends:
-    def __init__(self, ctx: ChatContext, max_waiting: int = MAX_WAITING) -> None:
+    def __init__(self, ctx: ChatContext, max_wait: float = MAX_WAIT) -> None:
         self.ctx = ctx
-        self.max_waiting = max_waiting
+        self.max_wait = max_wait
         self._waiting: list[_Waiting] = []
+        self._storing_since: float | None = None  # the batch being stored: its oldest
         self._wake = asyncio.Event()
 
     async def send(self, p: AgentSend) -> dict[str, Any]:
         """The `agent.send` handler: the stored message (MESSAGE), once per client id."""
         self.ctx.workspace(p.workspace_id)
-        if len(self._waiting) >= self.max_waiting:
+        if self.behind() > self.max_wait:
             raise PermanentError("chat is busy: send again shortly", code="busy")
         waiting = _Waiting(p)
         self._waiting.append(waiting)
         self._wake.set()
         return await waiting.answer
+
+    def behind(self) -> float:
+        """How long the oldest unanswered send has waited (0 when none is waiting)."""
+        oldest = self._waiting[0].since if self._waiting else self._storing_since
+        return time.monotonic() - oldest if oldest is not None else 0.0
 
     async def run(self) -> None:
         """The worker: one batch at a time, until cancelled (then what waits hears so)."""
@@ -69,7 +78,11 @@ class AgentSends:
                 self._wake.clear()
                 while self._waiting:
                     batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                    await self._settle(batch)
+                    self._storing_since = batch[0].since
+                    try:
+                        await self._settle(batch)
+                    finally:
+                        self._storing_since = None
         finally:
             for waiting in self._waiting:
                 _answer(waiting, PermanentError("chat is stopping", code="unavailable"))

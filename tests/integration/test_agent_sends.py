@@ -83,7 +83,7 @@ async def test_a_busy_chat_refuses_at_once_and_the_retry_stores_it_once(stack, b
     await visitor_says(bus, "v-busy", "hi")
     cid = (await conversation_of(bus, "v-busy"))["conversation_id"]
     sends = stack.chat[CHAT].agent_sends
-    sends.max_waiting = 0  # as if a thousand sends were waiting already
+    sends.max_wait = -1.0  # as if the oldest send had waited too long already
 
     refused = await post(stack, cid, "busy-1", "Hello!")
     assert refused.status == 503
@@ -93,7 +93,7 @@ async def test_a_busy_chat_refuses_at_once_and_the_retry_stores_it_once(stack, b
     history = await conversation_of(bus, "v-busy")
     assert [m["author"]["kind"] for m in history["messages"]] == ["visitor"], "nothing stored"
 
-    sends.max_waiting = 1000
+    sends.max_wait = 2.0
     again = await post(stack, cid, "busy-1", "Hello!")
     assert again.status == 200
     mine = await agent_messages(bus, "v-busy", 2)
