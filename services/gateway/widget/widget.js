@@ -104,6 +104,8 @@ Widget.prototype.onFrame = function (f) {
       break;
     case "busy":
       // chat is behind: the message is saved and will arrive, replies may be slow
+      var arrived = this.timeline.items.some(function (it) { return it.id && it.client_msg_id === f.ref; });
+      if (arrived) break;  // stored already (the frames crossed)
       this.busyRef = f.ref;
       this.ui.setNotice("Lots of chats right now: your message is saved and the team will see it shortly.");
       break;
