@@ -126,6 +126,11 @@ class Subjects:
         return self._s("live", "visitors", "*")
 
     @property
+    def chat_load(self) -> str:
+        """Chat says how long visitor messages wait to be stored (services/chat/load.py)."""
+        return self._s("chat", "load")
+
+    @property
     def dashboard_sessions_ended(self) -> str:
         """A sign-out or a disabled agent: every dashboard replica closes those sockets."""
         return self._s("dashboard", "sessions", "ended")

@@ -7,7 +7,7 @@ import asyncio
 import json
 import re
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -24,7 +24,18 @@ async def _csrf_of(response: aiohttp.ClientResponse) -> str:
     return match.group(1)
 
 
-async def sign_in(session: aiohttp.ClientSession, plan: LoadPlan) -> str:
+class Account(Protocol):
+    """Where and as whom to sign in (a LoadPlan, bench/load/chat.py's ChatPlan)."""
+
+    @property
+    def dashboard_url(self) -> str: ...
+    @property
+    def admin_email(self) -> str: ...
+    @property
+    def admin_password(self) -> str: ...
+
+
+async def sign_in(session: aiohttp.ClientSession, plan: Account) -> str:
     """Through the sign-in form; the session's CSRF token."""
     async with session.get(f"{plan.dashboard_url}/") as page:
         form = {"email": plan.admin_email, "password": plan.admin_password}

@@ -56,9 +56,11 @@ def proc_figures(pid: int) -> ProcessFigures | None:
 
 
 class System:
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, src: Path | None = None) -> None:
+        """`src`: another checkout to run the services from (a before/after figure)."""
         self.data_dir = data_dir
         self.log_path = log_path
+        self.src = src
         self.ports = {name: free_port() for name in (*SERVICE_NAMES, "nats", "mongo")}
         self.metrics_base = free_run_of_ports(len(METRICS_PORT_OFFSETS))
         self.proc: subprocess.Popen | None = None
@@ -79,6 +81,8 @@ class System:
         }
         for name in SERVICE_NAMES:
             env[f"PARLEY_{name.upper()}_PORT"] = str(self.ports[name])
+        if self.src is not None:
+            env["PYTHONPATH"] = str(self.src)
         return env
 
     def start(self, timeout: float = 120) -> None:
@@ -87,6 +91,7 @@ class System:
             env=self.env(),
             stdout=self.log_path.open("wb"),
             stderr=subprocess.STDOUT,
+            cwd=self.src,
             start_new_session=True,  # a terminal's Ctrl-C reaches the soak, which stops it
             preexec_fn=die_with_parent(),  # noqa: PLW1509 - prctl only; the soak killed: it too
         )

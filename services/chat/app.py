@@ -8,10 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
+from services.chat.agent_sends import AgentSends
 from services.chat.context import ChatContext
 from services.chat.duties import TICK_SECONDS, run_duties
 from services.chat.inbound import apply_inbound, parse_inbound
 from services.chat.live import Live
+from services.chat.load import ChatLoad
 from services.chat.merges import apply_merge
 from services.chat.presence import Presence
 from services.chat.profiles import ProfileResolver
@@ -56,6 +58,7 @@ def create_app(
 
 async def _apply_and_count(ctx: ChatContext, items: list[Any]) -> None:
     results = await apply_inbound(ctx, items)
+    await ctx.load.batch_stored(item.sent_at for item in items)
     fresh = {
         r.message["_id"] for r in results if r.created and r.message["author"]["kind"] == "visitor"
     }
@@ -73,7 +76,9 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
         presence=presence or Presence(),
         resolver=ProfileResolver(bus, store, live),
         workspaces=app[WORKSPACES],
+        load=ChatLoad(bus),
     )
+    ctx.agent_sends = AgentSends(ctx)
     app[CHAT] = ctx
     app[READINESS]["consumers"] = bus.consumers_healthy
     s = bus.subjects
@@ -108,6 +113,7 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
         bus.consume(s.identity_stream, MERGES_CONSUMER, s.identity_fact("merged"), merged)
     )
     consumers.append(asyncio.create_task(run_duties(ctx, tick)))
+    consumers.append(asyncio.create_task(ctx.agent_sends.run()))
     yield
     # stop consuming before the database closes underneath the handlers
     await tasks.stop(*consumers)

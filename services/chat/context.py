@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from services.chat.live import Live
+from services.chat.load import ChatLoad
 from services.chat.presence import Presence
 from services.chat.profiles import ProfileResolver
 from services.chat.store import ChatStore
 from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.workspaces import WorkspaceRegistry
+
+if TYPE_CHECKING:
+    from services.chat.agent_sends import AgentSends
 
 
 @dataclass
@@ -21,6 +26,8 @@ class ChatContext:
     presence: Presence
     resolver: ProfileResolver
     workspaces: WorkspaceRegistry
+    load: ChatLoad
+    agent_sends: AgentSends = field(init=False)  # set once the context exists
 
     def workspace(self, workspace_id: str):
         ws = self.workspaces.get(workspace_id)

@@ -16,6 +16,30 @@ from services.chat.model import PREVIEW
 from shared import clock
 
 UNFOLDED = {"$ifNull": ["$unfolded", []]}
+# the client ids of a conversation's latest messages, so a batch knows without a query
+# that a message is new; null on a conversation from before the list (always asked)
+RECENT_IDS = "recent_client_ids"
+RECENT_KEPT = 50
+
+
+def may_be_stored(conversation: dict[str, Any], client_msg_id: str) -> bool:
+    """Could a message with this client id be stored in the conversation already?
+
+    No when the conversation keeps its recent client ids, this one is not among them
+    and nothing is half done (`unfolded` empty: no try stored without folding). An
+    older retry than the list keeps is still stored once (the unique index refuses
+    the copy), at the cost of a gap in the seqs.
+    """
+    recent = conversation.get(RECENT_IDS)
+    if not isinstance(recent, list) or conversation.get("unfolded"):
+        return True
+    return client_msg_id in recent
+
+
+def _remember(client_ids: list[str]) -> dict[str, Any]:
+    field = f"${RECENT_IDS}"
+    kept = {"$slice": [{"$concatArrays": [field, {"$literal": client_ids}]}, -RECENT_KEPT]}
+    return {"$cond": [{"$isArray": field}, kept, None]}
 
 
 def _pending(ids: list[str]) -> dict[str, Any]:
@@ -55,6 +79,7 @@ def fold_stage(
         changes["last_message"] = {"$cond": [newer, {"$literal": preview}, "$last_message"]}
         latest = max(m["created_at"] for m in messages)
         changes["last_activity_at"] = {"$max": ["$last_activity_at", latest]}
+        changes[RECENT_IDS] = _remember([m["client_msg_id"] for m in messages])
         visitor_ids = [m["_id"] for m in messages if m["author"]["kind"] == "visitor"]
         if visitor_ids:
             changes["visitor_count"] = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -18,10 +19,11 @@ from bson import ObjectId
 from services.chat import facts
 from services.chat.context import ChatContext
 from services.chat.email_detect import email_event, email_in
-from services.chat.fold import fold_stage
+from services.chat.fold import fold_stage, may_be_stored
 from services.chat.store import Stored, alloc_field, new_conversation
 from shared import clock
 from shared.errors import PermanentError
+from shared.events import parse_time
 from shared.identifiers import normalize_email
 from shared.schema.chat_inbound import MailNote, MailReply, VisitorMessage, read_inbound
 from shared.schema.live import VisitorContact
@@ -31,6 +33,8 @@ SYSTEM = {"kind": "system", "id": None, "name": "Parley", "avatar": None}
 
 @dataclass(frozen=True, eq=False)  # each delivery is its own item
 class Inbound:
+    """One message to store: a visitor's (from the gateway) or an agent's (agent.send)."""
+
     kind: str
     workspace_id: str
     visitor_id: str
@@ -41,6 +45,7 @@ class Inbound:
     email: str | None
     via: str | None = None  # "email": a reply by email (services/mail)
     internal: bool = False  # a note for the agents only (mail: another sender, a bounce)
+    sent_at: datetime | None = None  # when the gateway took it (how long it waited)
 
 
 def _from_mail(record: MailReply | MailNote) -> tuple[str, dict[str, Any], bool]:
@@ -93,6 +98,7 @@ def parse_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Inbound:
         text,
         author,
         email,
+        sent_at=parse_time(record.sent_at),
     )
 
 
@@ -103,7 +109,7 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
         by_ws[item.workspace_id].append(item)
     stored: dict[Inbound, Stored] = {}
     for ws, group in by_ws.items():
-        stored.update(await _store(ctx, ws, group))
+        stored.update(await store_batch(ctx, ws, group))
     results = [stored[item] for item in items]
     await _announce_emails(ctx, items, results)
     for result in results:
@@ -143,8 +149,15 @@ class _Inserted:
     dropped: dict[str, list[str]]  # conversation -> our message ids that lost
 
 
-async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inbound, Stored]:
-    batch = await _read(ctx, ws, items)
+async def store_batch(
+    ctx: ChatContext,
+    ws: str,
+    items: list[Inbound],
+    convs: dict[str, dict[str, Any]] | None = None,
+) -> dict[Inbound, Stored]:
+    """Store one workspace's `items`, a few round trips for the whole batch; `convs`
+    (visitor id -> conversation) when the caller has read them already."""
+    batch = await _read(ctx, ws, items, convs)
     await _open_conversations(ctx, batch)
     field_name = alloc_field()
     tops = await _reserve_seqs(ctx, batch, field_name)
@@ -158,13 +171,17 @@ async def _store(ctx: ChatContext, ws: str, items: list[Inbound]) -> dict[Inboun
     return out
 
 
-async def _read(ctx: ChatContext, ws: str, items: list[Inbound]) -> _Batch:
+async def _read(
+    ctx: ChatContext, ws: str, items: list[Inbound], convs: dict[str, dict[str, Any]] | None
+) -> _Batch:
     """The visitors' conversations, which messages are stored already, which are new."""
     visitors = list(dict.fromkeys(i.visitor_id for i in items))
-    convs = await ctx.store.conversations_of(ws, visitors)
+    if convs is None:
+        convs = await ctx.store.conversations_of(ws, visitors)
     asked: dict[str, set[str]] = defaultdict(set)
     for item in items:
-        if (conv := convs.get(item.visitor_id)) is not None:
+        conv = convs.get(item.visitor_id)
+        if conv is not None and may_be_stored(conv, item.client_msg_id):
             asked[conv["_id"]].add(item.client_msg_id)
     known = await ctx.store.existing_messages(ws, {c: sorted(ids) for c, ids in asked.items()})
     fresh: dict[str, dict[str, Inbound]] = defaultdict(dict)

@@ -14,11 +14,10 @@ from msgspec import UNSET
 from services.chat import facts
 from services.chat.assignment import pick_agent
 from services.chat.context import ChatContext
-from services.chat.model import invalid, message_of, message_out, summary_of, summary_out
+from services.chat.model import invalid, message_of, summary_of, summary_out
 from services.chat.presence import visitor_view
 from shared import clock
 from shared.errors import PermanentError
-from shared.metrics import CHAT_MESSAGES
 from shared.schema import builtins
 from shared.schema import chat_requests as rq
 from shared.schema.chat_replies import (
@@ -174,13 +173,8 @@ async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[st
 
 
 async def agent_send(ctx: ChatContext, p: rq.AgentSend) -> dict[str, Any]:
-    conversation = await _conversation(ctx, p)
-    author = p.agent.author("agent")
-    stored = await ctx.store.append(conversation, author, p.text, p.client_msg_id, p.internal)
-    CHAT_MESSAGES.labels("out").inc(int(stored.created and not p.internal))
-    await ctx.live.message(stored.message, stored.conversation)
-    await facts.agent_message(ctx.bus, stored.message, stored.conversation)
-    return message_out(stored.message)
+    """Stored a batch at a time with the other sends waiting (services/chat/agent_sends.py)."""
+    return await ctx.agent_sends.send(p)
 
 
 # --- for the gateway ------------------------------------------------------------------
@@ -190,13 +184,17 @@ async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
     conversation = await ctx.store.by_visitor(ws, p.visitor_id)
     if conversation is None:
         return builtins(History())  # no conversation before the first message
-    messages, more = await ctx.store.page(
-        ws,
-        conversation["_id"],
-        p.page_size(),
-        after_seq=p.after_seq,
-        include_internal=False,
-    )
+    messages: list[dict[str, Any]] = []
+    more = False
+    if p.after_seq is None or p.after_seq < conversation.get("last_seq", 0):
+        # a reconnect that missed nothing costs the conversation's read alone
+        messages, more = await ctx.store.page(
+            ws,
+            conversation["_id"],
+            p.page_size(),
+            after_seq=p.after_seq,
+            include_internal=False,
+        )
     history = History(
         conversation_id=conversation["_id"],
         messages=[message_of(m) for m in messages],
@@ -204,7 +202,7 @@ async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
         has_more=more,
         status=conversation["status"],
         visitor_read_seq=conversation.get("visitor_read_seq", 0),
-        agent_read_seq=await ctx.store.agent_read_seq(ws, conversation["_id"]),
+        agent_read_seq=await ctx.store.agent_read_seq(conversation),
         email=conversation.get("email"),
     )
     return builtins(history)

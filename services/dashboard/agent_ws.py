@@ -7,7 +7,8 @@
 - Presence: a heartbeat on `P.chat.agent.presence` every 15 s per agent with a socket
   open here, `online: false` when their last socket here closes.
 - Sessions: a sign-out or a disabled agent is announced on `P.dashboard.sessions.ended`
-  and every replica closes those sockets at once. Each presence tick also re-checks
+  and every replica closes those sockets and forgets those cached sessions at once
+  (services/dashboard/sessions.py). Each presence tick also re-checks
   every session (the backstop for a lost announcement); a check that fails
   (database down or slow) counts, and after `MAX_FAILED_CHECKS` in a row the
   socket is closed: an agent who cannot be verified keeps no live feed.
@@ -135,11 +136,13 @@ class AgentHub:
     # --- sessions that end --------------------------------------------------------------
     async def session_ended(self, session_id: str) -> None:
         """A sign-out: close its sockets here and on every other replica."""
+        self.app[keys.SESSIONS].forget(session_id=session_id)
         await self._close_where(lambda c: c.session_id == session_id)
         await self._announce_ended({"session_id": session_id})
 
     async def agent_disabled(self, agent_id: str) -> None:
         """An agent was disabled: close all their sockets here and on every other replica."""
+        self.app[keys.SESSIONS].forget(agent_id=agent_id)
         await self._close_where(lambda c: c.agent["_id"] == agent_id)
         await self._announce_ended({"agent_id": agent_id})
 
@@ -153,6 +156,11 @@ class AgentHub:
         if not isinstance(what, dict):
             return
         session_id, agent_id = what.get("session_id"), what.get("agent_id")
+        if isinstance(session_id, str) or isinstance(agent_id, str):
+            self.app[keys.SESSIONS].forget(
+                session_id=session_id if isinstance(session_id, str) else None,
+                agent_id=agent_id if isinstance(agent_id, str) else None,
+            )
         await self._close_where(
             lambda c: (
                 (session_id is not None and c.session_id == session_id)

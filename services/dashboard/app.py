@@ -10,6 +10,7 @@ from services.dashboard import agent_ws, audit, keys, notify_targets
 from services.dashboard.auth import headers_middleware, session_middleware
 from services.dashboard.pages import error_pages_middleware
 from services.dashboard.render import Renderer
+from services.dashboard.sessions import SessionCache
 from services.dashboard.store import INDEXES, Store
 from services.dashboard.throttle import LoginThrottle
 from services.dashboard.views import (
@@ -46,6 +47,7 @@ def create_app(config: Settings) -> web.Application:
         store = Store(app[DB])
         await store.ensure_admin(config.admin_email, config.admin_password, DEFAULT_WORKSPACE_ID)
         app[keys.STORE] = store
+        app[keys.SESSIONS] = SessionCache(store)
         app[keys.THROTTLE] = LoginThrottle(app[DB])
         yield
 

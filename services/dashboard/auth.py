@@ -88,15 +88,11 @@ async def _load_session(request: web.Request) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 100:
         return
-    store = request.app[keys.STORE]
-    session = await store.session(token)
-    if session is None:
+    signed_in = await request.app[keys.SESSIONS].signed_in(token)
+    if signed_in is None:
         return
-    agent = await store.agent(session["agent_id"])
-    if agent is None or not agent.get("active", True):
-        return
-    request[keys.SESSION] = session
-    request[keys.AGENT] = agent
+    request[keys.SESSION] = signed_in.session
+    request[keys.AGENT] = signed_in.agent
 
 
 @web.middleware

@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from services.dashboard.agent_ws import AgentHub
     from services.dashboard.render import Renderer
+    from services.dashboard.sessions import SessionCache
     from services.dashboard.store import Store
     from services.dashboard.throttle import LoginThrottle
 
@@ -16,6 +17,7 @@ STORE: web.AppKey[Store] = web.AppKey("dashboard_store")
 RENDERER: web.AppKey[Renderer] = web.AppKey("dashboard_renderer")
 HUB: web.AppKey[AgentHub] = web.AppKey("dashboard_hub")
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("dashboard_throttle")
+SESSIONS: web.AppKey[SessionCache] = web.AppKey("dashboard_sessions")
 
 # per request, set by the session middleware
 AGENT: web.RequestKey[dict] = web.RequestKey("agent", dict)

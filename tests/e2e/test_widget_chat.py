@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
+from services.gateway.visitor.ws import CHAT_LOAD
 from shared.bus import Bus
 from shared.settings import Settings
 from tests.e2e.widget_support import (
@@ -244,3 +245,29 @@ async def test_a_panel_left_open_stays_open_on_the_next_page_without_taking_the_
     await expect(page.get_by_role("button", name="Open chat")).to_be_visible()
     await expect(page.get_by_role("log")).to_be_hidden()
     await expect(page.get_by_role("textbox", name="Search the shop")).to_be_focused()
+
+
+async def test_a_busy_chat_is_said_in_the_widget_until_the_message_arrives(
+    browser, aiohttp_server, gateway, start_service, bus: Bus, settings: Settings
+) -> None:
+    page = await open_host(browser, aiohttp_server, gateway, settings)
+    await page.get_by_role("button", name="Open chat").click()
+    log = page.get_by_role("log")
+    box = page.get_by_role("textbox", name="Message")
+    # chat is behind (its word on P.chat.load, as services/chat/load.py says it) and away
+    await bus.publish(bus.subjects.chat_load, {"busy": True, "delay": 4.2})
+    await eventually(lambda: _now(gateway.app[CHAT_LOAD].busy))
+    await box.fill("is anyone there?")
+    await box.press("Enter")
+    notice = page.get_by_text("Lots of chats right now")
+    await expect(notice).to_be_visible()
+    await expect(log.get_by_text("Sent")).to_be_visible()
+
+    await start_service("chat")  # it catches up: the stored message clears the notice
+    await expect(notice).to_be_hidden(timeout=15_000)
+    visitor_id = await visitor_id_of(page)
+    await conversation_id_of(bus, visitor_id)
+
+
+async def _now(value: bool) -> bool:
+    return value

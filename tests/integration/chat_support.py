@@ -78,12 +78,19 @@ class Frames:
 
 
 async def conversation_of(bus: Bus, visitor_id: str, messages: int = 1) -> dict[str, Any]:
-    """Wait until the visitor's conversation holds `messages` messages; its history."""
+    """Wait until the visitor's conversation holds `messages` messages, folded in (its
+    counts, status and preview updated); its history."""
     result: dict[str, Any] = {}
 
     async def stored() -> bool:
         result.update(await ask(bus, "history", visitor_id=visitor_id))
         return len(result["messages"]) >= messages
 
+    async def folded() -> bool:  # stored, then folded into the conversation (its preview)
+        got = await ask(bus, "conversation.get", conversation_id=result["conversation_id"])
+        last = got["conversation"]["last_message"] or {}
+        return last.get("seq", 0) >= max(m["seq"] for m in result["messages"])
+
     await eventually(stored)
+    await eventually(folded)
     return result

@@ -107,6 +107,22 @@ async def test_history_after_a_sequence_returns_only_what_the_visitor_missed(
     assert (nobody["visitor_read_seq"], nobody["agent_read_seq"]) == (0, 0)
 
 
+async def test_a_reconnect_that_missed_nothing_gets_the_marks_and_no_messages(
+    chat, bus: Bus
+) -> None:
+    for n in range(3):
+        await visitor_says(bus, "v-back", f"m{n}")
+    cid = (await conversation_of(bus, "v-back", messages=3))["conversation_id"]
+    await ask(bus, "conversation.read", conversation_id=cid, agent_id="agent-ann", seq=2)
+    await ask(bus, "conversation.read", conversation_id=cid, agent_id="agent-bo", seq=1)
+    back = await ask(bus, "history", visitor_id="v-back", after_seq=3)
+    assert back["messages"] == [] and back["has_more"] is False
+    assert (back["last_seq"], back["agent_read_seq"]) == (3, 2), "the furthest any agent read"
+    await ask(bus, "conversation.read", conversation_id=cid, agent_id="agent-bo", seq=3)
+    later = await ask(bus, "history", visitor_id="v-back", after_seq=2)
+    assert [m["text"] for m in later["messages"]] == ["m2"] and later["agent_read_seq"] == 3
+
+
 async def test_an_agent_reply_reaches_the_visitor_and_a_retry_is_stored_once(
     chat, bus: Bus
 ) -> None:
@@ -117,7 +133,10 @@ async def test_an_agent_reply_reaches_the_visitor_and_a_retry_is_stored_once(
     first = await ask(bus, "agent.send", **args)
     again = await ask(bus, "agent.send", **args)
     assert first == again
-    frame = await visitor.wait_for(lambda f: f["type"] == "message")
+    # (the visitor's own message may still be on its way: wait for the reply)
+    frame = await visitor.wait_for(
+        lambda f: f["type"] == "message" and f["message"]["author"]["kind"] == "agent"
+    )
     assert frame["message"]["author"] == {"kind": "agent", **AGENT}
     history = await conversation_of(bus, "v-reply", messages=2)
     assert [m["text"] for m in history["messages"]] == ["help", "Hi! How can I help?"]

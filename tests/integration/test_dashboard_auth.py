@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from services.dashboard import agent_ws, keys
 from shared.embedded import start_mongo
 from tests.integration.dashboard_support import ADMIN_EMAIL, ADMIN_PASSWORD, csrf_of, sign_in
+from tests.support import eventually
 
 
 def agent_id_of(team_html: str, email: str) -> str:
@@ -302,6 +303,25 @@ async def test_signing_out_on_one_replica_closes_the_sessions_socket_on_another(
     ws = await open_socket(second, csrf, session_token(first))
     await first.post("/logout", data={"csrf": csrf}, allow_redirects=False)
     assert await closed_within(ws, 2) == 1008
+
+
+async def test_a_session_signed_out_on_one_replica_is_refused_on_another_at_once(
+    replicas,
+) -> None:
+    """Sessions are cached briefly; the announcement forgets them on every replica, so
+    even a long cache would not let the signed-out cookie in."""
+    first, second = replicas
+    second.server.app[keys.SESSIONS].ttl = 3600.0
+    csrf = await sign_in(first)
+    cookie = {"Cookie": f"parley_session={session_token(first)}"}
+    assert (await second.get("/inbox", headers=cookie, allow_redirects=False)).status == 200
+    await first.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+
+    async def refused() -> bool:
+        answer = await second.get("/api/changes?since=2026-01-01T00:00:00Z", headers=cookie)
+        return answer.status == 401
+
+    await eventually(refused, timeout=2)
 
 
 async def test_disabling_an_agent_closes_their_sockets_on_every_replica(replicas) -> None:

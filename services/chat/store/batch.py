@@ -14,6 +14,8 @@ from typing import Any
 from motor.motor_asyncio import AsyncIOMotorCollection
 from pymongo.errors import BulkWriteError
 
+from services.chat.store.schema import by_id
+
 DUPLICATE_KEY = 11000
 
 
@@ -37,6 +39,13 @@ class BatchWrites:
             {"workspace_id": workspace_id, "visitor_id": {"$in": visitor_ids}}
         )
         return {doc["visitor_id"]: doc async for doc in cursor}
+
+    async def conversations_by_id(
+        self, workspace_id: str, conversation_ids: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """conversation id -> the conversation, for those of the workspace that exist."""
+        cursor = self.conversations.find(by_id(workspace_id, {"$in": conversation_ids}))
+        return {doc["_id"]: doc async for doc in cursor}
 
     async def create_conversations(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Insert new conversations; the ones another worker created first are returned."""

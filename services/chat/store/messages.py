@@ -1,69 +1,25 @@
-"""Messages and read marks: store once per client id, pages by seq, unread counts."""
+"""Messages and read marks: pages by seq, read marks, unread counts (messages are stored a
+batch at a time by services/chat/inbound.py, the agents' too)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bson import ObjectId
 from motor.motor_asyncio import AsyncIOMotorCollection
 from pymongo import ASCENDING as ASC
 from pymongo import DESCENDING as DESC
 from pymongo.errors import DuplicateKeyError
 
-from services.chat.fold import fold_stage
-from services.chat.store.schema import Stored, alloc_field
+from services.chat.store.schema import by_id
 from shared import clock
 
 
 class Messages:
+    conversations: AsyncIOMotorCollection
     messages: AsyncIOMotorCollection
     reads: AsyncIOMotorCollection
 
     # --- messages ---------------------------------------------------------------------
-    async def append(
-        self,
-        conversation: dict[str, Any],
-        author: dict[str, Any],
-        text: str,
-        client_msg_id: str,
-        internal: bool = False,
-        email: str | None = None,
-    ) -> Stored:
-        """Store one message once per client_msg_id, then fold it into its conversation.
-
-        The seq is reserved atomically first: a crash before the insert leaves a
-        gap, never a duplicate or a reordering; a retry folds a stored message that
-        was not folded yet, and only once (see services/chat/fold.py).
-        """
-        ws, cid = conversation["workspace_id"], conversation["_id"]
-        key = {"workspace_id": ws, "conversation_id": cid, "client_msg_id": client_msg_id}
-        doc = await self.messages.find_one(key)
-        created, field, dropped = False, None, []
-        if doc is None:
-            field = alloc_field()
-            mid = str(ObjectId())
-            seq = (await self.reserve(ws, {cid: [mid]}, field))[cid]  # type: ignore[attr-defined]
-            doc = {
-                "_id": mid,
-                **key,
-                "seq": seq,
-                "author": author,
-                "text": text,
-                "created_at": clock.now(),
-                "internal": internal,
-            }
-            try:
-                await self.messages.insert_one(doc)
-                created = True
-            except DuplicateKeyError:
-                dropped = [mid]
-                doc = await self.messages.find_one(key)
-                if doc is None:
-                    raise
-        stage = fold_stage([doc], email, dropped=dropped)
-        updated = await self.fold(ws, {cid: stage}, drop=field)  # type: ignore[attr-defined]
-        return Stored(doc, updated[cid], created)
-
     async def page(
         self,
         workspace_id: str,
@@ -125,12 +81,17 @@ class Messages:
             )
         except DuplicateKeyError:
             pass  # a newer mark won the race
+        # the furthest any agent read, on the conversation: a widget's hello reads it there
+        await self.conversations.update_one(by_id(ws, cid), {"$max": {"agent_read_seq": seq}})
         return max(seq, current["seq"] if current else 0)
 
-    async def agent_read_seq(self, workspace_id: str, conversation_id: str) -> int:
-        """The furthest any agent has read in the conversation (0 when none has)."""
+    async def agent_read_seq(self, conversation: dict[str, Any]) -> int:
+        """The furthest any agent has read in the conversation (0 when none has): kept on
+        the conversation by `mark_read`; asked of the marks for one from before that."""
+        if isinstance(conversation.get("agent_read_seq"), int):
+            return int(conversation["agent_read_seq"])
         mark = await self.reads.find_one(
-            {"workspace_id": workspace_id, "conversation_id": conversation_id},
+            {"workspace_id": conversation["workspace_id"], "conversation_id": conversation["_id"]},
             projection={"seq": 1},
             sort=[("seq", DESC)],
         )

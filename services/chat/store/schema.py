@@ -2,7 +2,8 @@
 
 conversations: one per (workspace, visitor); `last_seq` allocates message numbers
   atomically; `visitor_count` counts visitor messages (unread = count - read mark);
-  `unfolded` lists the ids of messages given a seq and not folded in yet.
+  `unfolded` lists the ids of messages given a seq and not folded in yet;
+  `recent_client_ids` the client ids of the latest 50 (services/chat/fold.py).
 messages: unique per (workspace, conversation, client_msg_id) and per seq.
 reads: one read mark per (workspace, conversation, agent).
 assign_state: the round-robin position per workspace (`_id` is the workspace id).
@@ -81,6 +82,8 @@ def new_conversation(
         "last_seq": 0,
         "visitor_count": 0,
         "visitor_read_seq": 0,
+        "agent_read_seq": 0,
+        "recent_client_ids": [],
         "last_activity_at": at,
         "created_at": at,
         "updated_at": at,

@@ -497,13 +497,23 @@
       canned.value = "";
     });
 
+    var unsent = null;  // the last send that failed: {text, internal, id}
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       shortcuts.close();
       var text = shortcuts.expand(box.value.trim());
       if (!text) return;
+      // sending a failed message again reuses its id: if the first try was stored after
+      // all (chat was busy, the answer timed out), the retry answers that one, never a copy
+      var again = unsent && unsent.text === text && unsent.internal === internal.checked;
+      var id = again ? unsent.id : uuid();
+      if (again) {
+        var failed = list.querySelector('li.is-failed[data-client-id="' + CSS.escape(id) + '"]');
+        if (failed) failed.remove();
+      }
+      unsent = null;
       var message = {
-        conversation_id: cid, client_msg_id: uuid(), text: text, internal: internal.checked,
+        conversation_id: cid, client_msg_id: id, text: text, internal: internal.checked,
         author: { kind: "agent", id: me, name: main.dataset.agentName }
       };
       var pending = render(message);
@@ -517,6 +527,7 @@
       api("POST", "/api/conversations/" + encodeURIComponent(cid) + "/messages", {
         text: text, internal: message.internal, client_msg_id: message.client_msg_id
       }).then(function (result) { add(result.message); }).catch(function (e) {
+        unsent = { text: text, internal: message.internal, id: message.client_msg_id };
         pending.classList.remove("is-pending");
         pending.classList.add("is-failed");
         error.textContent = "Not sent: " + e.message;

@@ -11,10 +11,13 @@ from services.dashboard.ask import ask
 from services.dashboard.auth import current_agent, workspace_id
 from services.dashboard.people import people_for
 from services.dashboard.views.conversation import conversation_id, send
+from shared.errors import BusError
 from shared.events import parse_time
 from shared.schema import chat_requests as rq
 
 MAX_BODY = 64 * 1024
+BUSY_RETRY_AFTER = 1
+BUSY_TEXT = "Chat is busy right now; sending again with the same client_msg_id is safe."
 RESYNC_ROUNDS = 5  # 5 × 500 changed conversations; beyond that the page reloads instead
 MESSAGE_ROUNDS = 10
 
@@ -38,9 +41,23 @@ async def post_message(request: web.Request) -> web.Response:
     text, client_msg_id = body.get("text"), body.get("client_msg_id")
     if not isinstance(text, str) or not isinstance(client_msg_id, str):
         raise web.HTTPBadRequest(text="text and client_msg_id are required strings.\n")
-    message = await send(
-        request, conversation_id(request), text, bool(body.get("internal")), client_msg_id
-    )
+    try:
+        message = await send(
+            request, conversation_id(request), text, bool(body.get("internal")), client_msg_id
+        )
+    except BusError as exc:
+        if exc.code == "not_found":
+            return web.json_response(
+                {"code": "not_found", "message": "No such conversation."}, status=404
+            )
+        if exc.code not in ("busy", "timeout"):
+            raise
+        # stored once whatever happened: a retry with the same client_msg_id is safe
+        return web.json_response(
+            {"code": exc.code, "message": BUSY_TEXT, "client_msg_id": client_msg_id},
+            status=503,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+        )
     return web.json_response({"message": message})
 
 

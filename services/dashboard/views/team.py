@@ -87,6 +87,7 @@ async def set_role(request: web.Request) -> web.StreamResponse:
         await request.app[keys.STORE].set_role(workspace_id(request), agent_id, role)
     except Conflict as exc:
         return await page(request, str(exc), status=409)
+    request.app[keys.SESSIONS].forget(agent_id=agent_id)  # other replicas: within 2 s
     await audit.record(request, "agent.role_changed", **await _target(request, agent_id), role=role)
     raise web.HTTPSeeOther("/team")
 

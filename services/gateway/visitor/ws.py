@@ -26,6 +26,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway.api_auth import browser_context
 from services.gateway.visitor import frames
+from services.gateway.visitor.busy import ChatLoadView
 from services.gateway.visitor.grant import GrantedConversation, open_grant
 from services.gateway.visitor.hub import VisitorConn, VisitorHub
 from services.gateway.visitor.limits import LIMITS, Limiters, Limits
@@ -49,6 +50,7 @@ CLOSE_BAD_ORIGIN = 4003
 CLOSE_LINK_EXPIRED = 4010
 
 HUB = web.AppKey("visitor_hub", VisitorHub)
+CHAT_LOAD = web.AppKey("visitor_chat_load", ChatLoadView)
 LIMITERS = web.AppKey("visitor_limiters", Limiters)
 OPEN_PER_IP = web.AppKey("visitor_open_per_ip", dict)
 
@@ -169,7 +171,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
         session = await _hello(request, ws, workspace, ip)
         if session is not None:
             try:
-                await _serve(session, ws, ip, app[LIMITERS])
+                await _serve(session, ws, ip, app[LIMITERS], app[CHAT_LOAD])
             finally:
                 # aiohttp cancels the handler when the client goes: the clean-up must still
                 # run to its end, or the visitor's subscriptions outlive the socket
@@ -349,7 +351,11 @@ async def _catch_up(session: frames.Session, conn: VisitorConn, hello: HelloFram
 
 
 async def _serve(
-    session: frames.Session, ws: web.WebSocketResponse, ip: str, limiters: Limiters
+    session: frames.Session,
+    ws: web.WebSocketResponse,
+    ip: str,
+    limiters: Limiters,
+    load: ChatLoadView,
 ) -> None:
     conn = session.conn
     async for msg in ws:
@@ -366,6 +372,8 @@ async def _serve(
             answer = await frames.dispatch(session, frame)
             if answer is not None:
                 conn.send(answer)
+                if answer["type"] == "accepted" and load.busy:  # stored; replies will be slow
+                    conn.send(load.frame(ref))
         except frames.FrameError as exc:
             if exc.code == "unverified":
                 audit.refused(session.bus, session.ws_id, "user_hash", ip=ip, channel="widget")
@@ -406,6 +414,8 @@ def setup(app: web.Application) -> None:
         app[HUB] = VisitorHub(app[BUS])
         await app[HUB].start()
         app[LIMITERS] = Limiters(app[LIMITS])
+        app[CHAT_LOAD] = ChatLoadView()
+        await app[CHAT_LOAD].start(app[BUS])
 
     async def shutdown(app: web.Application) -> None:
         if HUB in app:

@@ -80,6 +80,10 @@ Widget.prototype.onFrame = function (f) {
     case "message":
       var isNew = this.timeline.upsert(f.message);
       this.dropFromOutbox(f.message.client_msg_id);
+      if (this.busyRef && f.message.client_msg_id === this.busyRef) {
+        this.busyRef = null;  // the message chat was slow to store has arrived
+        this.ui.setNotice("");
+      }
       if (f.message.author && f.message.author.kind === "agent") this.ui.setTyping(null);
       this.render();
       if (isNew && f.message.author && f.message.author.kind !== "visitor") this.emit("message", f.message);
@@ -103,6 +107,13 @@ Widget.prototype.onFrame = function (f) {
       else this.presence.online_agents = f.online_agents;
       this.ui.setPresence(this.presence);
       this.schedulePrompt();
+      break;
+    case "busy":
+      // chat is behind: the message is saved and will arrive, replies may be slow
+      var arrived = this.timeline.items.some(function (it) { return it.id && it.client_msg_id === f.ref; });
+      if (arrived) break;  // stored already (the frames crossed)
+      this.busyRef = f.ref;
+      this.ui.setNotice("Lots of chats right now: your message is saved and the team will see it shortly.");
       break;
     case "ok":
       this.memberEmail(this.ackEvent(f.ref));
