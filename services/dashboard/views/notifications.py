@@ -37,6 +37,7 @@ async def save_notifications(request: web.Request) -> web.Response:
     form = await request.post()
     channels = {name: form.get(name) == "on" for name in NOTIFY_CHANNELS}
     await request.app[keys.STORE].set_notify(workspace_id(request), agent["_id"], channels)
+    request.app[keys.SESSIONS].forget(agent_id=agent["_id"])  # the next page shows them
     raise web.HTTPSeeOther("/me/notifications?saved=1")
 
 
