@@ -1,9 +1,9 @@
 """The email loop in real Chromium: a visitor chats on the demo site, leaves their email
 and closes the page; the agent answers in the dashboard; the email reaches the test's
-SMTP server (aiosmtpd); a reply sent by SMTP to its Reply-To appears live in the
-agent's conversation, without the quoted text, marked as sent by email.
-
-(The continue link's page, /c/<token>, is another part's: this test stops at the link.)
+SMTP server (aiosmtpd); its continue link, opened in a fresh browser context, shows the
+answer and carries a new message back to the agent live; a reply sent by SMTP to its
+Reply-To appears live in the agent's conversation, without the quoted text, marked as
+sent by email.
 """
 
 from __future__ import annotations
@@ -91,7 +91,21 @@ async def test_the_answer_goes_by_email_and_the_reply_comes_back_live(
     [email] = await sink.wait_for(1, timeout=20)
     assert str(email["To"]) == "sally@example.com"
     assert "Yes, in 3 days." in text_of(email)
-    assert f"{settings.public_url}/c/" in text_of(email)
+    [link] = re.findall(r"https?://\S+/c/[\w.-]+", text_of(email))
+    assert link.startswith(f"{settings.public_url}/c/")
+
+    # another device: the emailed link in a browser that never saw this visitor (the
+    # test's gateway listens on a free port, not on the public URL's)
+    fresh = await browser.new_context()
+    resumed = await fresh.new_page()
+    await resumed.goto(link.replace(settings.public_url, str(gateway.make_url("")).rstrip("/")))
+    log = resumed.get_by_role("log")
+    await expect(log).to_contain_text("Yes, in 3 days.")
+    await visitor_writes(resumed, "And to Sweden?")
+    await expect(agent.locator("#messages .msg-visitor .msg-text").last).to_have_text(
+        "And to Sweden?"
+    )
+    await fresh.close()
 
     await aiosmtplib.send(
         reply_email(str(email["Reply-To"]), "Great, thanks!"),
@@ -132,7 +146,7 @@ async def test_the_mail_catcher_page_reads_links_and_replies(
     frame = agent.frame_locator("iframe.mail-frame")
     link = frame.get_by_role("link", name="Continue the conversation")
     await expect(link).to_have_attribute("href", re.compile(r"/c/"))
-    # the continue page is the gateway's (another part): stand in for it at the link
+    # no gateway runs in this test: stand in for the continue page at the link
     await agent.context.route("**/c/*", lambda route: route.fulfill(body="continue"))
     async with agent.context.expect_page() as opened:
         await link.click()
