@@ -30,6 +30,8 @@ NOT_API = {
     ("POST", "/demo/{kind}"),
     ("GET", "/demo/account"),
     ("GET", "/demo/logout"),
+    # the continue link's page (services/gateway/continue_link/views.py)
+    ("GET", "/c/{token}"),
     # the unsubscribe link of the visitor's emails (services/gateway/unsubscribe.py)
     ("GET", "/u/{token}"),
     ("POST", "/u/{token}"),

@@ -17,6 +17,8 @@ from shared import clock, db
 from shared.bus import Bus
 from shared.dialect import SECANTUS
 from shared.embedded import free_port, start_mongo
+from shared.schema import builtins
+from shared.schema.profiles import ProfileSummary
 from shared.settings import Settings
 from shared.tasks import BackgroundTasks
 from tests.support import eventually
@@ -51,7 +53,7 @@ async def test_a_conversation_gets_its_profile_id_after_the_database_comes_back(
     tmp_path: Path, settings: Settings, bus: Bus
 ) -> None:
     async def resolve(payload: dict) -> dict:
-        return {"id": "person-1"}
+        return builtins(ProfileSummary(id="person-1", stage="visitor"))
 
     await bus.serve(bus.subjects.request("identity", "profile.resolve"), resolve, queue="identity")
     port = free_port()

@@ -50,6 +50,7 @@ def test_a_history_reply_reads_back_as_it_was_built() -> None:
         "status": None,
         "visitor_read_seq": 0,
         "agent_read_seq": 0,
+        "email": None,
     }
 
 
