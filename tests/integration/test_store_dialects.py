@@ -68,3 +68,45 @@ async def test_a_cursor_made_by_one_dialect_continues_in_the_other(
         if cursor is None:
             break
     assert seen == expected[::-1]
+
+
+async def test_a_thread_reads_the_same_newest_pages_in_both_dialects(
+    chat_store: ChatStore,
+) -> None:
+    """The newest page of a long thread with gaps in its seqs (lost reservations) and
+    internal notes, then older pages by `before_seq`: the same messages either way."""
+    gaps = set(range(100, 161)) | set(range(240, 246))
+    seqs = [n for n in range(1, 251) if n not in gaps]
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    await chat_store.messages.insert_many(
+        [
+            {
+                "_id": f"m{n:03d}",
+                "workspace_id": "ws_t",
+                "conversation_id": "c1",
+                "client_msg_id": f"c{n:03d}",
+                "seq": n,
+                "author": {"kind": "visitor", "id": "v1", "name": None, "avatar": None},
+                "text": f"message {n}",
+                "created_at": at + timedelta(seconds=n),
+                "internal": n % 10 == 0,
+            }
+            for n in seqs
+        ]
+    )
+    for include_internal in (True, False):
+        shown = [n for n in seqs if include_internal or n % 10]
+        read: list[int] = []
+        before, more = None, True
+        while more:
+            page, more = await chat_store.page(
+                "ws_t", "c1", 40, before_seq=before, include_internal=include_internal, last_seq=250
+            )
+            read = [m["seq"] for m in page] + read
+            before = page[0]["seq"] if page else None
+            assert page or not more
+        assert read == shown
+    newest, more = await chat_store.page("ws_t", "c1", 100, last_seq=250)
+    assert [m["seq"] for m in newest] == seqs[-100:] and more
+    assert await chat_store.page("ws_t", "c1", 10, before_seq=1, last_seq=250) == ([], False)
+    assert await chat_store.page("ws_t", "c2", 10, last_seq=0) == ([], False)
