@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.chat.store import ChatStore, indexes, new_conversation
-from shared import db
+from services.identity.model import minute, new_person
+from services.identity.store import INDEXES as IDENTITY_INDEXES
+from services.identity.store import IdentityStore
+from shared import clock, db
 from shared.dialect import BY_NAME, MONGOD, SECANTUS, detect
 from shared.settings import Settings
 
@@ -110,3 +113,46 @@ async def test_a_thread_reads_the_same_newest_pages_in_both_dialects(
     assert [m["seq"] for m in newest] == seqs[-100:] and more
     assert await chat_store.page("ws_t", "c1", 10, before_seq=1, last_seq=250) == ([], False)
     assert await chat_store.page("ws_t", "c2", 10, last_seq=0) == ([], False)
+
+
+@pytest.fixture(params=["secantus", "mongod"])
+async def identity_store(
+    settings: Settings, request: pytest.FixtureRequest
+) -> AsyncIterator[IdentityStore]:
+    client = db.connect(settings.mongo_url)
+    database = client[settings.database_name("identity")]
+    await db.ensure_indexes(database, IDENTITY_INDEXES)
+    yield IdentityStore(database, BY_NAME[request.param])
+    client.close()
+
+
+async def test_the_contacts_pages_list_everyone_newest_seen_first_in_both_dialects(
+    identity_store: IdentityStore,
+) -> None:
+    """Seen-times spread over years, several persons in one minute, some never seen and
+    some merged away: page by page, each live person once, in (last_seen, id) order."""
+    now = datetime.now(UTC)
+    persons = []
+    for n in range(60):
+        person = new_person(f"p{n:02d}", "ws_p", now)
+        if n % 7 != 6:  # every seventh never seen
+            seen = now - timedelta(minutes=(n // 3) ** 4)  # three a minute, ever further back
+            person["last_seen"] = minute(clock.iso(seen))
+        person["merged_into"] = "p00" if n % 11 == 10 else None
+        person["stage"] = "contact" if n % 2 else "visitor"
+        persons.append(person)
+    await identity_store.persons.insert_many(persons)
+    for stage in (None, "contact"):
+        live = [p for p in persons if not p["merged_into"] and stage in (None, p["stage"])]
+        seen = [p for p in live if p["last_seen"]]
+        expected = sorted(seen, key=lambda p: (p["last_seen"], p["_id"]), reverse=True)
+        expected += sorted((p for p in live if not p["last_seen"]), key=lambda p: p["_id"])[::-1]
+        read: list[str] = []
+        after = None
+        while True:
+            page = await identity_store.live_persons_page("ws_p", stage, after, 7)
+            read += [p["_id"] for p in page]
+            if len(page) < 7:
+                break
+            after = (page[-1]["last_seen"] or "", page[-1]["_id"])
+        assert read == [p["_id"] for p in expected]
