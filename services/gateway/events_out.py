@@ -154,8 +154,12 @@ def _payload_of(
 ) -> _Payload:
     """Phase 3: the event name, traits, properties and context, per type."""
     kind = message.type
-    context = {**(batch_context or {}), **(message.context or {}), **(context_extra or {})}
-    properties = dict(message.properties or {})
+    context = message.context or {}  # the message's own objects, copied only when changed
+    if batch_context or context_extra:
+        context = {**(batch_context or {}), **context, **(context_extra or {})}
+    properties = message.properties or {}
+    if kind in ("page", "screen", "group"):
+        properties = dict(properties)
     event = message.event
     if kind in ("page", "screen"):
         name = message.name
@@ -171,7 +175,7 @@ def _payload_of(
             raise PermanentError(f"groupId {reason}", code="illegal_id")
         properties["group_id"] = group_id
     name = event.strip()[:200] if isinstance(event, str) and event.strip() else None
-    return _Payload(name, dict(message.traits or {}), properties, context)
+    return _Payload(name, message.traits or {}, properties, context)
 
 
 def normalise(
