@@ -23,6 +23,7 @@ suite runs 10,000 conversations and 100,000 messages; `--full` seeds 100,000 and
 
     python -m bench.dashboard_inbox [--full] [--requests 200] [--reps 3]
     python -m bench.dashboard_inbox --conversations 2000 --messages 20000 --requests 50 --reps 1
+    python -m bench.dashboard_inbox --cases "inbox,long thread"   # some cases only
 """
 
 from __future__ import annotations
@@ -217,6 +218,8 @@ async def run(args: argparse.Namespace) -> None:
             ]
             long_ids = [c["_id"] for c in long_ones[:20]]
             for case in cases(http, base, bus, me, opened, long_ids, emails):
+                if args.cases and not any(part in case.name for part in args.cases.split(",")):
+                    continue
                 await case.timed(case.page, 5, [])  # warm both the same way
                 await case.timed(case.below, 5, [])
                 values, baseline = await interleaved(
@@ -259,6 +262,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="the issue's size: 100k / 1M")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--cases", default="", help="only cases whose name has one of these")
     asyncio.run(run(parser.parse_args()))
 
 
