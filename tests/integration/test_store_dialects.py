@@ -156,3 +156,24 @@ async def test_the_contacts_pages_list_everyone_newest_seen_first_in_both_dialec
                 break
             after = (page[-1]["last_seen"] or "", page[-1]["_id"])
         assert read == [p["_id"] for p in expected]
+
+
+async def test_a_first_page_read_again_shows_what_came_meanwhile(chat_store: ChatStore) -> None:
+    """The second first page of a filter starts from the span the first one needed: a
+    conversation active since, and one far older than that span, are both where they belong."""
+    now = datetime.now(UTC)
+    docs = []
+    for n in range(40):
+        doc = new_conversation("ws_f", f"v{n:02d}", f"v{n:02d}", now - timedelta(hours=n + 1))
+        docs.append(doc)
+    await chat_store.create_conversations(docs)
+    first, _ = await chat_store.recent_page("ws_f", {}, 10, None)
+    assert [d["_id"] for d in first] == [d["_id"] for d in docs[:10]]
+    newest = new_conversation("ws_f", "v-new", "v-new", datetime.now(UTC))
+    await chat_store.create_conversations([newest])
+    await chat_store.conversations.delete_many(
+        {"workspace_id": "ws_f", "_id": {"$in": [d["_id"] for d in docs[:20]]}}
+    )
+    again, cursor = await chat_store.recent_page("ws_f", {}, 10, None)
+    assert [d["_id"] for d in again] == [newest["_id"]] + [d["_id"] for d in docs[20:29]]
+    assert cursor is not None
