@@ -56,6 +56,7 @@ from services.chat.app import create_app as chat_app
 from services.dashboard.app import create_app as dashboard_app
 from services.identity.app import create_app as identity_app
 from shared.bus import Bus
+from shared.errors import BusError
 from shared.web import DB
 from shared.workspaces import DEFAULT_WORKSPACE_ID as WS
 
@@ -182,6 +183,7 @@ async def run(args: argparse.Namespace) -> None:
     conversations, messages = FULL_SIZE if args.full else (args.conversations, args.messages)
     records: list[Record] = []
     seeded: dict[str, float] = {}
+    failed: dict[str, str] = {}
     with servers() as srv:
         email = "admin@bench.example"
         settings = bench_settings(
@@ -220,15 +222,20 @@ async def run(args: argparse.Namespace) -> None:
             for case in cases(http, base, bus, me, opened, long_ids, emails):
                 if args.cases and not any(part in case.name for part in args.cases.split(",")):
                     continue
-                await case.timed(case.page, 5, [])  # warm both the same way
-                await case.timed(case.below, 5, [])
-                values, baseline = await interleaved(
-                    BENCH,
-                    case.name,
-                    functools.partial(case.timed, case.page, args.requests, case.p50[0]),
-                    functools.partial(case.timed, case.below, args.requests, case.p50[1]),
-                    args.reps,
-                )
+                try:
+                    await case.timed(case.page, 5, [])  # warm both the same way
+                    await case.timed(case.below, 5, [])
+                    values, baseline = await interleaved(
+                        BENCH,
+                        case.name,
+                        functools.partial(case.timed, case.page, args.requests, case.p50[0]),
+                        functools.partial(case.timed, case.below, args.requests, case.p50[1]),
+                        args.reps,
+                    )
+                except (AssertionError, BusError) as exc:  # e.g. a page past its 3 s time-out
+                    progress(BENCH, f"{case.name}: FAILED {exc!r}")
+                    failed[case.name] = repr(exc)
+                    continue
                 size = f"{conversations // 1000}k conversations"
                 for figure, ours, theirs, target in (
                     ("p99", values, baseline, f"<= {case.target_ms:.0f} ms"),
@@ -251,7 +258,13 @@ async def run(args: argparse.Namespace) -> None:
             await bus.close()
             for runner, _ in reversed(runners):
                 await runner.cleanup()
-    settings_out = {**vars(args), "conversations": conversations, "messages": messages, **seeded}
+    settings_out = {
+        **vars(args),
+        "conversations": conversations,
+        "messages": messages,
+        **seeded,
+        "failed": failed,
+    }
     finish(BENCH, records, settings_out)
 
 
