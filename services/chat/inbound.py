@@ -16,6 +16,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from services.chat import facts
 from services.chat.context import ChatContext
 from services.chat.email_detect import email_event, email_in
 from services.chat.fold import fold_stage
@@ -48,18 +49,40 @@ class Inbound:
     text: str
     author: dict[str, Any]
     email: str | None
+    via: str | None = None  # "email": a reply by email (services/mail)
+    internal: bool = False  # a note for the agents only (mail: another sender, a bounce)
+
+
+def _from_mail(
+    kind: str, visitor_id: str, payload: dict[str, Any]
+) -> tuple[str, dict[str, Any], bool]:
+    """The text, author and internal flag of a record from the mail service."""
+    text = req_text(payload, "text")
+    if kind == "mail.note":
+        return text, SYSTEM, True
+    if payload.get("from_other_address") is True:
+        sender = normalize_email(payload.get("sender")) or "an unknown address"
+        author = {**SYSTEM, "name": "Email from another address"}
+        return f"From {sender} (not the address we emailed):\n{text}", author, True
+    return text, {"kind": "visitor", "id": visitor_id, "name": None, "avatar": None}, False
 
 
 def parse_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Inbound:
     """A checked inbound message, or a PermanentError saying why it can never apply."""
     kind = payload.get("type")
-    if kind not in ("visitor.message", "visitor.email"):
+    if kind not in ("visitor.message", "visitor.email", "mail.reply", "mail.note"):
         raise PermanentError(f"unknown inbound type {kind!r}", code="bad_type")
     ws = req_id(payload, "workspace_id")
     ctx.workspace(ws)
     visitor_id = req_id(payload, "visitor_id")
     distinct_id = req_id(payload, "distinct_id")
     client_msg_id = client_msg_id_of(payload)
+    if kind in ("mail.reply", "mail.note"):
+        text, author, internal = _from_mail(kind, visitor_id, payload)
+        via = "email" if kind == "mail.reply" else None
+        return Inbound(
+            kind, ws, visitor_id, distinct_id, client_msg_id, text, author, None, via, internal
+        )
     if kind == "visitor.message":
         text = req_text(payload, "text")
         email = email_in(text)
@@ -85,6 +108,7 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
     await _announce_emails(ctx, items, results)
     for result in results:
         await ctx.live.message(result.message, result.conversation)
+    await facts.visitor_messages(ctx.bus, [(r.message, r.conversation) for r in results])
     for conversation in {r.conversation["_id"]: r.conversation for r in results}.values():
         ctx.resolver.schedule(conversation)
     return results
@@ -240,7 +264,8 @@ def _message(ws: str, cid: str, mid: str, item: Inbound, seq: int) -> dict[str, 
         "author": item.author,
         "text": item.text,
         "created_at": clock.now(),
-        "internal": False,
+        "internal": item.internal,
+        **({"via": item.via} if item.via else {}),
     }
 
 

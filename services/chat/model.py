@@ -31,6 +31,7 @@ def message_out(doc: dict[str, Any]) -> dict[str, Any]:
         text=doc["text"],
         created_at=iso(doc["created_at"]),
         internal=bool(doc.get("internal")),
+        via=doc.get("via"),
     )
     built: dict[str, Any] = builtins(message)
     return built

@@ -11,6 +11,7 @@ from typing import Any
 
 from msgspec import UNSET
 
+from services.chat import facts
 from services.chat.assignment import pick_agent
 from services.chat.context import ChatContext
 from services.chat.model import invalid, message_out, summary_out
@@ -19,6 +20,7 @@ from shared import clock
 from shared.errors import PermanentError
 from shared.metrics import CHAT_MESSAGES
 from shared.schema import chat_requests as rq
+from shared.schema.live import VisitorRead
 from shared.schema.requests import read_request
 
 Handler = Callable[[ChatContext, Any], Awaitable[Any]]
@@ -158,10 +160,11 @@ async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[st
     unread = await ctx.store.unread(conversation, agent_id)
     ws, cid = conversation["workspace_id"], conversation["_id"]
     await ctx.live.to_visitor(
-        ws, conversation["visitor_id"], {"type": "read", "conversation_id": cid, "seq": mark}
+        ws, conversation["visitor_id"], VisitorRead(conversation_id=cid, seq=mark)
     )
     result = {"conversation_id": cid, "agent_id": agent_id, "seq": mark, "unread": unread}
     await ctx.live.to_agents(ws, {"type": "read", **result})
+    await facts.agent_read(ctx.bus, conversation, mark)
     return result
 
 
@@ -171,6 +174,7 @@ async def agent_send(ctx: ChatContext, p: rq.AgentSend) -> dict[str, Any]:
     stored = await ctx.store.append(conversation, author, p.text, p.client_msg_id, p.internal)
     CHAT_MESSAGES.labels("out").inc(int(stored.created and not p.internal))
     await ctx.live.message(stored.message, stored.conversation)
+    await facts.agent_message(ctx.bus, stored.message, stored.conversation)
     return message_out(stored.message)
 
 

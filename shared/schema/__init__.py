@@ -2,6 +2,7 @@
 
 - `segment`: Segment messages and batches the ingest API takes, and its answers;
 - `profiles`: the profiles API's answers (identity's replies to the gateway);
+- `live`: the core-NATS frames to visitor sockets and the visitor's signals to chat;
 - `shared.events`: the durable facts on the bus (`IngestEvent`, `ProfileMerged`).
 
 msgspec was chosen over pydantic v2 by measurement (bench/schema_choice.py,

@@ -25,6 +25,7 @@ class Message(msgspec.Struct):
     text: str
     created_at: Time
     internal: bool
+    via: str | None = None  # "email": the visitor replied by email (services/mail)
 
 
 class LastMessage(msgspec.Struct):

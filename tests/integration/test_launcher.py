@@ -24,7 +24,7 @@ from shared.workspaces import DEFAULT_WORKSPACE_ID, Workspace
 
 pytestmark = pytest.mark.slow
 
-SERVICES = ("identity", "chat", "gateway", "dashboard")
+SERVICES = ("identity", "chat", "mail", "gateway", "dashboard")
 
 
 def _get(url: str) -> int:
@@ -52,8 +52,8 @@ def _free_run_of_ports(count: int) -> int:
 
 
 def _ports() -> dict[str, int]:
-    ports = {name: free_port() for name in (*SERVICES, "nats", "mongo")}
-    ports["metrics"] = _free_run_of_ports(4)
+    ports = {name: free_port() for name in (*SERVICES, "nats", "mongo", "inbound_smtp")}
+    ports["metrics"] = _free_run_of_ports(5)
     return ports
 
 
@@ -116,6 +116,7 @@ class Run:
             "PARLEY_EMBEDDED_NATS_PORT": str(ports["nats"]),
             "PARLEY_EMBEDDED_MONGO_PORT": str(ports["mongo"]),
             "PARLEY_METRICS_PORT": str(ports["metrics"]),
+            "PARLEY_INBOUND_SMTP_PORT": str(ports["inbound_smtp"]),
             "PARLEY_LOG_LEVEL": "INFO",
         }
         for service in SERVICES:
@@ -195,7 +196,7 @@ def test_launcher_runs_supervises_stops_cleanly_and_keeps_data(tmp_path: Path) -
         # metrics: on their own loopback ports, not on the public ones
         assert _get(f"http://127.0.0.1:{ports['gateway']}/metrics") == 404
         assert _get(f"http://127.0.0.1:{ports['dashboard']}/metrics") == 404
-        for offset in range(4):
+        for offset in range(5):
             assert _get(f"http://127.0.0.1:{ports['metrics'] + offset}/metrics") == 200
 
         mongo = MongoClient(f"mongodb://127.0.0.1:{ports['mongo']}/?directConnection=true")

@@ -124,3 +124,11 @@ test('the header names who is online, and shows the away message when nobody is 
   assert.equal(presenceLine({ online_agents: 1, agents: [ann], away_message: away, open: false }), away);
   assert.equal(presenceLine({ online_agents: 0, agents: [] }), "We're away. Leave a message.");
 });
+
+test('a message written as an email reply keeps its via, for the mail icon', () => {
+  const t = new Timeline();
+  t.upsert(msg(1, 'visitor', { via: 'email' }));
+  t.upsert(msg(2, 'visitor'));
+  assert.equal(t.items[0].via, 'email');
+  assert.equal(t.items[1].via, null);
+});

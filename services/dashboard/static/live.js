@@ -319,6 +319,12 @@
       var author = (m.author && m.author.name) ||
         (m.author && m.author.kind === "visitor" ? (root.dataset.visitorName || "Visitor") : "Parley");
       meta.append(el("span", "msg-author", (m.internal ? "Internal note · " : "") + author));
+      if (m.via === "email") {
+        var via = el("span", "msg-via", "\u2709");
+        via.title = "Sent by email";
+        via.setAttribute("aria-label", "Sent by email");
+        meta.append(via);
+      }
       var time = el("time", null, m.created_at ? ago(m.created_at) : "sending…");
       if (m.created_at) time.dateTime = m.created_at;
       meta.append(time);

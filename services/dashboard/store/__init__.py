@@ -23,6 +23,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from services.dashboard.store.resets import Resets
 from shared import clock
 from shared import cursor as cursors
 from shared.identifiers import normalize_email
@@ -43,6 +44,7 @@ INDEXES = {
         IndexModel([("agent_id", ASCENDING)]),
     ],
     "invitations": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+    "password_resets": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
     "canned_replies": [
         IndexModel([("workspace_id", ASCENDING), ("shortcut", ASCENDING)], unique=True)
     ],
@@ -63,7 +65,7 @@ class Conflict(Exception):
     """The write would break a rule (duplicate email, last admin...)."""
 
 
-class Store:
+class Store(Resets):
     def __init__(self, db: AsyncIOMotorDatabase) -> None:
         self.db = db
 
@@ -108,6 +110,10 @@ class Store:
     async def agents(self, workspace_id: str) -> list[dict[str, Any]]:
         cursor = self.db.agents.find({"workspace_id": workspace_id}).sort("created_at", 1)
         return await cursor.to_list(500)
+
+    async def set_email_notifications(self, agent_id: str, on: bool) -> None:
+        """The agent's own choice: emails about visitor messages nobody read (services/mail)."""
+        await self.db.agents.update_one({"_id": agent_id}, {"$set": {"notify_email": on}})
 
     async def authenticate(self, email: str, password: str) -> dict[str, Any] | None:
         agent = await self.agent_by_email(email)

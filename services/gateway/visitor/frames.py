@@ -37,6 +37,7 @@ from shared.schema.frames import (
     TypingFrame,
     read_frame,
 )
+from shared.schema.live import ReadSignal, TypingSignal
 from shared.security import sign_token
 from shared.workspaces import Workspace
 
@@ -161,25 +162,16 @@ async def on_email(s: Session, frame: EmailFrame) -> dict[str, Any]:
     return {"type": "accepted", "ref": cmid}
 
 
-async def _signal(s: Session, kind: str, **fields: Any) -> None:
-    await s.bus.publish(
-        s.bus.subjects.request("chat", "visitor.signal"),
-        {
-            "type": kind,
-            "workspace_id": s.ws_id,
-            "visitor_id": s.visitor_id,
-            "conversation_id": None,
-            **fields,
-        },
-    )
-
-
 async def on_typing(s: Session, frame: TypingFrame) -> None:
-    await _signal(s, "typing", typing=frame.typing is True)
+    signal = TypingSignal(
+        workspace_id=s.ws_id, visitor_id=s.visitor_id, typing=frame.typing is True
+    )
+    await s.bus.publish(s.bus.subjects.request("chat", "visitor.signal"), signal)
 
 
 async def on_read(s: Session, frame: ReadFrame) -> None:
-    await _signal(s, "read", seq=frame.seq)
+    signal = ReadSignal(workspace_id=s.ws_id, visitor_id=s.visitor_id, seq=frame.seq)
+    await s.bus.publish(s.bus.subjects.request("chat", "visitor.signal"), signal)
 
 
 async def send_history(s: Session, after_seq: int | None) -> None:

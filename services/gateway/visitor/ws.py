@@ -167,7 +167,9 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             try:
                 await _serve(session, ws, ip, app[LIMITERS])
             finally:
-                await app[HUB].remove(session.conn)
+                # aiohttp cancels the handler when the client goes: the clean-up must still
+                # run to its end, or the visitor's subscriptions outlive the socket
+                await asyncio.shield(app[HUB].remove(session.conn))
     finally:
         WS_CONNECTIONS.labels("gateway", "visitor").dec()
         open_per_ip[ip] -= 1
@@ -197,7 +199,7 @@ async def _hello(
     conn = VisitorConn(ws, workspace.id, claims["vid"], ip)
     session = _session(request, workspace, conn, claims, hello)
     conn.send(_welcome(session))
-    await app[HUB].add(conn)
+    app[HUB].add(conn)
     await _catch_up(session, conn, hello)
     return session
 
@@ -335,7 +337,7 @@ async def _serve(
 async def _flushed(conn: VisitorConn, timeout: float = 1.0) -> None:
     """Give the writer a moment to send what is queued (the reason before a close)."""
     for _ in range(int(timeout / 0.01)):
-        if conn.queue.empty():
+        if conn.outbox.empty:
             return
         await asyncio.sleep(0.01)
 
@@ -356,6 +358,7 @@ def setup(app: web.Application) -> None:
 
     async def start(app: web.Application) -> None:
         app[HUB] = VisitorHub(app[BUS])
+        await app[HUB].start()
         app[LIMITERS] = Limiters(app[LIMITS])
 
     async def shutdown(app: web.Application) -> None:

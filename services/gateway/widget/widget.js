@@ -420,6 +420,8 @@ function boot() {
     if (!pageQueued) widget.trackPageIfMoved();
     replayQueue(queued, api);
     watchNavigation(widget);
+    // the tab coming back into view with the panel open reports what it now shows (`read`)
+    document.addEventListener("visibilitychange", function () { widget.render(); });
   };
   if (document.body) start();
   else document.addEventListener("DOMContentLoaded", start);

@@ -97,6 +97,7 @@ Timeline.prototype.upsert = function (msg) {
   item.author = msg.author || { kind: "system" };
   item.text = msg.text;
   item.created_at = msg.created_at;
+  item.via = msg.via || null;
   item.status = "sent";
   if (!found) this.items.push(item);
   this.sort();

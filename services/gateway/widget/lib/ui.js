@@ -211,6 +211,7 @@ UI.prototype.render = function (items, agentReadSeq) {
 
 UI.prototype.messageNode = function (it) {
   var bubble = el("div", { class: "b" });
+  if (it.via === "email") bubble.appendChild(el("span", { class: "via", title: "Sent by email", "aria-label": "Sent by email", text: "\u2709 " }));
   linkify(it.text || "").forEach(function (seg) {
     if (seg.href) {
       bubble.appendChild(el("a", { href: seg.href, target: "_blank", rel: "noopener noreferrer", text: seg.text }));
