@@ -104,7 +104,10 @@ async def conversations_by_profile(
 async def conversation_get(ctx: ChatContext, p: rq.ConversationGet) -> dict[str, Any]:
     conversation = await _conversation(ctx, p)
     messages, more = await ctx.store.page(
-        conversation["workspace_id"], conversation["_id"], p.page_size()
+        conversation["workspace_id"],
+        conversation["_id"],
+        p.page_size(),
+        last_seq=conversation.get("last_seq", 0),
     )
     ctx.resolver.schedule(conversation)
     unread = await ctx.store.unread(conversation, p.agent_id)
@@ -124,6 +127,7 @@ async def conversation_messages(ctx: ChatContext, p: rq.ConversationMessages) ->
         p.page_size(),
         after_seq=p.after_seq,
         before_seq=p.before_seq,
+        last_seq=conversation.get("last_seq", 0),
     )
     return builtins(MessagePage(messages=[message_of(m) for m in messages], has_more=more))
 
@@ -194,6 +198,7 @@ async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
             p.page_size(),
             after_seq=p.after_seq,
             include_internal=False,
+            last_seq=conversation.get("last_seq", 0),
         )
     history = History(
         conversation_id=conversation["_id"],

@@ -31,27 +31,29 @@ def device(profile: dict[str, Any] | None) -> str:
 async def profile_for(
     notices: Notices, workspace_id: str, conversation: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """The full profile behind a conversation (a merged-away id answers with the survivor)."""
+    """The full profile behind a conversation (a merged-away id answers with the survivor):
+    one identity request, by profile id once chat knows it, else by the visitor's id."""
     profile_id = conversation.get("profile_id")
-    if not profile_id and conversation.get("distinct_id"):
-        summary = await notices.ask(
+    if profile_id:
+        profile = await notices.ask(
             "identity",
-            "profile.resolve",
-            idq.Resolve(workspace_id=workspace_id, distinct_id=conversation["distinct_id"]),
+            "profile.get",
+            idq.Get(workspace_id=workspace_id, profile_id=profile_id),
             None,
             "the visitor's profile",
         )
-        profile_id = summary.get("id") if isinstance(summary, dict) else None
-    if not profile_id:
+        return profile if isinstance(profile, dict) else None
+    if not conversation.get("distinct_id"):
         return None
-    profile = await notices.ask(
+    found = await notices.ask(
         "identity",
-        "profile.get",
-        idq.Get(workspace_id=workspace_id, profile_id=profile_id),
+        "profile.find",
+        idq.Find(workspace_id=workspace_id, distinct_id=conversation["distinct_id"]),
         None,
         "the visitor's profile",
     )
-    return profile if isinstance(profile, dict) else None
+    profiles = found.get("profiles") if isinstance(found, dict) else None
+    return profiles[0] if profiles and isinstance(profiles[0], dict) else None
 
 
 async def recent_events(

@@ -21,6 +21,7 @@ published, so what is accepted here is never refused by the database later.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -80,10 +81,16 @@ def _skew_corrected(original: datetime, sent: datetime | None, received: datetim
     return moment
 
 
+@functools.lru_cache(maxsize=16)
+def _received_iso(received: datetime) -> str:
+    """A batch's messages share one receipt time: formatted once, not per message."""
+    return clock.iso(received)
+
+
 def event_time(raw_time: Any, sent_at: Any, received: datetime) -> str:
     """Segment's clock-skew correction; never in the future, never before 2000."""
     if raw_time is None:
-        return clock.iso(received)
+        return _received_iso(received)
     original = parse_time(raw_time)
     if original is None:
         raise PermanentError("timestamp is not an ISO-8601 time", code="bad_timestamp")
@@ -147,8 +154,12 @@ def _payload_of(
 ) -> _Payload:
     """Phase 3: the event name, traits, properties and context, per type."""
     kind = message.type
-    context = {**(batch_context or {}), **(message.context or {}), **(context_extra or {})}
-    properties = dict(message.properties or {})
+    context = message.context or {}  # the message's own objects, copied only when changed
+    if batch_context or context_extra:
+        context = {**(batch_context or {}), **context, **(context_extra or {})}
+    properties = message.properties or {}
+    if kind in ("page", "screen", "group"):
+        properties = dict(properties)
     event = message.event
     if kind in ("page", "screen"):
         name = message.name
@@ -164,7 +175,7 @@ def _payload_of(
             raise PermanentError(f"groupId {reason}", code="illegal_id")
         properties["group_id"] = group_id
     name = event.strip()[:200] if isinstance(event, str) and event.strip() else None
-    return _Payload(name, dict(message.traits or {}), properties, context)
+    return _Payload(name, message.traits or {}, properties, context)
 
 
 def normalise(
@@ -193,7 +204,7 @@ def normalise(
         kind=message.type,  # type: ignore[arg-type]
         message_id=_message_id(message.message),
         timestamp=event_time(message.time, sent_at, received),
-        received_at=clock.iso(received),
+        received_at=_received_iso(received),
         source=source,  # type: ignore[arg-type]
         trusted=_trust(workspace, trusted, message.type, user_id, raw),  # type: ignore[arg-type]
         anonymous_id=_id(message.anonymous),

@@ -18,6 +18,7 @@ import math
 import zlib
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
@@ -72,14 +73,32 @@ async def read_json(request: web.Request) -> Any:
         raise ApiError(400, "bad_body", "the compressed body is corrupt") from exc
     except web.RequestPayloadError as exc:  # e.g. a broken chunked encoding
         raise ApiError(400, "bad_body", "the body could not be read") from exc
+    return parse_json(b"".join(chunks) or b"null")
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as builtins, read once by msgspec (3x `json.loads`' speed).
+
+    msgspec refuses the whole body for a NaN or Infinity token or a lone surrogate escape;
+    those bodies are read again by `json`, which takes them, so that `check_storable`
+    refuses only the messages holding them and the rest of the batch is still stored.
+    """
     try:
-        return json.loads(b"".join(chunks) or b"null")
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        pass  # not strict JSON: `json` tells a bad body from a lenient one below
+    except RecursionError as exc:  # deeper than the parser goes: far over MAX_DEPTH anyway
+        raise _too_deep() from exc
+    try:
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_json", "the body is not valid JSON") from exc
-    except RecursionError as exc:  # deeper than the parser goes: far over MAX_DEPTH anyway
-        raise ApiError(
-            400, "too_deep", f"the body is nested deeper than {MAX_DEPTH} levels"
-        ) from exc
+    except RecursionError as exc:
+        raise _too_deep() from exc
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, "too_deep", f"the body is nested deeper than {MAX_DEPTH} levels")
 
 
 def _limit(request: web.Request, caller: Caller, cost: int) -> None:

@@ -12,12 +12,14 @@ from pymongo.errors import DuplicateKeyError
 
 from services.chat.store.schema import by_id
 from shared import clock
+from shared.dialect import Dialect
 
 
 class Messages:
     conversations: AsyncIOMotorCollection
     messages: AsyncIOMotorCollection
     reads: AsyncIOMotorCollection
+    dialect: Dialect
 
     # --- messages ---------------------------------------------------------------------
     async def page(
@@ -28,8 +30,13 @@ class Messages:
         after_seq: int | None = None,
         before_seq: int | None = None,
         include_internal: bool = True,
+        last_seq: int | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """Messages ascending by seq, and whether more lie beyond the page."""
+        """Messages ascending by seq, and whether more lie beyond the page.
+
+        Without `after_seq` the page is the newest below `before_seq` (or all); given the
+        conversation's `last_seq`, on a dialect that sorts a whole match before its
+        limit (`windowed_recent_pages`) it is read through seq windows instead."""
         query: dict[str, Any] = {"workspace_id": workspace_id, "conversation_id": conversation_id}
         if not include_internal:
             query["internal"] = False
@@ -37,10 +44,34 @@ class Messages:
             query["seq"] = {"$gt": after_seq}
             docs = await self.messages.find(query).sort("seq", ASC).limit(limit + 1).to_list(None)
             return docs[:limit], len(docs) > limit
-        if before_seq is not None:
-            query["seq"] = {"$lt": before_seq}
-        docs = await self.messages.find(query).sort("seq", DESC).limit(limit + 1).to_list(None)
+        tops = [
+            s for s in (before_seq, None if last_seq is None else last_seq + 1) if s is not None
+        ]
+        top = min(tops) if tops else None
+        if top is not None and self.dialect.windowed_recent_pages:
+            docs = await self._newest_in_windows(query, top, limit + 1)
+        else:
+            if before_seq is not None:
+                query["seq"] = {"$lt": before_seq}
+            found = self.messages.find(query).sort("seq", DESC).limit(limit + 1)
+            docs = await found.to_list(None)
         return list(reversed(docs[:limit])), len(docs) > limit
+
+    async def _newest_in_windows(
+        self, query: dict[str, Any], top: int, need: int
+    ) -> list[dict[str, Any]]:
+        """The `need` highest seqs below `top`, newest first, read as bounded seq ranges
+        (`need` wide, then four times wider each: seqs have gaps only where a reservation
+        was lost or a note filtered out), so the database sorts only what a range holds."""
+        docs: list[dict[str, Any]] = []
+        upper, width = top, need
+        while len(docs) < need and upper > 1:
+            lower = max(upper - width, 1)
+            window = {**query, "seq": {"$gte": lower, "$lt": upper}}
+            found = self.messages.find(window).sort("seq", DESC).limit(need - len(docs))
+            docs += await found.to_list(None)
+            upper, width = lower, width * 4
+        return docs
 
     # --- read marks -------------------------------------------------------------------
     async def read_marks(

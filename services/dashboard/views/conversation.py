@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -59,24 +60,28 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     ws = workspace_id(request)
     cid = conversation_id(request)
     notices = Notices(request.app)
-    data = await notices.ask(
-        "chat",
-        "conversation.get",
-        rq.ConversationGet(
-            workspace_id=ws, conversation_id=cid, agent_id=agent["_id"], limit=MESSAGES_SHOWN
-        ),
-        None,
-        "this conversation",
-        required=True,
-    )
     store = request.app[keys.STORE]
+    data, agents, canned = await asyncio.gather(  # independent: at once, not one after another
+        notices.ask(
+            "chat",
+            "conversation.get",
+            rq.ConversationGet(
+                workspace_id=ws, conversation_id=cid, agent_id=agent["_id"], limit=MESSAGES_SHOWN
+            ),
+            None,
+            "this conversation",
+            required=True,
+        ),
+        store.agents(ws),
+        store.canned_replies(ws),
+    )
     context: dict[str, Any] = {
         "active": "inbox",
         "conversation": None,
         "messages": [],
         "has_more": False,
-        "agents": await store.agents(ws),
-        "canned": await store.canned_replies(ws),
+        "agents": agents,
+        "canned": canned,
         "statuses": STATUSES,
         "priorities": PRIORITIES,
         "snoozes": SNOOZES,

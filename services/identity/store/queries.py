@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorCollection
+
+from shared import clock
+from shared.dialect import Dialect
+from shared.events import parse_time
+
+NEWEST_SEEN = [("last_seen", -1), ("_id", -1)]
+SEEN_FIRST_WINDOW = timedelta(hours=1)
+OLDEST_SEEN = datetime(2000, 1, 1, tzinfo=UTC)  # no event before it is taken
+
+
+def _edge(moment: datetime) -> str:
+    """A `last_seen` bound no stored value equals: the microsecond before `moment`'s minute
+    (seen-times are whole minutes), so `$gt`/`$lt` on it are exact whatever the index's
+    direction (SecantusDB reads `$gte` as `$gt` on a descending key: shared/dialect.py)."""
+    floor = moment.replace(second=0, microsecond=0)
+    return clock.iso(floor - timedelta(microseconds=1), "microseconds")
 
 
 class Queries:
@@ -13,6 +29,7 @@ class Queries:
     visitors: AsyncIOMotorCollection
     dids: AsyncIOMotorCollection
     events: AsyncIOMotorCollection
+    dialect: Dialect
 
     async def person(self, workspace_id: str, person_id: str) -> dict[str, Any] | None:
         """The stored person (merged away or not), or None."""
@@ -43,14 +60,59 @@ class Queries:
     async def live_persons_page(
         self, workspace_id: str, stage: str | None, after: tuple[str, str] | None, limit: int
     ) -> list[dict[str, Any]]:
-        """Live persons newest seen first, after the position (last_seen, id) if given."""
+        """Live persons newest seen first, after the position (last_seen, id) if given;
+        through `last_seen` windows where the dialect sorts a whole match before its limit
+        (`windowed_recent_pages`: ~1.2 s for a page of 10,000 persons on SecantusDB)."""
         query: dict[str, Any] = {"workspace_id": workspace_id, "merged_into": None}
         if stage:
             query["stage"] = stage
+        if self.dialect.windowed_recent_pages:
+            return await self._seen_in_windows(query, after, limit)
         if after is not None:
             query.update(_after(after))
-        found = self.persons.find(query).sort([("last_seen", -1), ("_id", -1)]).limit(limit)
+        found = self.persons.find(query).sort(NEWEST_SEEN).limit(limit)
         return await found.to_list(None)
+
+    async def _seen_in_windows(
+        self, query: dict[str, Any], after: tuple[str, str] | None, need: int
+    ) -> list[dict[str, Any]]:
+        """The natural page's rows, read as bounded ranges of `last_seen` (an hour wide, then
+        four times wider each) so the database sorts only what a range holds; the persons
+        never seen (`last_seen` null) come last, as in the natural order."""
+        last_seen, pid = after if after is not None else ("", "")
+        docs: list[dict[str, Any]] = []
+        top = parse_time(last_seen) if last_seen else None
+        if after is None or top is not None:
+            if top is not None:  # the rest of the cursor's own minute first
+                tie = {**query, "last_seen": last_seen, "_id": {"$lt": pid}}
+                docs = await self.persons.find(tie).sort("_id", -1).limit(need).to_list(None)
+            docs += await self._seen_before(query, top, need - len(docs))
+            pid = ""
+        if len(docs) < need:  # the never-seen tail, by id
+            tail: dict[str, Any] = {**query, "last_seen": None}
+            if pid:
+                tail["_id"] = {"$lt": pid}
+            found = self.persons.find(tail).sort("_id", -1).limit(need - len(docs))
+            docs += await found.to_list(None)
+        return docs
+
+    async def _seen_before(
+        self, query: dict[str, Any], top: datetime | None, need: int
+    ) -> list[dict[str, Any]]:
+        docs: list[dict[str, Any]] = []
+        upper, width = top, SEEN_FIRST_WINDOW
+        lower = (top or clock.now()) - width
+        while len(docs) < need:
+            window = {"$gt": _edge(max(lower, OLDEST_SEEN))}
+            if upper is not None:
+                window["$lt"] = _edge(upper)
+            found = self.persons.find({**query, "last_seen": window}).sort(NEWEST_SEEN)
+            docs += await found.limit(need - len(docs)).to_list(None)
+            if lower <= OLDEST_SEEN:
+                break
+            upper, width = lower, width * 4
+            lower = upper - width
+        return docs
 
     async def events_page(
         self, workspace_id: str, person_ids: list[str], before: datetime | None, limit: int
