@@ -14,6 +14,11 @@ mongod the natural query is used. Measured on SecantusDB 0.7.0b3 (10,000 documen
 - `find_and_modify`: `find_one_and_update` scans the collection even for an `_id`
   filter (~90 ms against ~5 ms for `update_one` then `find_one`), so it is not used
   where an update then a read gives the same answer.
+- `commit_per_write`: every statement of a bulk write is a transaction of its own,
+  each committed (and with `--sync-on-commit` flushed) alone: 200 versioned replaces
+  of person documents cost 200 commits. Inside one multi-document transaction they cost
+  one, so a store may wrap a bulk write in one there. On mongod a bulk write's journal
+  flushes are grouped already (and transactions need a replica set), so it does not.
 
 Not gated, because they cost nothing on mongod: SecantusDB's planner picks its index
 from the filter's *first* key (so an `_id` filter lists `_id` first, before the
@@ -41,6 +46,7 @@ class Dialect:
     windowed_recent_pages: bool
     ascending_keys_only: bool
     find_and_modify: bool
+    commit_per_write: bool = False
 
     @property
     def newest_first(self) -> int:
@@ -52,7 +58,11 @@ MONGOD = Dialect(
     "mongod", windowed_recent_pages=False, ascending_keys_only=False, find_and_modify=True
 )
 SECANTUS = Dialect(
-    "secantus", windowed_recent_pages=True, ascending_keys_only=True, find_and_modify=False
+    "secantus",
+    windowed_recent_pages=True,
+    ascending_keys_only=True,
+    find_and_modify=False,
+    commit_per_write=True,
 )
 BY_NAME = {d.name: d for d in (MONGOD, SECANTUS)}
 
