@@ -57,7 +57,7 @@ from shared.settings import Settings
 BENCH = "identity"
 
 
-def _event(kind: EventKind, n: int, *, spread: bool = False, **fields) -> dict:
+def make_event(kind: EventKind, n: int, *, spread: bool = False, **fields) -> dict:
     moment = datetime.now(UTC)
     if spread:  # a day of traffic: a device's events mostly fall in different minutes
         moment -= timedelta(seconds=random.randrange(86400))
@@ -129,7 +129,7 @@ class Baselines:
         js = raw.jetstream()
         name = "B" + uuid.uuid4().hex[:8]
         await js.add_stream(name=name, subjects=[f"{name}.>"])
-        body = json.dumps(_event("page", 0, anonymous_id="a", context=CONTEXT)).encode()
+        body = json.dumps(make_event("page", 0, anonymous_id="a", context=CONTEXT)).encode()
         for start in range(0, count, 500):
             await asyncio.gather(
                 *(js.publish(f"{name}.x", body) for _ in range(start, min(count, start + 500)))
@@ -226,15 +226,15 @@ class Workload:
         self.rep += 1
         self.anons = [f"dev{self.rep}-{n}" for n in range(self.devices)]
         return [
-            _event("page", n, anonymous_id=a, context=CONTEXT) for n, a in enumerate(self.anons)
+            make_event("page", n, anonymous_id=a, context=CONTEXT) for n, a in enumerate(self.anons)
         ]
 
     def steady(self) -> list[dict]:
         pick = self.rng.choice
         return [
-            _event("page", n, anonymous_id=pick(self.anons), context=CONTEXT, spread=True)
+            make_event("page", n, anonymous_id=pick(self.anons), context=CONTEXT, spread=True)
             if n % 3
-            else _event(
+            else make_event(
                 "track",
                 n,
                 anonymous_id=pick(self.anons),
@@ -248,7 +248,7 @@ class Workload:
 
     def identifies(self) -> list[dict]:
         return [
-            _event(
+            make_event(
                 "identify",
                 n,
                 user_id=f"user-{self.rep}-{n // 2}",
