@@ -48,7 +48,6 @@ INDEXES = {
     "distinct_ids": [
         IndexModel([("workspace_id", ASCENDING), ("distinct_id", ASCENDING)], unique=True),
         IndexModel([("workspace_id", ASCENDING), ("person_id", ASCENDING)]),
-        IndexModel([("visitor_id", ASCENDING)]),
     ],
     "aliases": [
         IndexModel(
@@ -69,6 +68,9 @@ INDEXES = {
     "conflicts": [IndexModel([("workspace_id", ASCENDING), ("at", DESCENDING)])],
 }
 
+# indexes earlier versions made that no query reads (each cost every write of its
+# collection): dropped at start
+UNUSED_INDEXES = {"distinct_ids": ["visitor_id_1"]}
 
 MARK_ATTEMPTS = 12
 
@@ -107,6 +109,13 @@ class IdentityStore(Queries, Merges):
         self.events = db.events
         self.merges = db.merges
         self.conflicts = db.conflicts
+
+    async def drop_unused_indexes(self) -> None:
+        for collection, names in UNUSED_INDEXES.items():
+            existing = await self.db[collection].index_information()
+            for name in names:
+                if name in existing:
+                    await self.db[collection].drop_index(name)
 
     # --- events: one per (workspace, message id) ------------------------------------
     async def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
