@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,7 @@ from bench.common import (
     servers,
 )
 from bench.identity_throughput import Workload, drain, publish_all
+from bench.ingest import _cpu_seconds
 from services.identity.profiles import full_profiles
 from services.identity.store import IdentityStore
 from shared import db
@@ -89,22 +91,36 @@ class Worker:
         self.proc.wait(15)
 
 
-async def applied_rate(srv: BenchServers, workers: int, events: list[dict]) -> tuple[float, str]:
-    """Events/s with `workers` processes on a fresh namespace; its identity database."""
+@dataclass
+class Run:
+    per_second: float
+    db_cpu_ms_per_event: float  # SecantusDB's CPU time over the run, per event
+    database: str
+
+
+async def applied_rate(srv: BenchServers, workers: int, events: list[dict]) -> Run:
+    """Events/s with `workers` processes on a fresh namespace, and what the database spent."""
     settings = bench_settings(srv)
     bus = await bench_bus(settings)
     procs = [Worker(settings) for _ in range(workers)]
+    db_pid = srv.mongo.process.pid
     try:
         for proc in procs:
             await proc.ready()
+        cpu_before = _cpu_seconds(db_pid)
         with Timer() as t:
             await publish_all(bus, events)
             await drain(bus, bus.js)
+        db_cpu = _cpu_seconds(db_pid) - cpu_before
     finally:
         for proc in procs:
             proc.stop()
         await bus.close()
-    return rate(len(events), t.seconds), settings.database_name("identity")
+    return Run(
+        rate(len(events), t.seconds),
+        db_cpu * 1000 / len(events),
+        settings.database_name("identity"),
+    )
 
 
 async def profiles_shown(client: Any, database: str) -> list[str]:
@@ -131,6 +147,7 @@ async def run(srv: BenchServers, args: argparse.Namespace) -> None:
     verdicts: list[str] = []
     events_of: dict[int, list[dict]] = {}  # each pair's events (one list for both runs)
     databases: dict[int, dict[int, str]] = {}
+    db_cpu: dict[int, list[float]] = {1: [], 2: []}
     calls = 0
 
     async def measured(workers: int) -> float:
@@ -138,15 +155,16 @@ async def run(srv: BenchServers, args: argparse.Namespace) -> None:
         pair, calls = calls // 2, calls + 1
         if pair not in events_of:
             events_of[pair] = [*work.first_sight(), *work.steady(), *work.identifies()]
-        figure, database = await applied_rate(srv, workers, events_of[pair])
-        databases.setdefault(pair, {})[workers] = database
+        done = await applied_rate(srv, workers, events_of[pair])
+        databases.setdefault(pair, {})[workers] = done.database
+        db_cpu[workers].append(round(done.db_cpu_ms_per_event, 2))
         if len(databases[pair]) == 2:
             one = await profiles_shown(client, databases[pair][1])
             two = await profiles_shown(client, databases[pair][2])
             verdict = f"{len(one)} profiles, {'identical' if one == two else 'DIFFERENT'}"
             progress(BENCH, f"one worker against two: {verdict}")
             verdicts.append(verdict)
-        return figure
+        return done.per_second
 
     async def two_workers() -> float:
         return await measured(2)
@@ -157,7 +175,12 @@ async def run(srv: BenchServers, args: argparse.Namespace) -> None:
     two, one = await interleaved(BENCH, "rounds", two_workers, one_worker, args.reps)
     client.close()
     count = len(events_of[0])
-    settings = {**vars(args), "events_per_round": count, "profiles": verdicts}
+    settings = {
+        **vars(args),
+        "events_per_round": count,
+        "profiles": verdicts,
+        "db_cpu_ms_per_event": {f"{n} worker(s)": v for n, v in db_cpu.items()},
+    }
     records = [
         Record(
             BENCH,
@@ -172,6 +195,8 @@ async def run(srv: BenchServers, args: argparse.Namespace) -> None:
     ]
     for verdict in verdicts:
         print(f"profiles, one worker against two: {verdict}")
+    for n, values in db_cpu.items():
+        print(f"SecantusDB CPU per event, {n} worker(s): {values} ms")
     finish(BENCH, records, settings)
     if any("DIFFERENT" in v for v in verdicts):
         sys.exit(1)
