@@ -114,11 +114,12 @@ class Processor:
         done = await self._apply_chains(single, touched)
         done.extend(await self._apply_grouped(simple, touched, written))
         where = {(a.workspace_id, a.message_id): (a.person_id, a.visitor_id) for a in done}
-        await self.store.record_events(
-            [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
+        records = [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
+        # both after every change landed, independent of each other
+        await asyncio.gather(
+            self.store.record_events(records), self.announce_changes(touched, written)
         )
         self.applied += len(done)
-        await self.announce_changes(touched, written)
 
     async def _apply_chains(
         self, items: list[Item], touched: set[tuple[str, str]]
@@ -180,14 +181,17 @@ class Processor:
         touched: set[tuple[str, str]],
         written: dict[str, dict[str, Any]],
     ) -> list[Applied]:
-        """Simple events (one anonymous id, no email) in bulk: read, write persons, write
+        """Simple events (one anonymous id, no email) in bulk: read, write persons and
         visitors, then redo one by one whatever lost a race."""
         if not items:
             return []
         scope = Scope(reads=None, touched=touched)  # the bulk reads are its cache
         routes = await self._route(items, scope)
-        failed_persons = await self._write_persons(items, routes, touched, written)
-        failed_visitors = await self._write_visitors(items, routes)
+        # two collections, no order between them: their round trips overlap
+        failed_persons, failed_visitors = await asyncio.gather(
+            self._write_persons(items, routes, touched, written),
+            self._write_visitors(items, routes),
+        )
         done = []
         for item in items:
             ws, route = item.event.workspace_id, routes[id(item)]
@@ -304,9 +308,7 @@ class Processor:
             return
         known = written or {}
         persons = {pid: known[pid] for _, pid in touched if pid in known}
-        persons.update(
-            await self.store.load_persons_many(k for k in touched if k[1] not in known)
-        )
+        persons.update(await self.store.load_persons_many(k for k in touched if k[1] not in known))
         live = [p for p in persons.values() if not p.get("merged_into")]
         ids: dict[str, list[str]] = {}
         for ws in sorted({p["workspace_id"] for p in live}):
