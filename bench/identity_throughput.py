@@ -47,6 +47,7 @@ from bench.common import (
     rate,
     servers,
 )
+from bench.ingest import _cpu_seconds
 from services.identity.app import BATCH, PROCESSOR, create_app
 from services.identity.store import INDEXES
 from shared import db
@@ -119,8 +120,10 @@ async def phase(bus: Bus, js, app: web.Application, events: list[dict]) -> float
 class Baselines:
     """The raw limits on the same servers: pull fetch+ack, and the same documents written."""
 
-    def __init__(self, nats_url: str, mongo_url: str, settings: Settings) -> None:
+    def __init__(self, nats_url: str, mongo_url: str, settings: Settings, db_pid: int) -> None:
         self.nats_url = nats_url
+        self.db_pid = db_pid
+        self.db_cpu_ms: list[float] = []  # per event, of each same_documents call
         self.client = db.connect(mongo_url)
         self.source = self.client[settings.database_name("identity")]
 
@@ -191,6 +194,7 @@ class Baselines:
                 if docs:
                     await target[name].insert_many(list(docs.values()))
         count = 0
+        cpu = _cpu_seconds(self.db_pid)
         with Timer() as t:
             for batch in batches:
                 await target.events.insert_many(batch["events"], ordered=False)
@@ -199,6 +203,7 @@ class Baselines:
                     if ops:
                         await target[name].bulk_write(ops, ordered=False)
                 count += len(batch["events"])
+        self.db_cpu_ms.append((_cpu_seconds(self.db_pid) - cpu) * 1000 / max(count, 1))
         await self.client.drop_database(target.name)
         return rate(count, t.seconds)
 
@@ -264,7 +269,8 @@ PHASES = ("first sight", "steady", "identify")
 
 async def run(srv: BenchServers, args: argparse.Namespace) -> None:
     settings = bench_settings(srv)
-    raw = Baselines(srv.nats.url, srv.mongo.url, settings)
+    db_pid = srv.mongo.process.pid
+    raw = Baselines(srv.nats.url, srv.mongo.url, settings, db_pid)
     app = create_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()  # runs the startup contexts: bus, workspaces, Mongo, consumer
@@ -273,6 +279,8 @@ async def run(srv: BenchServers, args: argparse.Namespace) -> None:
     ours: dict[str, list[float]] = {p: [] for p in PHASES}
     theirs: dict[str, list[float]] = {p: [] for p in PHASES}
     latest: dict[str, list[dict[str, list[dict]]]] = {}  # each phase's documents, last rep
+    cpu_ms: dict[str, list[float]] = {p: [] for p in PHASES}  # SecantusDB CPU per event
+    raw_cpu_ms: dict[str, list[float]] = {p: [] for p in PHASES}
 
     async def a_round() -> float:
         """One repetition of the three phases, each on the documents it made."""
@@ -281,7 +289,9 @@ async def run(srv: BenchServers, args: argparse.Namespace) -> None:
             ("steady", work.steady()),
             ("identify", work.identifies()),
         ):
+            cpu = _cpu_seconds(db_pid)
             ours[name].append(await phase(bus, bus.js, app, events))
+            cpu_ms[name].append((_cpu_seconds(db_pid) - cpu) * 1000 / len(events))
             latest[name] = await raw.snapshot(events)
         return ours["steady"][-1]
 
@@ -290,6 +300,7 @@ async def run(srv: BenchServers, args: argparse.Namespace) -> None:
         first (the order flips each repetition; the first repetition runs ours first)."""
         for name in PHASES:
             theirs[name].append(await raw.same_documents(latest[name], name == "first sight"))
+            raw_cpu_ms[name].append(raw.db_cpu_ms[-1])
         return theirs["steady"][-1]
 
     await interleaved(BENCH, "rounds", a_round, raw_round, args.reps)
@@ -306,6 +317,19 @@ async def run(srv: BenchServers, args: argparse.Namespace) -> None:
     records = [
         Record(BENCH, case, "events/s", ours[name], baseline, theirs[name], target, settings=common)
         for name, (case, target, baseline) in cases.items()
+    ]
+    records += [
+        Record(
+            BENCH,
+            f"{name}: SecantusDB CPU per event",
+            "ms",
+            cpu_ms[name],
+            "raw same docs",
+            raw_cpu_ms[name],
+            lower_is_better=True,
+            settings=common,
+        )
+        for name in PHASES
     ]
     finish(BENCH, records, vars(args))
 
