@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make run    - set up and run the whole system on embedded NATS + SecantusDB"
 	@echo "make test   - set up and run every test (unit, integration, widget JS, Chromium e2e)"
-	@echo "make lint   - ruff, and mypy (strict on shared/)"
+	@echo "make lint   - ruff, and mypy (strict on shared/, clean on services, bench, tests)"
 	@echo "make lock   - re-pin every dependency in constraints.txt (after editing pyproject.toml)"
 	@echo "make bench  - the benchmark suite (at most 15 min): one table, JSON in bench/results/"
 

@@ -58,6 +58,8 @@ def bench_settings(srv: BenchServers, **env: str) -> Settings:
             "PARLEY_SUBJECT_PREFIX": prefix,
             "PARLEY_DB_PREFIX": prefix,
             "PARLEY_LOG_LEVEL": "WARNING",
+            # any free port: the default 9180.. clashes with a running system or another bench
+            "PARLEY_METRICS_PORT": "0",
             **env,
         }
     )

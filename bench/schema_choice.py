@@ -34,6 +34,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from services.gateway.events_out import event_time, normalise
 from shared.bus import encode
 from shared.errors import PermanentError
+from shared.events import IngestEvent
 from shared.identifiers import illegal_id_reason
 from shared.storable import check_storable
 from shared.workspaces import Workspace
@@ -110,6 +111,33 @@ def _shape(raw: dict[str, Any]) -> None:
         raise PermanentError("too large", code="too_large")
 
 
+# The event both libraries build has the shipped event's fields (one list, so the
+# variants cannot drift from it or each other); each reads the message its own way.
+_EVENT_FIELDS = msgspec.structs.fields(IngestEvent)
+
+
+def _event_fields(msg: Any, checked_id: Callable[[Any], str | None]) -> dict[str, Any]:
+    """The event's fields from a message read by either library (`PMessage`, `MMessage`);
+    `checked_id` is what the variant still has to do to an id (pydantic: nothing more)."""
+    properties = dict(msg.properties or {})
+    if msg.type == "group":
+        properties["group_id"] = checked_id(msg.group_id)
+    return {
+        "workspace_id": WS.id,
+        "kind": msg.type,
+        "message_id": msg.message_id or "gen",
+        "timestamp": event_time(msg.timestamp, None, NOW),
+        "received_at": "2026-05-01T12:00:00.000Z",
+        "anonymous_id": checked_id(msg.anonymous_id),
+        "user_id": checked_id(msg.user_id),
+        "previous_id": checked_id(msg.previous_id),
+        "event": msg.event or msg.name,
+        "traits": msg.traits or {},
+        "properties": properties,
+        "context": msg.context or {},
+    }
+
+
 # ---------------------------------------------------------------- pydantic v2
 
 Id = str | int | float | None
@@ -138,23 +166,15 @@ class PMessage(BaseModel):
         return _checked_id(value)
 
 
-class PEvent(BaseModel):
-    workspace_id: str
-    kind: str
-    message_id: str
-    timestamp: str
-    received_at: str
-    source: str = "api"
-    trusted: bool = False
-    anonymous_id: str | None = None
-    user_id: str | None = None
-    previous_id: str | None = None
-    event: str | None = None
-    email: str | None = None
-    traits: dict[str, Any] = {}
-    properties: dict[str, Any] = {}
-    context: dict[str, Any] = {}
-    v: int = 1
+def _pydantic_default(f: msgspec.structs.FieldInfo) -> Any:
+    if f.default_factory is not msgspec.NODEFAULT:
+        return Field(default_factory=f.default_factory)
+    return ... if f.default is msgspec.NODEFAULT else f.default
+
+
+# the shipped event's fields (see `_EVENT_FIELDS` below), as a pydantic model
+_PEVENT_FIELDS: dict[str, Any] = {f.name: (f.type, _pydantic_default(f)) for f in _EVENT_FIELDS}
+PEvent = pydantic.create_model("PEvent", **_PEVENT_FIELDS)
 
 
 def pydantic_path(raw: dict[str, Any]) -> bytes:
@@ -163,23 +183,7 @@ def pydantic_path(raw: dict[str, Any]) -> bytes:
         msg = PMessage.model_validate(raw)
     except pydantic.ValidationError as exc:
         raise PermanentError(str(exc), code="bad_type") from exc
-    properties = dict(msg.properties or {})
-    if msg.type == "group":
-        properties["group_id"] = msg.group_id
-    ev = PEvent.model_construct(
-        workspace_id=WS.id,
-        kind=msg.type,
-        message_id=msg.message_id or "gen",
-        timestamp=event_time(msg.timestamp, None, NOW),
-        received_at="2026-05-01T12:00:00.000Z",
-        anonymous_id=msg.anonymous_id,
-        user_id=msg.user_id,
-        previous_id=msg.previous_id,
-        event=msg.event or msg.name,
-        traits=msg.traits or {},
-        properties=properties,
-        context=msg.context or {},
-    )
+    ev = PEvent.model_construct(**_event_fields(msg, lambda value: value))
     return ev.__pydantic_serializer__.to_json(ev)
 
 
@@ -209,23 +213,14 @@ class MMessage(msgspec.Struct, rename="camel"):
     timestamp: str | None = None
 
 
-class MEvent(msgspec.Struct, kw_only=True, omit_defaults=False):
-    workspace_id: str
-    kind: str
-    message_id: str
-    timestamp: str
-    received_at: str
-    source: str = "api"
-    trusted: bool = False
-    anonymous_id: str | None = None
-    user_id: str | None = None
-    previous_id: str | None = None
-    event: str | None = None
-    email: str | None = None
-    traits: dict[str, Any] = {}
-    properties: dict[str, Any] = {}
-    context: dict[str, Any] = {}
-    v: int = 1
+def _msgspec_field(f: msgspec.structs.FieldInfo) -> tuple[str, Any, Any] | tuple[str, Any]:
+    if f.default_factory is not msgspec.NODEFAULT:
+        return (f.name, f.type, msgspec.field(default_factory=f.default_factory))
+    return (f.name, f.type) if f.default is msgspec.NODEFAULT else (f.name, f.type, f.default)
+
+
+# the shipped event's fields, without its checks (each variant checks the message itself)
+MEvent = msgspec.defstruct("MEvent", [_msgspec_field(f) for f in _EVENT_FIELDS], kw_only=True)
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -239,24 +234,7 @@ def msgspec_path(raw: dict[str, Any]) -> bytes:
         msg = msgspec.convert(raw, MMessage)
     except msgspec.ValidationError as exc:
         raise PermanentError(str(exc), code="bad_type") from exc
-    properties = dict(msg.properties or {})
-    if msg.type == "group":
-        properties["group_id"] = _checked_id(msg.group_id)
-    ev = MEvent(
-        workspace_id=WS.id,
-        kind=msg.type,
-        message_id=msg.message_id or "gen",
-        timestamp=event_time(msg.timestamp, None, NOW),
-        received_at="2026-05-01T12:00:00.000Z",
-        anonymous_id=_checked_id(msg.anonymous_id),
-        user_id=_checked_id(msg.user_id),
-        previous_id=_checked_id(msg.previous_id),
-        event=msg.event or msg.name,
-        traits=msg.traits or {},
-        properties=properties,
-        context=msg.context or {},
-    )
-    return _ENCODER.encode(ev)
+    return _ENCODER.encode(MEvent(**_event_fields(msg, _checked_id)))
 
 
 # ---------------------------------------------------------------- today

@@ -6,10 +6,11 @@
   (ratio to B1 and to B5), and the full loop to the stored `message` frame that
   the chat service sends back (its Mongo writes included: that loop is bound by
   the chat service on SecantusDB, not by the socket).
-- Memory: RSS per idle socket, gateway vs bare aiohttp (clients in the same
-  process in both cases, so the ratio is fair; research/perf.md B3 = 14.9 KB).
 
-    python -m bench.widget_socket [--sockets 50] [--messages 20] [--idle 500]
+Idle memory per socket is bench/idle_sockets.py: measured here it counted the
+clients, which ran in the server's process.
+
+    python -m bench.widget_socket [--sockets 50] [--messages 20]
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import uuid
 
 import aiohttp
@@ -37,14 +37,6 @@ OPEN = Limits(
     ip_frames_burst=100_000,
     messages_burst=100_000,
 )
-
-
-def rss_kb() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 async def echo_app() -> web.Application:
@@ -168,23 +160,6 @@ async def run(args: argparse.Namespace) -> None:
             for v in visitors:
                 await v.ws.close()
 
-            # idle memory: bare aiohttp echo vs the gateway, same kind of client
-            echo_runner, echo_port = await serve(await echo_app())
-            before = rss_kb()
-            idle = [
-                await http.ws_connect(f"http://127.0.0.1:{echo_port}/ws", compress=0)
-                for _ in range(args.idle)
-            ]
-            bare_kb = (rss_kb() - before) / args.idle
-            for ws in idle:
-                await ws.close()
-            await echo_runner.cleanup()
-            before = rss_kb()
-            idle_visitors = [await Visitor.connect(http, url) for _ in range(args.idle)]
-            gw_kb = (rss_kb() - before) / args.idle
-            for v in idle_visitors:
-                await v.ws.close()
-
             await gw_runner.cleanup()
             await chat_runner.cleanup()
         await bus.close()
@@ -202,9 +177,6 @@ async def run(args: argparse.Namespace) -> None:
             ("  as a share of B1", f"{loop_rate / b1:.1%}"),
             ("time to accepted (JetStream stored)", summary_ms(accepted)),
             ("time to stored frame (chat + Mongo)", summary_ms(stored)),
-            (f"RSS per idle socket, bare aiohttp ({args.idle})", f"{bare_kb:.1f} KB"),
-            (f"RSS per idle visitor socket ({args.idle})", f"{gw_kb:.1f} KB"),
-            ("  ratio to bare", f"{gw_kb / bare_kb:.1f}x" if bare_kb > 0 else "n/a"),
         ],
     )
 
@@ -213,7 +185,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sockets", type=int, default=50)
     parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument("--idle", type=int, default=500)
     asyncio.run(run(parser.parse_args()))
 
 

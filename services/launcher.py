@@ -228,6 +228,11 @@ class Launcher:
         port = _port(self.settings, name)
         if port_open(port):
             raise SystemExit(f"port {port} for {name} is taken: set PARLEY_{name.upper()}_PORT")
+        if name == "mail" and port_open(self.settings.mail.inbound_port):
+            raise SystemExit(
+                f"port {self.settings.mail.inbound_port} for mail's inbound SMTP is taken: "
+                "set PARLEY_INBOUND_SMTP_PORT"
+            )
         metrics = self.settings.metrics_port_of(name)
         if metrics and port_open(metrics, self.settings.metrics_host):
             raise SystemExit(

@@ -64,6 +64,8 @@ def banner(settings: Settings, env: dict[str, str]) -> str:
     gw, dash = settings.public_url, settings.dashboard_url
     demo = f"  Widget demo site   {gw}/demo/\n" if settings.demo else ""
     workspace = default_workspace(settings, env["NATS_URL"])
+    mail = settings.mail
+    relay = "relay of PARLEY_SMTP_URL" if mail.smtp_url else f"mail catcher: {dash}/mail"
     return f"""
   Parley is running.                      (Ctrl-C stops everything)
 
@@ -72,6 +74,7 @@ def banner(settings: Settings, env: dict[str, str]) -> str:
     password          {_password(settings, env)}
   Ingest API         {gw}/v1/         (Segment-compatible; OpenAPI at {gw}/v1/openapi.json)
   Widget script      {gw}/widget.js
+  Email              {relay}; replies by SMTP to {mail.inbound_host}:{mail.inbound_port}
 
   Default workspace keys (in force now; rotate them in the dashboard's settings)
 {_keys(workspace, dash)}

@@ -158,6 +158,7 @@ class Bus:
         await self.ensure_stream(s.events_stream, [s.events_all])
         await self.ensure_stream(s.chat_stream, [s.chat_inbound_all])
         await self.ensure_stream(s.identity_stream, [s.identity_facts_all])
+        await self.ensure_stream(s.chat_facts_stream, [s.chat_facts_all])
         await self.ensure_stream(s.deadletter_stream, [s.deadletter_all], max_age_days=90)
         await self.ensure_stream(s.audit_stream, [s.audit_all], max_age_days=7)
 
@@ -238,6 +239,19 @@ class Bus:
         handler: JsonHandler,
         queue: str = "",
     ) -> Any:
+        async def on_payload(msg: Msg) -> None:
+            await handler(decode(msg.data))
+
+        return await self.subscribe_messages(subject, on_payload, queue)
+
+    async def subscribe_messages(
+        self,
+        subject: str,
+        handler: Callable[[Msg], Awaitable[None]],
+        queue: str = "",
+    ) -> Any:
+        """`subscribe` with the message itself (its subject and raw bytes) for the handler:
+        a wildcard subscription dispatching by subject, a payload read with msgspec."""
         assert self.nc is not None
 
         async def on_msg(msg: Msg) -> None:
@@ -246,7 +260,7 @@ class Bus:
             running = asyncio.get_running_loop().create_future()  # for stop_taking_work
             self._live_handlers.add(running)
             try:
-                await handler(decode(msg.data))
+                await handler(msg)
             except Exception:
                 HANDLER_ERRORS.labels(self.service, subject).inc()
                 log.exception("live handler failed", extra={"subject": subject})
@@ -331,6 +345,43 @@ class Bus:
             err = reply.get("error") or {}
             raise BusError(err.get("message", "request failed"), code=err.get("code", "error"))
         return reply.get("result")
+
+    async def gather_answers(
+        self,
+        subject: str,
+        data: bytes,
+        settled: Callable[[bytes], bool],
+        first_s: float = 1.0,
+        window_s: float = 0.05,
+    ) -> list[bytes]:
+        """Ask every subscriber of `subject` (not one, as `request` does) and collect answers.
+
+        Stops at an answer `settled` accepts, `window_s` after the first answer (every
+        subscriber answers at about the same time on a healthy bus), or after `first_s`
+        with no answer at all (nobody subscribes).
+        """
+        assert self.nc is not None
+        loop = asyncio.get_running_loop()
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox)
+        answers: list[bytes] = []
+        try:
+            await self.nc.publish(subject, data, reply=inbox)
+            deadline = loop.time() + first_s
+            while (left := deadline - loop.time()) > 0:
+                try:
+                    msg = await sub.next_msg(timeout=left)
+                except NatsTimeout:
+                    break
+                answers.append(msg.data)
+                if settled(msg.data):
+                    break
+                if len(answers) == 1:
+                    deadline = min(deadline, loop.time() + window_s)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        return answers
 
     # --- durable consumption (the loop itself: shared/consumer.py) ---------------------
     def consume(

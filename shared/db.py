@@ -11,7 +11,7 @@ written in the URL replaces Parley's default for it (e.g. `serverSelectionTimeou
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -60,7 +60,7 @@ async def ping(client: AsyncIOMotorClient[dict[str, Any]]) -> bool:
 
 
 async def ensure_indexes(
-    db: AsyncIOMotorDatabase[dict[str, Any]], spec: dict[str, Iterable[IndexModel]]
+    db: AsyncIOMotorDatabase[dict[str, Any]], spec: Mapping[str, Iterable[IndexModel]]
 ) -> None:
     """Create the indexes a service declares; re-running is a no-op."""
     for collection, indexes in spec.items():

@@ -33,6 +33,20 @@ def free_port() -> int:
         return port
 
 
+def free_run_of_ports(count: int) -> int:
+    """A base port with `count` free ports from it (the services' metrics ports)."""
+    for _ in range(50):
+        base = free_port()
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no run of {count} free ports")
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
@@ -188,7 +202,10 @@ def start_nats(data_dir: Path, port: int | None = None, timeout: float = 20) -> 
     )
 
 
-def start_mongo(data_dir: Path, port: int | None = None, timeout: float = 30) -> EmbeddedServer:
+def start_mongo(
+    data_dir: Path, port: int | None = None, timeout: float = 30, *, sync_on_commit: bool = True
+) -> EmbeddedServer:
+    """SecantusDB on `port`; `sync_on_commit=False` only to show what a crash then loses."""
     port = port or free_port()
     store = data_dir / "mongo"
     store.mkdir(parents=True, exist_ok=True)
@@ -202,7 +219,8 @@ def start_mongo(data_dir: Path, port: int | None = None, timeout: float = 30) ->
         str(store),
         "--log-level",
         "WARNING",
-        "--sync-on-commit",  # an acknowledged write survives a crash of the server
     ]
+    if sync_on_commit:
+        cmd.append("--sync-on-commit")  # an acknowledged write survives a crash of the server
     url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     return _start("secantusdb", cmd, port, url, store, data_dir / "logs" / "mongo.log", timeout)

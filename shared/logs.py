@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -63,3 +65,16 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("parley.audit").setLevel(logging.INFO)  # audit lines at any log level
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The JSON records of a log file this formatter wrote (other lines, and a record cut
+    short by a crash, are passed over): what the launcher's tests and the soak read."""
+    records = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    return records

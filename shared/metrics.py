@@ -93,6 +93,24 @@ RATE_LIMITED = Counter(
     ["service", "limit"],
     registry=REGISTRY,
 )
+MAIL_SENT = Counter(
+    "parley_mail_visitor_emails_total",
+    "Emails to visitors about unseen answers: sent, deferred (4xx, retried) or bounced (5xx)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+MAIL_SEND_SECONDS = Histogram(
+    "parley_mail_unseen_to_sent_seconds",
+    "From the first unseen agent message to its email accepted by the relay",
+    buckets=(0.1, 0.5, 1, 5, 30, 60, 180, 300, 600, 1800, 3600),
+    registry=REGISTRY,
+)
+MAIL_INBOUND = Counter(
+    "parley_mail_inbound_total",
+    "Mail to the inbound listener: accepted replies, refused recipients, refused messages",
+    ["outcome"],
+    registry=REGISTRY,
+)
 CHAT_MESSAGES = Counter(
     "parley_chat_messages_total",
     "Chat messages stored: in = from visitors, out = agents' replies (not notes)",

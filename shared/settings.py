@@ -27,7 +27,7 @@ SECRET_NAMES = (
 
 
 # `PARLEY_METRICS_PORT` is a base: four services of one host get four ports
-METRICS_PORT_OFFSETS = {"gateway": 0, "dashboard": 1, "identity": 2, "chat": 3}
+METRICS_PORT_OFFSETS = {"gateway": 0, "dashboard": 1, "identity": 2, "chat": 3, "mail": 4}
 
 
 def nats_servers(url: str) -> list[str]:
@@ -122,6 +122,52 @@ def _dialect(env: Mapping[str, str]) -> str:
     return choice
 
 
+DEFAULT_UNSEEN_EMAIL_DELAY_S = 180
+DEFAULT_CONTINUE_LINK_TTL_S = 7 * 24 * 3600
+DEFAULT_INBOUND_SMTP_PORT = 2525
+DEFAULT_AGENT_NOTIFY_DELAY_S = 300
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """The mail service's settings (services/mail): the relay, the addresses, the delays."""
+
+    # `smtp://user:pass@host:587` (STARTTLS) or `smtps://host:465`; empty: the mail catcher
+    smtp_url: str = field(default="", repr=False)
+    mail_from: str = "Parley <parley@localhost>"
+    reply_domain: str = "localhost"
+    inbound_host: str = "127.0.0.1"
+    inbound_port: int = DEFAULT_INBOUND_SMTP_PORT
+    unseen_email_delay_s: int = DEFAULT_UNSEEN_EMAIL_DELAY_S
+    continue_link_ttl_s: int = DEFAULT_CONTINUE_LINK_TTL_S
+    agent_notify_delay_s: int = DEFAULT_AGENT_NOTIFY_DELAY_S
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MailSettings:
+        delay = _int(env, "PARLEY_UNSEEN_EMAIL_DELAY_S", DEFAULT_UNSEEN_EMAIL_DELAY_S)
+        agent_delay = _int(env, "PARLEY_AGENT_NOTIFY_DELAY_S", DEFAULT_AGENT_NOTIFY_DELAY_S)
+        for name, value in (
+            ("PARLEY_UNSEEN_EMAIL_DELAY_S", delay),
+            ("PARLEY_AGENT_NOTIFY_DELAY_S", agent_delay),
+        ):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        return cls(
+            smtp_url=(env.get("PARLEY_SMTP_URL") or "").strip(),
+            mail_from=(env.get("PARLEY_MAIL_FROM") or cls.mail_from).strip(),
+            reply_domain=(env.get("PARLEY_REPLY_DOMAIN") or cls.reply_domain).strip().lower(),
+            inbound_host=env.get("PARLEY_INBOUND_SMTP_HOST")
+            or env.get("PARLEY_HOST")
+            or "127.0.0.1",
+            inbound_port=_int(env, "PARLEY_INBOUND_SMTP_PORT", DEFAULT_INBOUND_SMTP_PORT),
+            unseen_email_delay_s=delay,
+            agent_notify_delay_s=agent_delay,
+            continue_link_ttl_s=_positive(
+                env, "PARLEY_CONTINUE_LINK_TTL_S", DEFAULT_CONTINUE_LINK_TTL_S
+            ),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".data")
@@ -130,6 +176,7 @@ class Settings:
     dashboard_port: int = 8081
     identity_port: int = 8082
     chat_port: int = 8083
+    mail_port: int = 8084
     nats_url: str = "nats://127.0.0.1:14222"
     mongo_url: str = "mongodb://127.0.0.1:27027/?directConnection=true"
     subject_prefix: str = "parley"
@@ -160,6 +207,7 @@ class Settings:
     mongo_dialect: str = "auto"
     # the default workspace's ingest limit (events/s, burst twice that); others set theirs
     ingest_rate_per_second: int = DEFAULT_INGEST_RATE
+    mail: MailSettings = field(default_factory=lambda: MailSettings())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -177,6 +225,7 @@ class Settings:
             dashboard_port=dashboard_port,
             identity_port=_int(env, "PARLEY_IDENTITY_PORT", 8082),
             chat_port=_int(env, "PARLEY_CHAT_PORT", 8083),
+            mail_port=_int(env, "PARLEY_MAIL_PORT", 8084),
             nats_url=env.get("NATS_URL") or cls.nats_url,
             mongo_url=env.get("MONGO_URL") or cls.mongo_url,
             subject_prefix=env.get("PARLEY_SUBJECT_PREFIX") or "parley",
@@ -208,6 +257,7 @@ class Settings:
             audit_retention_days=_positive(env, "PARLEY_AUDIT_RETENTION_DAYS", 90),
             mongo_dialect=_dialect(env),
             ingest_rate_per_second=_positive(env, "PARLEY_INGEST_RATE", DEFAULT_INGEST_RATE),
+            mail=MailSettings.from_env(env),
         )
 
     @property

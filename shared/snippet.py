@@ -18,7 +18,16 @@ def _loader() -> str:
     return LOADER.read_text(encoding="utf-8").strip()
 
 
-def install_snippet(public_url: str, write_key: str) -> str:
+def install_snippet(
+    public_url: str,
+    write_key: str,
+    extra: dict[str, str] | None = None,
+    nonce: str | None = None,
+) -> str:
+    """`extra`: more config (the gateway's continue page adds `continueToken`); `nonce`:
+    the page's CSP nonce for the inline script."""
     # `<` escaped so that no value can close the surrounding <script> element
-    config = json.dumps({"host": public_url, "writeKey": write_key}).replace("<", "\\u003c")
-    return "<script>\n" + _loader().replace("__PARLEY_CONFIG__", config) + "\n</script>"
+    values = {"host": public_url, "writeKey": write_key, **(extra or {})}
+    config = json.dumps(values).replace("<", "\\u003c")
+    tag = f'<script nonce="{nonce}">' if nonce else "<script>"
+    return tag + "\n" + _loader().replace("__PARLEY_CONFIG__", config) + "\n</script>"

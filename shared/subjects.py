@@ -44,6 +44,18 @@ class Subjects:
         return self._s("chat", "inbound", ">")
 
     @property
+    def chat_facts_stream(self) -> str:
+        """Facts chat publishes (an agent's reply stored, the visitor's seen mark), for mail."""
+        return f"{self.prefix.upper()}_CHAT_FACTS"
+
+    def chat_fact(self, kind: str) -> str:
+        return self._s("chat", "fact", kind)
+
+    @property
+    def chat_facts_all(self) -> str:
+        return self._s("chat", "fact", ">")
+
+    @property
     def identity_stream(self) -> str:
         """Facts the identity service publishes (profile merged/promoted), for chat etc."""
         return f"{self.prefix.upper()}_IDENTITY"
@@ -87,12 +99,31 @@ class Subjects:
     def live_visitor(self, workspace_id: str, visitor_key: str) -> str:
         return self._s("live", "visitor", workspace_id, visitor_key)
 
+    @property
+    def live_visitor_all(self) -> str:
+        """Every visitor's frames: one wildcard subscription per gateway process."""
+        return self._s("live", "visitor", "*", "*")
+
     def live_agents(self, workspace_id: str) -> str:
         return self._s("live", "agents", workspace_id)
 
     def live_visitors(self, workspace_id: str) -> str:
         """Frames for every visitor socket of a workspace (presence)."""
         return self._s("live", "visitors", workspace_id)
+
+    def visitor_connected(self, workspace_id: str, visitor_id: str) -> str:
+        """Answered by every gateway process: whether it holds a socket of the visitor."""
+        return self._s("gateway", "visitor", "connected", workspace_id, visitor_id)
+
+    @property
+    def visitor_connected_all(self) -> str:
+        """The question above for every visitor: one wildcard subscription per gateway."""
+        return self._s("gateway", "visitor", "connected", "*", "*")
+
+    @property
+    def live_visitors_all(self) -> str:
+        """Every workspace's presence: one wildcard subscription per gateway process."""
+        return self._s("live", "visitors", "*")
 
     @property
     def dashboard_sessions_ended(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 
 from shared.embedded import EmbeddedServer, start_mongo, start_nats
 from shared.settings import Settings
+from tests.integration.dashboard_support import Client
 from tests.support import CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ class Servers:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Servers:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     data = tmp_path_factory.mktemp("servers")
     nats = start_nats(data)
     mongo = start_mongo(data)
@@ -74,6 +75,12 @@ def settings(env: dict[str, str]) -> Settings:
     return Settings.from_env(env)
 
 
+@pytest.fixture
+def aiohttp_client_cls() -> type[Client]:
+    """pytest-aiohttp's `aiohttp_client` builds this TestClient (it can carry a CSRF token)."""
+    return Client
+
+
 StartService = Callable[..., Awaitable[TestServer]]
 
 
@@ -89,6 +96,18 @@ async def start_service(aiohttp_server, settings: Settings) -> StartService:
         return await aiohttp_server(app, port=port)
 
     return start
+
+
+@pytest.fixture
+async def chat(start_service: StartService) -> TestServer:
+    """The chat service of the test's deployment (a test module may define its own)."""
+    return await start_service("chat")
+
+
+@pytest.fixture
+async def gateway(start_service: StartService) -> TestServer:
+    """The gateway of the test's deployment (a test module may define its own)."""
+    return await start_service("gateway")
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ its metrics port.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +21,8 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from services import SERVICE_NAMES
-from shared.embedded import die_with_parent, free_port
+from shared.embedded import die_with_parent, free_port, free_run_of_ports
+from shared.logs import read_records
 from shared.settings import METRICS_PORT_OFFSETS
 
 BACKING = ("nats-server", "secantusdb")
@@ -31,20 +30,6 @@ ADMIN_EMAIL = "soak@parley.local"
 ADMIN_PASSWORD = "soak-password-not-secret"
 WRITE_KEY = "wk_soak_write_key"
 SECRET_KEY = "sk_soak_secret_key"
-
-
-def _free_run_of_ports(count: int) -> int:
-    """A base port with `count` free ports from it (the services' metrics ports)."""
-    for _ in range(50):
-        base = free_port()
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no run of free ports for the metrics")
 
 
 @dataclass
@@ -75,7 +60,7 @@ class System:
         self.data_dir = data_dir
         self.log_path = log_path
         self.ports = {name: free_port() for name in (*SERVICE_NAMES, "nats", "mongo")}
-        self.metrics_base = _free_run_of_ports(len(METRICS_PORT_OFFSETS))
+        self.metrics_base = free_run_of_ports(len(METRICS_PORT_OFFSETS))
         self.proc: subprocess.Popen | None = None
 
     # --- start and stop -----------------------------------------------------------------
@@ -136,14 +121,7 @@ class System:
             return False
 
     def log_records(self) -> list[dict[str, Any]]:
-        records = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    records.append(json.loads(line))
-                except ValueError:
-                    continue
-        return records
+        return read_records(self.log_path)
 
     def pids(self) -> dict[str, list[int]]:
         """Every pid each process had (a restart adds one), launcher included."""

@@ -9,33 +9,24 @@ retry finds what is stored and finishes the remaining steps.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
 
+from services.chat import facts
 from services.chat.context import ChatContext
 from services.chat.email_detect import email_event, email_in
 from services.chat.fold import fold_stage
-from services.chat.model import req_id, req_text
 from services.chat.store import Stored, alloc_field, new_conversation
 from shared import clock
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
-from shared.schema.chat_requests import CLIENT_MSG_ID_PATTERN
+from shared.schema.chat_inbound import MailNote, MailReply, VisitorMessage, read_inbound
+from shared.schema.live import VisitorContact
 
-CLIENT_MSG_ID = re.compile(CLIENT_MSG_ID_PATTERN)
 SYSTEM = {"kind": "system", "id": None, "name": "Parley", "avatar": None}
-
-
-def client_msg_id_of(payload: dict[str, Any]) -> str:
-    """A sender's own id for a message: any short token (it names no person)."""
-    value = payload.get("client_msg_id")
-    if not isinstance(value, str) or not CLIENT_MSG_ID.match(value):
-        raise PermanentError("client_msg_id must be 1-100 letters, digits, - _ : .", code="invalid")
-    return value
 
 
 @dataclass(frozen=True, eq=False)  # each delivery is its own item
@@ -48,29 +39,61 @@ class Inbound:
     text: str
     author: dict[str, Any]
     email: str | None
+    via: str | None = None  # "email": a reply by email (services/mail)
+    internal: bool = False  # a note for the agents only (mail: another sender, a bounce)
+
+
+def _from_mail(record: MailReply | MailNote) -> tuple[str, dict[str, Any], bool]:
+    """The text, author and internal flag of a record from the mail service."""
+    if isinstance(record, MailNote):
+        return record.text, SYSTEM, True
+    if record.from_other_address:
+        sender = normalize_email(record.sender) or "an unknown address"
+        author = {**SYSTEM, "name": "Email from another address"}
+        return f"From {sender} (not the address we emailed):\n{record.text}", author, True
+    visitor = {"kind": "visitor", "id": record.visitor_id, "name": None, "avatar": None}
+    return record.text, visitor, False
 
 
 def parse_inbound(ctx: ChatContext, payload: dict[str, Any]) -> Inbound:
     """A checked inbound message, or a PermanentError saying why it can never apply."""
-    kind = payload.get("type")
-    if kind not in ("visitor.message", "visitor.email"):
-        raise PermanentError(f"unknown inbound type {kind!r}", code="bad_type")
-    ws = req_id(payload, "workspace_id")
-    ctx.workspace(ws)
-    visitor_id = req_id(payload, "visitor_id")
-    distinct_id = req_id(payload, "distinct_id")
-    client_msg_id = client_msg_id_of(payload)
-    if kind == "visitor.message":
-        text = req_text(payload, "text")
-        email = email_in(text)
-        author = {"kind": "visitor", "id": visitor_id, "name": None, "avatar": None}
+    record = read_inbound(payload)  # shared/schema/chat_inbound.py, as its sender built it
+    ctx.workspace(record.workspace_id)
+    if isinstance(record, MailReply | MailNote):
+        text, author, internal = _from_mail(record)
+        is_reply = isinstance(record, MailReply)
+        return Inbound(
+            "mail.reply" if is_reply else "mail.note",
+            record.workspace_id,
+            record.visitor_id,
+            record.distinct_id,
+            record.client_msg_id,
+            text,
+            author,
+            None,
+            "email" if is_reply else None,
+            internal,
+        )
+    if isinstance(record, VisitorMessage):
+        kind, text = "visitor.message", record.text
+        # from a continue link's socket: it may post in the conversation, not change the person
+        email = None if record.scope == "conversation" else email_in(text)
+        author = {"kind": "visitor", "id": record.visitor_id, "name": None, "avatar": None}
     else:
-        email = normalize_email(payload.get("email"))
+        email = normalize_email(record.email)
         if email is None:
             raise PermanentError("email is not a valid address", code="bad_email")
-        text = f"The visitor left their email: {email}"
-        author = SYSTEM
-    return Inbound(kind, ws, visitor_id, distinct_id, client_msg_id, text, author, email)
+        kind, text, author = "visitor.email", f"The visitor left their email: {email}", SYSTEM
+    return Inbound(
+        kind,
+        record.workspace_id,
+        record.visitor_id,
+        record.distinct_id,
+        record.client_msg_id,
+        text,
+        author,
+        email,
+    )
 
 
 async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
@@ -85,6 +108,8 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
     await _announce_emails(ctx, items, results)
     for result in results:
         await ctx.live.message(result.message, result.conversation)
+    await facts.visitor_messages(ctx.bus, [(r.message, r.conversation) for r in results])
+    await _confirm_emails(ctx, items)
     for conversation in {r.conversation["_id"]: r.conversation for r in results}.values():
         ctx.resolver.schedule(conversation)
     return results
@@ -240,8 +265,17 @@ def _message(ws: str, cid: str, mid: str, item: Inbound, seq: int) -> dict[str, 
         "author": item.author,
         "text": item.text,
         "created_at": clock.now(),
-        "internal": False,
+        # the prompt's record is the agents' line; the visitor gets a `contact` frame
+        "internal": item.internal or item.kind == "visitor.email",
+        **({"via": item.via} if item.via else {}),
     }
+
+
+async def _confirm_emails(ctx: ChatContext, items: list[Inbound]) -> None:
+    """Tell the visitor's widgets which address we will write to (the last one given)."""
+    latest = {(i.workspace_id, i.visitor_id): i.email for i in items if i.email}
+    for (ws, visitor_id), email in latest.items():
+        await ctx.live.to_visitor(ws, visitor_id, VisitorContact(email=email))
 
 
 async def _announce_emails(ctx: ChatContext, items: list[Inbound], results: list[Stored]) -> None:

@@ -16,13 +16,18 @@ from shared.errors import PermanentError
 from shared.identifiers import illegal_id_reason
 from shared.schema import builtins
 from shared.schema.chat_replies import ConversationSummary, LastMessage, Message
-from shared.schema.chat_requests import MAX_TEXT, Agent
+from shared.schema.chat_requests import Agent
 
 PREVIEW = 200
 
 
 def message_out(doc: dict[str, Any]) -> dict[str, Any]:
-    message = Message(
+    built: dict[str, Any] = builtins(message_of(doc))
+    return built
+
+
+def message_of(doc: dict[str, Any]) -> Message:
+    return Message(
         id=doc["_id"],
         conversation_id=doc["conversation_id"],
         seq=doc["seq"],
@@ -31,9 +36,8 @@ def message_out(doc: dict[str, Any]) -> dict[str, Any]:
         text=doc["text"],
         created_at=iso(doc["created_at"]),
         internal=bool(doc.get("internal")),
+        via=doc.get("via"),
     )
-    built: dict[str, Any] = builtins(message)
-    return built
 
 
 def _last_message(last: dict[str, Any] | None) -> LastMessage | None:
@@ -49,7 +53,12 @@ def _last_message(last: dict[str, Any] | None) -> LastMessage | None:
 
 
 def summary_out(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
-    summary = ConversationSummary(
+    built: dict[str, Any] = builtins(summary_of(doc, unread))
+    return built
+
+
+def summary_of(doc: dict[str, Any], unread: int | None) -> ConversationSummary:
+    return ConversationSummary(
         id=doc["_id"],
         workspace_id=doc["workspace_id"],
         visitor_id=doc["visitor_id"],
@@ -68,8 +77,6 @@ def summary_out(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
         created_at=iso(doc["created_at"]),
         updated_at=iso(doc["updated_at"]),
     )
-    built: dict[str, Any] = builtins(summary)
-    return built
 
 
 # --- input checks ---------------------------------------------------------------------
@@ -82,15 +89,6 @@ def req_id(payload: dict[str, Any], name: str) -> str:
     if (reason := illegal_id_reason(value)) is not None:
         raise invalid(f"{name} {reason}")
     return value.strip()  # type: ignore[union-attr]
-
-
-def req_text(payload: dict[str, Any], name: str = "text", max_len: int = MAX_TEXT) -> str:
-    value = payload.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise invalid(f"{name} must be a non-empty string")
-    if len(value) > max_len:
-        raise invalid(f"{name} is longer than {max_len} characters")
-    return value
 
 
 def opt_int(payload: dict[str, Any], name: str, minimum: int = 0) -> int | None:

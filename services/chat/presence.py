@@ -18,13 +18,13 @@ from typing import Any
 
 from services.chat.model import person
 from shared.hours import is_open
+from shared.schema.live import MAX_SHOWN, Face, VisitorPresence
 from shared.workspaces import Workspace
 
 TTL_SECONDS = 45.0
 # after a start, wait out one heartbeat period (15 s) before announcing anyone gone:
 # until then an empty picture means "not heard yet", not "nobody there"
 WARMUP_SECONDS = 20.0
-MAX_SHOWN = 5
 # the dashboard signs an agent off when their last socket closes, which every page load
 # does for a moment: a sign-off takes effect after this, unless a heartbeat comes first
 SIGN_OFF_GRACE_SECONDS = 5.0
@@ -58,7 +58,7 @@ class Presence:
         self.sign_off_grace = sign_off_grace
         self._started = clock()
         self._by_ws: dict[str, dict[str, Agent]] = {}
-        self._announced: dict[str, dict[str, Any]] = {}
+        self._announced: dict[str, object] = {}
 
     def heartbeat(self, workspace_id: str, payload: dict[str, Any]) -> bool:
         """Record a heartbeat; True when the workspace's set of online agents changed now
@@ -108,10 +108,10 @@ class Presence:
         """True once every online agent has had time to send a heartbeat since the start."""
         return self.clock() - self._started >= self.warmup
 
-    def is_news(self, workspace_id: str, frame: dict[str, Any]) -> bool:
+    def is_news(self, workspace_id: str, frame: object) -> bool:
         return self._announced.get(workspace_id) != frame
 
-    def announced(self, workspace_id: str, frame: dict[str, Any]) -> None:
+    def announced(self, workspace_id: str, frame: object) -> None:
         self._announced[workspace_id] = frame
 
 
@@ -127,7 +127,11 @@ def visitor_view(agents: list[Agent], workspace: Workspace, at: datetime) -> dic
     }
 
 
-def visitor_frame(view: dict[str, Any]) -> dict[str, Any]:
+def visitor_frame(view: dict[str, Any]) -> VisitorPresence:
     """The live `presence` frame for widgets: no agent ids, at most five faces."""
-    faces = [{"name": a["name"], "avatar": a["avatar"]} for a in view["agents"][:MAX_SHOWN]]
-    return {"type": "presence", **view, "agents": faces}
+    return VisitorPresence(
+        online_agents=view["online_agents"],
+        agents=[Face(name=a["name"], avatar=a["avatar"]) for a in view["agents"][:MAX_SHOWN]],
+        away_message=view["away_message"],
+        open=view["open"],
+    )

@@ -18,6 +18,9 @@ from services.chat.live import Live
 from services.chat.store import ChatStore
 from shared.bus import Bus
 from shared.errors import is_infrastructure_error
+from shared.schema import read_reply
+from shared.schema.identity_requests import Resolve
+from shared.schema.profiles import ProfileSummary
 from shared.tasks import BackgroundTasks
 
 log = logging.getLogger("parley.chat.profiles")
@@ -60,18 +63,19 @@ class ProfileResolver:
     async def _attempt(self, conversation: dict[str, Any]) -> bool:
         """True once the conversation has its profile id (or no longer needs this one)."""
         ws, distinct_id = conversation["workspace_id"], conversation["distinct_id"]
-        found = await self.bus.request(
+        reply = await self.bus.request(
             self.bus.subjects.request("identity", "profile.resolve"),
-            {"workspace_id": ws, "distinct_id": distinct_id},
+            Resolve(workspace_id=ws, distinct_id=distinct_id),
             timeout=2,
         )
-        if not (isinstance(found, dict) and isinstance(found.get("id"), str)):
+        if reply is None:
             return False  # identity has not seen this visitor yet
+        found = read_reply(reply, ProfileSummary)
         # only if the visitor is still that distinct id and nobody set it meanwhile
         updated = await self.store.set_fields(
             ws,
             conversation["_id"],
-            {"profile_id": found["id"]},
+            {"profile_id": found.id},
             guard={"distinct_id": distinct_id, "profile_id": None},
         )
         if updated is not None:

@@ -11,14 +11,27 @@ from typing import Any
 
 from msgspec import UNSET
 
+from services.chat import facts
 from services.chat.assignment import pick_agent
 from services.chat.context import ChatContext
-from services.chat.model import invalid, message_out, summary_out
+from services.chat.model import invalid, message_of, message_out, summary_of, summary_out
 from services.chat.presence import visitor_view
 from shared import clock
 from shared.errors import PermanentError
 from shared.metrics import CHAT_MESSAGES
+from shared.schema import builtins
 from shared.schema import chat_requests as rq
+from shared.schema.chat_replies import (
+    ConversationChanges,
+    ConversationDetail,
+    ConversationPage,
+    ConversationSummary,
+    History,
+    MessagePage,
+    ProfileConversations,
+    ReadMark,
+)
+from shared.schema.live import VisitorRead
 from shared.schema.requests import read_request
 
 Handler = Callable[[ChatContext, Any], Awaitable[Any]]
@@ -38,11 +51,9 @@ async def _conversation(ctx: ChatContext, p: rq.ConversationRequest) -> dict[str
 
 async def _summaries(
     ctx: ChatContext, ws: str, agent_id: str | None, docs: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+) -> list[ConversationSummary]:
     marks = await ctx.store.read_marks(ws, agent_id, [d["_id"] for d in docs]) if agent_id else {}
-    return [
-        summary_out(d, max(0, d.get("visitor_count", 0) - marks.get(d["_id"], 0))) for d in docs
-    ]
+    return [summary_of(d, max(0, d.get("visitor_count", 0) - marks.get(d["_id"], 0))) for d in docs]
 
 
 # --- the inbox ------------------------------------------------------------------------
@@ -57,10 +68,8 @@ async def conversations_list(ctx: ChatContext, p: rq.ConversationsList) -> dict[
     if p.status:
         filters["status"] = p.status
     page, next_cursor = await ctx.store.recent_page(ws, filters, p.page_size(), p.cursor)
-    return {
-        "conversations": await _summaries(ctx, ws, p.agent_id, page),
-        "next_cursor": next_cursor,
-    }
+    summaries = await _summaries(ctx, ws, p.agent_id, page)
+    return builtins(ConversationPage(conversations=summaries, next_cursor=next_cursor))
 
 
 async def conversations_changed(ctx: ChatContext, p: rq.ConversationsChanged) -> dict[str, Any]:
@@ -70,12 +79,13 @@ async def conversations_changed(ctx: ChatContext, p: rq.ConversationsChanged) ->
     docs = await ctx.store.changed_since(ws, p.since_at(), p.after_id, limit + 1)
     page = docs[:limit]
     last = page[-1] if page else None
-    return {
-        "conversations": await _summaries(ctx, ws, p.agent_id, page),
-        "next_since": summary_out(last, None)["updated_at"] if last else p.since,
-        "next_after_id": last["_id"] if last else p.after_id,
-        "has_more": len(docs) > limit,
-    }
+    changes = ConversationChanges(
+        conversations=await _summaries(ctx, ws, p.agent_id, page),
+        next_since=summary_of(last, None).updated_at if last else p.since,
+        next_after_id=last["_id"] if last else p.after_id,
+        has_more=len(docs) > limit,
+    )
+    return builtins(changes)
 
 
 async def conversations_by_profile(
@@ -88,7 +98,7 @@ async def conversations_by_profile(
     mine = [d for d in found if d["_id"] != p.exclude_id]
     docs = sorted(mine, key=lambda d: (d["last_activity_at"], d["_id"]), reverse=True)
     docs = docs[:limit]
-    return {"conversations": await _summaries(ctx, ws, p.agent_id, docs)}
+    return builtins(ProfileConversations(await _summaries(ctx, ws, p.agent_id, docs)))
 
 
 # --- one conversation -----------------------------------------------------------------
@@ -99,11 +109,12 @@ async def conversation_get(ctx: ChatContext, p: rq.ConversationGet) -> dict[str,
     )
     ctx.resolver.schedule(conversation)
     unread = await ctx.store.unread(conversation, p.agent_id)
-    return {
-        "conversation": summary_out(conversation, unread),
-        "messages": [message_out(m) for m in messages],
-        "has_more": more,
-    }
+    detail = ConversationDetail(
+        conversation=summary_of(conversation, unread),
+        messages=[message_of(m) for m in messages],
+        has_more=more,
+    )
+    return builtins(detail)
 
 
 async def conversation_messages(ctx: ChatContext, p: rq.ConversationMessages) -> dict[str, Any]:
@@ -115,7 +126,7 @@ async def conversation_messages(ctx: ChatContext, p: rq.ConversationMessages) ->
         after_seq=p.after_seq,
         before_seq=p.before_seq,
     )
-    return {"messages": [message_out(m) for m in messages], "has_more": more}
+    return builtins(MessagePage(messages=[message_of(m) for m in messages], has_more=more))
 
 
 async def _changes(ctx: ChatContext, ws: str, p: rq.ConversationUpdate) -> dict[str, Any]:
@@ -154,10 +165,11 @@ async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[st
     unread = await ctx.store.unread(conversation, agent_id)
     ws, cid = conversation["workspace_id"], conversation["_id"]
     await ctx.live.to_visitor(
-        ws, conversation["visitor_id"], {"type": "read", "conversation_id": cid, "seq": mark}
+        ws, conversation["visitor_id"], VisitorRead(conversation_id=cid, seq=mark)
     )
-    result = {"conversation_id": cid, "agent_id": agent_id, "seq": mark, "unread": unread}
+    result = builtins(ReadMark(conversation_id=cid, agent_id=agent_id, seq=mark, unread=unread))
     await ctx.live.to_agents(ws, {"type": "read", **result})
+    await facts.agent_read(ctx.bus, conversation, mark)
     return result
 
 
@@ -167,27 +179,17 @@ async def agent_send(ctx: ChatContext, p: rq.AgentSend) -> dict[str, Any]:
     stored = await ctx.store.append(conversation, author, p.text, p.client_msg_id, p.internal)
     CHAT_MESSAGES.labels("out").inc(int(stored.created and not p.internal))
     await ctx.live.message(stored.message, stored.conversation)
+    await facts.agent_message(ctx.bus, stored.message, stored.conversation)
     return message_out(stored.message)
 
 
 # --- for the gateway ------------------------------------------------------------------
-NO_CONVERSATION: dict[str, Any] = {
-    "conversation_id": None,
-    "messages": [],
-    "last_seq": 0,
-    "has_more": False,
-    "status": None,
-    "visitor_read_seq": 0,
-    "agent_read_seq": 0,
-}
-
-
 async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
     ws = p.workspace_id
     ctx.workspace(ws)
     conversation = await ctx.store.by_visitor(ws, p.visitor_id)
     if conversation is None:
-        return dict(NO_CONVERSATION)
+        return builtins(History())  # no conversation before the first message
     messages, more = await ctx.store.page(
         ws,
         conversation["_id"],
@@ -195,14 +197,27 @@ async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
         after_seq=p.after_seq,
         include_internal=False,
     )
+    history = History(
+        conversation_id=conversation["_id"],
+        messages=[message_of(m) for m in messages],
+        last_seq=conversation.get("last_seq", 0),
+        has_more=more,
+        status=conversation["status"],
+        visitor_read_seq=conversation.get("visitor_read_seq", 0),
+        agent_read_seq=await ctx.store.agent_read_seq(ws, conversation["_id"]),
+        email=conversation.get("email"),
+    )
+    return builtins(history)
+
+
+async def continue_open(ctx: ChatContext, p: rq.ContinueOpen) -> dict[str, Any]:
+    """The visitor key a continue link's conversation is reached by (one per conversation:
+    the unique (workspace, visitor_id) index), for the gateway only: never sent on."""
+    conversation = await _conversation(ctx, p)
     return {
         "conversation_id": conversation["_id"],
-        "messages": [message_out(m) for m in messages],
-        "last_seq": conversation.get("last_seq", 0),
-        "has_more": more,
-        "status": conversation["status"],
-        "visitor_read_seq": conversation.get("visitor_read_seq", 0),
-        "agent_read_seq": await ctx.store.agent_read_seq(ws, conversation["_id"]),
+        "visitor_id": conversation["visitor_id"],
+        "distinct_id": conversation.get("distinct_id") or conversation["visitor_id"],
     }
 
 
@@ -215,6 +230,7 @@ async def presence_get(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any
 HANDLERS: dict[str, tuple[type[rq.ChatRequest], Handler]] = {
     "history": (rq.HistoryRequest, history),
     "presence.get": (rq.PresenceRequest, presence_get),
+    "continue.open": (rq.ContinueOpen, continue_open),
     "agent.send": (rq.AgentSend, agent_send),
     "conversations.list": (rq.ConversationsList, conversations_list),
     "conversations.changed": (rq.ConversationsChanged, conversations_changed),

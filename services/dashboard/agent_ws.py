@@ -34,6 +34,8 @@ from shared.errors import BusError
 from shared.metrics import WS_CONNECTIONS
 from shared.outbox import Outbox
 from shared.ratelimit import RateLimiter
+from shared.schema.chat_requests import Agent
+from shared.schema.live import AgentPresence, AgentTyping
 from shared.security import constant_time_equals
 from shared.web import BUS
 
@@ -219,16 +221,12 @@ class AgentHub:
             agent = conn.agent
             await self.bus.publish(
                 self.bus.subjects.request("chat", "agent.typing"),
-                {
-                    "workspace_id": conn.workspace_id,
-                    "conversation_id": cid,
-                    "agent": {
-                        "id": agent["_id"],
-                        "name": agent.get("name") or agent["email"],
-                        "avatar": None,
-                    },
-                    "typing": bool(frame.get("typing")),
-                },
+                AgentTyping(
+                    workspace_id=conn.workspace_id,
+                    conversation_id=cid,
+                    agent=Agent(id=agent["_id"], name=agent.get("name") or agent["email"]),
+                    typing=bool(frame.get("typing")),
+                ),
             )
 
     # --- presence ------------------------------------------------------------------------
@@ -236,13 +234,12 @@ class AgentHub:
         try:
             await self.bus.publish(
                 self.bus.subjects.request("chat", "agent.presence"),
-                {
-                    "workspace_id": agent.get("workspace_id") or "default",
-                    "agent_id": agent["_id"],
-                    "name": agent.get("name") or agent["email"],
-                    "avatar": None,
-                    "online": online,
-                },
+                AgentPresence(
+                    workspace_id=agent.get("workspace_id") or "default",
+                    agent_id=agent["_id"],
+                    name=agent.get("name") or agent["email"],
+                    online=online,
+                ),
             )
         except Exception as exc:  # noqa: BLE001 - presence is best effort; the next tick retries
             log.warning("presence heartbeat failed: %s", exc)

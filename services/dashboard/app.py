@@ -6,15 +6,27 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.dashboard import agent_ws, audit, keys
+from services.dashboard import agent_ws, audit, keys, notify_targets
 from services.dashboard.auth import headers_middleware, session_middleware
 from services.dashboard.pages import error_pages_middleware
 from services.dashboard.render import Renderer
 from services.dashboard.store import INDEXES, Store
 from services.dashboard.throttle import LoginThrottle
-from services.dashboard.views import api, contacts, conversation, inbox, settings, signin, team
+from services.dashboard.views import (
+    api,
+    contacts,
+    conversation,
+    inbox,
+    notifications,
+    settings,
+    signin,
+    team,
+)
 from services.dashboard.views import audit as audit_views
 from services.dashboard.views import deadletters as deadletter_views
+from services.dashboard.views import mail as mail_views
+from services.dashboard.views import me as me_views
+from services.dashboard.views import password as password_views
 from shared.settings import Settings
 from shared.web import DB, add_mongo, add_workspaces, create_base_app
 from shared.workspaces import DEFAULT_WORKSPACE_ID
@@ -40,9 +52,10 @@ def create_app(config: Settings) -> web.Application:
 
     app.cleanup_ctx.append(store_ctx)
     audit.setup(app)
+    notify_targets.setup(app)
     agent_ws.setup(app)
-    every_view = (signin, inbox, conversation, api, contacts, settings, team)
-    for views in (*every_view, audit_views, deadletter_views):
+    every_view = (signin, inbox, conversation, api, contacts, settings, team, notifications)
+    for views in (*every_view, audit_views, deadletter_views, mail_views, me_views, password_views):
         views.setup(app)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app

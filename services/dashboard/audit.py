@@ -36,6 +36,8 @@ ACTIONS = {
     "signout": "Signed out",
     "invitation.created": "Invited an agent",
     "invitation.accepted": "Accepted an invitation",
+    "password.reset_requested": "Asked for a password-reset email",
+    "password.reset": "Reset their password by email",
     "invitation.revoked": "Revoked an invitation",
     "agent.role_changed": "Changed a role",
     "agent.disabled": "Disabled an agent",

@@ -22,7 +22,7 @@ SESSION_COOKIE = "parley_session"
 LOGIN_CSRF_COOKIE = "parley_login_csrf"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 PUBLIC_PATHS = {"/", "/login", "/healthz", "/readyz", "/metrics", "/favicon.ico"}
-PUBLIC_PREFIXES = ("/static/", "/invite/")
+PUBLIC_PREFIXES = ("/static/", "/invite/", "/password/")
 
 
 def is_public(path: str) -> bool:

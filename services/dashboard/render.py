@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from services.dashboard import keys, ua
 from services.dashboard.people import fallback_person
+from services.dashboard.store import notify_settings
 from shared import clock
 from shared.events import parse_time
 
@@ -130,8 +131,10 @@ class Renderer:
         self, request: web.Request, name: str, context: dict[str, Any], status: int = 200
     ) -> web.Response:
         session = request.get(keys.SESSION)
+        agent = request.get(keys.AGENT)
         base = {
-            "agent": request.get(keys.AGENT),
+            "agent": agent,
+            "notify": notify_settings(agent) if agent else None,
             "csrf": session["csrf"] if session else request.get(keys.LOGIN_CSRF, ""),
             "path": request.path,
             "notices": [],

@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from services.dashboard import ua
-from services.dashboard.ask import Notices
+from services.dashboard.ask import Notices, ask
 from services.dashboard.people import fallback_person, person_from
+from shared.errors import BusError
 from shared.schema import chat_requests as chatq
 from shared.schema import identity_requests as idq
 
@@ -67,6 +68,25 @@ async def recent_events(
     )
 
 
+async def email_replies_of(
+    notices: Notices,
+    workspace_id: str,
+    profile: dict[str, Any] | None,
+    conversation: dict[str, Any],
+) -> str:
+    """Whether the address gets conversation emails: "on", "off" (it unsubscribed),
+    "none" (no address) or "unknown" (mail did not answer: a detail, no notice for it)."""
+    email = (profile or {}).get("email") or conversation.get("email")
+    if not email:
+        return "none"
+    try:
+        payload = {"workspace_id": workspace_id, "email": email}
+        status = await ask(notices.app, "mail", "status", payload, timeout=1.0)
+    except BusError:
+        return "unknown"
+    return str(status.get("email_replies") or "unknown")
+
+
 async def load(
     app: web.Application, workspace_id: str, conversation: dict[str, Any], notices: Notices
 ) -> dict[str, Any]:
@@ -89,7 +109,9 @@ async def load(
         recent_events(notices, workspace_id, profile), previous_req
     )
     person = person_from(profile, conversation) if profile else fallback_person(conversation)
+    email_replies = await email_replies_of(notices, workspace_id, profile, conversation)
     return {
+        "email_replies": email_replies,
         "profile": profile or {},
         "person": person,
         "events": (events or {}).get("events") or [],

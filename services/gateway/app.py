@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway import assets, ingest, profiles_api
+from services.gateway import assets, ingest, profiles_api, unsubscribe
+from services.gateway.continue_link import views as continue_link
 from services.gateway.visitor import ws as visitor_ws
 from shared.settings import Settings
 from shared.web import add_workspaces, create_base_app
@@ -22,4 +23,6 @@ def create_app(settings: Settings) -> web.Application:
     ingest.setup(app)
     profiles_api.setup(app)
     visitor_ws.setup(app)
+    unsubscribe.setup(app)
+    continue_link.setup(app)
     return app

@@ -30,6 +30,9 @@ NOT_API = {
     ("POST", "/demo/{kind}"),
     ("GET", "/demo/account"),
     ("GET", "/demo/logout"),
+    # the unsubscribe link of the visitor's emails (services/gateway/unsubscribe.py)
+    ("GET", "/u/{token}"),
+    ("POST", "/u/{token}"),
 }
 SCHEMAS = (
     segment.Batch,

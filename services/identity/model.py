@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.schema import builtins
+from shared.schema.profiles import ProfileSummary
+
 STAGES = ("visitor", "contact", "member")
 MAX_TRAITS = 300
 MAX_ACTIVE_DAYS = 400
@@ -288,11 +291,16 @@ def shown_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
 
 
 def summary(person: dict[str, Any]) -> dict[str, Any]:
-    """The small shape other services label things with."""
-    return {
-        "id": person["_id"],
-        "stage": person["stage"],
-        "name": person["name"],
-        "email": person["email"],
-        "user_id": person["user_id"],
-    }
+    """The small shape other services label things with, as JSON-ready builtins."""
+    built: dict[str, Any] = builtins(summary_of(person))
+    return built
+
+
+def summary_of(person: dict[str, Any]) -> ProfileSummary:
+    return ProfileSummary(
+        id=person["_id"],
+        stage=person["stage"],
+        name=person["name"],
+        email=person["email"],
+        user_id=person["user_id"],
+    )

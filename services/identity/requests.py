@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from services.identity.model import summary
+from services.identity.model import summary, summary_of
 from services.identity.profiles import event_view, full_profiles
 from services.identity.resolve import Resolver
 from services.identity.store import IdentityStore
@@ -19,7 +19,7 @@ from shared.events import parse_time
 from shared.identifiers import normalize_email
 from shared.schema import builtins
 from shared.schema import identity_requests as rq
-from shared.schema.profiles import EventList, ProfileList
+from shared.schema.profiles import EventList, ProfileList, ProfileSummaries, ProfileSummary
 from shared.schema.requests import read_request
 
 MAX_MATCHES = 1000  # profiles a search prefix may match before it is too broad
@@ -140,19 +140,19 @@ class Requests:
         return builtins(EventList(profile_id=person["_id"], events=events))
 
     async def summaries(self, payload: Any) -> dict[str, Any]:
-        """{profiles: {asked id: summary|null}, distinct_ids: {asked id: summary|null}}."""
+        """ProfileSummaries: each asked profile id and distinct id to a summary or null."""
         p = _read(payload, rq.Summaries)
         ws = self._workspace(p)
         ids, distinct_ids = p.ids or [], p.distinct_ids or []
         stored = await self.store.load_persons(ws, ids)
-        profiles: dict[str, Any] = {}
+        profiles: dict[str, ProfileSummary | None] = {}
         for pid in ids:
             person = stored.get(pid)
             if person and person["workspace_id"] == ws and person.get("merged_into"):
                 person = await self.resolver.live(pid, ws)
             ok = person is not None and person["workspace_id"] == ws
-            profiles[pid] = summary(person) if person is not None and ok else None
-        by_did: dict[str, Any] = {}
+            profiles[pid] = summary_of(person) if person is not None and ok else None
+        by_did: dict[str, ProfileSummary | None] = {}
         found = await self.store.find_dids(ws, distinct_ids)
         people = await self.store.load_persons(ws, (d["person_id"] for d in found.values()))
         for did in distinct_ids:
@@ -160,8 +160,8 @@ class Requests:
             person = people.get(doc["person_id"]) if doc else None
             if person is not None and person.get("merged_into"):
                 person = await self.resolver.live(person["_id"], ws)
-            by_did[did] = summary(person) if person else None
-        return {"profiles": profiles, "distinct_ids": by_did}
+            by_did[did] = summary_of(person) if person else None
+        return builtins(ProfileSummaries(profiles=profiles, distinct_ids=by_did))
 
 
 def _order(person: dict[str, Any]) -> tuple[str, str]:

@@ -2,6 +2,8 @@
 
 - `segment`: Segment messages and batches the ingest API takes, and its answers;
 - `profiles`: the profiles API's answers (identity's replies to the gateway);
+- `chat_inbound`: the visitor messages and email answers the gateway puts on `P.chat.inbound`;
+- `live`: the core-NATS frames to visitor sockets and the visitor's signals to chat;
 - `shared.events`: the durable facts on the bus (`IngestEvent`, `ProfileMerged`).
 
 msgspec was chosen over pydantic v2 by measurement (bench/schema_choice.py,
@@ -15,7 +17,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from shared.errors import PermanentError
+from shared.errors import BusError, PermanentError
 
 T = TypeVar("T")
 
@@ -38,6 +40,15 @@ def convert(raw: Any, shape: type[T], codes: dict[str, str], default: str = "bad
         return msgspec.convert(raw, shape)
     except msgspec.ValidationError as exc:
         raise PermanentError(str(exc), code=codes.get(field_of(exc), default)) from exc
+
+
+def read_reply(result: Any, shape: type[T]) -> T:
+    """A service's reply (what `Bus.request` returned) as its Struct, at the asking end;
+    one that does not fit is a BusError `bad_reply` (a contract broken by one side)."""
+    try:
+        return msgspec.convert(result, shape)
+    except msgspec.ValidationError as exc:
+        raise BusError(f"reply is not a {shape.__name__}: {exc}", code="bad_reply") from exc
 
 
 def from_database(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""The shapes chat answers with and fans out (docs/bus-contract.md: MESSAGE, SUMMARY), v1.
+"""The shapes chat answers with and fans out (docs/bus-contract.md: MESSAGE, SUMMARY, and
+each verb's reply), v1.
 
 The widget, the gateway and the dashboard rely on these field names; chat builds
 each reply through these Structs (services/chat/model.py), so a field renamed or
@@ -25,6 +26,7 @@ class Message(msgspec.Struct):
     text: str
     created_at: Time
     internal: bool
+    via: str | None = None  # "email": the visitor replied by email (services/mail)
 
 
 class LastMessage(msgspec.Struct):
@@ -55,3 +57,65 @@ class ConversationSummary(msgspec.Struct):
     visitor_read_seq: int
     created_at: Time
     updated_at: Time
+
+
+# --- the verbs' replies (docs/bus-contract.md, "chat"): chat builds each through these,
+# the gateway reads `history` back into its Struct (read_reply) ---------------------------
+class ConversationPage(msgspec.Struct):
+    """`conversations.list`: newest activity first; `next_cursor` is null on the last page."""
+
+    conversations: list[ConversationSummary]
+    next_cursor: str | None
+
+
+class ConversationChanges(msgspec.Struct):
+    """`conversations.changed`: ascending by `updated_at`; ask again from `next_since`."""
+
+    conversations: list[ConversationSummary]
+    next_since: Time
+    next_after_id: str | None
+    has_more: bool
+
+
+class ProfileConversations(msgspec.Struct):
+    """`conversations.by_profile`: the profile sidebar's previous conversations."""
+
+    conversations: list[ConversationSummary]
+
+
+class ConversationDetail(msgspec.Struct):
+    """`conversation.get`: the summary and the latest messages, internal notes included."""
+
+    conversation: ConversationSummary
+    messages: list[Message]
+    has_more: bool
+
+
+class MessagePage(msgspec.Struct):
+    """`conversation.messages`: ascending by seq."""
+
+    messages: list[Message]
+    has_more: bool
+
+
+class ReadMark(msgspec.Struct):
+    """`conversation.read`: where the agent's mark stands (marks never move back)."""
+
+    conversation_id: str
+    agent_id: str
+    seq: int
+    unread: int
+
+
+class History(msgspec.Struct):
+    """`history` (the gateway): the visitor's conversation, never an internal note;
+    `conversation_id` and `status` are null before the first message."""
+
+    conversation_id: str | None = None
+    messages: list[Message] = msgspec.field(default_factory=list)
+    last_seq: int = 0
+    has_more: bool = False
+    status: Literal["open", "pending", "snoozed", "resolved"] | None = None
+    visitor_read_seq: int = 0
+    agent_read_seq: int = 0
+    email: str | None = None  # where the replies are emailed (given in this chat), if any

@@ -134,6 +134,10 @@ class ConversationRequest(ChatRequest):
     agent_id: str | None = None
 
 
+class ContinueOpen(ConversationRequest):
+    """A continue link is opened (gateway): the visitor key its conversation is reached by."""
+
+
 class AgentSend(ConversationRequest, kw_only=True):
     agent: Agent
     client_msg_id: ClientMsgId

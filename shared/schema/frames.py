@@ -34,6 +34,9 @@ class HelloFrame(Frame, tag="hello"):
     token: str | None = None  # a forged or expired one mints a new visitor
     last_seq: Seq | None = None
     page: dict[str, Any] | None = None
+    # a continue link's token (shared/continuity.py): the socket is granted that one
+    # conversation, and `token` is ignored; an invalid one is refused (`link_expired`)
+    continue_token: str | None = None
 
 
 class MessageFrame(Frame, tag="message"):

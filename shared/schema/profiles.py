@@ -1,4 +1,5 @@
-"""The profiles API's answers: identity's replies to `profile.get/find/search/events` (v1).
+"""The profiles API's answers: identity's replies to `profile.get/find/search/events`, and
+the summaries it gives chat and the dashboard (`profile.resolve/summaries`), v1.
 
 Identity shapes them (services/identity/profiles.py) from the field names in
 shared/profile_fields.py; the gateway passes them through and documents them from
@@ -59,6 +60,24 @@ class Profile(msgspec.Struct):
     first_seen: Time = None
     last_seen: Time = None
     created_at: Time = None
+
+
+class ProfileSummary(msgspec.Struct):
+    """The small shape other services label things with: `profile.resolve`'s reply, and
+    each entry of `profile.summaries`' (chat and the dashboard read it)."""
+
+    id: str
+    stage: Literal["visitor", "contact", "member"]
+    name: Text = None
+    email: Text = None
+    user_id: Text = None
+
+
+class ProfileSummaries(msgspec.Struct):
+    """`profile.summaries`: each asked id to its (survivor's) summary, or null."""
+
+    profiles: dict[str, ProfileSummary | None]
+    distinct_ids: dict[str, ProfileSummary | None]
 
 
 class ProfileList(msgspec.Struct):

@@ -6,6 +6,8 @@ the dashboard's own live behaviour without depending on the widget.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from playwright.async_api import Page, expect
 
@@ -87,8 +89,13 @@ class Identity:
         )
 
 
-async def signed_in_page(browser, base_url: str) -> Page:
-    context = await browser.new_context(base_url=base_url)
+async def signed_in_page(
+    browser, base_url: str, init_script: str | None = None, **context_options: Any
+) -> Page:
+    """The admin signed in, in a new browser context (`init_script` runs on every page)."""
+    context = await browser.new_context(base_url=base_url, **context_options)
+    if init_script:
+        await context.add_init_script(init_script)
     page = await context.new_page()
     await page.goto("/")
     await page.get_by_label("Email").fill(ADMIN_EMAIL)

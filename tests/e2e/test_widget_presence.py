@@ -20,7 +20,7 @@ from tests.e2e.test_dashboard_live import signed_in_page
 from tests.e2e.widget_support import host_page, snippet_for, start_host
 
 pytestmark = pytest.mark.e2e
-AWAY = Workspace.__dataclass_fields__["away_message"].default
+AWAY = Workspace.away_message  # the field's default
 ONLINE = re.compile(r"^\S.* is online$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # every text the header showed, so a blink to "away" cannot go unseen

@@ -37,8 +37,12 @@ class Watched:
         self.page = page
         self.errors: list[str] = []
         self.sockets: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("console", self._console)
         page.on("websocket", lambda ws: self.sockets.append(ws.url))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
     def parley_errors(self) -> list[str]:
         return [e for e in self.errors if e.startswith("Parley:")]
@@ -124,8 +128,8 @@ async def test_the_widget_keeps_working_across_a_write_key_rotation(
 
     rotate = {"key": "write_key", "csrf": admin.csrf}  # the default grace: 24 hours
     assert (await admin.post("/settings/keys", data=rotate, allow_redirects=False)).status == 303
-    registry = admin.server.app[WORKSPACES]
-    assert registry.get(DEFAULT_WORKSPACE_ID).write_key != settings.write_key
+    rotated = admin.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID)
+    assert rotated is not None and rotated.write_key != settings.write_key
 
     # the same page, still on the old snippet, reconnects to a gateway that has the new key
     gateway = await _restart(gateway, start_service, settings)

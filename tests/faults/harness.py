@@ -80,6 +80,18 @@ class ServiceProcess:
         if sig in (signal.SIGKILL, signal.SIGTERM):
             self.proc.wait(30)
 
+    async def crash_and_restart(self, times: int, every: float) -> list[float]:
+        """kill -9 the service `times` times, `every` seconds after it is ready, starting it
+        again half a second after each kill; the restart-to-ready seconds of each."""
+        recoveries = []
+        for _ in range(times):
+            await asyncio.sleep(every)
+            self.kill(signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            self.start()
+            recoveries.append(round(await self.ready(), 2))
+        return recoveries
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()

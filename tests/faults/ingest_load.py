@@ -55,7 +55,7 @@ async def post_steadily(url: str, key: str, run: str, ledger: Ledger, seconds: f
 
 
 def stored_ids(settings: Settings, run: str) -> list[str]:
-    client = MongoClient(settings.mongo_url)
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
     try:
         events = client[settings.database_name("identity")].events
         query = {"message_id": {"$regex": f"^{run}-"}}

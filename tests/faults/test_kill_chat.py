@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import signal
+import functools
 import time
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -25,6 +26,10 @@ VISITORS = 8
 MESSAGES = 12
 
 
+def _answer_to(cmid: str, frame: dict[str, Any]) -> bool:
+    return frame.get("ref") == cmid and frame["type"] in ("accepted", "error")
+
+
 async def visitor_chats(
     gateway: TestServer, key: str, n: int, ledger: Ledger, conversations: dict[int, str]
 ) -> Visitor:
@@ -33,9 +38,7 @@ async def visitor_chats(
         cmid = f"vis{n:02d}-{i:04d}"
         ledger.sent.append(cmid)
         await visitor.say(f"visitor {n} line {i}", cmid)
-        accepted = await visitor.wait_for(
-            lambda f, c=cmid: f.get("ref") == c and f["type"] in ("accepted", "error"), 30
-        )
+        accepted = await visitor.wait_for(functools.partial(_answer_to, cmid), 30)
         if accepted["type"] == "accepted":
             ledger.acked.add(cmid)
         if n not in conversations and visitor.messages():
@@ -82,13 +85,7 @@ async def test_kill_9_chat_twice_while_chatting_keeps_every_message_once_in_orde
         assert not failed and time.monotonic() < deadline, failed or conversations
         await asyncio.sleep(0.1)
     replying = asyncio.create_task(agent_replies(bus, conversations, ledger))
-    recoveries = []
-    for _ in range(2):
-        await asyncio.sleep(1.0)
-        chat.kill(signal.SIGKILL)
-        await asyncio.sleep(0.5)
-        chat.start()
-        recoveries.append(round(await chat.ready(), 2))
+    recoveries = await chat.crash_and_restart(2, every=1.0)
     visitors = await asyncio.gather(*chatting)
     await replying
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
+from typing import Any
 
 import pytest
 from yarl import URL
@@ -30,6 +32,10 @@ class Address:
         return self.base.join(URL(path))
 
 
+def _echo_of(cmid: str, frame: dict[str, Any]) -> bool:
+    return frame["type"] == "message" and frame["message"]["client_msg_id"] == cmid
+
+
 async def test_kill_9_gateway_visitors_resync_on_the_other_with_no_gap(
     start_service, settings: Settings, bus: Bus, spawn: Spawn
 ) -> None:
@@ -44,9 +50,7 @@ async def test_kill_9_gateway_visitors_resync_on_the_other_with_no_gap(
     for n, visitor in enumerate(visitors):
         cmid = f"before-{n:04d}"
         await visitor.say("before the crash", cmid)
-        mine = await visitor.wait_for(
-            lambda f, c=cmid: f["type"] == "message" and f["message"]["client_msg_id"] == c
-        )
+        mine = await visitor.wait_for(functools.partial(_echo_of, cmid))
         conversations.append(mine["message"]["conversation_id"])
 
     gateway_a.kill(signal.SIGKILL)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 import uuid
 
@@ -64,13 +63,7 @@ async def test_kill_9_identity_twice_during_ingest_loses_and_doubles_nothing(
     url = f"http://127.0.0.1:{gateway.port}"
 
     load = asyncio.create_task(post_batches(url, settings.secret_key, run, ledger))
-    recoveries = []
-    for _ in range(2):
-        await asyncio.sleep(1.5)
-        identity.kill(signal.SIGKILL)
-        await asyncio.sleep(0.5)
-        identity.start()
-        recoveries.append(round(await identity.ready(), 2))
+    recoveries = await identity.crash_and_restart(2, every=1.5)
     await load
 
     started = time.monotonic()

@@ -57,6 +57,7 @@ class Frames:
             frames.items.append(payload)
 
         await bus.subscribe(subject, keep)
+        assert bus.nc is not None
         await bus.nc.flush()
         return frames
 

@@ -7,10 +7,11 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from shared.embedded import EmbeddedServer, _binary, _start, free_port, start_mongo
+from shared.embedded import EmbeddedServer, free_port, start_mongo
 
 WRITERS = 8
 BATCH = 20
@@ -19,21 +20,7 @@ CRASH_AFTER = 2.0  # seconds of writes before kill -9
 
 def start_fast_mongo(data_dir: Path, port: int) -> EmbeddedServer:
     """SecantusDB as it ran before: no fsync of its log on commit."""
-    cmd = [
-        _binary("secantusd-py"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--storage-path",
-        str(data_dir / "mongo"),
-        "--log-level",
-        "WARNING",
-    ]
-    url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-    store = data_dir / "mongo"
-    store.mkdir(parents=True, exist_ok=True)
-    return _start("secantusdb", cmd, port, url, store, data_dir / "logs" / "mongo.log", 30)
+    return start_mongo(data_dir, port, sync_on_commit=False)
 
 
 async def acked_then_crash(server: EmbeddedServer, client: AsyncIOMotorClient) -> set[int]:
@@ -66,6 +53,7 @@ async def surviving(
     data_dir: Path, port: int, ids: set[int], start: Callable[..., EmbeddedServer] = start_mongo
 ) -> set[int]:
     server = start(data_dir, port)
+    client: AsyncIOMotorClient[dict[str, Any]]
     client = AsyncIOMotorClient(server.url, serverSelectionTimeoutMS=10000)
     try:
         found = {d["_id"] async for d in client.durability.writes.find({}, {"_id": 1})}

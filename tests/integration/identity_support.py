@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from shared import clock
 from shared.bus import Bus
-from shared.events import IngestEvent
+from shared.events import EventKind, IngestEvent
 from shared.settings import Settings
 from tests.support import basic_auth, eventually
 
@@ -114,7 +114,7 @@ async def call(fn, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-def event(ws: str, kind: str, **fields: Any) -> IngestEvent:
+def event(ws: str, kind: EventKind, **fields: Any) -> IngestEvent:
     fields.setdefault("message_id", uuid.uuid4().hex)
     fields.setdefault("timestamp", clock.iso_now())
     fields.setdefault("received_at", clock.iso_now())

@@ -38,7 +38,7 @@ def agent_id_of(team_html: str, email: str) -> str:
 
 
 def store_of(client: TestClient) -> Store:
-    return client.server.app[keys.STORE]
+    return client.app[keys.STORE]
 
 
 async def all_records(store: Store, workspace_id: str = "default") -> list[dict]:

@@ -70,7 +70,7 @@ async def test_a_conversation_gets_its_profile_id_after_the_database_comes_back(
 
         async def resolved() -> bool:
             doc = await store.conversations.find_one({"_id": conversation["_id"]})
-            return doc["profile_id"] == "person-1"
+            return doc is not None and doc["profile_id"] == "person-1"
 
         await eventually(resolved, timeout=15)
     finally:

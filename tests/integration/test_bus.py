@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from services.gateway.events_out import BUS_FAILURES
 from shared.bus import Bus, decode
 from shared.errors import BusError, PermanentError
+from shared.settings import Settings
 from tests.support import eventually
 
 
@@ -16,6 +18,7 @@ async def test_a_retried_publish_with_the_same_message_id_is_stored_once(bus: Bu
     subject = bus.subjects.events("ws1", "track")
     assert await bus.publish_durable(subject, {"n": 1}, "m-1") is True
     assert await bus.publish_durable(subject, {"n": 1}, "m-1") is False
+    assert bus.js is not None
     info = await bus.js.stream_info(bus.subjects.events_stream)
     assert info.state.messages == 1
 
@@ -46,7 +49,11 @@ async def test_a_message_that_can_never_apply_goes_to_the_dead_letter_subject(bu
         raise PermanentError("userId 'undefined' is a placeholder", code="illegal_id")
 
     dead: list[dict] = []
-    await bus.subscribe(bus.subjects.deadletter_all, lambda p: asyncio.sleep(0, dead.append(p)))
+
+    async def keep(letter: dict) -> None:
+        dead.append(letter)
+
+    await bus.subscribe(bus.subjects.deadletter_all, keep)
     await bus.publish_durable(bus.subjects.events("ws1", "identify"), {"userId": "undefined"}, "x")
     bus.consume(bus.subjects.events_stream, "t2", bus.subjects.events_all, handler)
 
@@ -95,7 +102,7 @@ async def test_requests_of_one_subject_are_answered_side_by_side(bus: Bus) -> No
     assert answers == [0, 1, 2, 3, 4]
 
 
-async def test_a_request_in_flight_is_answered_when_the_bus_closes(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_request_in_flight_is_answered_when_the_bus_closes(settings: Settings) -> None:
     from shared.subjects import Subjects
 
     server = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-server")
@@ -120,14 +127,16 @@ async def test_a_request_in_flight_is_answered_when_the_bus_closes(settings) -> 
         await caller.close()
 
 
-async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(
+    settings: Settings,
+) -> None:
     from shared.subjects import Subjects
 
     server = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-server")
     caller = Bus(settings.nats_url, Subjects(settings.subject_prefix), "test-caller")
     await server.connect()
     await caller.connect()
-    started, heard = asyncio.Event(), []
+    started, heard = asyncio.Event(), list[object]()
 
     async def slow(payload: dict) -> str:
         started.set()
@@ -142,6 +151,7 @@ async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settin
     asked, told = server.subjects.request("test", "slow"), server.subjects.request("test", "told")
     await server.serve(asked, slow)
     await server.subscribe(told, hear)
+    assert server.nc is not None
     await server.nc.flush()  # the subscriptions are in before anything is sent
     try:
         asking = asyncio.create_task(caller.request(asked, {}, timeout=5))
@@ -160,6 +170,7 @@ async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settin
             await caller.request(asked, {}, timeout=2)
         assert err.value.code == "unavailable"  # no responder left: not a 2 s timeout
         await caller.publish(told, {"n": 1})
+        assert caller.nc is not None
         await caller.nc.flush()
         await asyncio.sleep(0.3)  # long enough for a delivery on loopback
         assert heard == [{"n": 0}, "finished"]
@@ -168,7 +179,7 @@ async def test_a_stopping_bus_answers_what_is_in_flight_and_takes_no_more(settin
         await caller.close()
 
 
-async def test_a_service_stops_taking_work_before_its_database_closes(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_service_stops_taking_work_before_its_database_closes(settings: Settings) -> None:
     """The stop order: bus intake first (on_shutdown), cleanup contexts (Mongo) after."""
     from aiohttp import web
     from aiohttp.test_utils import TestServer
@@ -178,7 +189,7 @@ async def test_a_service_stops_taking_work_before_its_database_closes(settings) 
     app = create_base_app("test", settings)
     seen: list[bool] = []
 
-    async def database_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         seen.append(app[BUS].taking_work)  # what a closing database would face
 
@@ -208,6 +219,7 @@ async def test_a_publish_window_stores_each_message_once_and_in_order(bus: Bus) 
     items = [(subject, {"n": n}, f"w-{n}") for n in range(300)]
     await bus.publish_durable_many(items)
     await bus.publish_durable_many(items[:50])  # a retried window: the ids dedupe it
+    assert bus.js is not None
     info = await bus.js.stream_info(bus.subjects.events_stream)
     assert info.state.messages == 300
     sub = await bus.js.pull_subscribe(subject, "order", stream=bus.subjects.events_stream)
@@ -221,4 +233,5 @@ async def test_a_failed_publish_window_raises_and_leaves_no_ack_awaited(bus: Bus
     with pytest.raises(BUS_FAILURES):
         await bus.publish_durable_many([(nowhere, {"n": n}, f"x-{n}") for n in range(20)], 2)
     await asyncio.sleep(0)  # nats-py forgets a cancelled ack in its done callback
+    assert bus.js is not None
     assert bus.js.publish_async_pending() == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from bson import ObjectId
 
 from services.chat.store import ChatStore, alloc_field
@@ -73,7 +76,9 @@ async def test_a_backlog_is_stored_in_order_once_each_with_a_frame_each(
         return len(messages) >= len(VISITORS) * 6
 
     await eventually(every_frame_came)
-    acks_of_m1 = frames.matching(lambda f: f["message"]["client_msg_id"] == "m1")
+    acks_of_m1 = frames.matching(
+        lambda f: f["type"] == "message" and f["message"]["client_msg_id"] == "m1"
+    )
     by_conversation: dict[str, set[str]] = {}
     for frame in acks_of_m1:
         by_conversation.setdefault(frame["message"]["conversation_id"], set()).add(
@@ -83,6 +88,12 @@ async def test_a_backlog_is_stored_in_order_once_each_with_a_frame_each(
     assert all(len(ids) == 1 for ids in by_conversation.values()), "a retry acks the stored one"
     await dead.wait_for(lambda f: f["code"] == "invalid")
     await eventually(lambda: _count(emails, len(VISITORS)))
+
+
+async def _stored(store: ChatStore, cid: str) -> dict[str, Any]:
+    found = await store.conversation(WS, cid)
+    assert found is not None
+    return found
 
 
 async def _count(frames: Frames, n: int) -> bool:
@@ -107,7 +118,7 @@ async def test_a_message_stored_but_not_folded_before_a_crash_counts_once(
         "seq": seq,
         "author": {"kind": "visitor", "id": "v-crash", "name": None, "avatar": None},
         "text": "two",
-        "created_at": (await store.conversation(WS, cid))["created_at"],
+        "created_at": (await _stored(store, cid))["created_at"],
         "internal": False,
     }
     await store.messages.insert_one(doc)
@@ -115,7 +126,7 @@ async def test_a_message_stored_but_not_folded_before_a_crash_counts_once(
 
     for attempt in range(2):  # the redelivery, then one more for good measure
         await visitor_says(bus, "v-crash", "two", client_msg_id="two", msg_id=f"again-{attempt}")
-        await eventually(lambda n=attempt + 1: _count(frames, n))
+        await eventually(functools.partial(_count, frames, attempt + 1))
     await visitor_says(bus, "v-crash", "three")
     history = await conversation_of(bus, "v-crash", messages=3)
     assert [(m["text"], m["seq"]) for m in history["messages"]] == [
@@ -126,5 +137,5 @@ async def test_a_message_stored_but_not_folded_before_a_crash_counts_once(
     assert {f["message"]["id"] for f in frames.items[:2]} == {mid}
     got = await ask(bus, "conversation.get", conversation_id=cid, agent_id="a1")
     assert got["conversation"]["unread"] == 3, "the stored message was counted exactly once"
-    raw = await store.conversation(WS, cid)
+    raw = await _stored(store, cid)
     assert raw.get("unfolded") == []

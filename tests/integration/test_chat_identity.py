@@ -55,6 +55,7 @@ async def test_an_email_written_in_a_message_emits_an_unverified_email_event(
     )
     assert got["conversation"]["email"] == "sally.doe@example.com"
 
+    assert bus.js is not None
     info = await bus.js.stream_info(bus.subjects.events_stream)
     assert info.state.messages == 1, "stored durably for identity, once"
 
@@ -66,11 +67,12 @@ async def test_a_message_without_an_email_emits_nothing(chat, bus: Bus) -> None:
     assert events.items == []
 
 
-async def test_the_widget_email_prompt_stores_the_email_and_adds_a_system_message(
+async def test_the_widget_email_prompt_stores_the_email_tells_the_agents_and_confirms_it(
     chat, bus: Bus
 ) -> None:
     await visitor_says(bus, "v-prompt", "hi")
-    await conversation_of(bus, "v-prompt")
+    cid = (await conversation_of(bus, "v-prompt"))["conversation_id"]
+    to_visitor = await Frames.on(bus, bus.subjects.live_visitor(WS, "v-prompt"))
     prompt = {
         "type": "visitor.email",
         "workspace_id": WS,
@@ -81,13 +83,18 @@ async def test_the_widget_email_prompt_stores_the_email_and_adds_a_system_messag
         "sent_at": "2026-01-01T00:00:00Z",
     }
     await bus.publish_durable(bus.subjects.chat_inbound(WS), prompt, f"{WS}:v-prompt:email-1")
-    history = await conversation_of(bus, "v-prompt", messages=2)
-    system = history["messages"][1]
-    assert system["author"]["kind"] == "system" and "sally@example.com" in system["text"]
-    got = await ask(
-        bus, "conversation.get", conversation_id=history["conversation_id"], agent_id="a1"
-    )
+    # the visitor is told where we will write, in their words, not the agents' line
+    contact = await to_visitor.wait_for(lambda f: f["type"] == "contact")
+    assert contact["email"] == "sally@example.com"
+    assert to_visitor.matching(lambda f: f["type"] == "message") == []
+    got = await ask(bus, "conversation.get", conversation_id=cid, agent_id="a1")
     assert got["conversation"]["email"] == "sally@example.com"
+    note = got["messages"][-1]
+    assert note["author"]["kind"] == "system" and "sally@example.com" in note["text"]
+    assert note["internal"] is True  # the agents' line: never in the widget's history
+    history = await ask(bus, "history", visitor_id="v-prompt")
+    assert [m["text"] for m in history["messages"]] == ["hi"]
+    assert history["email"] == "sally@example.com"
 
 
 async def test_the_profile_is_resolved_later_when_identity_answers(chat, bus: Bus) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from services.chat.store import new_conversation
 from shared.bus import Bus
 from shared.settings import Settings
 from shared.web import DB, DIALECT
+from tests.conftest import StartService
 from tests.integration.chat_support import WS, Frames, ask, conversation_of, visitor_says
 from tests.support import eventually
 
@@ -17,7 +19,9 @@ ANN = {"id": "agent-ann", "name": "Ann", "avatar": None}
 
 
 @pytest.fixture(params=["secantus", "mongod"])
-async def chat(start_service, settings: Settings, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+async def chat(
+    start_service: StartService, settings: Settings, request: pytest.FixtureRequest
+) -> TestServer:
     """Every inbox test on both dialects: the windowed pages SecantusDB needs and the
     natural sorted query (with descending index keys) MongoDB uses, both on SecantusDB."""
     server = await start_service("chat", settings.with_changes(mongo_dialect=request.param))

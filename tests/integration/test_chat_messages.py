@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -177,12 +178,13 @@ async def test_requests_refuse_bad_input_with_a_reason(chat, bus: Bus) -> None:
     with pytest.raises(BusError) as err:
         await ask(bus, "conversations.list", view="everything", agent_id="a1")
     assert err.value.code == "invalid" and "$.view" in str(err.value)
-    for verb, payload, field in [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         ("conversation.read", {"conversation_id": "c1", "agent_id": "a1"}, "seq"),
         ("conversation.messages", {"conversation_id": "c1", "limit": "5"}, "limit"),
         ("conversations.changed", {"since": "yesterday"}, "since"),
         ("conversations.by_profile", {"distinct_ids": ["d1", "undefined"]}, "distinct_ids"),
-    ]:
+    ]
+    for verb, payload, field in cases:
         with pytest.raises(BusError) as err:
             await ask(bus, verb, **payload)
         assert err.value.code == "invalid" and field in str(err.value), (verb, str(err.value))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +51,7 @@ def start_chat(aiohttp_server, settings: Settings, wall: WallClock):
 
 
 @pytest.fixture
-async def registry(bus: Bus) -> WorkspaceRegistry:
+async def registry(bus: Bus) -> AsyncIterator[WorkspaceRegistry]:
     """The test's own view of the workspaces bucket: writes reach chat through its watch."""
     reg = WorkspaceRegistry(bus)
     await reg.start()
@@ -65,7 +66,9 @@ async def heartbeat(bus: Bus, agent: str, online: bool = True) -> None:
 
 async def edit_workspace(registry: WorkspaceRegistry, **changes: Any) -> Workspace:
     await eventually(lambda: _has(registry))
-    ws = dataclasses.replace(registry.get(WS), **changes)
+    before = registry.get(WS)
+    assert before is not None
+    ws = dataclasses.replace(before, **changes)
     await registry.put(ws)
     return ws
 

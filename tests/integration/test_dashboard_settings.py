@@ -31,7 +31,9 @@ async def test_settings_show_keys_and_an_install_snippet_with_the_write_key(
     assert settings.write_key in html
     assert settings.secret_key in html  # behind a "Show" disclosure, for admins only
     assert settings.public_url in html
-    snippet = re.search(r'<textarea id="snippet"[^>]*>(.*?)</textarea>', html, re.S).group(1)
+    textarea = re.search(r'<textarea id="snippet"[^>]*>(.*?)</textarea>', html, re.S)
+    assert textarea is not None
+    snippet = textarea.group(1)
     assert settings.write_key in snippet and "&lt;script" in snippet
 
 
@@ -231,7 +233,9 @@ async def test_canned_replies_are_added_listed_and_deleted(admin) -> None:
     assert dup.status == 400
     html = await (await admin.get("/settings")).text()
     assert "/refund" in html and "Refunds take &lt;b&gt;5&lt;/b&gt; days." in html
-    reply_id = re.search(r'action="/settings/canned/([^/]+)/delete"', html).group(1)
+    delete = re.search(r'action="/settings/canned/([^/]+)/delete"', html)
+    assert delete is not None
+    reply_id = delete.group(1)
     deleted = await admin.post(
         f"/settings/canned/{reply_id}/delete", data={"csrf": admin.csrf}, allow_redirects=False
     )

@@ -8,6 +8,7 @@ had already been told were applied). Each fix alone closes the gap; each is test
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient
 
@@ -26,6 +27,7 @@ async def test_the_embedded_server_keeps_acknowledged_writes_through_a_crash(
 ) -> None:
     port = fresh_port()
     server = start_mongo(tmp_path, port)
+    client: AsyncIOMotorClient[dict[str, Any]]
     client = AsyncIOMotorClient(server.url)  # the driver's default write concern
     acked = await acked_then_crash(server, client)
     client.close()

@@ -9,7 +9,7 @@ import asyncio
 import gzip
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -55,7 +55,7 @@ def log_errors():
     logging.getLogger().removeHandler(handler)
 
 
-async def run_property(check: Callable[..., Awaitable[None]], *strats: Any) -> None:
+async def run_property(check: Callable[..., Coroutine[Any, Any, None]], *strats: Any) -> None:
     """Run `check` (a coroutine on this loop) for each example Hypothesis draws."""
     loop = asyncio.get_running_loop()
 

@@ -90,6 +90,8 @@ async def test_a_comma_separated_nats_url_lists_cluster_seeds(settings: Settings
     await bus.connect(first_attempt_timeout=20)
     try:
         assert bus.connected
+        assert bus.nc is not None
+        assert bus.nc.connected_url is not None
         assert bus.nc.connected_url.port == int(settings.nats_url.rsplit(":", 1)[1])
     finally:
         await bus.close()

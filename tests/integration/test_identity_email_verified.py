@@ -75,8 +75,12 @@ async def test_chat_email_then_server_identify_with_it_is_one_member_profile(
     assert {anon, user} <= set(member["distinct_ids"])
     assert len(member["visitors"]) == 2, "the laptop and the phone both kept"
     assert member["merged_from"], "the merge is recorded"
-    assert (await stack.profile_by(user_id=user))["id"] == member["id"]
-    assert (await stack.profile_by(distinct_id=anon))["id"] == member["id"]
+    by_user, by_anon = (
+        await stack.profile_by(user_id=user),
+        await stack.profile_by(distinct_id=anon),
+    )
+    assert by_user is not None and by_user["id"] == member["id"]
+    assert by_anon is not None and by_anon["id"] == member["id"]
 
     fact = await merges.wait_for(lambda f: f["survivor_id"] == member["id"])
     assert fact["merged_id"] in member["merged_from"] and fact["reason"] == "email"

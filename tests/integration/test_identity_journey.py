@@ -119,7 +119,8 @@ async def test_sally_journey(stack: Stack, bus: Bus) -> None:
     status, body = await stack.api(f"/v1/profiles/{merged['merged_from'][0]}")
     assert status == 200 and body["id"] == first_id
     for did in (laptop, phone, "user-sally"):
-        assert (await stack.profile_by(distinct_id=did))["id"] == first_id
+        found = await stack.profile_by(distinct_id=did)
+        assert found is not None and found["id"] == first_id
 
     # every event of both devices is on the survivor, newest first
     await drained(bus)

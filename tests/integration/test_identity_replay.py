@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.bus import Bus
-from shared.events import IngestEvent
+from shared.events import EventKind, IngestEvent
 from shared.workspaces import Workspace
 from tests.integration.identity_support import drained, publish
 
@@ -23,7 +23,7 @@ def journeys(ws: str, seed: int = 7, target: int = 1000) -> list[IngestEvent]:
     out: list[IngestEvent] = []
     n = 0
 
-    def add(kind: str, minutes: int, **fields: Any) -> None:
+    def add(kind: EventKind, minutes: int, **fields: Any) -> None:
         nonlocal n
         n += 1
         at = (start + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")

@@ -3,7 +3,6 @@ through the identity service's request/reply API."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -247,7 +246,11 @@ async def test_promotion_fact_and_live_profile_update(identity, bus: Bus) -> Non
     js = bus.js
     assert js is not None
     frames: list[dict] = []
-    await bus.subscribe(bus.subjects.live_agents(WS), lambda f: asyncio.sleep(0, frames.append(f)))
+
+    async def keep(frame: dict) -> None:
+        frames.append(frame)
+
+    await bus.subscribe(bus.subjects.live_agents(WS), keep)
     promoted = await js.pull_subscribe(
         bus.subjects.identity_fact("promoted"),
         durable="t-prom",
@@ -289,7 +292,7 @@ async def test_search_and_resolve(identity, bus: Bus) -> None:
 
 
 async def test_a_bad_request_is_invalid_and_names_its_field(identity, bus: Bus) -> None:
-    cases = [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         ("profile.summaries", {"ids": ["p1", 5]}, "ids"),  # was dropped silently
         ("profile.search", {"stage": "vip"}, "stage"),
         ("profile.search", {"limit": "many"}, "limit"),

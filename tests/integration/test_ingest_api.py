@@ -127,7 +127,9 @@ async def test_clock_skew_is_corrected_with_sent_at(stack: Stack, stream) -> Non
     received = event["received_at"]
     from shared.events import parse_time
 
-    skew = parse_time(received) - parse_time(event["timestamp"])
+    arrived, sent = parse_time(received), parse_time(event["timestamp"])
+    assert arrived is not None and sent is not None
+    skew = arrived - sent
     assert 9 <= skew.total_seconds() <= 12  # ten seconds before arrival, not in 2020
 
 
@@ -212,6 +214,7 @@ async def test_body_errors_and_keys(stack: Stack) -> None:
 async def test_rate_limit_answers_429_with_retry_after(stack: Stack) -> None:
     registry = stack.gateway.app[WORKSPACES]
     workspace = registry.get("default")
+    assert workspace is not None
     workspace.ingest_rate_per_second = 5
     await registry.put(workspace)
     batch = {"batch": [{"type": "track", "anonymousId": "a", "event": "e"}] * 10}
@@ -225,6 +228,7 @@ async def test_rate_limit_answers_429_with_retry_after(stack: Stack) -> None:
 async def test_a_raised_rate_limit_takes_a_backlog_flush_without_429(stack: Stack) -> None:
     registry = stack.gateway.app[WORKSPACES]
     workspace = registry.get("default")
+    assert workspace is not None
     assert workspace.ingest_rate_per_second == DEFAULT_INGEST_RATE
     batch = {"batch": [{"type": "track", "anonymousId": "a", "event": "e"}] * 100}
     # what a Segment backend flushing its queue sends: well over the old fixed 200/s
@@ -241,6 +245,7 @@ async def test_a_raised_rate_limit_takes_a_backlog_flush_without_429(stack: Stac
 async def enforce_verification(stack: Stack):
     registry = stack.gateway.app[WORKSPACES]
     workspace = registry.get("default")
+    assert workspace is not None
     workspace.enforce_identity_verification = True
     workspace.allowed_origins = ["https://shop.example"]
     await registry.put(workspace)

@@ -6,25 +6,26 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
 
 from shared.bus import Bus
-from shared.embedded import free_port, start_nats
+from shared.embedded import free_port, free_run_of_ports, start_nats
+from shared.logs import read_records
 from shared.subjects import Subjects
 from shared.workspaces import DEFAULT_WORKSPACE_ID, Workspace
 
 pytestmark = pytest.mark.slow
 
-SERVICES = ("identity", "chat", "gateway", "dashboard")
+SERVICES = ("identity", "chat", "mail", "gateway", "dashboard")
 
 
 def _get(url: str) -> int:
@@ -37,23 +38,9 @@ def _get(url: str) -> int:
         return 0
 
 
-def _free_run_of_ports(count: int) -> int:
-    """A base port with `count` free ports from it (the services' metrics ports)."""
-    for _ in range(50):
-        base = free_port()
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise AssertionError("no run of free ports")
-
-
 def _ports() -> dict[str, int]:
-    ports = {name: free_port() for name in (*SERVICES, "nats", "mongo")}
-    ports["metrics"] = _free_run_of_ports(4)
+    ports = {name: free_port() for name in (*SERVICES, "nats", "mongo", "inbound_smtp")}
+    ports["metrics"] = free_run_of_ports(5)
     return ports
 
 
@@ -65,26 +52,15 @@ def _wait(predicate, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _log_records(path: Path) -> list[dict]:
-    records = []
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                pass
-    return records
-
-
 def _pids(path: Path, service: str) -> list[int]:
-    return [r["pid"] for r in _log_records(path) if r.get("msg") == f"started {service}"]
+    return [r["pid"] for r in read_records(path) if r.get("msg") == f"started {service}"]
 
 
 def _embedded_pids(path: Path, name: str) -> list[int]:
     """nats-server or SecantusDB: its first start and each restart."""
     return [
         r["pid"]
-        for r in _log_records(path)
+        for r in read_records(path)
         if (r.get("msg", "").startswith(f"embedded {name}") or r.get("msg") == f"restarted {name}")
     ]
 
@@ -116,6 +92,7 @@ class Run:
             "PARLEY_EMBEDDED_NATS_PORT": str(ports["nats"]),
             "PARLEY_EMBEDDED_MONGO_PORT": str(ports["mongo"]),
             "PARLEY_METRICS_PORT": str(ports["metrics"]),
+            "PARLEY_INBOUND_SMTP_PORT": str(ports["inbound_smtp"]),
             "PARLEY_LOG_LEVEL": "INFO",
         }
         for service in SERVICES:
@@ -171,8 +148,11 @@ async def _rotate_write_key(nats_url: str) -> str:
     bus = Bus(nats_url, Subjects("parley"), "test")
     await bus.connect()
     try:
+        assert bus.js is not None
         kv = await bus.js.key_value(bus.subjects.workspaces_bucket)
-        ws = Workspace.from_json((await kv.get(DEFAULT_WORKSPACE_ID)).value)
+        stored = (await kv.get(DEFAULT_WORKSPACE_ID)).value
+        assert stored is not None
+        ws = Workspace.from_json(stored)
         ws.write_key = "wk_rotated_in_the_dashboard"
         await kv.put(DEFAULT_WORKSPACE_ID, ws.to_json())
         return ws.write_key
@@ -195,10 +175,12 @@ def test_launcher_runs_supervises_stops_cleanly_and_keeps_data(tmp_path: Path) -
         # metrics: on their own loopback ports, not on the public ones
         assert _get(f"http://127.0.0.1:{ports['gateway']}/metrics") == 404
         assert _get(f"http://127.0.0.1:{ports['dashboard']}/metrics") == 404
-        for offset in range(4):
+        for offset in range(5):
             assert _get(f"http://127.0.0.1:{ports['metrics'] + offset}/metrics") == 200
 
-        mongo = MongoClient(f"mongodb://127.0.0.1:{ports['mongo']}/?directConnection=true")
+        mongo: MongoClient[dict[str, Any]] = MongoClient(
+            f"mongodb://127.0.0.1:{ports['mongo']}/?directConnection=true"
+        )
         mongo.parley_launcher_check.notes.insert_one({"_id": "kept", "v": 1})
         mongo.close()
         rotated = asyncio.run(_rotate_write_key(f"nats://127.0.0.1:{ports['nats']}"))
@@ -207,7 +189,7 @@ def test_launcher_runs_supervises_stops_cleanly_and_keeps_data(tmp_path: Path) -
         os.kill(first_pid, signal.SIGKILL)
         _wait(lambda: len(_pids(run.log, "identity")) == 2, 30, "identity restart")
         _wait(lambda: run.healthy("identity"), 30, "restarted identity healthy")
-        assert any("restarting identity" in r.get("msg", "") for r in _log_records(run.log))
+        assert any("restarting identity" in r.get("msg", "") for r in read_records(run.log))
     finally:
         code = run.stop()
     assert code == 0
@@ -243,16 +225,16 @@ def test_embedded_servers_killed_are_restarted_on_their_data(tmp_path: Path) -> 
         run.wait_all_ready()
         run.wait_banner()
         mongo_url = f"mongodb://127.0.0.1:{ports['mongo']}/?directConnection=true"
-        with MongoClient(mongo_url) as mongo:
+        with MongoClient[dict[str, Any]](mongo_url) as mongo:
             mongo.parley_launcher_check.notes.insert_one({"_id": "kept"})
         for name in ("nats-server", "secantusdb"):
             os.kill(_embedded_pids(run.log, name)[-1], signal.SIGKILL)
             _wait(lambda n=name: len(_embedded_pids(run.log, n)) == 2, 60, f"{name} back")
             run.wait_all_ready(timeout=90)
-        with MongoClient(mongo_url) as mongo:
+        with MongoClient[dict[str, Any]](mongo_url) as mongo:
             assert mongo.parley_launcher_check.notes.find_one({"_id": "kept"}) == {"_id": "kept"}
         time.sleep(3)  # long enough for the old loop to have logged six more errors
-        records = _log_records(run.log)
+        records = read_records(run.log)
     finally:
         assert run.stop() == 0
     deaths = [r for r in records if "stopped unexpectedly" in r.get("msg", "")]

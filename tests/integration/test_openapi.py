@@ -20,13 +20,15 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from services.gateway.openapi import NOT_API
+from shared.settings import Settings
+from tests.conftest import StartService
 from tests.integration.identity_support import Stack
 
 EXAMPLES = 25  # per operation: the whole run stays well under a minute
 
 
 @pytest.fixture
-async def stack(start_service, settings) -> Stack:  # type: ignore[no-untyped-def]
+async def stack(start_service: StartService, settings: Settings) -> Stack:
     gateway = await start_service("gateway")
     return Stack(gateway, settings, [await start_service("identity")])
 
@@ -121,6 +123,7 @@ def _fuzz(doc: dict[str, Any], base_url: str, secret_key: str) -> list[str]:
         response_schema_conformance,
         status_code_conformance,
     )
+    from schemathesis.core.result import Ok
 
     checks = [
         not_a_server_error,
@@ -132,6 +135,7 @@ def _fuzz(doc: dict[str, Any], base_url: str, secret_key: str) -> list[str]:
     headers = {"Authorization": "Basic " + base64.b64encode(f"{secret_key}:".encode()).decode()}
     ran = []
     for result in schemathesis.openapi.from_dict(doc).get_all_operations():
+        assert isinstance(result, Ok), result.err()
         operation = result.ok()
 
         @hypothesis_settings(

@@ -71,11 +71,12 @@ async def test_every_request_gets_an_id_in_its_header_its_errors_and_the_access_
     assert resp.headers["X-Request-Id"] not in ("forged-id", rid)
 
     lines = [r for r in caplog.records if r.name == "parley.access"]
-    track = next(r for r in lines if r.request_id == rid)
-    assert (track.method, track.path, track.status) == ("POST", "/v1/track", 401)
-    assert track.client_ip == "127.0.0.1"
-    assert isinstance(track.duration_ms, float)
-    assert not any("wk_secret_in_query" in r.getMessage() + r.path for r in lines)
+    # the access log's fields are the records' extra attributes
+    track = next(vars(r) for r in lines if vars(r)["request_id"] == rid)
+    assert (track["method"], track["path"], track["status"]) == ("POST", "/v1/track", 401)
+    assert track["client_ip"] == "127.0.0.1"
+    assert isinstance(track["duration_ms"], float)
+    assert not any("wk_secret_in_query" in r.getMessage() + vars(r)["path"] for r in lines)
 
 
 async def test_a_trusted_proxy_request_id_is_kept_end_to_end(
@@ -164,9 +165,11 @@ async def test_open_visitor_and_agent_sockets_are_counted(
     origin = str(agent.make_url("/")).rstrip("/")
     sock = await agent.ws_connect(f"/ws?csrf={agent.csrf}", headers={"Origin": origin})
     assert (await sock.receive_json(timeout=5))["type"] == "hello"
-    await until_figure(agent.server, "parley_websocket_connections", 1, **agent_labels)
+    dashboard = agent.server
+    assert isinstance(dashboard, TestServer)
+    await until_figure(dashboard, "parley_websocket_connections", 1, **agent_labels)
     await sock.close()
-    await until_figure(agent.server, "parley_websocket_connections", 0, **agent_labels)
+    await until_figure(dashboard, "parley_websocket_connections", 0, **agent_labels)
 
 
 async def test_chat_messages_in_and_out_are_counted(start_service, bus: Bus) -> None:
@@ -207,6 +210,7 @@ async def test_consumer_lag_redeliveries_and_dead_letters_are_read_from_jetstrea
     s = bus.subjects
     subject = s.events(DEFAULT_WORKSPACE_ID, "track")
     # a probe consumer nobody serves, so its lag and redeliveries hold still to be read
+    assert bus.js is not None
     await bus.js.add_consumer(
         s.events_stream,
         ConsumerConfig(
@@ -257,22 +261,23 @@ async def test_a_rotated_key_survives_restarts_even_when_other_settings_change(
 
     first = await start(settings)
     ws = first.get(DEFAULT_WORKSPACE_ID)
-    assert ws.write_key == settings.write_key
+    assert ws is not None and ws.write_key == settings.write_key
     await first.put(dataclasses.replace(ws, write_key="wk_rotated"))  # what the dashboard does
 
-    again = await start(settings)
-    assert again.get(DEFAULT_WORKSPACE_ID).write_key == "wk_rotated"
+    again = (await start(settings)).get(DEFAULT_WORKSPACE_ID)
+    assert again is not None and again.write_key == "wk_rotated"
 
     # the operator changes the allowed origins: only those are applied, the old key
     # still in secrets.json is not brought back
     origins = settings.with_changes(allowed_origins=("https://shop.example",))
     changed = (await start(origins)).get(DEFAULT_WORKSPACE_ID)
-    assert changed.allowed_origins == ["https://shop.example"]
+    assert changed is not None and changed.allowed_origins == ["https://shop.example"]
     assert changed.write_key == "wk_rotated"
 
     # setting a new key in the environment is a change of that setting: it applies
     new_key = origins.with_changes(write_key="wk_from_env")
-    assert (await start(new_key)).get(DEFAULT_WORKSPACE_ID).write_key == "wk_from_env"
+    from_env = (await start(new_key)).get(DEFAULT_WORKSPACE_ID)
+    assert from_env is not None and from_env.write_key == "wk_from_env"
 
 
 async def test_the_ingest_rate_setting_seeds_the_default_workspace(
@@ -296,6 +301,7 @@ async def test_the_ingest_rate_setting_seeds_the_default_workspace(
     registry = WorkspaceRegistry(bus)
     await registry.start()
     ws = registry.get(DEFAULT_WORKSPACE_ID)
+    assert ws is not None
     await registry.put(dataclasses.replace(ws, ingest_rate_per_second=300))
     await registry.stop()
     assert await seeded(settings.with_changes(ingest_rate_per_second=7000)) == 300

@@ -54,6 +54,7 @@ async def test_events_posted_while_the_database_is_stopped_are_applied_once_afte
     for e in events:
         assert await records.count_documents({"message_id": e.message_id}) == 1
     assert await dead_letters(bus, CONSUMER) == 0
+    assert bus.js is not None
     info = await bus.js.consumer_info(bus.subjects.events_stream, CONSUMER)
     assert info.num_redelivered == 0  # no delivery was spent on the outage
     await eventually(lambda: _ready(identity), timeout=15)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from shared.bus import Bus
@@ -131,9 +133,10 @@ async def test_listing_pages_with_a_cursor(stack: Stack, bus: Bus) -> None:
         ],
     )
     await drained(bus)
-    seen, cursor = [], None
+    seen: list[str] = []
+    cursor: str | None = None
     while True:
-        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, Any] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
         status, body = await stack.api("/v1/profiles", **params)
         assert status == 200
         seen.extend(p["id"] for p in body["profiles"])

@@ -44,7 +44,8 @@ async def test_a_guarded_update_answers_the_document_after_or_none(chat_store: C
     )
     assert refused is None
     assert await chat_store.set_fields("ws_b", doc["_id"], {"status": "open"}) is None
-    assert (await chat_store.conversation("ws_a", doc["_id"]))["status"] == "snoozed"
+    kept = await chat_store.conversation("ws_a", doc["_id"])
+    assert kept is not None and kept["status"] == "snoozed"
 
 
 async def test_a_cursor_made_by_one_dialect_continues_in_the_other(
@@ -59,7 +60,9 @@ async def test_a_cursor_made_by_one_dialect_continues_in_the_other(
     await chat_store.create_conversations(docs)
     expected = [d["_id"] for d in sorted(docs, key=lambda d: (d["last_activity_at"], d["_id"]))]
     other = BY_NAME["mongod" if chat_store.dialect is SECANTUS else "secantus"]
-    stores = [chat_store, ChatStore(chat_store.conversations.database, other)]
+    # motor's stubs lack AsyncIOMotorCollection.database (read as a sub-collection)
+    database = chat_store.conversations.database
+    stores = [chat_store, ChatStore(database, other)]  # type: ignore[arg-type]
     seen, cursor, turn = [], None, 0
     while True:
         page, cursor = await stores[turn % 2].recent_page("ws_c", {}, 7, cursor)

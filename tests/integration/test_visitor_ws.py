@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import struct
+from typing import Any
 
 import aiohttp
 import pytest
@@ -32,7 +33,7 @@ async def gateway(start_service):
 
 @pytest.fixture
 def gateway_with(aiohttp_server, settings: Settings):
-    async def start(settings: Settings = settings, **limits: object):
+    async def start(settings: Settings = settings, **limits: Any):
         app = create_app(settings)
         app[LIMITS] = Limits(**limits)
         return await aiohttp_server(app)
@@ -46,6 +47,7 @@ async def test_first_boot_mints_a_visitor_and_the_token_brings_it_back(
     first = await Visitor.connect(gateway, settings.write_key)
     welcome = first.welcome
     claims = verify_token(settings.token_secret, welcome["token"])
+    assert claims is not None
     assert claims["vid"] == welcome["visitor_id"] == welcome["distinct_id"]
     assert claims["ws"] == "default"
     await first.close()
@@ -280,7 +282,8 @@ async def test_identify_needs_a_valid_user_hash_where_the_workspace_enforces_it(
         }
     )
     ok = await visitor.wait_for(lambda f: f["type"] == "ok" and f["ref"] == "ident-good")
-    assert verify_token(strict.token_secret, ok["token"])["uid"] == "u-42"
+    claims = verify_token(strict.token_secret, ok["token"])
+    assert claims is not None and claims["uid"] == "u-42"
     await visitor.send({"type": "track", "message_id": "track-0001", "event": "Upgraded"})
     await visitor.wait_for(lambda f: f["type"] == "ok" and f["ref"] == "track-0001")
 
@@ -306,8 +309,8 @@ async def test_the_email_prompt_makes_an_email_event_and_a_chat_record(
         {"type": "email", "client_msg_id": "email-0002", "email": " Sally@Example.COM "}
     )
     await visitor.wait_for(lambda f: f["type"] == "accepted" and f["ref"] == "email-0002")
-    system = await visitor.wait_for(lambda f: f["type"] == "message")
-    assert system["message"]["author"]["kind"] == "system"
+    contact = await visitor.wait_for(lambda f: f["type"] == "contact" and f["email"])
+    assert contact["email"] == "sally@example.com"  # the stored form, for every tab
     emails = await stream_events(bus, "email")
     assert [(e["email"], e["anonymous_id"]) for e in emails] == [
         ("sally@example.com", visitor.welcome["distinct_id"])

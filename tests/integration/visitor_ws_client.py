@@ -6,14 +6,20 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
-from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from tests.support import eventually
 
 ORIGIN = "http://shop.example"
+
+
+class Served(Protocol):
+    """What `Visitor.connect` needs of a gateway: a TestServer, or a spawned process's address."""
+
+    def make_url(self, path: str) -> URL: ...
 
 
 class Visitor:
@@ -27,11 +33,12 @@ class Visitor:
     @classmethod
     async def connect(
         cls,
-        server: TestServer,
+        server: Served,
         key: str,
         *,
         token: str | None = None,
         last_seq: int | None = None,
+        continue_token: str | None = None,
         origin: str = ORIGIN,
         hello: bool = True,
     ) -> Visitor:
@@ -45,10 +52,13 @@ class Visitor:
             raise
         visitor = cls(ws, session)
         if hello:
-            await visitor.send(
-                {"type": "hello", "token": token, "last_seq": last_seq, "page": {"url": origin}}
-            )
-            await visitor.wait_for(lambda f: f["type"] == "welcome")
+            frame = {"type": "hello", "token": token, "last_seq": last_seq, "page": {"url": origin}}
+            if continue_token is not None:
+                frame["continue_token"] = continue_token
+            await visitor.send(frame)
+            # a continue link may be refused: its error frame is the answer then
+            answers = ("welcome", "error") if continue_token is not None else ("welcome",)
+            await visitor.wait_for(lambda f: f["type"] in answers)
         return visitor
 
     async def _read(self) -> None:

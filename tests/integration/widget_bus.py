@@ -27,6 +27,7 @@ async def agent_says(bus: Bus, conversation_id: str, text: str, cmid: str) -> di
 
 async def stream_events(bus: Bus, kind: str) -> list[dict[str, Any]]:
     """Every event of `kind` on the events stream so far."""
+    assert bus.js is not None
     sub = await bus.js.subscribe(bus.subjects.events("default", kind), ordered_consumer=True)
     found = []
     while True:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
 
 from services.chat.presence import Presence, visitor_frame, visitor_view
+from shared.schema.live import Face
 from shared.workspaces import Workspace
 
 MONDAY_NOON = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
-def workspace(**fields: object) -> Workspace:
+def workspace(**fields: Any) -> Workspace:
     return Workspace(
         id="ws", name="Shop", write_key="", secret_key="", identity_secret="", **fields
     )
@@ -40,8 +44,9 @@ def test_outside_business_hours_nobody_is_online_and_the_away_message_shows() ->
 def test_the_widget_frame_has_no_agent_ids_and_at_most_five_faces() -> None:
     agents = online("A", "B", "C", "D", "E", "F").online("ws")
     frame = visitor_frame(visitor_view(agents, workspace(), MONDAY_NOON))
-    assert frame["type"] == "presence" and frame["online_agents"] == 6
-    assert frame["agents"] == [{"name": n, "avatar": None} for n in "ABCDE"]
+    assert frame.online_agents == 6
+    assert frame.agents == [Face(name=n, avatar=None) for n in "ABCDE"]
+    assert msgspec.to_builtins(frame)["type"] == "presence"
 
 
 def test_only_a_changed_view_is_news_and_a_start_waits_out_the_warmup() -> None:

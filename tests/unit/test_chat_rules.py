@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from services.chat.assignment import next_in_turn
 from services.chat.email_detect import email_event, email_in
-from services.chat.inbound import client_msg_id_of
-from services.chat.model import person, req_text, summary_out
+from services.chat.model import person, summary_out
 from services.chat.presence import Presence
 from services.chat.store import new_conversation
 from services.chat.store.inbox import decode_cursor, encode_cursor
 from shared.errors import PermanentError
+from shared.schema.chat_inbound import (
+    INBOUND_VERSION,
+    AnyInbound,
+    VisitorEmail,
+    VisitorMessage,
+    read_inbound,
+)
 
 
 def test_a_cursor_round_trips_and_a_forged_one_is_refused() -> None:
@@ -25,20 +32,28 @@ def test_a_cursor_round_trips_and_a_forged_one_is_refused() -> None:
             decode_cursor(forged)
 
 
+RECORD = {"type": "visitor.message", "workspace_id": "ws", "visitor_id": "v", "distinct_id": "v"}
+
+
+def inbound(**fields: Any) -> AnyInbound:
+    return read_inbound({"client_msg_id": "c1", "text": "hi", **RECORD, **fields})
+
+
 def test_text_and_agents_are_checked() -> None:
-    assert req_text({"text": "<script>alert(1)</script>"}) == "<script>alert(1)</script>"
-    for bad in ({"text": ""}, {"text": "   "}, {"text": 5}, {"text": "x" * 10_001}, {}):
+    kept = inbound(text="<script>alert(1)</script>")
+    assert isinstance(kept, VisitorMessage) and kept.text == "<script>alert(1)</script>"
+    for bad in ("", "   ", 5, "x" * 10_001, None):
         with pytest.raises(PermanentError):
-            req_text(bad)
+            inbound(text=bad)
     assert person({"id": "a1", "name": "Ann"}, "agent") == {
         "kind": "agent",
         "id": "a1",
         "name": "Ann",
         "avatar": None,
     }
-    for bad in (None, {"id": "undefined"}, {"id": "a1", "name": ["x"]}, {"id": "a1", "avatar": 3}):
+    for raw in (None, {"id": "undefined"}, {"id": "a1", "name": ["x"]}, {"id": "a1", "avatar": 3}):
         with pytest.raises(PermanentError):
-            person(bad, "agent")
+            person(raw, "agent")
 
 
 def test_presence_expires_silent_agents_and_honours_sign_out() -> None:
@@ -104,8 +119,17 @@ def test_a_summary_has_the_shape_the_dashboard_reads() -> None:
 
 
 def test_a_client_message_id_is_a_token_not_a_person_id() -> None:
-    assert client_msg_id_of({"client_msg_id": "undefined"}) == "undefined"
-    assert client_msg_id_of({"client_msg_id": "00000000"}) == "00000000"
+    assert inbound(client_msg_id="undefined").client_msg_id == "undefined"
+    assert inbound(client_msg_id="00000000").client_msg_id == "00000000"
     for bad in ("", "x" * 101, "a b", "<img>", None, 12):
         with pytest.raises(PermanentError):
-            client_msg_id_of({"client_msg_id": bad})
+            inbound(client_msg_id=bad)
+
+
+def test_an_inbound_record_names_its_kind_ids_and_version() -> None:
+    email = inbound(type="visitor.email", email="a@b.co")
+    assert isinstance(email, VisitorEmail) and email.v == INBOUND_VERSION
+    for bad in ({"type": "visitor.poke"}, {"visitor_id": "undefined"}, {"v": 2}):
+        with pytest.raises(PermanentError) as err:
+            inbound(**bad)
+        assert err.value.code == "invalid"

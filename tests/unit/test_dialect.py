@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pymongo import ASCENDING, DESCENDING
 
 from services.chat.store import indexes
 from services.chat.store.inbox import encode_cursor, natural_query
-from shared.dialect import MONGOD, SECANTUS, from_build_info, named
+from shared.dialect import MONGOD, SECANTUS, Dialect, from_build_info, named
 from shared.settings import Settings
 
 
@@ -18,7 +19,7 @@ def test_secantus_is_known_by_its_build_info() -> None:
     assert from_build_info({"version": "7.0.14", "gitVersion": "ce59cfc"}) is MONGOD
 
 
-def test_the_setting_names_a_dialect_or_asks_the_server(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_setting_names_a_dialect_or_asks_the_server(tmp_path: Path) -> None:
     assert named("mongod") is MONGOD and named("secantus") is SECANTUS and named("auto") is None
     env = {"PARLEY_DATA_DIR": str(tmp_path)}
     assert Settings.from_env(env).mongo_dialect == "auto"
@@ -28,7 +29,7 @@ def test_the_setting_names_a_dialect_or_asks_the_server(tmp_path) -> None:  # ty
 
 
 def test_newest_first_index_keys_are_descending_only_on_mongod() -> None:
-    def recent_keys(dialect) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    def recent_keys(dialect: Dialect) -> list[tuple[str, int]]:
         model = indexes(dialect)["conversations"][1]
         return list(model.document["key"].items())
 

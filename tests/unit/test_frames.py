@@ -6,8 +6,8 @@ import typing
 
 import pytest
 
-from services.gateway.visitor.frames import HANDLERS
-from shared.schema.frames import AnyFrame, FrameRefused, IdentifyFrame, read_frame
+from services.gateway.visitor.frames import GRANTED, HANDLERS
+from shared.schema.frames import AnyFrame, FrameRefused, IdentifyFrame, read_frame, read_hello
 
 MID = "abcdefgh"
 
@@ -45,3 +45,18 @@ def test_a_good_frame_is_read_with_its_fields_and_extra_keys_ignored() -> None:
         {"type": "identify", "message_id": MID, "user_id": "u-1", "user_hash": "h", "x": 1}
     )
     assert frame == IdentifyFrame(message_id=MID, user_id="u-1", user_hash="h")
+
+
+def test_a_hello_may_carry_a_continue_link_token_and_nothing_else_in_its_place() -> None:
+    hello = read_hello({"type": "hello", "token": None, "continue_token": "abc.def"})
+    assert hello.continue_token == "abc.def"
+    assert read_hello({"type": "hello"}).continue_token is None
+    with pytest.raises(FrameRefused) as refused:
+        read_hello({"type": "hello", "continue_token": {"ws": "default"}})
+    assert refused.value.code == "invalid"
+
+
+def test_a_continue_links_socket_may_not_send_what_touches_the_person() -> None:
+    assert set(GRANTED) <= set(HANDLERS)
+    for person_frame in ("identify", "alias", "email", "track", "page"):
+        assert person_frame in HANDLERS and person_frame not in GRANTED

@@ -166,7 +166,8 @@ def test_user_agents() -> None:
         "Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91"
     )
     assert parse_user_agent(edge) == {"browser": "Edge 120", "os": "Windows", "device": "desktop"}
-    assert parse_user_agent("curl/8.0")["device"] == "bot"
+    curl = parse_user_agent("curl/8.0")
+    assert curl is not None and curl["device"] == "bot"
     assert parse_user_agent(None) is None
 
 

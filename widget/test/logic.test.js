@@ -2,7 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  backoffDelay, newId, safeHref, linkify, validEmail, hasEmail, Timeline, emailPromptDelay, replayQueue, presenceLine,
+  backoffDelay, newId, safeHref, linkify, validEmail, hasEmail, Timeline, emailPromptDelay, emailView, replayQueue, presenceLine,
 } = require('../../services/gateway/widget/lib/logic.js');
 
 const msg = (seq, kind, extra = {}) => ({
@@ -101,6 +101,18 @@ test('the email prompt: now when nobody is online, after the wait otherwise, nev
   assert.equal(emailPromptDelay({ ...base, onlineAgents: 0, firstVisitorAt: null, now: t0 }), null);
 });
 
+test('the panel confirms a known email once the visitor has written, and asks when changing it', () => {
+  const base = { granted: false, changing: false, email: 'sally@example.com', visitorWrote: true };
+  assert.equal(emailView(base), 'confirm');
+  assert.equal(emailView({ ...base, visitorWrote: false }), null); // an empty panel stays quiet
+  assert.equal(emailView({ ...base, email: null }), null); // the prompt's own timing decides
+  assert.equal(emailView({ ...base, changing: true }), 'change'); // "change it": the form again
+  assert.equal(emailView({ ...base, email: null, changing: true }), 'change');
+  // a continue link's panel never speaks about the person's address
+  assert.equal(emailView({ ...base, granted: true }), null);
+  assert.equal(emailView({ ...base, granted: true, changing: true }), null);
+});
+
 test('the loader queue replays in order and one bad call does not stop the rest', () => {
   const seen = [];
   const api = {
@@ -123,4 +135,12 @@ test('the header names who is online, and shows the away message when nobody is 
   assert.equal(presenceLine({ online_agents: 0, agents: [], away_message: away }), away);
   assert.equal(presenceLine({ online_agents: 1, agents: [ann], away_message: away, open: false }), away);
   assert.equal(presenceLine({ online_agents: 0, agents: [] }), "We're away. Leave a message.");
+});
+
+test('a message written as an email reply keeps its via, for the mail icon', () => {
+  const t = new Timeline();
+  t.upsert(msg(1, 'visitor', { via: 'email' }));
+  t.upsert(msg(2, 'visitor'));
+  assert.equal(t.items[0].via, 'email');
+  assert.equal(t.items[1].via, null);
 });

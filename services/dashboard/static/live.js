@@ -72,6 +72,8 @@
     if (live.socket && live.socket.readyState === 1) live.socket.send(JSON.stringify(frame));
   } };
   window.parleyLive = live;
+  // another script's handler of the agent socket's frames (notify.js)
+  live.listen = function (handler) { handlers.push(handler); };
 
   function setStatus(state) {
     var dot = document.getElementById("live-status");
@@ -319,6 +321,12 @@
       var author = (m.author && m.author.name) ||
         (m.author && m.author.kind === "visitor" ? (root.dataset.visitorName || "Visitor") : "Parley");
       meta.append(el("span", "msg-author", (m.internal ? "Internal note · " : "") + author));
+      if (m.via === "email") {
+        var via = el("span", "msg-via", "\u2709");
+        via.title = "Sent by email";
+        via.setAttribute("aria-label", "Sent by email");
+        meta.append(via);
+      }
       var time = el("time", null, m.created_at ? ago(m.created_at) : "sending…");
       if (m.created_at) time.dateTime = m.created_at;
       meta.append(time);

@@ -19,10 +19,11 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from motor.motor_asyncio import AsyncIOMotorDatabase
+from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from services.dashboard.store.resets import Resets
 from shared import clock
 from shared import cursor as cursors
 from shared.identifiers import normalize_email
@@ -43,6 +44,7 @@ INDEXES = {
         IndexModel([("agent_id", ASCENDING)]),
     ],
     "invitations": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+    "password_resets": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
     "canned_replies": [
         IndexModel([("workspace_id", ASCENDING), ("shortcut", ASCENDING)], unique=True)
     ],
@@ -55,6 +57,18 @@ INDEXES = {
 }
 
 
+# how an agent is told of a visitor message nobody answered (Your notifications);
+# each can be turned off by the agent; sound is off until they turn it on
+NOTIFY_CHANNELS = ("browser", "sound", "title")
+NOTIFY_DEFAULTS = {"browser": True, "sound": False, "title": True}
+
+
+def notify_settings(agent: dict[str, Any]) -> dict[str, bool]:
+    """The agent's notification channels, the defaults filling what they never set."""
+    saved = agent.get("notify") or {}
+    return {name: bool(saved.get(name, NOTIFY_DEFAULTS[name])) for name in NOTIFY_CHANNELS}
+
+
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -63,7 +77,7 @@ class Conflict(Exception):
     """The write would break a rule (duplicate email, last admin...)."""
 
 
-class Store:
+class Store(Resets):
     def __init__(self, db: AsyncIOMotorDatabase) -> None:
         self.db = db
 
@@ -109,6 +123,10 @@ class Store:
         cursor = self.db.agents.find({"workspace_id": workspace_id}).sort("created_at", 1)
         return await cursor.to_list(500)
 
+    async def set_email_notifications(self, agent_id: str, on: bool) -> None:
+        """The agent's own choice: emails about visitor messages nobody read (services/mail)."""
+        await self.db.agents.update_one({"_id": agent_id}, {"$set": {"notify_email": on}})
+
     async def authenticate(self, email: str, password: str) -> dict[str, Any] | None:
         agent = await self.agent_by_email(email)
         if agent is None:
@@ -140,6 +158,15 @@ class Store:
             {"_id": agent_id, "workspace_id": workspace_id}, {"$set": {"active": active}}
         )
 
+    async def set_notify(self, workspace_id: str, agent_id: str, channels: dict[str, bool]) -> None:
+        """Save the agent's own notification channels (only the known ones, each on its own
+        field, so a channel saved elsewhere is left as it is)."""
+        fields = {f"notify.{k}": bool(v) for k, v in channels.items() if k in NOTIFY_CHANNELS}
+        if fields:
+            await self.db.agents.update_one(
+                {"_id": agent_id, "workspace_id": workspace_id}, {"$set": fields}
+            )
+
     async def _keep_an_admin(self, workspace_id: str, agent_id: str) -> None:
         others = await self.db.agents.count_documents(
             {
@@ -155,27 +182,12 @@ class Store:
     # --- sessions ------------------------------------------------------------------------
     async def create_session(self, agent_id: str, ip: str, user_agent: str) -> tuple[str, str]:
         """A new session; returns (cookie token, CSRF token)."""
-        token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
-        await self.db.sessions.insert_one(
-            {
-                "_id": digest(token),
-                "agent_id": agent_id,
-                "csrf": csrf,
-                "ip": ip,
-                "user_agent": user_agent[:300],
-                "created_at": clock.now(),
-                "expires_at": clock.now() + SESSION_TTL,
-            }
-        )
-        return token, csrf
+        fields = {"agent_id": agent_id, "csrf": csrf, "ip": ip, "user_agent": user_agent[:300]}
+        return await self._insert_by_token(self.db.sessions, SESSION_TTL, fields), csrf
 
     async def session(self, token: str) -> dict[str, Any] | None:
-        doc = await self.db.sessions.find_one({"_id": digest(token)})
-        # TTL deletion runs about once a minute: check expiry ourselves too
-        if doc is None or doc["expires_at"] <= clock.now():
-            return None
-        return doc
+        return await self._unexpired(self.db.sessions, token)
 
     async def end_session(self, token: str) -> None:
         await self.db.sessions.delete_one({"_id": digest(token)})
@@ -194,25 +206,35 @@ class Store:
             raise ValueError(f"unknown role {role!r}")
         if await self.agent_by_email(email):
             raise Conflict("an agent with this email already exists")
-        token = secrets.token_urlsafe(32)
-        await self.db.invitations.insert_one(
-            {
-                "_id": digest(token),
-                "workspace_id": workspace_id,
-                "email": email,
-                "role": role,
-                "invited_by": invited_by,
-                "created_at": clock.now(),
-                "expires_at": clock.now() + INVITE_TTL,
-            }
-        )
-        return token
+        fields = {
+            "workspace_id": workspace_id,
+            "email": email,
+            "role": role,
+            "invited_by": invited_by,
+        }
+        return await self._insert_by_token(self.db.invitations, INVITE_TTL, fields)
 
     async def invitation(self, token: str) -> dict[str, Any] | None:
-        doc = await self.db.invitations.find_one({"_id": digest(token)})
-        if doc is None or doc["expires_at"] <= clock.now() or doc.get("accepted_at"):
-            return None
-        return doc
+        doc = await self._unexpired(self.db.invitations, token)
+        return None if doc is None or doc.get("accepted_at") else doc
+
+    # --- secrets handed out (session cookies, invitation links): stored by digest --------
+    @staticmethod
+    async def _insert_by_token(
+        collection: AsyncIOMotorCollection, ttl: timedelta, fields: dict[str, Any]
+    ) -> str:
+        """Store `fields` under a new secret's digest, expiring after `ttl`; the secret."""
+        token = secrets.token_urlsafe(32)
+        now = clock.now()
+        document = {"_id": digest(token), **fields, "created_at": now, "expires_at": now + ttl}
+        await collection.insert_one(document)
+        return token
+
+    @staticmethod
+    async def _unexpired(collection: AsyncIOMotorCollection, token: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await collection.find_one({"_id": digest(token)})
+        # TTL deletion runs about once a minute: check expiry ourselves too
+        return None if doc is None or doc["expires_at"] <= clock.now() else doc
 
     async def pending_invitations(self, workspace_id: str) -> list[dict[str, Any]]:
         cursor = self.db.invitations.find(

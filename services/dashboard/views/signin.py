@@ -22,7 +22,8 @@ MAX_FIELD = 300
 async def sign_in_page(request: web.Request) -> web.StreamResponse:
     if keys.AGENT in request:
         raise web.HTTPSeeOther("/inbox")
-    return render(request, "signin.html", {"email": "", "error": None})
+    context = {"email": "", "error": None, "reset": request.query.get("reset")}
+    return render(request, "signin.html", context)
 
 
 async def sign_in(request: web.Request) -> web.StreamResponse:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.dashboard import audit, keys
+from services.dashboard import audit, keys, team_mail
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import ROLES, Conflict
@@ -19,6 +19,7 @@ async def page(
     error: str | None = None,
     invite_link: str | None = None,
     status: int = 200,
+    emailed: dict[str, Any] | None = None,
 ) -> web.Response:
     require_admin(request)
     store = request.app[keys.STORE]
@@ -33,6 +34,7 @@ async def page(
             "roles": ROLES,
             "error": error,
             "invite_link": invite_link,
+            "emailed": emailed,
         },
         status=status,
     )
@@ -59,8 +61,19 @@ async def invite(request: web.Request) -> web.Response:
         return await page(request, str(exc), status=409)
     await audit.record(request, "invitation.created", email=email, role=role)
     link = f"{request.app[SETTINGS].dashboard_url}/invite/{token}"
+    emailed = await team_mail.send(
+        request.app,
+        "invitation",
+        email,
+        token,
+        link,
+        workspace_id=workspace_id(request),
+        inviter=admin.get("name") or admin["email"],
+    )
     # the link is shown once, to the admin who made it; only its digest is stored
-    return await page(request, invite_link=link)
+    return await page(
+        request, invite_link=link, emailed={"to": email, **emailed} if emailed else {}
+    )
 
 
 async def set_role(request: web.Request) -> web.StreamResponse:

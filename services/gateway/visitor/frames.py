@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import msgspec
 
 from services.gateway.events_out import BUS_FAILURES, publish_events
+from services.gateway.visitor.grant import GrantedConversation
 from services.gateway.visitor.hub import VisitorConn
 from services.gateway.visitor.limits import Limits
 from shared import clock
 from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
+from shared.schema import builtins, read_reply
+from shared.schema.chat_inbound import InboundRecord, VisitorEmail, VisitorMessage
+from shared.schema.chat_replies import History
 from shared.schema.chat_requests import ChatRequest, HistoryRequest, PresenceRequest
 from shared.schema.frames import (
     MAX_NAME,
@@ -37,6 +41,7 @@ from shared.schema.frames import (
     TypingFrame,
     read_frame,
 )
+from shared.schema.live import ReadSignal, TypingSignal
 from shared.security import sign_token
 from shared.workspaces import Workspace
 
@@ -63,6 +68,8 @@ class Session:
     distinct_id: str
     user_id: str | None
     context: dict[str, Any] = field(default_factory=dict)
+    # opened by a continue link: this one conversation only (services/gateway/visitor/grant.py)
+    grant: GrantedConversation | None = None
 
     @property
     def ws_id(self) -> str:
@@ -122,68 +129,69 @@ def page_of(frame: dict[str, Any]) -> dict[str, str]:
 
 # --- chat ------------------------------------------------------------------------------
 async def on_message(s: Session, frame: MessageFrame) -> dict[str, Any]:
-    cmid = frame.client_msg_id
     text = _text(frame.text, "text", s.limits.max_text_chars)
-    record = {
-        "type": "visitor.message",
-        "workspace_id": s.ws_id,
-        "visitor_id": s.visitor_id,
-        "distinct_id": s.distinct_id,
-        "client_msg_id": cmid,
-        "text": text,
-        "sent_at": clock.iso_now(),
-        "page_url": s.context.get("page", {}).get("url"),
-    }
-    await s.bus.publish_durable(
-        s.bus.subjects.chat_inbound(s.ws_id), record, f"{s.ws_id}:{s.visitor_id}:{cmid}"
+    page_url = s.context.get("page", {}).get("url")
+    # a continue link's socket may post in the conversation, not change the person:
+    # chat reads no email out of what it sends
+    scope: Literal["conversation"] | None = "conversation" if s.grant is not None else None
+    record = VisitorMessage(
+        **_sender(s, frame.client_msg_id), text=text, page_url=page_url, scope=scope
     )
-    return {"type": "accepted", "ref": cmid}
+    return await _to_chat(s, record)
 
 
 async def on_email(s: Session, frame: EmailFrame) -> dict[str, Any]:
-    cmid = frame.client_msg_id
     email = normalize_email(frame.email)
     if email is None:
         raise FrameError("bad_email", "that does not look like an email address")
-    await s.publish("email", cmid, email=email)
-    record = {
-        "type": "visitor.email",
+    await s.publish("email", frame.client_msg_id, email=email)
+    return await _to_chat(s, VisitorEmail(**_sender(s, frame.client_msg_id), email=email))
+
+
+class Sender(TypedDict):
+    """Who wrote and when, as every P.chat.inbound record carries it."""
+
+    workspace_id: str
+    visitor_id: str
+    distinct_id: str
+    client_msg_id: str
+    sent_at: str
+
+
+def _sender(s: Session, client_msg_id: str) -> Sender:
+    return {
         "workspace_id": s.ws_id,
         "visitor_id": s.visitor_id,
         "distinct_id": s.distinct_id,
-        "client_msg_id": cmid,
-        "email": email,
+        "client_msg_id": client_msg_id,
         "sent_at": clock.iso_now(),
     }
-    await s.bus.publish_durable(
-        s.bus.subjects.chat_inbound(s.ws_id), record, f"{s.ws_id}:{s.visitor_id}:{cmid}"
-    )
+
+
+async def _to_chat(s: Session, record: InboundRecord) -> dict[str, Any]:
+    """The record on the visitor's workspace's inbound stream (once per client id); the ack."""
+    cmid = record.client_msg_id
+    subject, msg_id = s.bus.subjects.chat_inbound(s.ws_id), f"{s.ws_id}:{s.visitor_id}:{cmid}"
+    await s.bus.publish_durable(subject, record, msg_id)
     return {"type": "accepted", "ref": cmid}
 
 
-async def _signal(s: Session, kind: str, **fields: Any) -> None:
-    await s.bus.publish(
-        s.bus.subjects.request("chat", "visitor.signal"),
-        {
-            "type": kind,
-            "workspace_id": s.ws_id,
-            "visitor_id": s.visitor_id,
-            "conversation_id": None,
-            **fields,
-        },
-    )
-
-
 async def on_typing(s: Session, frame: TypingFrame) -> None:
-    await _signal(s, "typing", typing=frame.typing is True)
+    signal = TypingSignal(
+        workspace_id=s.ws_id, visitor_id=s.visitor_id, typing=frame.typing is True
+    )
+    await s.bus.publish(s.bus.subjects.request("chat", "visitor.signal"), signal)
 
 
 async def on_read(s: Session, frame: ReadFrame) -> None:
-    await _signal(s, "read", seq=frame.seq)
+    signal = ReadSignal(workspace_id=s.ws_id, visitor_id=s.visitor_id, seq=frame.seq)
+    await s.bus.publish(s.bus.subjects.request("chat", "visitor.signal"), signal)
 
 
-async def send_history(s: Session, after_seq: int | None) -> None:
-    """The latest messages (no `after_seq`) or every message after it, page by page."""
+async def send_history(s: Session, after_seq: int | None) -> str | None:
+    """The latest messages (no `after_seq`) or every message after it, page by page;
+    returns the address the conversation's replies are emailed to (None: none given)."""
+    history = History()
     for _ in range(HISTORY_PAGES):
         payload = HistoryRequest(
             workspace_id=s.ws_id,
@@ -191,25 +199,48 @@ async def send_history(s: Session, after_seq: int | None) -> None:
             after_seq=after_seq,
             limit=50 if after_seq is None else 100,
         )
-        result = await s.chat_request("history", payload)
-        messages = [m for m in result.get("messages", []) if not m.get("internal")]
-        more = bool(result.get("has_more")) and after_seq is not None and bool(messages)
+        history = read_reply(await s.chat_request("history", payload), History)
+        messages = [m for m in history.messages if not m.internal]
+        more = history.has_more and after_seq is not None and bool(messages)
         s.conn.send(
             {
                 "type": "history",
                 "after_seq": after_seq,
-                "conversation_id": result.get("conversation_id"),
-                "messages": messages,
-                "last_seq": result.get("last_seq", 0),
-                "visitor_read_seq": result.get("visitor_read_seq", 0),
-                "agent_read_seq": result.get("agent_read_seq", 0),
-                "status": result.get("status"),
+                "conversation_id": history.conversation_id,
+                "messages": builtins(messages),
+                "last_seq": history.last_seq,
+                "visitor_read_seq": history.visitor_read_seq,
+                "agent_read_seq": history.agent_read_seq,
+                "status": history.status,
                 "more": more,
             }
         )
         if not more:
-            return
-        after_seq = max(m.get("seq", 0) for m in messages)
+            break
+        after_seq = max(m.seq for m in messages)
+    return history.email
+
+
+async def send_contact(
+    s: Session, conversation_email: str | None, ask_identity: bool = True
+) -> None:
+    """At hello: the address we will write to (null: none), so the widget says so instead
+    of asking, and knows before it asks.
+
+    The one the visitor gave in this chat, else a member's profile email (identity is
+    asked only for a token with a user id). Never to a continue link's socket.
+    """
+    if s.grant is not None:
+        return
+    email = conversation_email
+    if email is None and s.user_id and ask_identity:
+        found = await s.bus.request(
+            s.bus.subjects.request("identity", "profile.resolve"),
+            {"workspace_id": s.ws_id, "distinct_id": s.distinct_id},
+            timeout=2,
+        )
+        email = found.get("email") if isinstance(found, dict) else None
+    s.conn.send({"type": "contact", "email": email if isinstance(email, str) and email else None})
 
 
 async def on_resync(s: Session, frame: ResyncFrame) -> None:
@@ -291,6 +322,10 @@ HANDLERS: dict[str, Handler] = {  # by the frame's type (its tag)
 }
 # frames that create something: they also count against the per-visitor message limit
 COSTLY = ("message", "email")
+# what a continue link's socket may do: the conversation's own frames. Any other type
+# (identify, alias, email, track, page: they touch the person) is refused there, and so
+# is a type added later until it is listed here (fail closed)
+GRANTED = ("message", "typing", "read", "resync", "ping")
 
 
 async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
@@ -298,8 +333,11 @@ async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
         typed = read_frame(frame)
     except FrameRefused as exc:
         raise FrameError(exc.code, str(exc)) from exc
+    kind = str(type(typed).__struct_config__.tag)
+    if s.grant is not None and kind not in GRANTED:
+        raise FrameError("not_granted", "a continue link opens this conversation only")
     try:
-        return await HANDLERS[str(type(typed).__struct_config__.tag)](s, typed)
+        return await HANDLERS[kind](s, typed)
     except PermanentError as exc:
         raise FrameError("invalid", str(exc)) from exc
     except BUS_FAILURES as exc:

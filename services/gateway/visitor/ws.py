@@ -6,7 +6,8 @@ connection and connect-rate limits. A bad key or origin is a permanent refusal,
 said inside the socket (an error frame, then close 4001/4003) because a browser
 cannot read a refused handshake and the widget would retry forever. After it: the
 first frame is `hello`, with the visitor token when the browser has one; without a
-valid one the gateway mints a new visitor. Every later frame is checked for size,
+valid one the gateway mints a new visitor. A hello with a continue link's token
+instead is granted that one conversation (visitor/grant.py) or refused for good. Every later frame is checked for size,
 rate and shape; a bad one gets an `error` frame and the socket stays up until the
 abuse continues.
 """
@@ -25,6 +26,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway.api_auth import browser_context
 from services.gateway.visitor import frames
+from services.gateway.visitor.grant import GrantedConversation, open_grant
 from services.gateway.visitor.hub import VisitorConn, VisitorHub
 from services.gateway.visitor.limits import LIMITS, Limiters, Limits
 from shared import audit
@@ -38,11 +40,13 @@ from shared.web import BUS, SETTINGS, WORKSPACES, json_error
 from shared.workspaces import Workspace
 
 log = logging.getLogger("parley.gateway.visitor")
+LINK_EXPIRED = "this continue link has expired or is not valid: start a new chat on the website"
 
 # Close codes 4000-4099 are permanent refusals: the widget shows "chat unavailable"
 # and does not reconnect (docs/widget-protocol.md). Others are transient.
 CLOSE_BAD_KEY = 4001
 CLOSE_BAD_ORIGIN = 4003
+CLOSE_LINK_EXPIRED = 4010
 
 HUB = web.AppKey("visitor_hub", VisitorHub)
 LIMITERS = web.AppKey("visitor_limiters", Limiters)
@@ -167,7 +171,9 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             try:
                 await _serve(session, ws, ip, app[LIMITERS])
             finally:
-                await app[HUB].remove(session.conn)
+                # aiohttp cancels the handler when the client goes: the clean-up must still
+                # run to its end, or the visitor's subscriptions outlive the socket
+                await asyncio.shield(app[HUB].remove(session.conn))
     finally:
         WS_CONNECTIONS.labels("gateway", "visitor").dec()
         open_per_ip[ip] -= 1
@@ -191,13 +197,19 @@ async def _hello(
     hello = await _read_hello(ws, app[LIMITS])
     if hello is None:
         return None
-    claims = await _visitor_claims(app, ws, workspace, ip, hello)
+    granted = None
+    if hello.continue_token is not None:  # a continue link: its conversation's key, no visitor
+        granted = await _granted(app, ws, workspace, hello.continue_token)
+        claims = granted.claims() if granted is not None else None
+    else:
+        claims = await _visitor_claims(app, ws, workspace, ip, hello)
     if claims is None:
         return None
-    conn = VisitorConn(ws, workspace.id, claims["vid"], ip)
+    conn = VisitorConn(ws, workspace.id, claims["vid"], ip, profile_frames=granted is None)
     session = _session(request, workspace, conn, claims, hello)
+    session.grant = granted
     conn.send(_welcome(session))
-    await app[HUB].add(conn)
+    app[HUB].add(conn)
     await _catch_up(session, conn, hello)
     return session
 
@@ -247,6 +259,23 @@ async def _visitor_claims(
     return {"vid": new_id, "did": new_id}
 
 
+async def _granted(
+    app: web.Application, ws: web.WebSocketResponse, workspace: Workspace, token: str
+) -> GrantedConversation | None:
+    """The conversation a continue link grants; None once the socket is closed (refused)."""
+    try:
+        granted = await open_grant(app[BUS], app[SETTINGS].token_secrets, token, workspace.id)
+    except (BusError, nats.errors.Error) as exc:
+        log.warning("continue link not checked: %s", exc)
+        await _send_now(ws, error("unavailable", "the chat is unavailable, try again shortly"))
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"unavailable")
+        return None
+    if granted is None:
+        await _send_now(ws, error("link_expired", LINK_EXPIRED))
+        await ws.close(code=CLOSE_LINK_EXPIRED, message=b"link_expired")
+    return granted
+
+
 def _session(
     request: web.Request,
     workspace: Workspace,
@@ -269,35 +298,54 @@ def _session(
             "locale": request.headers.get("Accept-Language", "").split(",")[0][:32],
         },
     )
-    page = frames.page_of(hello.page or {})
+    # a continue link's page address holds its token: not recorded anywhere
+    page = frames.page_of(hello.page or {}) if hello.continue_token is None else {}
     if page:
         session.context["page"] = page
     return session
 
 
 def _welcome(session: frames.Session) -> dict[str, Any]:
+    limits = {
+        "max_text": session.limits.max_text_chars,
+        "email_prompt_after": session.limits.email_prompt_after,
+    }
+    if session.grant is not None:  # no visitor token, no ids: the conversation, nothing else
+        return {
+            "type": "welcome",
+            "token": None,
+            "visitor_id": None,
+            "distinct_id": None,
+            "user_id": None,
+            "grant": {"conversation_id": session.grant.conversation_id},
+            "limits": limits,
+        }
     return {
         "type": "welcome",
         "token": session.token(),
         "visitor_id": session.visitor_id,
         "distinct_id": session.distinct_id,
         "user_id": session.user_id,
-        "limits": {
-            "max_text": session.limits.max_text_chars,
-            "email_prompt_after": session.limits.email_prompt_after,
-        },
+        "limits": limits,
     }
 
 
 async def _catch_up(session: frames.Session, conn: VisitorConn, hello: HelloFrame) -> None:
-    """Presence, then the history after the hello's `last_seq` (all of it without one)."""
+    """Presence, the history after the hello's `last_seq` (all of it without one), then
+    where replies are emailed (`contact`, null when nowhere; never on a continue link)."""
     after = hello.last_seq or None  # 0: the widget shows nothing yet
     try:
         await frames.send_presence(session)
-        await frames.send_history(session, after)
+        email = await frames.send_history(session, after)
     except (BusError, nats.errors.Error) as exc:
         log.warning("history unavailable at hello: %s", exc)
         conn.send(error("unavailable", "history is unavailable, try again shortly", "history"))
+        return
+    try:
+        await frames.send_contact(session, email)
+    except (BusError, nats.errors.Error) as exc:  # the widget may ask for an email: harmless
+        log.info("profile email not known at hello: %s", exc)
+        await frames.send_contact(session, email, ask_identity=False)
 
 
 async def _serve(
@@ -335,7 +383,7 @@ async def _serve(
 async def _flushed(conn: VisitorConn, timeout: float = 1.0) -> None:
     """Give the writer a moment to send what is queued (the reason before a close)."""
     for _ in range(int(timeout / 0.01)):
-        if conn.queue.empty():
+        if conn.outbox.empty:
             return
         await asyncio.sleep(0.01)
 
@@ -356,6 +404,7 @@ def setup(app: web.Application) -> None:
 
     async def start(app: web.Application) -> None:
         app[HUB] = VisitorHub(app[BUS])
+        await app[HUB].start()
         app[LIMITERS] = Limiters(app[LIMITS])
 
     async def shutdown(app: web.Application) -> None:

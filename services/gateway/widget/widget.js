@@ -11,7 +11,8 @@ var ACCEPT_WITHIN_MS = 10000;
 
 function Widget(config) {
   this.config = config;
-  this.store = makeStore(window);
+  this.grant = config.continueToken || null; // a continue link: that one conversation only
+  this.store = makeStore(window, !!this.grant);
   this.timeline = new Timeline();
   this.listeners = { message: [], unread: [], ready: [] };
   this.isReady = false;
@@ -31,6 +32,7 @@ function Widget(config) {
     retry: function (id) { self.retry(id); },
     typing: function (text) { self.typing(text); },
     email: function (value) { self.giveEmail(value); },
+    changeEmail: function () { self.changeEmail(); },
   });
   (this.store.get("outbox") || []).forEach(function (m) {
     self.timeline.addPending(m.client_msg_id, m.text, m.created_at);
@@ -39,13 +41,15 @@ function Widget(config) {
     url: config.host.replace(/^http/, "ws") + "/v1/widget/ws?key=" + encodeURIComponent(config.writeKey),
     hello: function () {
       var last = self.timeline.lastSeq();
-      return { type: "hello", token: self.store.get("token") || null, last_seq: last || null, page: pageInfo() };
+      var hello = { type: "hello", token: self.store.get("token") || null, last_seq: last || null, page: pageInfo() };
+      if (self.grant) hello.continue_token = self.grant;
+      return hello;
     },
     onFrame: function (frame) { self.onFrame(frame); },
     onState: function (state) { self.ui.setState(state); },
   });
   this.render();
-  if (this.store.get("open")) this.setOpen(true, true);
+  if (this.store.get("open") || this.grant) this.setOpen(true, true);
   this.conn.start();
 }
 
@@ -54,7 +58,9 @@ Widget.prototype.onFrame = function (f) {
   var self = this;
   switch (f.type) {
     case "welcome":
-      if (f.visitor_id !== this.store.get("visitor_id")) this.forgetChat(true);
+      this.contactKnown = false; // no email prompt before the gateway says what it knows
+      if (f.grant) this.ui.setInfo("You\u2019re back in your conversation");
+      else if (f.visitor_id !== this.store.get("visitor_id")) this.forgetChat(true);
       this.store.set("token", f.token);
       this.store.set("visitor_id", f.visitor_id);
       this.store.set("distinct_id", f.distinct_id);
@@ -99,8 +105,13 @@ Widget.prototype.onFrame = function (f) {
       this.schedulePrompt();
       break;
     case "ok":
-      this.ackEvent(f.ref);
+      this.memberEmail(this.ackEvent(f.ref));
       if (f.token) this.store.set("token", f.token);
+      break;
+    case "contact":
+      this.contactKnown = true;
+      if (f.email) this.setEmail(f.email);
+      else this.schedulePrompt();
       break;
     case "error":
       this.onError(f);
@@ -109,11 +120,16 @@ Widget.prototype.onFrame = function (f) {
 };
 
 Widget.prototype.onError = function (f) {
+  if (f.code === "link_expired") {
+    this.ui.setUnavailableText("This link has expired. To start a new chat, open the chat on the website where you wrote to us.");
+    return;
+  }
   if (f.code === "bad_key" || f.code === "bad_origin") {
     // the site owner's to fix, not the visitor's: one clear line (the socket closes 4001/4003)
     if (window.console) console.error("Parley: " + f.message);
     return;
   }
+  if (f.ref === "history") this.contactKnown = true; // no contact frame comes: ask if due
   var isEvent = this.ackEvent(f.ref);
   if (isEvent) {
     if (window.console) console.warn("parley: " + f.code + ": " + f.message);
@@ -147,7 +163,7 @@ Widget.prototype.send = function (raw) {
   var outbox = this.store.get("outbox") || [];
   outbox.push({ client_msg_id: id, text: text, created_at: now });
   this.store.set("outbox", outbox.slice(-MAX_OUTBOX));
-  if (hasEmail(text)) this.store.set("email_given", true);
+  if (hasEmail(text)) this.store.set("email_typed", true); // chat answers with a `contact`
   this.stopTyping();
   this.transmit(id, text);
   this.render();
@@ -214,9 +230,10 @@ Widget.prototype.stopTyping = function () {
 Widget.prototype.schedulePrompt = function () {
   var self = this;
   clearTimeout(this.promptTimer);
-  if (this.presence.online_agents == null) return;
+  if (this.presence.online_agents == null || this.grant || this.changingEmail) return;
+  if (!this.contactKnown) return;
   var delay = emailPromptDelay({
-    emailGiven: !!this.store.get("email_given"),
+    emailGiven: !!(this.store.get("email") || this.store.get("email_typed")),
     agentAnswered: this.timeline.agentAnswered(),
     firstVisitorAt: this.timeline.firstVisitorAt(),
     onlineAgents: this.presence.online_agents,
@@ -242,9 +259,41 @@ Widget.prototype.giveEmail = function (value) {
     this.ui.setNotice("You're offline. Try again in a moment.");
     return;
   }
-  this.store.set("email_given", true);
   this.ui.setNotice("");
   this.ui.showAsk(false);
+  this.setEmail(email); // chat's `contact` frame follows, with the address as stored
+};
+
+Widget.prototype.setEmail = function (email) {
+  if (typeof email !== "string" || !email) return;
+  this.store.set("email", email);
+  if (this.changingEmail) this.ui.showAsk(false);
+  this.changingEmail = false;
+  this.showEmail();
+  this.schedulePrompt(); // a prompt already showing goes: the address is known
+};
+
+Widget.prototype.changeEmail = function () {
+  this.changingEmail = true;
+  clearTimeout(this.promptTimer);
+  this.showEmail();
+  this.ui.askAgain(this.store.get("email"));
+};
+
+Widget.prototype.showEmail = function () {
+  var view = emailView({
+    granted: !!this.grant,
+    changing: !!this.changingEmail,
+    email: this.store.get("email"),
+    visitorWrote: this.timeline.firstVisitorAt() != null,
+  });
+  this.ui.showConfirm(view === "confirm" ? this.store.get("email") : null);
+};
+
+/* A member's identify with an email: that is where we will write (until one is given here). */
+Widget.prototype.memberEmail = function (frame) {
+  var email = frame && frame.type === "identify" && frame.traits && frame.traits.email;
+  if (validEmail(email) && !this.store.get("email")) this.setEmail(String(email).trim());
 };
 
 /* --- open / unread / read receipts ------------------------------------------------ */
@@ -267,6 +316,7 @@ Widget.prototype.render = function () {
   this.ui.render(this.timeline.items, this.agentReadSeq);
   var unread = this.open ? 0 : this.timeline.unread(readSeq);
   this.ui.setBadge(unread);
+  this.showEmail();
   if (unread !== this.lastUnread) {
     this.lastUnread = unread;
     this.emit("unread", unread);
@@ -284,25 +334,28 @@ Widget.prototype.forgetChat = function (keepPending) {
   }, this);
   this.agentReadSeq = 0;
   this.store.set("read_seq", 0);
+  this.store.set("email", null);
+  this.store.set("email_typed", false);
+  this.changingEmail = false;
+  this.ui.showConfirm(null);
   this.ui.render(this.timeline.items, 0);
 };
 
 /* --- identity and analytics --------------------------------------------------------- */
 Widget.prototype.event = function (frame) {
+  if (this.grant) return; // a continue link's socket may not touch the person
   frame.message_id = newId(window.crypto);
   this.events.push(frame);
   if (this.events.length > MAX_EVENTS) this.events.shift();
   this.conn.send(frame);
 };
 
+/* The acknowledged event frame (null: not one of ours). */
 Widget.prototype.ackEvent = function (ref) {
   for (var i = 0; i < this.events.length; i++) {
-    if (this.events[i].message_id === ref) {
-      this.events.splice(i, 1);
-      return true;
-    }
+    if (this.events[i].message_id === ref) return this.events.splice(i, 1)[0];
   }
-  return false;
+  return null;
 };
 
 Widget.prototype.trackPageIfMoved = function () {
@@ -398,7 +451,7 @@ function configFrom(stub) {
   var cfg = (stub && stub.config) || window.parleySettings || {};
   var script = document.currentScript;
   var host = cfg.host || (script && script.src ? new URL(script.src).origin : "");
-  return { host: String(host).replace(/\/+$/, ""), writeKey: cfg.writeKey || "" };
+  return { host: String(host).replace(/\/+$/, ""), writeKey: cfg.writeKey || "", continueToken: cfg.continueToken || null };
 }
 
 function boot() {
@@ -420,6 +473,8 @@ function boot() {
     if (!pageQueued) widget.trackPageIfMoved();
     replayQueue(queued, api);
     watchNavigation(widget);
+    // the tab coming back into view with the panel open reports what it now shows (`read`)
+    document.addEventListener("visibilitychange", function () { widget.render(); });
   };
   if (document.body) start();
   else document.addEventListener("DOMContentLoaded", start);

@@ -97,6 +97,7 @@ Timeline.prototype.upsert = function (msg) {
   item.author = msg.author || { kind: "system" };
   item.text = msg.text;
   item.created_at = msg.created_at;
+  item.via = msg.via || null;
   item.status = "sent";
   if (!found) this.items.push(item);
   this.sort();
@@ -185,6 +186,15 @@ function emailPromptDelay(s) {
   return Math.max(0, due - s.now);
 }
 
+/* What the panel says about email: "change" (the form, the visitor replaces the address),
+   "confirm" ("We'll email you at ..." once they have written), or null (nothing; the
+   prompt keeps its own timing). A continue link's panel never speaks of it. */
+function emailView(s) {
+  if (s.granted) return null;
+  if (s.changing) return "change";
+  return s.email && s.visitorWrote ? "confirm" : null;
+}
+
 /* The header's line from a presence frame: who is online, or the away message when
    nobody is (chat already counts nobody outside business hours; `open` says so too). */
 function presenceLine(p) {
@@ -219,6 +229,7 @@ if (typeof module === "object" && module && module.exports) {
     hasEmail: hasEmail,
     Timeline: Timeline,
     emailPromptDelay: emailPromptDelay,
+    emailView: emailView,
     presenceLine: presenceLine,
     replayQueue: replayQueue,
     isRefusal: isRefusal,

@@ -5,9 +5,10 @@
 var STORE_KEY = "parley_visitor";
 var COOKIE_DAYS = 365;
 
-function makeStore(win) {
+function makeStore(win, memoryOnly) {
   var memory = {};
   var local = null;
+  if (memoryOnly) return memoryStore(memory); // a continue link: nothing of this browser's
   try {
     local = win.localStorage;
     local.setItem(STORE_KEY + "_probe", "1");
@@ -80,4 +81,18 @@ function makeStore(win) {
       }
     },
   };
+}
+
+/* The page's life only: a continue link's widget never reads or writes the visitor
+   this browser already is (so the two never merge). */
+function memoryStore(data) {
+  return {
+    get: function (name) { return data[name]; },
+    set: function (name, value) { data[name] = value; },
+    clear: function () { for (var k in data) delete data[k]; },
+  };
+}
+
+if (typeof module === "object" && module && module.exports) {
+  module.exports = { makeStore: makeStore };
 }

@@ -71,6 +71,7 @@ UI.prototype.build = function (shadow) {
   this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
   this.typing = el("div", { class: "typing", "aria-live": "polite" });
   this.notice = el("div", { class: "notice", role: "alert" });
+  this.info = el("div", { class: "info", role: "status", hidden: "" });
   this.unavailable = el("p", { class: "off-msg", hidden: "", text: "Chat isn\u2019t available right now. Please contact us another way." });
 
   this.email = el("input", { type: "email", "aria-label": "Email", autocomplete: "email", placeholder: "you@example.com" });
@@ -80,6 +81,17 @@ UI.prototype.build = function (shadow) {
     h.email(self.email.value);
   });
   this.askText = el("p", { text: "We'll reply by email. Leave your address:" });
+  this.confirmEmail = el("b");
+  var change = el("button", { type: "button", text: "change it" });
+  change.addEventListener("click", function () {
+    h.changeEmail();
+  });
+  this.confirm = el("p", { class: "confirm", role: "status", hidden: "" }, [
+    document.createTextNode("We\u2019ll email you at "),
+    this.confirmEmail,
+    document.createTextNode(" when we reply \u2014 not you? "),
+    change,
+  ]);
   this.ask = el("div", { class: "ask", hidden: "" }, [this.askText, askForm]);
 
   this.input = el("textarea", { "aria-label": "Message", rows: "1", placeholder: "Write a message\u2026" });
@@ -101,9 +113,11 @@ UI.prototype.build = function (shadow) {
     el("div", { class: "head" }, [this.avatars, el("div", { class: "who" }, [this.title, this.subtitle]), close]),
     this.state,
     this.unavailable,
+    this.info,
     this.log,
     this.typing,
     this.notice,
+    this.confirm,
     this.ask,
     el("div", { class: "compose" }, [this.input, this.sendButton]),
   ]);
@@ -152,6 +166,15 @@ UI.prototype.setUnavailable = function (off) {
   this.unavailable.hidden = !off;
 };
 
+UI.prototype.setUnavailableText = function (text) {
+  this.unavailable.textContent = text;
+};
+
+UI.prototype.setInfo = function (text) {
+  this.info.textContent = text || "";
+  this.info.hidden = !text;
+};
+
 UI.prototype.setPresence = function (p) {
   var agents = p.agents || [];
   this.avatars.textContent = "";
@@ -173,6 +196,19 @@ UI.prototype.setNotice = function (text) {
 UI.prototype.showAsk = function (show, text) {
   this.ask.hidden = !show;
   if (text) this.askText.textContent = text;
+};
+
+/* "We'll email you at <email> when we reply — not you? change it", or nothing (null). */
+UI.prototype.showConfirm = function (email) {
+  this.confirm.hidden = !email;
+  this.confirmEmail.textContent = email || "";
+};
+
+/* The form again, filled in with the address to replace. */
+UI.prototype.askAgain = function (email) {
+  this.showAsk(true, "Where should we email you?");
+  this.email.value = email || "";
+  this.email.focus();
 };
 
 UI.prototype.scrollDown = function () {
@@ -211,6 +247,7 @@ UI.prototype.render = function (items, agentReadSeq) {
 
 UI.prototype.messageNode = function (it) {
   var bubble = el("div", { class: "b" });
+  if (it.via === "email") bubble.appendChild(el("span", { class: "via", title: "Sent by email", "aria-label": "Sent by email", text: "\u2709 " }));
   linkify(it.text || "").forEach(function (seg) {
     if (seg.href) {
       bubble.appendChild(el("a", { href: seg.href, target: "_blank", rel: "noopener noreferrer", text: seg.text }));
