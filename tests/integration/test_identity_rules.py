@@ -3,6 +3,7 @@ through the identity service's request/reply API."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
