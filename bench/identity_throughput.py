@@ -1,19 +1,24 @@
 """Events per second through the identity service, against the limits it sits on, same run.
 
 Baselines on the same servers: a raw pull `fetch(200)`+ack of the same number of
-messages (the bus limit) and a raw `insert_many` of the same number of event
-records (the database limit; every event costs at least that one write).
-Then the real identity app (its consumer, processor and database) applies:
+messages (the bus limit) and, for each phase, **the same documents written raw**: the
+event records, persons and visitors (and, for new devices, distinct ids) the phase
+stored, copied into collections with identity's own indexes and written in the
+worker's batches of 200 events: `insert_many` of the records, bulk `ReplaceOne` of the
+persons and visitors those events touched (`insert_many` of all four for new devices).
+That is the least any worker must write for the phase; the ratio is what Parley's reads,
+checks, retries and announcements leave of it.
+The real identity app (its consumer, processor and database) applies:
   1. first sight: page views from new devices (a person and a visitor each);
   2. steady state: page views and tracks of known devices (the bulk of traffic);
   3. identity calls: identify with traits and a merge for users with two devices.
 
-Each repetition runs the three phases on fresh devices, interleaved with the raw
-writes (bulk replace of as many documents as the steady phase's events, insert_many of
-as many as there are new devices); target steady >= 0.50x of bulk replace.
+Each repetition runs the three phases on fresh devices, each phase's raw writes right
+after it, the order flipping every repetition; target steady >= 0.50x.
 
     python -m bench.identity_throughput [--devices 500] [--events 3000] [--reps 3]
     python -m bench.identity_throughput --devices 100 --events 600 --reps 1   # quick
+    python -m bench.identity_throughput --devices 2000 --events 20000 --reps 1  # the issue's
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import argparse
 import asyncio
 import json
 import random
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import nats
 from aiohttp import web
-from pymongo import ReplaceOne
+from pymongo import InsertOne, ReplaceOne
 
 from bench.common import (
     BenchServers,
@@ -41,15 +48,18 @@ from bench.common import (
     rate,
     servers,
 )
-from services.identity.app import PROCESSOR, create_app
+from bench.ingest import _cpu_seconds
+from services.identity.app import BATCH, PROCESSOR, create_app
+from services.identity.store import INDEXES
 from shared import db
 from shared.bus import Bus
 from shared.events import EventKind, IngestEvent
+from shared.settings import Settings
 
 BENCH = "identity"
 
 
-def _event(kind: EventKind, n: int, *, spread: bool = False, **fields) -> dict:
+def make_event(kind: EventKind, n: int, *, spread: bool = False, **fields) -> dict:
     moment = datetime.now(UTC)
     if spread:  # a day of traffic: a device's events mostly fall in different minutes
         moment -= timedelta(seconds=random.randrange(86400))
@@ -98,30 +108,39 @@ async def drain(bus: Bus, js) -> None:
         await asyncio.sleep(0.1)
 
 
-async def phase(bus: Bus, js, app: web.Application, events: list[dict]) -> float:
+async def phase(
+    bus: Bus, js, app: web.Application, events: list[dict], cpu_ms: list[float] | None = None
+) -> float:
+    """Events/s the in-process worker applies; into `cpu_ms` this process's CPU per event
+    meanwhile (the worker's, less the drain's polling: what bounds it on a faster server)."""
     processor = app[PROCESSOR]
     before = processor.applied  # before publishing: the consumer may start meanwhile
     await publish_all(bus, events)  # published first: we time the consumer, not the publisher
+    cpu = time.process_time()
     with Timer() as t:
         await drain(bus, js)
+    if cpu_ms is not None:
+        cpu_ms.append((time.process_time() - cpu) * 1000 / len(events))
     assert processor.applied - before == len(events), (processor.applied - before, len(events))
     return rate(len(events), t.seconds)
 
 
 class Baselines:
-    """The raw limits on the same servers: pull fetch+ack, insert_many, bulk replace."""
+    """The raw limits on the same servers: pull fetch+ack, and the same documents written."""
 
-    def __init__(self, nats_url: str, mongo_url: str) -> None:
+    def __init__(self, nats_url: str, mongo_url: str, settings: Settings, db_pid: int) -> None:
         self.nats_url = nats_url
+        self.db_pid = db_pid
+        self.db_cpu_ms: list[float] = []  # per event, of each same_documents call
         self.client = db.connect(mongo_url)
-        self.coll = self.client["bench_raw"]["events"]
+        self.source = self.client[settings.database_name("identity")]
 
     async def fetch_and_ack(self, count: int) -> float:
         raw = await nats.connect(self.nats_url)
         js = raw.jetstream()
         name = "B" + uuid.uuid4().hex[:8]
         await js.add_stream(name=name, subjects=[f"{name}.>"])
-        body = json.dumps(_event("page", 0, anonymous_id="a", context=CONTEXT)).encode()
+        body = json.dumps(make_event("page", 0, anonymous_id="a", context=CONTEXT)).encode()
         for start in range(0, count, 500):
             await asyncio.gather(
                 *(js.publish(f"{name}.x", body) for _ in range(start, min(count, start + 500)))
@@ -133,38 +152,78 @@ class Baselines:
         await raw.close()
         return rate(count, fetch.seconds)
 
-    async def insert_many(self, count: int) -> float:
-        docs = [
-            {
-                "workspace_id": "default",
-                "message_id": f"m{n}-{uuid.uuid4().hex[:6]}",
-                "type": "page",
-                "properties_json": "{}",
-                "timestamp": datetime.now(UTC),
-            }
-            for n in range(count)
-        ]
-        with Timer() as insert:
-            for start in range(0, count, 200):
-                await self.coll.insert_many(docs[start : start + 200], ordered=False)
-        return rate(count, insert.seconds)
+    async def snapshot(self, events: list[dict]) -> list[dict[str, list[dict]]]:
+        """The documents a phase stored, in the worker's batches: each batch's event
+        records and the distinct ids, persons and visitors its events touched."""
+        ws = "default"
+        records = await self._by("events", "message_id", ws, [e["message_id"] for e in events])
+        names = {n for e in events for n in (e.get("anonymous_id"), e.get("user_id")) if n}
+        dids = await self._by("distinct_ids", "distinct_id", ws, sorted(names))
+        persons = await self._by("persons", "_id", ws, [d["person_id"] for d in dids.values()])
+        visitors = await self._by("visitors", "_id", ws, [d["visitor_id"] for d in dids.values()])
+        batches = []
+        for start in range(0, len(events), BATCH):
+            chunk = events[start : start + BATCH]
+            touched = [
+                dids[n]
+                for e in chunk
+                for n in (e.get("anonymous_id"), e.get("user_id"))
+                if n and n in dids
+            ]
+            pids = dict.fromkeys(d["person_id"] for d in touched)
+            vids = dict.fromkeys(d["visitor_id"] for d in touched)
+            batches.append(
+                {
+                    "events": [records[e["message_id"]] for e in chunk],
+                    "distinct_ids": list({d["_id"]: d for d in touched}.values()),
+                    "persons": [persons[p] for p in pids if p in persons],
+                    "visitors": [visitors[v] for v in vids if v in visitors],
+                }
+            )
+        return batches
 
-    async def bulk_replace(self, count: int) -> float:
-        if await self.coll.estimated_document_count() < count:
-            await self.insert_many(count)
-        stored = [d async for d in self.coll.find({}, {"_id": 1}).limit(count)]
-        with Timer() as replace:
-            for start in range(0, len(stored), 200):
-                ops = [
-                    ReplaceOne({"_id": d["_id"]}, {"type": "page", "n": start})
-                    for d in stored[start : start + 200]
-                ]
-                await self.coll.bulk_write(ops, ordered=False)
-        return rate(len(stored), replace.seconds)
+    async def _by(self, collection: str, key: str, ws: str, values: list[str]) -> dict[str, dict]:
+        query = {key: {"$in": sorted(set(values))}, "workspace_id": ws}
+        return {d[key]: d async for d in self.source[collection].find(query)}
+
+    async def same_documents(self, batches: list[dict[str, list[dict]]], fresh: bool) -> float:
+        """Events/s of writing those documents raw into identity's own indexes: per batch
+        one `insert_many` of the records and one bulk write of the persons, visitors (and,
+        `fresh`, distinct ids): inserts the first time a document comes, replaces after."""
+        target = self.client["bench_same_" + uuid.uuid4().hex[:8]]
+        kinds = ("distinct_ids", "persons", "visitors") if fresh else ("persons", "visitors")
+        for name in ("events", *kinds):
+            await target[name].create_indexes(INDEXES[name])
+        stored: set[Any] = set()
+        if not fresh:  # they exist before the phase: written there as replaces
+            for name in kinds:
+                docs = {d["_id"]: d for b in batches for d in b[name]}
+                stored |= set(docs)
+                if docs:
+                    await target[name].insert_many(list(docs.values()))
+        count = 0
+        cpu = _cpu_seconds(self.db_pid)
+        with Timer() as t:
+            for batch in batches:
+                await target.events.insert_many(batch["events"], ordered=False)
+                for name in kinds:
+                    ops = [_raw_write(d, stored) for d in batch[name]]
+                    if ops:
+                        await target[name].bulk_write(ops, ordered=False)
+                count += len(batch["events"])
+        self.db_cpu_ms.append((_cpu_seconds(self.db_pid) - cpu) * 1000 / max(count, 1))
+        await self.client.drop_database(target.name)
+        return rate(count, t.seconds)
 
     async def close(self) -> None:
-        await self.coll.drop()
         self.client.close()
+
+
+def _raw_write(doc: dict, stored: set[Any]) -> Any:
+    if doc["_id"] in stored:
+        return ReplaceOne({"_id": doc["_id"], "workspace_id": doc["workspace_id"]}, doc)
+    stored.add(doc["_id"])
+    return InsertOne(doc)
 
 
 class Workload:
@@ -180,15 +239,15 @@ class Workload:
         self.rep += 1
         self.anons = [f"dev{self.rep}-{n}" for n in range(self.devices)]
         return [
-            _event("page", n, anonymous_id=a, context=CONTEXT) for n, a in enumerate(self.anons)
+            make_event("page", n, anonymous_id=a, context=CONTEXT) for n, a in enumerate(self.anons)
         ]
 
     def steady(self) -> list[dict]:
         pick = self.rng.choice
         return [
-            _event("page", n, anonymous_id=pick(self.anons), context=CONTEXT, spread=True)
+            make_event("page", n, anonymous_id=pick(self.anons), context=CONTEXT, spread=True)
             if n % 3
-            else _event(
+            else make_event(
                 "track",
                 n,
                 anonymous_id=pick(self.anons),
@@ -202,7 +261,7 @@ class Workload:
 
     def identifies(self) -> list[dict]:
         return [
-            _event(
+            make_event(
                 "identify",
                 n,
                 user_id=f"user-{self.rep}-{n // 2}",
@@ -213,66 +272,81 @@ class Workload:
         ]
 
 
+PHASES = ("first sight", "steady", "identify")
+
+
 async def run(srv: BenchServers, args: argparse.Namespace) -> None:
-    raw = Baselines(srv.nats.url, srv.mongo.url)
     settings = bench_settings(srv)
+    db_pid = srv.mongo.process.pid
+    raw = Baselines(srv.nats.url, srv.mongo.url, settings, db_pid)
     app = create_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()  # runs the startup contexts: bus, workspaces, Mongo, consumer
     bus = await bench_bus(settings)
     work = Workload(args.devices, args.events)
-    steady_rates: list[float] = []
-    identify_rates: list[float] = []
+    ours: dict[str, list[float]] = {p: [] for p in PHASES}
+    theirs: dict[str, list[float]] = {p: [] for p in PHASES}
+    latest: dict[str, list[dict[str, list[dict]]]] = {}  # each phase's documents, last rep
+    cpu_ms: dict[str, list[float]] = {p: [] for p in PHASES}  # SecantusDB CPU per event
+    raw_cpu_ms: dict[str, list[float]] = {p: [] for p in PHASES}
+    worker_ms: dict[str, list[float]] = {p: [] for p in PHASES}  # the worker's own CPU
 
     async def a_round() -> float:
-        """One repetition of the three phases; first sight is its figure, the others kept."""
-        first = await phase(bus, bus.js, app, work.first_sight())
-        steady_rates.append(await phase(bus, bus.js, app, work.steady()))
-        identify_rates.append(await phase(bus, bus.js, app, work.identifies()))
-        return first
-
-    replace_rates: list[float] = []
+        """One repetition of the three phases, each on the documents it made."""
+        for name, events in (
+            ("first sight", work.first_sight()),
+            ("steady", work.steady()),
+            ("identify", work.identifies()),
+        ):
+            cpu = _cpu_seconds(db_pid)
+            ours[name].append(await phase(bus, bus.js, app, events, worker_ms[name]))
+            cpu_ms[name].append((_cpu_seconds(db_pid) - cpu) * 1000 / len(events))
+            latest[name] = await raw.snapshot(events)
+        return ours["steady"][-1]
 
     async def raw_round() -> float:
-        replace_rates.append(await raw.bulk_replace(args.events))
-        return await raw.insert_many(args.devices)
+        """The same documents written raw: those of the round before when this one runs
+        first (the order flips each repetition; the first repetition runs ours first)."""
+        for name in PHASES:
+            theirs[name].append(await raw.same_documents(latest[name], name == "first sight"))
+            raw_cpu_ms[name].append(raw.db_cpu_ms[-1])
+        return theirs["steady"][-1]
 
-    first, inserts = await interleaved(BENCH, "rounds", a_round, raw_round, args.reps)
+    await interleaved(BENCH, "rounds", a_round, raw_round, args.reps)
     fetch = [await raw.fetch_and_ack(args.events)]
     await bus.close()
     await runner.cleanup()
     await raw.close()
-    common = {"devices": args.devices, "events": args.events, "fetch_and_ack_per_s": fetch}
+    common = {
+        "devices": args.devices,
+        "events": args.events,
+        "fetch_and_ack_per_s": fetch,
+        "worker_cpu_ms_per_event": worker_ms,
+    }
+    cases = {
+        "first sight": (f"first sight ({args.devices} new devices)", "", "raw inserts"),
+        "steady": (f"steady page/track ({args.events} events)", ">= 0.50x", "raw same docs"),
+        "identify": (f"identify + merges ({args.devices // 2} merges)", "", "raw same docs"),
+    }
     records = [
-        Record(
-            BENCH,
-            f"first sight ({args.devices} new devices)",
-            "events/s",
-            first,
-            "raw insert_many(200)",
-            inserts,
-            settings=common,
-        ),
-        Record(
-            BENCH,
-            f"steady page/track ({args.events} events)",
-            "events/s",
-            steady_rates,
-            "raw bulk replace(200)",
-            replace_rates,
-            target=">= 0.50x",
-            settings=common,
-        ),
-        Record(
-            BENCH,
-            f"identify + merges ({args.devices // 2} merges)",
-            "events/s",
-            identify_rates,
-            "raw insert_many(200)",
-            inserts,
-            settings=common,
-        ),
+        Record(BENCH, case, "events/s", ours[name], baseline, theirs[name], target, settings=common)
+        for name, (case, target, baseline) in cases.items()
     ]
+    records += [
+        Record(
+            BENCH,
+            f"{name}: SecantusDB CPU per event",
+            "ms",
+            cpu_ms[name],
+            "raw same docs",
+            raw_cpu_ms[name],
+            lower_is_better=True,
+            settings=common,
+        )
+        for name in PHASES
+    ]
+    for name, values in worker_ms.items():
+        print(f"{name}: the worker's own CPU per event {' '.join(f'{v:.2f}' for v in values)} ms")
     finish(BENCH, records, vars(args))
 
 

@@ -14,12 +14,15 @@ mongod the natural query is used. Measured on SecantusDB 0.7.0b3 (10,000 documen
 - `find_and_modify`: `find_one_and_update` scans the collection even for an `_id`
   filter (~90 ms against ~5 ms for `update_one` then `find_one`), so it is not used
   where an update then a read gives the same answer;
-- `one_commit_per_statement`: every statement of a bulk write commits (and, journaled,
-  fsyncs) on its own, while one multi-document update commits once (measured: ~2 of
-  SecantusDB's 3 commits per chat message were the per-conversation updates of a
-  batch), so per-document updates of one batch are sent as a few multi-document
-  updates choosing each document's values by `_id`; mongod groups a bulk write's
-  journal commits, so there the plain per-document bulk is kept.
+- `commit_per_statement`: every statement of a bulk write is a transaction of its own,
+  each committed (and, journaled or with `--sync-on-commit`, flushed) alone: 200
+  versioned replaces of person documents cost 200 commits, and ~2 of SecantusDB's 3
+  commits per chat message were the per-conversation updates of a batch. A store
+  answers it in one of two ways: identity wraps a bulk write in one multi-document
+  transaction (one commit); chat sends per-document updates as a few multi-document
+  updates choosing each document's values by `_id`. On mongod a bulk write's journal
+  flushes are grouped already (and transactions need a replica set), so there the
+  plain per-document bulk write is kept.
 
 Not gated, because they cost nothing on mongod: SecantusDB's planner picks its index
 from the filter's *first* key (so an `_id` filter lists `_id` first, before the
@@ -47,7 +50,7 @@ class Dialect:
     windowed_recent_pages: bool
     ascending_keys_only: bool
     find_and_modify: bool
-    one_commit_per_statement: bool = False
+    commit_per_statement: bool = False
 
     @property
     def newest_first(self) -> int:
@@ -63,7 +66,7 @@ SECANTUS = Dialect(
     windowed_recent_pages=True,
     ascending_keys_only=True,
     find_and_modify=False,
-    one_commit_per_statement=True,
+    commit_per_statement=True,
 )
 BY_NAME = {d.name: d for d in (MONGOD, SECANTUS)}
 

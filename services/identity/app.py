@@ -66,6 +66,7 @@ async def finish_pending_now_and_then(processor: Processor, every: float) -> Non
 async def _identity_ctx(app: web.Application, pending_every: float):
     bus = app[BUS]
     store = IdentityStore(app[DB], app[DIALECT])
+    await store.drop_unused_indexes()
     geoip = GeoIP(app[SETTINGS].geoip_db)
     processor = Processor(store, bus, app[WORKSPACES], geoip)
     app[PROCESSOR] = processor

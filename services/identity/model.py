@@ -272,11 +272,22 @@ def apply_visit(visitor: dict[str, Any], visit: Visit) -> dict[str, Any]:
     return out
 
 
-def changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    skip = ("version", "rev")
+def changed(before: dict[str, Any], after: dict[str, Any], skip: tuple[str, ...] = ()) -> bool:
+    """Whether the documents differ beyond their write stamps (and the `skip` fields)."""
+    skip = ("version", "rev", *skip)
     return {k: v for k, v in before.items() if k not in skip} != {
         k: v for k, v in after.items() if k not in skip
     }
+
+
+# what page views and tracks keep moving, which no frame or fact shows
+ACTIVITY_FIELDS = ("first_seen", "last_seen", "active_days")
+
+
+def shown_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether the change is one a `profile.updated` frame is for (a promotion, a trait,
+    an email...): anything but the activity every page view moves."""
+    return changed(before, after, ACTIVITY_FIELDS)
 
 
 def summary(person: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,9 @@ from services.identity.model import (
     apply_change,
     apply_visit,
     changed,
+    new_person,
     new_visitor,
+    shown_changed,
     stage_rank,
     summary,
 )
@@ -108,14 +110,16 @@ class Processor:
             )
             (simple if is_simple else single).append(item)
         touched: set[tuple[str, str]] = set()
+        written: dict[str, dict[str, Any]] = {}  # persons as the grouped write stored them
         done = await self._apply_chains(single, touched)
-        done.extend(await self._apply_grouped(simple, touched))
+        done.extend(await self._apply_grouped(simple, touched, written))
         where = {(a.workspace_id, a.message_id): (a.person_id, a.visitor_id) for a in done}
-        await self.store.record_events(
-            [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
+        records = [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
+        # both after every change landed, independent of each other
+        await asyncio.gather(
+            self.store.record_events(records), self.announce_changes(touched, written)
         )
         self.applied += len(done)
-        await self.announce_changes(touched)
 
     async def _apply_chains(
         self, items: list[Item], touched: set[tuple[str, str]]
@@ -172,16 +176,22 @@ class Processor:
         return Applied(ws, item.event.message_id, person_id, visitor_id)
 
     async def _apply_grouped(
-        self, items: list[Item], touched: set[tuple[str, str]]
+        self,
+        items: list[Item],
+        touched: set[tuple[str, str]],
+        written: dict[str, dict[str, Any]],
     ) -> list[Applied]:
-        """Simple events (one anonymous id, no email) in bulk: read, write persons, write
+        """Simple events (one anonymous id, no email) in bulk: read, write persons and
         visitors, then redo one by one whatever lost a race."""
         if not items:
             return []
         scope = Scope(reads=None, touched=touched)  # the bulk reads are its cache
         routes = await self._route(items, scope)
-        failed_persons = await self._write_persons(items, routes, touched)
-        failed_visitors = await self._write_visitors(items, routes)
+        # two collections, no order between them: their round trips overlap
+        failed_persons, failed_visitors = await asyncio.gather(
+            self._write_persons(items, routes, touched, written),
+            self._write_visitors(items, routes),
+        )
         done = []
         for item in items:
             ws, route = item.event.workspace_id, routes[id(item)]
@@ -204,22 +214,28 @@ class Processor:
         persons = await self.store.load_persons_many(
             (d["workspace_id"], d["person_id"]) for d in dids.values()
         )
-        # a person merged away (or not stored yet) is followed one by one
+        # not stored yet: a new person (a race to create it fails its insert, then it is
+        # redone); a person merged away is followed one by one
         live: dict[str, dict[str, Any]] = {}
         for doc in dids.values():
-            pid = doc["person_id"]
+            pid, ws = doc["person_id"], doc["workspace_id"]
             if pid not in live:
-                found = persons.get(pid)
-                if found is None or found.get("merged_into"):
-                    found = await self.resolver.live(pid, doc["workspace_id"], scope)
+                found = persons.get(pid) or new_person(pid, ws, clock.now())
+                if found.get("merged_into"):
+                    found = await self.resolver.live(pid, ws, scope)
                 live[pid] = found
         return {key: Route(doc, live[doc["person_id"]]) for key, doc in dids.items()}
 
     async def _write_persons(
-        self, items: list[Item], routes: dict[int, Route], touched: set[tuple[str, str]]
+        self,
+        items: list[Item],
+        routes: dict[int, Route],
+        touched: set[tuple[str, str]],
+        written: dict[str, dict[str, Any]],
     ) -> set[str]:
         """Every item's change on its person, one versioned write a person; the ids of
-        those someone else changed meanwhile."""
+        those someone else changed meanwhile. A new person, or one whose shown fields
+        changed (not just its activity), is to be announced, from the copy written."""
         originals = {r.person["_id"]: r.person for r in routes.values()}
         after = dict(originals)
         for item in items:
@@ -232,8 +248,12 @@ class Processor:
         ]
         failed = await self.store.save_many("persons", dirty)
         for person in dirty:
-            if person["_id"] not in failed:
-                touched.add((person["workspace_id"], person["_id"]))
+            pid, before = person["_id"], originals[person["_id"]]
+            if pid in failed:
+                continue
+            written[pid] = {**person, "version": person["version"] + 1}
+            if not before["version"] or shown_changed(before, person):
+                touched.add((person["workspace_id"], pid))
         return failed
 
     async def _write_visitors(self, items: list[Item], routes: dict[int, Route]) -> set[str]:
@@ -277,13 +297,18 @@ class Processor:
             subjects.identity_fact("merged"), fact.to_dict(), f"merged:{ws}:{merged}"
         )
 
-    async def announce_changes(self, touched: set[tuple[str, str]]) -> None:
+    async def announce_changes(
+        self, touched: set[tuple[str, str]], written: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         """Publish `promoted` facts and live frames for these (workspace, person) ids, and
-        for those a request changed meanwhile."""
+        for those a request changed meanwhile. `written`: persons as this worker just
+        stored them (not read again; a later write of someone else's announces itself)."""
         touched = touched | self.resolver.take_unannounced()
         if not touched:
             return
-        persons = await self.store.load_persons_many(touched)
+        known = written or {}
+        persons = {pid: known[pid] for _, pid in touched if pid in known}
+        persons.update(await self.store.load_persons_many(k for k in touched if k[1] not in known))
         live = [p for p in persons.values() if not p.get("merged_into")]
         ids: dict[str, list[str]] = {}
         for ws in sorted({p["workspace_id"] for p in live}):

@@ -330,21 +330,39 @@ class Resolver:
         apart = Placed(target_person["_id"], derived_id("v", ws, plan.target), target_did)
         if not plan.may_merge:
             return apart
-        users = {target_person["user_id"], other_person["user_id"]} - {None}
-        if len(users) > 1:
-            await self.store.record_conflict(
-                ws,
-                kind="different_user_ids",
-                user_ids=sorted(users),
-                persons=[target_person["_id"], other_person["_id"]],
-                message_id=plan.change.message_id,
-            )
+        if await self._two_members(
+            ws, "different_user_ids", target_person, other_person, plan.change.message_id
+        ):
             return apart
         await self._link_alias(ws, plan, other)
         survivor = await self.merge(
             ws, other_person["_id"], target_person["_id"], "identify", scope
         )
         return Placed(survivor, other_did["visitor_id"], target_did)
+
+    async def _two_members(
+        self,
+        ws: str,
+        kind: str,
+        a: dict[str, Any],
+        b: dict[str, Any],
+        message_id: str | None = None,
+        **details: Any,
+    ) -> bool:
+        """Whether `a` and `b` hold different user ids (two members): then the refusal
+        to join them is recorded as a `kind` conflict."""
+        users = sorted({a["user_id"], b["user_id"]} - {None})
+        if len(users) < 2:
+            return False
+        await self.store.record_conflict(
+            ws,
+            kind=kind,
+            user_ids=users,
+            persons=[a["_id"], b["_id"]],
+            message_id=message_id,
+            **details,
+        )
+        return True
 
     # --- merging ----------------------------------------------------------------------
     async def merge(self, ws: str, a_id: str, b_id: str, reason: str, scope: Scope) -> str:
@@ -389,17 +407,7 @@ class Resolver:
             survivor = await self.live(merged["merged_into"], ws, scope)
             if mid in survivor["merged_from"]:
                 break
-            if (
-                survivor["user_id"]
-                and merged["user_id"]
-                and survivor["user_id"] != merged["user_id"]
-            ):
-                await self.store.record_conflict(
-                    ws,
-                    kind="merge_race_user_ids",
-                    persons=[survivor["_id"], mid],
-                    user_ids=[survivor["user_id"], merged["user_id"]],
-                )
+            await self._two_members(ws, "merge_race_user_ids", survivor, merged)
             try:
                 await self._saved(absorb(survivor, merged), scope)
             except StaleRead:
@@ -485,14 +493,14 @@ class Resolver:
         """Whether two live persons sharing the email merge; a refusal that needs a look
         is recorded as a conflict."""
         if person["user_id"] and candidate["user_id"]:
-            if match.identified and person["user_id"] != candidate["user_id"]:
-                await self.store.record_conflict(
+            if match.identified:
+                await self._two_members(
                     match.ws,
-                    kind="different_user_ids",
+                    "different_user_ids",
+                    person,
+                    candidate,
+                    match.message_id,
                     email=match.email,
-                    user_ids=sorted({person["user_id"], candidate["user_id"]}),
-                    persons=[person["_id"], candidate["_id"]],
-                    message_id=match.message_id,
                 )
             return False  # two members never merge on an email alone
         member = person if person["user_id"] else candidate if candidate["user_id"] else None

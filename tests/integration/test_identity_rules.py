@@ -3,7 +3,9 @@ through the identity service's request/reply API."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -304,3 +306,45 @@ async def test_a_bad_request_is_invalid_and_names_its_field(identity, bus: Bus) 
         assert err.value.code == "invalid" and field in str(err.value), (verb, str(err.value))
     page = await ask(bus, "profile.search", limit="2", q="", stage="")  # as query strings come
     assert set(page) == {"profiles", "next_cursor"}
+
+
+async def test_a_page_view_sends_no_frame_a_trait_change_does(identity, bus: Bus) -> None:
+    """`profile.updated` is for what the frame and the sidebar show (a trait, a promotion,
+    a new profile), not for every page view's activity: each frame clears the dashboard's
+    profile cache and refreshes an open sidebar."""
+    frames: list[dict] = []
+
+    async def keep(frame: dict) -> None:
+        frames.append(frame)
+
+    await bus.subscribe(bus.subjects.live_agents(WS), keep)
+    anon = uid("anon")
+    earlier = (datetime.now(UTC) - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+    first = event(WS, "page", anonymous_id=anon, source="widget", trusted=False, timestamp=earlier)
+    await settle(bus, first)
+
+    def mine() -> list[dict]:
+        return [f for f in frames if anon in f.get("profile", {}).get("distinct_ids", [])]
+
+    async def announced(more_than: int) -> bool:
+        return len(mine()) > more_than
+
+    await eventually(lambda: announced(0))  # a new profile is announced
+    seen = len(mine())
+    await settle(bus, event(WS, "page", anonymous_id=anon, source="widget", trusted=False))
+    await asyncio.sleep(0.5)  # a frame would have come by now (it did before the change)
+    assert len(mine()) == seen, "a page view (last seen moved) is no news for the frame"
+    assert (await by_did(bus, anon))["last_seen"] > earlier[:16]
+    track = event(
+        WS,
+        "track",
+        anonymous_id=anon,
+        event="Plan chosen",
+        properties={"$set": {"plan": "pro"}},
+        source="widget",
+        trusted=False,
+    )
+    await settle(bus, track)
+    await eventually(lambda: announced(seen))
+    profile = await by_did(bus, anon)
+    assert profile["traits"]["plan"] == "pro"

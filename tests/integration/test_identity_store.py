@@ -91,3 +91,36 @@ async def test_reads_by_id_never_cross_a_workspace(store: IdentityStore) -> None
     assert (await store.load_person("p_shared", "ws_b"))["version"] == 0  # a fresh one
     found = await store.load_persons_many([("ws_a", "p_shared"), ("ws_b", "p_shared")])
     assert list(found) == ["p_shared"] and found["p_shared"]["workspace_id"] == "ws_a"
+
+
+async def test_a_batched_save_tells_which_writes_lost_their_race(store: IdentityStore) -> None:
+    """One bulk write of persons (one transaction on SecantusDB): a person another worker
+    created meanwhile, and one another worker changed since it was read, come back as
+    failed (to be redone); the rest land, each once, under its next version."""
+    ws, now = "ws_batch", clock.now()
+    ids = [f"p_batch_{store.dialect.name}_{n}" for n in range(4)]
+    known = [await store.save("persons", new_person(pid, ws, now)) for pid in ids[:2]]
+    await store.save("persons", apply_change(known[1], _plan(clock.iso_now())))  # B changes it
+    await store.save("persons", new_person(ids[2], ws, now))  # B creates it first
+    at = clock.iso_now()
+    mine = [apply_change(p, _plan(at)) for p in known] + [
+        apply_change(new_person(pid, ws, now), _plan(at)) for pid in ids[2:]
+    ]
+    assert await store.save_many("persons", mine) == {ids[1], ids[2]}
+    stored = await store.load_persons(ws, ids)
+    assert stored[ids[0]]["version"] == 2 and stored[ids[0]]["traits"]["plan"] == "pro"
+    assert stored[ids[3]]["version"] == 1 and stored[ids[3]]["traits"]["plan"] == "pro"
+    assert stored[ids[1]]["version"] == 2  # B's write stays, not replaced by the stale copy
+    assert stored[ids[2]]["traits"] == {}  # B's creation stays
+
+
+async def test_a_batched_save_in_one_go_lands_every_write(store: IdentityStore) -> None:
+    ws, now, at = "ws_batch_ok", clock.now(), clock.iso_now()
+    ids = [f"p_ok_{store.dialect.name}_{n}" for n in range(3)]
+    known = await store.save("persons", new_person(ids[0], ws, now))
+    mine = [apply_change(known, _plan(at))] + [
+        apply_change(new_person(pid, ws, now), _plan(at)) for pid in ids[1:]
+    ]
+    assert await store.save_many("persons", mine) == set()
+    stored = await store.load_persons(ws, ids)
+    assert [stored[pid]["version"] for pid in ids] == [2, 1, 1]

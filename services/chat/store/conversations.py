@@ -118,13 +118,13 @@ class Conversations:
     ) -> None:
         """Apply each conversation's own `$set` stage (then `tail`), in one round trip:
         a bulk of single updates, or where each statement commits alone
-        (`one_commit_per_statement`) multi-document updates that pick every document's
+        (`commit_per_statement`) multi-document updates that pick every document's
         values by its `_id` (shared/dialect.py), `BY_DOCUMENT_GROUP` documents each:
         SecantusDB evaluates a `$switch` branch by branch, so a group of n costs each
         document ~n/2 comparisons per field (measured: one update for 200 conversations
         spent more time in those than 200 statements had in their commits)."""
         tail = tail or []
-        if not self.dialect.one_commit_per_statement or len(stages) == 1:
+        if not self.dialect.commit_per_statement or len(stages) == 1:
             ops = [UpdateOne(by_id(workspace_id, c), [stage, *tail]) for c, stage in stages.items()]
             await self.conversations.bulk_write(ops, ordered=False)
             return

@@ -26,7 +26,7 @@ from pymongo import (
     ReplaceOne,
     ReturnDocument,
 )
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from services.identity.model import new_person, new_visitor, stage_rank
 from services.identity.store.merges import Merges
@@ -48,7 +48,6 @@ INDEXES = {
     "distinct_ids": [
         IndexModel([("workspace_id", ASCENDING), ("distinct_id", ASCENDING)], unique=True),
         IndexModel([("workspace_id", ASCENDING), ("person_id", ASCENDING)]),
-        IndexModel([("visitor_id", ASCENDING)]),
     ],
     "aliases": [
         IndexModel(
@@ -69,6 +68,9 @@ INDEXES = {
     "conflicts": [IndexModel([("workspace_id", ASCENDING), ("at", DESCENDING)])],
 }
 
+# indexes earlier versions made that no query reads (each cost every write of its
+# collection): dropped at start
+UNUSED_INDEXES = {"distinct_ids": ["visitor_id_1"]}
 
 MARK_ATTEMPTS = 12
 
@@ -107,6 +109,13 @@ class IdentityStore(Queries, Merges):
         self.events = db.events
         self.merges = db.merges
         self.conflicts = db.conflicts
+
+    async def drop_unused_indexes(self) -> None:
+        for collection, names in UNUSED_INDEXES.items():
+            existing = await self.db[collection].index_information()
+            for name in names:
+                if name in existing:
+                    await self.db[collection].drop_index(name)
 
     # --- events: one per (workspace, message id) ------------------------------------
     async def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -327,29 +336,39 @@ class IdentityStore(Queries, Merges):
         raise StaleRead(f"person {person['_id']} kept changing")
 
     async def save_many(self, collection: str, docs: list[dict[str, Any]]) -> set[str]:
-        """Batch `save`; returns the ids that hit a conflict (to be redone one by one)."""
+        """Batch `save`; returns the ids that hit a conflict (to be redone one by one).
+
+        Where each statement is a commit of its own (SecantusDB) the batch goes in one
+        transaction first; one that aborts (an insert lost its race, a concurrent writer)
+        is written again statement by statement, where each outcome is told apart."""
         if not docs:
             return set()
-        ops: list[Any] = []
-        revs: dict[str, str] = {}
-        for doc in docs:
-            revs[doc["_id"]] = uuid.uuid4().hex
-            stored = {**doc, "version": doc["version"] + 1, "rev": revs[doc["_id"]]}
-            if doc["version"] == 0:
-                ops.append(InsertOne(stored))
-            else:
-                query: dict[str, Any] = {
-                    "_id": doc["_id"],
-                    "workspace_id": doc["workspace_id"],
-                    "version": doc["version"],
-                }
-                if collection == "persons":
-                    query["merged_into"] = None
-                ops.append(ReplaceOne(query, stored))
+        ops, revs = _versioned_writes(collection, docs)
+        if self.dialect.commit_per_statement and len(ops) > 1:
+            try:
+                return await self._bulk_in_transaction(collection, docs, ops, revs)
+            except PyMongoError:
+                pass
+        return await self._bulk(collection, docs, ops, revs)
+
+    async def _bulk_in_transaction(
+        self, collection: str, docs: list[dict[str, Any]], ops: list[Any], revs: dict[str, str]
+    ) -> set[str]:
+        async with await self.db.client.start_session() as session:
+            async with session.start_transaction():
+                result = await self.db[collection].bulk_write(ops, session=session)
+        replaced = [d for d in docs if d["version"] != 0]
+        if replaced and result.matched_count != len(replaced):
+            return await self._unsaved(collection, replaced, revs)
+        return set()
+
+    async def _bulk(
+        self, collection: str, docs: list[dict[str, Any]], ops: list[Any], revs: dict[str, str]
+    ) -> set[str]:
         failed: set[str] = set()
+        replaced = [d for d in docs if d["version"] != 0]
         try:
             result = await self.db[collection].bulk_write(ops, ordered=False)
-            replaced = [d for d in docs if d["version"] != 0]
             if replaced and result.matched_count != len(replaced):
                 failed = await self._unsaved(collection, replaced, revs)
         except BulkWriteError as exc:
@@ -357,7 +376,6 @@ class IdentityStore(Queries, Merges):
                 if err.get("code") != 11000:
                     raise
                 failed.add(docs[err["index"]]["_id"])
-            replaced = [d for d in docs if d["version"] != 0]
             if exc.details.get("nMatched", 0) != len(replaced):
                 failed |= await self._unsaved(collection, replaced, revs)
         return failed
@@ -389,3 +407,27 @@ class IdentityStore(Queries, Merges):
         await self.conflicts.insert_one(
             {"workspace_id": workspace_id, "at": clock.now(), **details}
         )
+
+
+def _versioned_writes(
+    collection: str, docs: list[dict[str, Any]]
+) -> tuple[list[Any], dict[str, str]]:
+    """Each document's write under its version (an insert for a new one), and the fresh
+    revision each carries (to tell afterwards which landed)."""
+    ops: list[Any] = []
+    revs: dict[str, str] = {}
+    for doc in docs:
+        revs[doc["_id"]] = uuid.uuid4().hex
+        stored = {**doc, "version": doc["version"] + 1, "rev": revs[doc["_id"]]}
+        if doc["version"] == 0:
+            ops.append(InsertOne(stored))
+            continue
+        query: dict[str, Any] = {
+            "_id": doc["_id"],
+            "workspace_id": doc["workspace_id"],
+            "version": doc["version"],
+        }
+        if collection == "persons":
+            query["merged_into"] = None
+        ops.append(ReplaceOne(query, stored))
+    return ops, revs
