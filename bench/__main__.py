@@ -25,6 +25,10 @@ SKIP = {"__init__", "__main__", "common", "seed", "soak"}  # soak runs alone: 10
 # own defaults (the full-size figure its docstring and bench/README.md give)
 SUITE_ARGS: dict[str, list[str]] = {
     "chat_latency": ["--seconds", "8", "--drain", "4", "--settle", "20"],
+    "dashboard_inbox": ["--reps", "2"],
+    "identity_paths": ["--seconds", "5", "--saturate-events", "1000", "--reps", "2"],
+    "identity_scale": ["--events", "1000", "--reps", "2"],
+    "identity_throughput": ["--devices", "300", "--events", "1500"],
     "idle_sockets": ["--sockets", "5000"],
     "inbox_scale": ["--conversations", "20000"],
     "mail_latency": ["--conversations", "20"],
