@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -33,6 +34,8 @@ DEFAULT_WORKSPACE_ID = "default"
 KEY_KINDS = ("write_key", "secret_key", "identity_secret")
 DEFAULT_GRACE_SECONDS = 24 * 3600
 MAX_GRACE_SECONDS = 30 * 86400
+ROUTING_MODES = ("off", "round_robin", "least_busy")
+DEFAULT_CAPACITY = 5
 # rotating again while older keys are in their grace keeps at most this many per kind
 MAX_RETIRED_PER_KIND = 3
 
@@ -68,6 +71,16 @@ class Workspace:
     business_hours: dict[str, Any] = field(default_factory=dict)
     seeded_from: str = ""
     retired_keys: list[RetiredKey] = field(default_factory=list)
+    # presence and routing (services/chat/routing.py): agents who set themselves Away,
+    # minutes an Available agent stays available with no dashboard open (0: at once),
+    # how new conversations are assigned, and each agent's most open conversations
+    away_agents: list[str] = field(default_factory=list)
+    auto_away_minutes: int = 0
+    routing: str = "off"
+    agent_capacity: dict[str, int] = field(default_factory=dict)
+
+    def capacity_of(self, agent_id: str) -> int:
+        return self.agent_capacity.get(agent_id, DEFAULT_CAPACITY)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -273,6 +286,25 @@ class WorkspaceRegistry:
     async def put(self, workspace: Workspace) -> None:
         await self._kv.put(workspace.id, workspace.to_json())
         self._by_id[workspace.id] = workspace
+
+    async def update(
+        self, workspace_id: str, change: Callable[[Workspace], Workspace]
+    ) -> Workspace | None:
+        """Apply `change` to the stored workspace with compare-and-set, retrying when
+        another writer got there first (two agents toggling presence at once lose
+        neither toggle); None when the workspace does not exist."""
+        while True:
+            try:
+                entry = await self._kv.get(workspace_id)
+            except KeyNotFoundError:
+                return None
+            changed = change(Workspace.from_json(entry.value))
+            try:
+                await self._kv.update(workspace_id, changed.to_json(), last=entry.revision)
+            except KeyWrongLastSequenceError:
+                continue
+            self._by_id[workspace_id] = changed
+            return changed
 
     async def ensure_default(self, settings: Settings) -> Workspace:
         """Create the default workspace from settings; later, apply only the settings that changed.

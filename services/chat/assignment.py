@@ -1,4 +1,4 @@
-"""Round-robin assignment among the agents online right now.
+"""Round-robin assignment among the agents available right now.
 
 The position (the last agent given a conversation) lives in Mongo, so replicas
 take turns from the same place; the next agent is the first online one whose id
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from services.chat.presence import Presence
 from services.chat.store import ChatStore
+from shared.workspaces import Workspace
 
 
 def next_in_turn(online_ids: list[str], last: str | None) -> str | None:
@@ -22,10 +23,11 @@ def next_in_turn(online_ids: list[str], last: str | None) -> str | None:
     return ordered[0]
 
 
-async def pick_agent(store: ChatStore, presence: Presence, workspace_id: str) -> str | None:
-    online = [a.id for a in presence.online(workspace_id)]
+async def pick_agent(store: ChatStore, presence: Presence, workspace: Workspace) -> str | None:
+    """The next available agent in turn (an agent who set themselves Away is skipped)."""
+    online = [a.id for a in presence.available(workspace)]
     if not online:
         return None
-    chosen = next_in_turn(online, await store.assign_position(workspace_id))
-    await store.set_assign_position(workspace_id, chosen)
+    chosen = next_in_turn(online, await store.assign_position(workspace.id))
+    await store.set_assign_position(workspace.id, chosen)
     return chosen

@@ -21,7 +21,7 @@ async def announce(ctx: ChatContext, workspace_id: str) -> bool:
     if workspace is None:
         return False
     frame = visitor_frame(
-        visitor_view(ctx.presence.online(workspace_id), workspace, ctx.presence.wall_clock())
+        visitor_view(ctx.presence.available(workspace), workspace, ctx.presence.wall_clock())
     )
     if not ctx.presence.is_news(workspace_id, frame):
         return False

@@ -1,5 +1,6 @@
-"""Background duties: wake snoozed conversations when due, expire silent agents, and
-re-evaluate what visitors are told (business hours opening or closing, settings edits)."""
+"""Background duties: wake snoozed conversations when due, expire silent agents,
+re-evaluate what visitors are told (business hours opening or closing, settings edits)
+and route waiting conversations to agents with room (services/chat/routing.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from services.chat.availability import announce_all
 from services.chat.context import ChatContext
+from services.chat.routing import route_all
 from services.chat.signals import publish_presence
 from shared import clock
 
@@ -47,6 +49,7 @@ DUTIES: tuple[Callable[[ChatContext], Awaitable[int]], ...] = (
     wake_due,
     expire_agents,
     announce_all,
+    route_all,
 )
 
 

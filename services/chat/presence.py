@@ -1,7 +1,11 @@
 """Which agents are online, from the dashboard's heartbeats (core NATS, every ~15 s).
 
 Every chat replica hears every heartbeat (no queue group), so each one answers
-`presence.get` from its own memory. An agent silent for `ttl` seconds is offline.
+`presence.get` from its own memory. An agent silent for `ttl` seconds is offline;
+with the workspace's `auto_away_minutes` set, an agent whose last dashboard closed
+stays online that long before going Away by themselves. An agent who set themselves
+Away (the workspace's `away_agents`, written by the dashboard) is online but not
+*available*: visitors do not see them and routing gives them nothing.
 
 Visitors are told "online" only while some agent is online *and* the workspace is
 inside its business hours (`visitor_view`). Chat announces each change of that view
@@ -60,9 +64,10 @@ class Presence:
         self._by_ws: dict[str, dict[str, Agent]] = {}
         self._announced: dict[str, object] = {}
 
-    def heartbeat(self, workspace_id: str, payload: dict[str, Any]) -> bool:
+    def heartbeat(self, workspace_id: str, payload: dict[str, Any], linger: float = 0.0) -> bool:
         """Record a heartbeat; True when the workspace's set of online agents changed now
-        (a sign-off within its grace changes it later, through `expire`)."""
+        (a sign-off within its grace changes it later, through `expire`). `linger`: how
+        long an agent stays online with no dashboard open (the workspace's auto-away)."""
         agents = self._by_ws.setdefault(workspace_id, {})
         raw = {
             "id": payload.get("agent_id"),
@@ -71,19 +76,21 @@ class Presence:
         }
         who = person(raw, "agent")
         if payload.get("online") is False:
-            return self._sign_off(agents, who["id"])
+            return self._sign_off(agents, who["id"], linger)
         changed = who["id"] not in agents
-        agents[who["id"]] = Agent(who["id"], who["name"], who["avatar"], self.clock() + self.ttl)
+        expires = self.clock() + max(self.ttl, linger)
+        agents[who["id"]] = Agent(who["id"], who["name"], who["avatar"], expires)
         return changed
 
-    def _sign_off(self, agents: dict[str, Agent], agent_id: str) -> bool:
+    def _sign_off(self, agents: dict[str, Agent], agent_id: str, linger: float) -> bool:
         agent = agents.get(agent_id)
         if agent is None:
             return False
-        if self.sign_off_grace <= 0:
+        grace = max(self.sign_off_grace, linger)
+        if grace <= 0:
             del agents[agent_id]
             return True
-        agent.expires = min(agent.expires, self.clock() + self.sign_off_grace)
+        agent.expires = min(agent.expires, self.clock() + grace)
         return False
 
     def expire(self) -> list[str]:
@@ -102,6 +109,12 @@ class Presence:
         at = self.clock()
         agents = self._by_ws.get(workspace_id, {})
         return sorted((a for a in agents.values() if a.expires > at), key=lambda a: a.id)
+
+    def available(self, workspace: Workspace) -> list[Agent]:
+        """Online agents who have not set themselves Away: who visitors see, who routing
+        gives conversations to."""
+        away = set(workspace.away_agents)
+        return [a for a in self.online(workspace.id) if a.id not in away]
 
     # --- what visitors were last told -------------------------------------------------
     def settled(self) -> bool:

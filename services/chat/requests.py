@@ -64,7 +64,10 @@ async def conversations_list(ctx: ChatContext, p: rq.ConversationsList) -> dict[
         filters["assignee_id"] = p.agent_id
     elif p.view == "unassigned":
         filters["assignee_id"] = None
-    if p.status:
+    elif p.view == "queue":  # waiting for routing (services/chat/routing.py)
+        filters["assignee_id"] = None
+        filters["status"] = "open"
+    if p.status and p.view != "queue":
         filters["status"] = p.status
     page, next_cursor = await ctx.store.recent_page(ws, filters, p.page_size(), p.cursor)
     summaries = await _summaries(ctx, ws, p.agent_id, page)
@@ -144,7 +147,7 @@ async def _changes(ctx: ChatContext, ws: str, p: rq.ConversationUpdate) -> dict[
     if p.priority is not None:
         fields["priority"] = p.priority
     if p.assignee_id == "auto":
-        fields["assignee_id"] = await pick_agent(ctx.store, ctx.presence, ws)
+        fields["assignee_id"] = await pick_agent(ctx.store, ctx.presence, ctx.workspace(ws))
     elif p.assignee_id is not UNSET:
         fields["assignee_id"] = p.assignee_id
     return fields
@@ -157,6 +160,8 @@ async def conversation_update(ctx: ChatContext, p: rq.ConversationUpdate) -> dic
     updated = await ctx.store.set_fields(ws, conversation["_id"], fields)
     if updated is None:
         raise not_found()
+    if fields.get("assignee_id"):  # by hand: counts in the agent's load, past capacity too
+        await ctx.store.take_slot(ws, fields["assignee_id"], updated["_id"], None)
     await ctx.live.conversation_updated(updated)
     return summary_out(updated, await ctx.store.unread(updated, p.agent_id))
 
@@ -227,7 +232,7 @@ async def continue_open(ctx: ChatContext, p: rq.ContinueOpen) -> dict[str, Any]:
 async def presence_get(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any]:
     workspace = ctx.workspace(p.workspace_id)
     presence = ctx.presence
-    return visitor_view(presence.online(workspace.id), workspace, presence.wall_clock())
+    return visitor_view(presence.available(workspace), workspace, presence.wall_clock())
 
 
 HANDLERS: dict[str, tuple[type[rq.ChatRequest], Handler]] = {

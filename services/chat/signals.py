@@ -103,6 +103,7 @@ async def agent_presence(ctx: ChatContext, payload: dict[str, Any]) -> None:
         log.warning("malformed agent presence dropped", extra={"reason": str(exc)})
         return
     ws = signal.workspace_id
-    ctx.workspace(ws)
-    if ctx.presence.heartbeat(ws, msgspec.structs.asdict(signal)):
+    workspace = ctx.workspace(ws)
+    linger = workspace.auto_away_minutes * 60.0
+    if ctx.presence.heartbeat(ws, msgspec.structs.asdict(signal), linger):
         await publish_presence(ctx, ws)

@@ -26,7 +26,7 @@ MAX_DISTINCT_IDS = 100
 
 Status = Literal["open", "pending", "snoozed", "resolved"]
 Priority = Literal["none", "low", "medium", "high", "urgent"]
-View = Literal["mine", "unassigned", "all"]
+View = Literal["mine", "unassigned", "queue", "all"]
 Seq = Annotated[int, Meta(ge=0)]
 Limit = Annotated[int, Meta(ge=1)]
 Text = Annotated[str, Meta(min_length=1, max_length=MAX_TEXT, pattern=r"\S")]

@@ -13,15 +13,17 @@ from services.chat.store.batch import BatchWrites
 from services.chat.store.conversations import Conversations
 from services.chat.store.messages import Messages
 from services.chat.store.schema import Stored, alloc_field, indexes, new_conversation
+from services.chat.store.slots import Slots
 from shared.dialect import Dialect
 
 __all__ = ["ChatStore", "Stored", "alloc_field", "indexes", "new_conversation"]
 
 
-class ChatStore(Conversations, Messages, BatchWrites):
+class ChatStore(Conversations, Messages, BatchWrites, Slots):
     def __init__(self, db: AsyncIOMotorDatabase, dialect: Dialect) -> None:
         self.dialect = dialect
         self.conversations = db["conversations"]
         self.messages = db["messages"]
         self.reads = db["reads"]
         self.assign_state = db["assign_state"]
+        self.agent_slots = db["agent_slots"]

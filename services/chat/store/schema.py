@@ -7,6 +7,8 @@ conversations: one per (workspace, visitor); `last_seq` allocates message number
 messages: unique per (workspace, conversation, client_msg_id) and per seq.
 reads: one read mark per (workspace, conversation, agent).
 assign_state: the round-robin position per workspace (`_id` is the workspace id).
+agent_slots: per (workspace, agent) the conversations routing counts against their
+  capacity (services/chat/store/slots.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def indexes(dialect: Dialect) -> dict[str, list[IndexModel]]:
             IndexModel([("workspace_id", ASC), ("profile_id", ASC), *recent]),
             IndexModel([("workspace_id", ASC), ("distinct_id", ASC)]),
             IndexModel([("status", ASC), ("snoozed_until", ASC)]),
+            # the routing queue: open unassigned conversations, oldest first
+            IndexModel(
+                [("workspace_id", ASC), ("assignee_id", ASC), ("status", ASC), ("created_at", ASC)]
+            ),
         ],
         "messages": [
             IndexModel(
