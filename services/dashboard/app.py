@@ -19,6 +19,7 @@ from services.dashboard.views import (
     conversation,
     inbox,
     notifications,
+    presence,
     settings,
     signin,
     team,
@@ -55,7 +56,17 @@ def create_app(config: Settings) -> web.Application:
     audit.setup(app)
     notify_targets.setup(app)
     agent_ws.setup(app)
-    every_view = (signin, inbox, conversation, api, contacts, settings, team, notifications)
+    every_view = (
+        signin,
+        inbox,
+        conversation,
+        api,
+        contacts,
+        settings,
+        team,
+        notifications,
+        presence,
+    )
     for views in (*every_view, audit_views, deadletter_views, mail_views, password_views):
         views.setup(app)
     app.router.add_static("/static/", STATIC, append_version=True)

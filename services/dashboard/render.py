@@ -16,6 +16,8 @@ from services.dashboard.people import fallback_person
 from services.dashboard.store import notify_settings
 from shared import clock
 from shared.events import parse_time
+from shared.web import WORKSPACES
+from shared.workspaces import Workspace
 
 # package data: an installed wheel renders and serves the same files as a source checkout
 STATIC = resources.files("services.dashboard") / "static"
@@ -127,6 +129,11 @@ class Renderer:
         macros = self.env.get_template("_macros.html").module
         return str(macros.row(conversation, person or fallback_person(conversation)))  # type: ignore[attr-defined]
 
+    @staticmethod
+    def _workspace_of(request: web.Request, agent: dict[str, Any]) -> Workspace | None:
+        registry = request.app.get(WORKSPACES)
+        return registry.get(agent.get("workspace_id") or "default") if registry else None
+
     def render(
         self, request: web.Request, name: str, context: dict[str, Any], status: int = 200
     ) -> web.Response:
@@ -135,6 +142,7 @@ class Renderer:
         base = {
             "agent": agent,
             "notify": notify_settings(agent) if agent else None,
+            "away": agent is not None and _away(self._workspace_of(request, agent), agent),
             "csrf": session["csrf"] if session else request.get(keys.LOGIN_CSRF, ""),
             "path": request.path,
             "notices": [],
@@ -142,6 +150,10 @@ class Renderer:
         base.update(context)
         html = self.env.get_template(name).render(base)
         return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
+
+
+def _away(workspace: Workspace | None, agent: dict[str, Any]) -> bool:
+    return workspace is not None and agent["_id"] in workspace.away_agents
 
 
 def render(

@@ -112,3 +112,22 @@ async def test_the_away_message_shows_live_when_business_hours_close_and_reopen(
     await save_hours(agent, enabled=False, away_message=AWAY)
     await expect(header(visitor)).to_have_text(ONLINE)
     assert await visitor.evaluate("window.neverReloaded") is True
+
+
+async def test_an_agent_setting_away_and_available_reaches_the_open_widget(
+    browser, aiohttp_server, chat, gateway, dashboard: str, settings: Settings
+) -> None:
+    visitor = await visitor_page(browser, aiohttp_server, gateway, settings, first=AWAY)
+    agent = await signed_in_page(browser, dashboard)
+    await expect(header(visitor)).to_have_text(ONLINE)
+
+    # the rail's control: the dashboard stays open, yet visitors are told nobody is there
+    await agent.get_by_role("button", name="Set Away").click()
+    await expect(agent.locator("#my-presence")).to_have_text("Away")
+    await expect(agent.locator("#live-status")).to_have_attribute("data-state", "live")
+    await expect(header(visitor)).to_have_text(AWAY)
+
+    await agent.get_by_role("button", name="Set Available").click()
+    await expect(agent.locator("#my-presence")).to_have_text("Available")
+    await expect(header(visitor)).to_have_text(ONLINE)
+    assert await visitor.evaluate("window.neverReloaded") is True

@@ -118,7 +118,7 @@
     function matches(c) {
       if (c.status !== status) return false;
       if (view === "mine") return c.assignee_id === me;
-      if (view === "unassigned") return !c.assignee_id;
+      if (view === "unassigned" || view === "queue") return !c.assignee_id;
       return true;
     }
 
@@ -454,6 +454,12 @@
       if (pill && c.status) {
         pill.className = "status status-" + c.status;
         pill.textContent = STATUS_LABELS[c.status] || c.status;
+      }
+      // the assignee control follows routing, a first reply and colleagues' changes
+      var assignee = document.getElementById("assignee");
+      if (assignee && "assignee_id" in c && document.activeElement !== assignee) {
+        var want = c.assignee_id || "none";
+        if (assignee.querySelector('option[value="' + CSS.escape(want) + '"]')) assignee.value = want;
       }
     }
 

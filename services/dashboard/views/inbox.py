@@ -14,7 +14,8 @@ from services.dashboard.render import iso, render
 from shared import clock
 from shared.schema import chat_requests as rq
 
-VIEWS = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
+# Queue: open and unassigned, waiting for routing (services/chat/routing.py)
+VIEWS = {"mine": "Mine", "unassigned": "Unassigned", "queue": "Queue", "all": "All"}
 STATUSES = {"open": "Open", "pending": "Pending", "snoozed": "Snoozed", "resolved": "Resolved"}
 PAGE_SIZE = 25
 MAX_CURSOR = 500
@@ -25,7 +26,7 @@ def inbox_filter(request: web.Request) -> tuple[str, str]:
     status = request.query.get("status", "open")
     if view not in VIEWS:
         view = "all"
-    if status not in STATUSES:
+    if status not in STATUSES or view == "queue":  # the queue holds open ones only
         status = "open"
     return view, status
 

@@ -1,4 +1,5 @@
-"""Workspace settings (admins): keys and rotation, widget policy, hours, canned replies."""
+"""Workspace settings (admins): keys and rotation, widget policy, hours, routing and
+presence, canned replies."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from services.dashboard.render import render
 from services.dashboard.store import Conflict
 from shared.snippet import install_snippet
 from shared.web import SETTINGS, WORKSPACES
-from shared.workspaces import DEFAULT_GRACE_SECONDS, Workspace, new_keys
+from shared.workspaces import DEFAULT_GRACE_SECONDS, ROUTING_MODES, Workspace, new_keys
 
 KEY_NAMES = {
     "write_key": "Write key",
@@ -95,7 +96,8 @@ async def page(
             "days": hours.DAY_NAMES,
             "hours": ws.business_hours or {},
             "errors": errors or {},
-            "saved": flash if flash in ("keys", "widget", "ingest", "canned") else None,
+            "saved": flash if flash in ("keys", "widget", "ingest", "routing", "canned") else None,
+            "routing_labels": ROUTING_LABELS,
             "refused_origins": await request.app[keys.STORE].refused_origins(ws.id),
         },
         status=status,
@@ -231,11 +233,50 @@ async def delete_canned(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/settings?saved=canned#canned")
 
 
+ROUTING_LABELS = {
+    "off": "Off: agents take conversations by hand",
+    "round_robin": "Round robin: each available agent in turn",
+    "least_busy": "Least busy: the available agent holding fewest",
+}
+MAX_AUTO_AWAY_MINUTES = 24 * 60
+
+
+def parse_auto_away(raw: str) -> int:
+    try:
+        minutes = int(raw.strip() or "0")
+    except ValueError:
+        raise ValueError("A whole number of minutes.") from None
+    if not 0 <= minutes <= MAX_AUTO_AWAY_MINUTES:
+        raise ValueError(f"Between 0 and {MAX_AUTO_AWAY_MINUTES} minutes.")
+    return minutes
+
+
+async def save_routing(request: web.Request) -> web.StreamResponse:
+    """How new conversations are assigned, and when an agent with no dashboard goes Away;
+    every chat replica applies them at its next tick."""
+    require_admin(request)
+    form = await request.post()
+    mode = str(form.get("routing", ""))
+    if mode not in ROUTING_MODES:
+        return await page(request, {"routing": "Choose a routing mode."}, status=400)
+    try:
+        minutes = parse_auto_away(str(form.get("auto_away_minutes", "")))
+    except ValueError as exc:
+        return await page(request, {"auto_away_minutes": str(exc)}, status=400)
+    changes: dict[str, Any] = {"routing": mode, "auto_away_minutes": minutes}
+    ws = the_workspace(request)
+    await request.app[WORKSPACES].update(ws.id, lambda w: dataclasses.replace(w, **changes))
+    if changed := audit.changed_fields(ws, changes):
+        await audit.record(request, "settings.changed", fields=changed)
+    raise web.HTTPSeeOther("/settings?saved=routing#routing")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/settings", settings_page)
     app.router.add_post("/settings/keys", rotate_key)
     app.router.add_post("/settings/keys/revoke", revoke_key)
     app.router.add_post("/settings/widget", save_widget)
     app.router.add_post("/settings/ingest", save_ingest)
+    app.router.add_post("/settings/routing", save_routing)
     app.router.add_post("/settings/canned", add_canned)
     app.router.add_post("/settings/canned/{id}/delete", delete_canned)

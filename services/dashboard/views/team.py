@@ -11,7 +11,10 @@ from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import ROLES, Conflict
 from shared.identifiers import normalize_email
-from shared.web import SETTINGS
+from shared.web import SETTINGS, WORKSPACES
+from shared.workspaces import DEFAULT_CAPACITY, Workspace
+
+MAX_CAPACITY = 200
 
 
 async def page(
@@ -30,6 +33,9 @@ async def page(
         {
             "active": "team",
             "agents": await store.agents(ws),
+            "capacity": _capacities(request, ws),
+            "default_capacity": DEFAULT_CAPACITY,
+            "max_capacity": MAX_CAPACITY,
             "invitations": await store.pending_invitations(ws),
             "roles": ROLES,
             "error": error,
@@ -38,6 +44,12 @@ async def page(
         },
         status=status,
     )
+
+
+def _capacities(request: web.Request, ws: str) -> dict[str, int] | None:
+    """Agent id -> capacity (absent: DEFAULT_CAPACITY); None before the registry loads."""
+    workspace = request.app[WORKSPACES].get(ws)
+    return None if workspace is None else workspace.agent_capacity
 
 
 async def team_page(request: web.Request) -> web.Response:
@@ -92,6 +104,39 @@ async def set_role(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/team")
 
 
+def parse_capacity(raw: str) -> int:
+    """Most open conversations routing gives one agent: 0 (none) to MAX_CAPACITY."""
+    try:
+        capacity = int(raw.strip())
+    except ValueError:
+        raise ValueError("Capacity is a whole number of conversations.") from None
+    if not 0 <= capacity <= MAX_CAPACITY:
+        raise ValueError(f"Capacity is between 0 and {MAX_CAPACITY}.")
+    return capacity
+
+
+async def set_capacity(request: web.Request) -> web.StreamResponse:
+    """The agent's capacity, in the workspace (every chat replica routes by it)."""
+    require_admin(request)
+    form = await request.post()
+    try:
+        capacity = parse_capacity(str(form.get("capacity", "")))
+    except ValueError as exc:
+        return await page(request, str(exc), status=400)
+    agent_id = request.match_info["agent_id"]
+    found = await request.app[keys.STORE].agent(agent_id)
+    if found is None or (found.get("workspace_id") or "default") != workspace_id(request):
+        raise web.HTTPNotFound(text="No such agent.\n")
+
+    def change(ws: Workspace) -> Workspace:
+        ws.agent_capacity = {**ws.agent_capacity, agent_id: capacity}
+        return ws
+
+    await request.app[WORKSPACES].update(workspace_id(request), change)
+    await audit.record(request, "settings.changed", fields=["agent_capacity"], agent_id=agent_id)
+    raise web.HTTPSeeOther("/team")
+
+
 async def set_active(request: web.Request) -> web.StreamResponse:
     require_admin(request)
     form = await request.post()
@@ -128,4 +173,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/team/invite", invite)
     app.router.add_post("/team/agents/{agent_id}/role", set_role)
     app.router.add_post("/team/agents/{agent_id}/active", set_active)
+    app.router.add_post("/team/agents/{agent_id}/capacity", set_capacity)
     app.router.add_post("/team/invitations/{invitation_id}/revoke", revoke)
