@@ -284,3 +284,27 @@ async def test_wrong_passwords_are_throttled_in_the_browser(dashboard, browser) 
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("alert")).to_contain_text("Too many failed sign-ins")
     await expect(page).not_to_have_url(f"{dashboard}/inbox")
+
+
+async def test_the_assignee_control_follows_the_first_reply_and_a_colleagues_change(
+    dashboard, browser, bus: Bus
+) -> None:
+    await Identity(bus, "d-una").start()
+    await visitor_says(bus, "d-una", "hello?")
+    cid = (await conversation_of(bus, "d-una"))["conversation_id"]
+    page = await signed_in_page(browser, dashboard)
+    await page.goto(f"/conversations/{cid}")
+    me = await page.locator("main").get_attribute("data-agent-id")
+    assignee = page.get_by_label("Assignee")
+    await expect(assignee).to_have_value("none")
+
+    # the first reply assigns the conversation to whoever sent it: the control says so
+    await page.get_by_label("Reply").fill("On it")
+    await page.get_by_label("Reply").press("Enter")
+    await expect(assignee).to_have_value(me or "")
+
+    # unassigned elsewhere (another tab, routing, a colleague): it follows, no reload
+    await page.evaluate("window.notReloaded = true")
+    await ask(bus, "conversation.update", conversation_id=cid, assignee_id=None)
+    await expect(assignee).to_have_value("none")
+    assert await page.evaluate("window.notReloaded") is True
