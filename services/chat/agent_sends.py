@@ -116,10 +116,18 @@ class AgentSends:
         stored = await store_batch(ctx, ws, list(items.values()), by_visitor)
         for waiting, item in items.items():
             result = stored[item]
+            await self._count_takeover(ws, convs[waiting.send.conversation_id], result.conversation)
             CHAT_MESSAGES.labels("out").inc(int(result.created and not item.internal))
             await ctx.live.message(result.message, result.conversation)
             await facts.agent_message(ctx.bus, result.message, result.conversation)
             _answer(waiting, message_out(result.message))
+
+    async def _count_takeover(self, ws: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """A first reply made the conversation the sender's: it counts in their load
+        (services/chat/routing.py), like an assignment by hand."""
+        taker = after.get("assignee_id")
+        if taker and not before.get("assignee_id"):
+            await self.ctx.store.take_slot(ws, taker, after["_id"], None)
 
 
 def _answer(waiting: _Waiting, outcome: dict[str, Any] | Exception) -> None:

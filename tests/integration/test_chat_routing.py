@@ -245,3 +245,19 @@ async def test_two_chat_replicas_racing_never_double_assign_or_exceed_capacity(
             announced.setdefault(c["id"], set()).add(c["assignee_id"])
     final = dict(zip(ids, got, strict=True))
     assert all(names == {final[cid]} for cid, names in announced.items()), announced
+
+
+async def test_a_conversation_taken_by_a_first_reply_counts_against_capacity(
+    start_chat, bus: Bus, registry: WorkspaceRegistry
+) -> None:
+    await start_chat()
+    c1, c2 = await conversations(bus, 2, "reply")
+    agent = {"id": "ann", "name": "Ann", "avatar": None}
+    await ask(bus, "agent.send", conversation_id=c1, agent=agent, client_msg_id="r-1", text="Hi")
+    await becomes(bus, [c1, c2], ["ann", None])  # the first reply made it hers
+    await edit(registry, route("least_busy", ann=1, bo=1))
+    await arrive(bus, "ann")
+    await asyncio.sleep(0.5)  # ten ticks: Ann is full with the one she took
+    assert await assignees(bus, [c1, c2]) == ["ann", None]
+    await arrive(bus, "bo")
+    await becomes(bus, [c1, c2], ["ann", "bo"])
