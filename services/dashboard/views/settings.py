@@ -176,15 +176,20 @@ async def save_widget(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/settings?saved=widget#widget")
 
 
+def whole_number(raw: str, low: int, high: int, unit: str) -> int:
+    """A whole number of `unit` from low to high; ValueError with the message to show."""
+    try:
+        value = int(raw.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        raise ValueError(f"A whole number of {unit}.") from None
+    if not low <= value <= high:
+        raise ValueError(f"Between {low:,} and {high:,} {unit}.")
+    return value
+
+
 def parse_rate(raw: str) -> int:
     """Events a second, 1 to MAX_INGEST_RATE; ValueError with the message to show."""
-    try:
-        rate = int(raw.strip().replace(",", "").replace("_", ""))
-    except ValueError:
-        raise ValueError("A whole number of events a second.") from None
-    if not 1 <= rate <= MAX_INGEST_RATE:
-        raise ValueError(f"Between 1 and {MAX_INGEST_RATE:,} events a second.")
-    return rate
+    return whole_number(raw, 1, MAX_INGEST_RATE, "events a second")
 
 
 async def save_ingest(request: web.Request) -> web.StreamResponse:
@@ -242,13 +247,7 @@ MAX_AUTO_AWAY_MINUTES = 24 * 60
 
 
 def parse_auto_away(raw: str) -> int:
-    try:
-        minutes = int(raw.strip() or "0")
-    except ValueError:
-        raise ValueError("A whole number of minutes.") from None
-    if not 0 <= minutes <= MAX_AUTO_AWAY_MINUTES:
-        raise ValueError(f"Between 0 and {MAX_AUTO_AWAY_MINUTES} minutes.")
-    return minutes
+    return whole_number(raw or "0", 0, MAX_AUTO_AWAY_MINUTES, "minutes")
 
 
 async def save_routing(request: web.Request) -> web.StreamResponse:

@@ -10,6 +10,7 @@ from services.dashboard import audit, keys, team_mail
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import ROLES, Conflict
+from services.dashboard.views.settings import whole_number
 from shared.identifiers import normalize_email
 from shared.web import SETTINGS, WORKSPACES
 from shared.workspaces import DEFAULT_CAPACITY, Workspace
@@ -106,13 +107,7 @@ async def set_role(request: web.Request) -> web.StreamResponse:
 
 def parse_capacity(raw: str) -> int:
     """Most open conversations routing gives one agent: 0 (none) to MAX_CAPACITY."""
-    try:
-        capacity = int(raw.strip())
-    except ValueError:
-        raise ValueError("Capacity is a whole number of conversations.") from None
-    if not 0 <= capacity <= MAX_CAPACITY:
-        raise ValueError(f"Capacity is between 0 and {MAX_CAPACITY}.")
-    return capacity
+    return whole_number(raw, 0, MAX_CAPACITY, "conversations")
 
 
 async def set_capacity(request: web.Request) -> web.StreamResponse:
