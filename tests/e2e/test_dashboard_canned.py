@@ -17,7 +17,7 @@ SHIP_UK = "UK orders ship from Leeds: allow 3 days."
 
 async def add_canned(page: Page, shortcut: str, text: str) -> None:
     await page.goto("/settings#canned")
-    await page.get_by_label("Shortcut").fill(shortcut)
+    await page.get_by_label("Shortcut", exact=True).fill(shortcut)
     await page.locator("#canned-text").fill(text)
     await page.get_by_role("button", name="Add canned reply").click()
     await expect(page.locator("#canned")).to_contain_text("/" + shortcut)

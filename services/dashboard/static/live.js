@@ -483,10 +483,12 @@
         form.requestSubmit();
       }
     });
-    internal.addEventListener("change", function () {
-      form.classList.toggle("is-note", internal.checked);
-      box.placeholder = internal.checked ? "Write an internal note: only your team sees it" : replyPlaceholder;
-    });
+    function setNote(on) {
+      internal.checked = on;
+      form.classList.toggle("is-note", on);
+      box.placeholder = on ? "Write an internal note: only your team sees it" : replyPlaceholder;
+    }
+    internal.addEventListener("change", function () { setNote(internal.checked); });
     var canned = document.getElementById("canned");
     if (canned) canned.addEventListener("change", function () {
       if (!canned.value) return;
@@ -521,6 +523,7 @@
       list.append(pending);
       toBottom();
       box.value = "";
+      setNote(false); // a note is one message: the next one is a reply again unless asked
       error.textContent = "";
       clearTimeout(typingStop);
       if (typingSentAt) typing(false);
@@ -531,7 +534,7 @@
         pending.classList.remove("is-pending");
         pending.classList.add("is-failed");
         error.textContent = "Not sent: " + e.message;
-        if (!box.value) box.value = text;
+        if (!box.value) { box.value = text; setNote(message.internal); }
       });
     });
   }
