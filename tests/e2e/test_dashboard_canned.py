@@ -132,3 +132,28 @@ async def test_placeholders_are_filled_from_the_profile_as_text_and_follow_it_li
     await expect(sent).to_have_text(expected)
     assert await sent.locator("b").count() == 0
     assert await sent_texts(bus, "d-fill") == [expected]
+
+
+async def test_the_reply_form_without_scripts_fills_placeholders_too(
+    start_service, aiohttp_client, bus: Bus
+) -> None:
+    identity = await Identity(bus, "d-nojs-fill").start()
+    identity.profile["name"] = "Sally Ride"
+    admin = await signed_in_client(start_service, aiohttp_client, "chat")
+    await admin.post(
+        "/settings/canned",
+        data={
+            "shortcut": "hello",
+            "text": "Hi {{first_name}}, {{agent_name}} here",
+            "csrf": admin.csrf,
+        },
+    )
+    await visitor_says(bus, "d-nojs-fill", "hi")
+    cid = (await conversation_of(bus, "d-nojs-fill"))["conversation_id"]
+    sent = await admin.post(
+        f"/conversations/{cid}/reply",
+        data={"text": "/hello", "csrf": admin.csrf},
+        allow_redirects=False,
+    )
+    assert sent.status == 303
+    assert await sent_texts(bus, "d-nojs-fill") == ["Hi Sally, Admin here"]
