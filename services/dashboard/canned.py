@@ -16,7 +16,9 @@ def values_of(profile: dict[str, Any] | None, agent: dict[str, Any]) -> dict[str
     """What each placeholder stands for, for this person and the agent replying."""
     p = profile or {}
     name = str(p.get("name") or "").strip()
-    traits = p.get("traits") if isinstance(p.get("traits"), dict) else {}
+    traits = p.get("traits")
+    if not isinstance(traits, dict):
+        traits = {}
     first = str(traits.get("first_name") or "").strip() or (name.split() or [""])[0]
     return {
         "name": name,
