@@ -14,6 +14,7 @@ from playwright.async_api import Page, expect
 from shared.bus import Bus
 from tests.conftest import Servers, make_env
 from tests.e2e.axe import axe_script, blocking_violations
+from tests.e2e.test_dashboard_canned import add_canned
 from tests.e2e.test_dashboard_live import signed_in_page
 from tests.integration.mail_support import agent_says, free_port, visitor_with_email
 
@@ -57,10 +58,11 @@ async def test_every_dashboard_page_passes_axe(start_service, browser, bus: Bus)
     problems: dict[str, list[str]] = {}
 
     anonymous = await (await browser.new_context(base_url=base, bypass_csp=True)).new_page()
-    for path in ("/", "/password/forgot", "/password/reset/not-a-token"):
+    for path in ("/", "/password/forgot", "/password/reset/not-a-token", "/invite/not-a-token"):
         await checked(anonymous, path, problems)
 
     page = await signed_in_page(browser, base, bypass_csp=True)
+    await add_canned(page, "hello", "Hi {{first_name|there}}!")
     profile = await first_link(page, "/contacts", "/contacts/")
     caught = await first_link(page, "/mail", "/mail/")
     pages = [
@@ -78,8 +80,21 @@ async def test_every_dashboard_page_passes_axe(start_service, browser, bus: Bus)
     ]
     for path in pages:
         await checked(page, path, problems)
-    # the keyboard shortcuts' list, open over a thread
+    # a thread with a note, the canned replies' list open, then the shortcuts' list
     await page.goto(f"/conversations/{cid}")
+    box = page.get_by_role("textbox", name="Reply")
+    await page.get_by_label("Internal note").check()
+    await box.fill("a note for the team")
+    await box.press("Enter")
+    await expect(page.locator("#messages .msg-note:not(.is-pending)")).to_have_count(1)
+    await box.press_sequentially("/he")
+    await expect(page.get_by_role("listbox", name="Canned replies")).to_be_visible()
+    found = await blocking_violations(page, axe_script())
+    if found:
+        problems["a thread, canned replies listed"] = found
+    await box.press("Escape")
+    await box.fill("")
+    await box.blur()
     await page.keyboard.press("?")
     await expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
     found = await blocking_violations(page, axe_script())

@@ -247,7 +247,6 @@
       shown = []; token = null;
       listbox.hidden = true;
       listbox.textContent = "";
-      box.setAttribute("aria-expanded", "false");
       box.removeAttribute("aria-activedescendant");
     }
     function draw() {
@@ -262,7 +261,6 @@
         listbox.append(li);
       });
       listbox.hidden = false;
-      box.setAttribute("aria-expanded", "true");
       box.setAttribute("aria-activedescendant", "canned-option-" + active);
     }
     function update() {
