@@ -71,6 +71,13 @@ async def test_a_shortcut_expands_from_the_list_or_on_send_and_an_unknown_one_st
     await expect(agent_msgs).to_have_count(3)
     await expect(agent_msgs.nth(2)).to_have_text(SHIP)
 
+    # a word inside a shortcut finds it too
+    await box.press_sequentially("/uk")
+    await expect(options).to_have_count(1)
+    await expect(options.first).to_contain_text("/ship-uk")
+    await box.press("Escape")
+    await box.fill("")
+
     # no such shortcut: sent as written
     await box.press_sequentially("/shipping")
     await expect(page.get_by_role("listbox", name="Canned replies")).to_be_hidden()

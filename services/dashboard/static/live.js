@@ -209,7 +209,8 @@
   }
 
   /* ---- one conversation ---- */
-  /* Canned replies in the composer: typing "/sh" lists the shortcuts that start so; Tab
+  /* Canned replies in the composer: typing "/sh" lists the shortcuts that start so (then
+   * those that contain it); Tab
    * or Enter puts the highlighted reply's text in place of "/sh" (arrows move, Escape
    * closes). A message that is exactly a known "/shortcut" is sent as its text. */
   /* A canned reply's {{placeholders}} filled from the composer's data-fill-* (the person's
@@ -265,7 +266,10 @@
     }
     function update() {
       token = tokenAtCaret();
-      shown = token ? replies.filter(function (r) { return r.shortcut.indexOf(token.word) === 0; }) : [];
+      // the shortcuts that start with the word, then those that contain it ("/uk": ship-uk)
+      var word = token ? token.word : null;
+      shown = word === null ? [] : replies.filter(function (r) { return r.shortcut.indexOf(word) === 0; })
+        .concat(replies.filter(function (r) { return r.shortcut.indexOf(word) > 0; }));
       if (!shown.length) return close();
       active = Math.min(active, shown.length - 1);
       draw();
