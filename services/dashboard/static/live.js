@@ -209,9 +209,31 @@
   }
 
   /* ---- one conversation ---- */
-  /* Canned replies in the composer: typing "/sh" lists the shortcuts that start so; Tab
+  /* Canned replies in the composer: typing "/sh" lists the shortcuts that start so (then
+   * those that contain it); Tab
    * or Enter puts the highlighted reply's text in place of "/sh" (arrows move, Escape
    * closes). A message that is exactly a known "/shortcut" is sent as its text. */
+  /* A canned reply's {{placeholders}} filled from the composer's data-fill-* (the person's
+   * profile, the agent's name): {{first_name}}, {{name}}, {{email}}, {{user_id}},
+   * {{agent_name}}; {{first_name|there}} says "there" when there is none. Plain text in,
+   * plain text out (it goes into the textarea's value): nothing is parsed as HTML. */
+  var PLACEHOLDER = /\{\{\s*([a-z_]+)\s*(?:\|([^{}]*))?\}\}/g;
+  function fillPlaceholders(text, form) {
+    var d = form.dataset;
+    var name = (d.fillName || "").trim();
+    var values = {
+      name: name,
+      first_name: (d.fillFirstName || "").trim() || name.split(/\s+/)[0] || "",
+      email: d.fillEmail || "",
+      user_id: d.fillUserId || "",
+      agent_name: d.fillAgentName || ""
+    };
+    return text.replace(PLACEHOLDER, function (whole, key, fallback) {
+      if (!Object.prototype.hasOwnProperty.call(values, key)) return whole; // not ours: as written
+      return values[key] || (fallback || "").trim();
+    });
+  }
+
   function CannedShortcuts(box, select, listbox) {
     var replies = Array.prototype.filter.call(select.options, function (o) { return o.dataset.shortcut; })
       .map(function (o) { return { shortcut: o.dataset.shortcut, text: o.value }; });
@@ -226,7 +248,6 @@
       shown = []; token = null;
       listbox.hidden = true;
       listbox.textContent = "";
-      box.setAttribute("aria-expanded", "false");
       box.removeAttribute("aria-activedescendant");
     }
     function draw() {
@@ -241,20 +262,22 @@
         listbox.append(li);
       });
       listbox.hidden = false;
-      box.setAttribute("aria-expanded", "true");
       box.setAttribute("aria-activedescendant", "canned-option-" + active);
     }
     function update() {
       token = tokenAtCaret();
-      shown = token ? replies.filter(function (r) { return r.shortcut.indexOf(token.word) === 0; }) : [];
+      // the shortcuts that start with the word, then those that contain it ("/uk": ship-uk)
+      var word = token ? token.word : null;
+      shown = word === null ? [] : replies.filter(function (r) { return r.shortcut.indexOf(word) === 0; })
+        .concat(replies.filter(function (r) { return r.shortcut.indexOf(word) > 0; }));
       if (!shown.length) return close();
       active = Math.min(active, shown.length - 1);
       draw();
     }
     function pick(i) {
-      var reply = shown[i], end = box.selectionStart;
-      box.value = box.value.slice(0, token.start) + reply.text + box.value.slice(end);
-      box.selectionStart = box.selectionEnd = token.start + reply.text.length;
+      var text = fillPlaceholders(shown[i].text, box.form), end = box.selectionStart;
+      box.value = box.value.slice(0, token.start) + text + box.value.slice(end);
+      box.selectionStart = box.selectionEnd = token.start + text.length;
       close();
       box.focus();
       box.dispatchEvent(new Event("input"));
@@ -281,7 +304,7 @@
     this.expand = function (text) {
       var m = /^\/([A-Za-z0-9_-]+)$/.exec(text);
       var found = m && replies.filter(function (r) { return r.shortcut === m[1].toLowerCase(); })[0];
-      return found ? found.text : text;
+      return found ? fillPlaceholders(found.text, box.form) : text;
     };
     this.close = close;
   }
@@ -426,6 +449,9 @@
         var title = document.querySelector(".conv-title h1");
         if (title) title.textContent = label;
       }
+      if (p.name) form.dataset.fillName = p.name;
+      if (p.email) form.dataset.fillEmail = p.email;
+      if (p.user_id) form.dataset.fillUserId = p.user_id;
       if (p.email) side.querySelector('[data-field="email"]').textContent = p.email;
       if (p.user_id) side.querySelector('[data-field="user_id"]').textContent = p.user_id;
     }
@@ -489,17 +515,19 @@
         form.requestSubmit();
       }
     });
-    internal.addEventListener("change", function () {
-      form.classList.toggle("is-note", internal.checked);
-      box.placeholder = internal.checked ? "Write an internal note: only your team sees it" : replyPlaceholder;
-    });
+    function setNote(on) {
+      internal.checked = on;
+      form.classList.toggle("is-note", on);
+      box.placeholder = on ? "Write an internal note: only your team sees it" : replyPlaceholder;
+    }
+    internal.addEventListener("change", function () { setNote(internal.checked); });
     var canned = document.getElementById("canned");
     if (canned) canned.addEventListener("change", function () {
       if (!canned.value) return;
-      var start = box.selectionStart, end = box.selectionEnd;
-      box.value = box.value.slice(0, start) + canned.value + box.value.slice(end);
+      var text = fillPlaceholders(canned.value, form), start = box.selectionStart, end = box.selectionEnd;
+      box.value = box.value.slice(0, start) + text + box.value.slice(end);
       box.focus();
-      box.selectionStart = box.selectionEnd = start + canned.value.length;
+      box.selectionStart = box.selectionEnd = start + text.length;
       canned.value = "";
     });
 
@@ -527,6 +555,7 @@
       list.append(pending);
       toBottom();
       box.value = "";
+      setNote(false); // a note is one message: the next one is a reply again unless asked
       error.textContent = "";
       clearTimeout(typingStop);
       if (typingSentAt) typing(false);
@@ -537,7 +566,7 @@
         pending.classList.remove("is-pending");
         pending.classList.add("is-failed");
         error.textContent = "Not sent: " + e.message;
-        if (!box.value) box.value = text;
+        if (!box.value) { box.value = text; setNote(message.internal); }
       });
     });
   }

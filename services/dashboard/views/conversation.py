@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.dashboard import canned as placeholders
 from services.dashboard import keys, sidebar
 from services.dashboard.ask import Notices, ask
 from services.dashboard.auth import current_agent, workspace_id
@@ -173,15 +174,36 @@ def expand_shortcut(text: str, canned: list[dict[str, Any]]) -> str:
     return next((r["text"] for r in canned if r["shortcut"] == wanted), text)
 
 
+async def placeholder_values(request: web.Request, cid: str) -> dict[str, str]:
+    """A canned reply's placeholder values for this conversation's person (none if unknown)."""
+    agent = current_agent(request)
+    ws = workspace_id(request)
+    notices = Notices(request.app)
+    data = await notices.ask(
+        "chat",
+        "conversation.get",
+        rq.ConversationGet(workspace_id=ws, conversation_id=cid, agent_id=agent["_id"], limit=1),
+        None,
+        "this conversation",
+    )
+    conversation = data.get("conversation") if isinstance(data, dict) else None
+    profile = await sidebar.profile_for(notices, ws, conversation) if conversation else None
+    return placeholders.values_of(profile, agent)
+
+
 async def reply_form(request: web.Request) -> web.StreamResponse:
     """The reply box without scripts: post, then show the thread again."""
     cid = conversation_id(request)
     form = await request.post()
     canned = await request.app[keys.STORE].canned_replies(workspace_id(request))
+    written = str(form.get("text", ""))
+    text = expand_shortcut(written, canned)
+    if text != written and placeholders.PLACEHOLDER.search(text):
+        text = placeholders.fill(text, await placeholder_values(request, cid))
     await send(
         request,
         cid,
-        expand_shortcut(str(form.get("text", "")), canned),
+        text,
         internal=form.get("internal") == "on",
         client_msg_id=str(form.get("client_msg_id") or uuid.uuid4()),
     )
