@@ -11,15 +11,13 @@ the outbox before it is sent, per agent, like the visitor's email.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from services.mail import pending as pending_rules
 from services.mail.compose import AgentEmail, compose_for_agent
 from services.mail.context import MailContext
-from services.mail.pending import parse_time, unseen
+from services.mail.pending import hold, unseen
 from services.mail.transport import PermanentFailure, TemporaryFailure
-from shared import clock
 from shared.errors import BusError
 
 log = logging.getLogger("parley.mail.agents")
@@ -30,15 +28,8 @@ CLAIM_BATCH = 20
 
 
 async def on_visitor_message(ctx: MailContext, fact: dict[str, Any]) -> None:
-    message = fact["message"]
-    created = parse_time(message["created_at"])
-    due = created + timedelta(seconds=ctx.mail.agent_notify_delay_s)
-    conversation = {
-        k: fact.get(k) for k in ("workspace_id", "conversation_id", "visitor_id", "assignee_id")
-    }
-    kept = {"seq": message["seq"], "text": message["text"], "created_at": created}
-    await ctx.store.unread.add_unseen(conversation, kept, due)
-    if due <= clock.now():
+    fields = ("workspace_id", "conversation_id", "visitor_id", "assignee_id")
+    if await hold(ctx.store.unread, fact, ctx.mail.agent_notify_delay_s, fields):
         ctx.wake.set()
 
 

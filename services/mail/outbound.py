@@ -23,7 +23,7 @@ from services.mail import pending as pending_rules
 from services.mail.addresses import reply_address, unsubscribe_token
 from services.mail.compose import UnseenEmail, compose
 from services.mail.context import MailContext
-from services.mail.pending import parse_time
+from services.mail.pending import hold, parse_time
 from services.mail.pending import unseen as unseen_of
 from services.mail.transport import PermanentFailure, TemporaryFailure
 from shared import clock
@@ -42,21 +42,9 @@ CLAIM_BATCH = 20
 
 # --- chat's facts -----------------------------------------------------------------------
 async def on_agent_message(ctx: MailContext, fact: dict[str, Any]) -> None:
-    message = fact["message"]
-    created = parse_time(message["created_at"])
-    due = created + timedelta(seconds=ctx.mail.unseen_email_delay_s)
-    conversation = {
-        k: fact.get(k)
-        for k in ("workspace_id", "conversation_id", "visitor_id", "distinct_id", "email")
-    }
-    kept = {
-        "seq": message["seq"],
-        "text": message["text"],
-        "author": (message.get("author") or {}).get("name") or "",
-        "created_at": created,
-    }
-    await ctx.store.unseen.add_unseen(conversation, kept, due)
-    if due <= clock.now():
+    fields = ("workspace_id", "conversation_id", "visitor_id", "distinct_id", "email")
+    author = (fact["message"].get("author") or {}).get("name") or ""
+    if await hold(ctx.store.unseen, fact, ctx.mail.unseen_email_delay_s, fields, author=author):
         ctx.wake.set()  # no delay: the duty loop need not wait for its tick
 
 

@@ -26,6 +26,24 @@ def unseen(pending: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(msgs, key=lambda m: m["seq"])
 
 
+async def hold(
+    box: PendingBox,
+    fact: dict[str, Any],
+    delay_s: float,
+    fields: tuple[str, ...],
+    **kept: Any,
+) -> bool:
+    """The message of a chat fact into `box` (its conversation's `fields`, plus `kept`),
+    due `delay_s` after chat wrote it; True when that is already now."""
+    message = fact["message"]
+    created = parse_time(message["created_at"])
+    due = created + timedelta(seconds=delay_s)
+    conversation = {k: fact.get(k) for k in fields}
+    entry = {"seq": message["seq"], "text": message["text"], **kept, "created_at": created}
+    await box.add_unseen(conversation, entry, due)
+    return due <= clock.now()
+
+
 async def settle(box: PendingBox, pending: dict[str, Any], mailed_seq: int, delay_s: int) -> None:
     """Forget what is seen or mailed; due again only for messages newer than that."""
     cid = pending["_id"]
