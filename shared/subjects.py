@@ -130,6 +130,15 @@ class Subjects:
         """Chat says how long visitor messages wait to be stored (services/chat/load.py)."""
         return self._s("chat", "load")
 
+    def debug_events(self, workspace_id: str) -> str:
+        """The event debugger's feed of one workspace (shared/schema/debug_feed.py)."""
+        return self._s("debug", "events", workspace_id)
+
+    @property
+    def debug_events_all(self) -> str:
+        """Every workspace's debugger feed: one subscription per dashboard process."""
+        return self._s("debug", "events", "*")
+
     @property
     def dashboard_sessions_ended(self) -> str:
         """A sign-out or a disabled agent: every dashboard replica closes those sockets."""

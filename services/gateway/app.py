@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway import assets, ingest, profiles_api, unsubscribe
+from services.gateway import assets, ingest, profiles_api, sdk_compat, unsubscribe
 from services.gateway.continue_link import views as continue_link
 from services.gateway.visitor import ws as visitor_ws
 from shared.settings import Settings
@@ -21,6 +21,7 @@ def create_app(settings: Settings) -> web.Application:
     add_workspaces(app)
     assets.setup(app)
     ingest.setup(app)
+    sdk_compat.setup(app)
     profiles_api.setup(app)
     visitor_ws.setup(app)
     unsubscribe.setup(app)

@@ -175,7 +175,20 @@ def _payload_of(
             raise PermanentError(f"groupId {reason}", code="illegal_id")
         properties["group_id"] = group_id
     name = event.strip()[:200] if isinstance(event, str) and event.strip() else None
-    return _Payload(name, message.traits or {}, properties, context)
+    return _Payload(name, _traits_of(message), properties, context)
+
+
+def _traits_of(message: Message) -> dict[str, Any]:
+    """An identify's traits: the root `traits` over `context.traits` (RudderStack's SDKs
+    send them only there; analytics.js may send both). Other types keep their own:
+    a group's traits are the company's, not the person's."""
+    root = message.traits or {}
+    if message.type != "identify":
+        return root
+    nested = (message.context or {}).get("traits")
+    if not isinstance(nested, dict) or not nested:
+        return root
+    return {**nested, **root}
 
 
 def normalise(

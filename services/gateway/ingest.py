@@ -1,9 +1,15 @@
 """Segment-compatible ingest API: `/v1/batch` and the per-type endpoints, for any Segment client.
 
-Exactly 200 means every message is durably in JetStream. Errors are JSON
-`{"code", "message"}`: 400 (bad JSON, a message without ids, over 32 KB a
-message or 500 KB a batch, a value the database cannot store; in a batch the
-valid messages are still stored and `rejected` lists the others), 401 (unknown
+Also the short routes analytics.js sends (`/v1/t|i|p|a|g|s`, its batching
+dispatcher's `/v1/b`) and RudderStack's beacon `/beacon/v1/batch?writeKey=`; the
+bodies are JSON whatever their Content-Type (analytics.js sends `text/plain`).
+
+200 means every accepted message is durably in JetStream. A batch some of whose
+messages are refused still answers 200 (as Segment's API does, so no client retries
+or drops the whole batch), with `accepted` and `rejected` in the body; a batch all
+of whose messages are refused is a 400. Errors are JSON `{"code", "message"}`: 400
+(bad JSON, a message without ids, over 32 KB a message or 500 KB a batch, a value the
+database cannot store), 401 (unknown
 key), 403 (origin not allowed, identity verification required), 429 with
 `Retry-After` over the workspace's rate, 503 with `Retry-After` only when the
 bus failed (NATS unreachable, JetStream did not ack: the client retries, message
@@ -21,6 +27,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from services.gateway import debug_feed
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
 from services.gateway.events_out import BUS_FAILURES, publish_events
 from shared.metrics import INGEST_REFUSED, RATE_LIMITED
@@ -28,13 +35,34 @@ from shared.ratelimit import RateLimiter
 from shared.schema import builtins
 from shared.schema.segment import MAX_BATCH_MESSAGES, TYPES, Refused
 from shared.storable import MAX_DEPTH
-from shared.web import BUS, REQUEST_ID, json_error
+from shared.web import BUS, REQUEST_ID, WORKSPACES, json_error
 
 log = logging.getLogger("parley.gateway.ingest")
 
 MAX_BATCH_BYTES = 500 * 1024
 LIMITERS = web.AppKey("ingest_limiters", dict)
-CORS_HEADERS = "Authorization, Content-Type, Content-Encoding"
+# what analytics.js (Authorization, X-Retry-Count) and RudderStack's SDK (AnonymousId,
+# SentAt, Rsa-*) send besides the body; answered in every preflight
+CORS_HEADERS = ", ".join(
+    (
+        "Authorization",
+        "Content-Type",
+        "Content-Encoding",
+        "Accept",
+        "X-Retry-Count",
+        "AnonymousId",
+        "SentAt",
+        "Rsa-Retry-Attempt",
+        "Rsa-Since-Last-Attempt",
+        "Rsa-Since-First-Attempt",
+        "Rsa-Retry-Reason",
+        "Rsa-Recovered",
+    )
+)
+# a page's script may read these on an answer (analytics.js honours Retry-After on a 429)
+EXPOSED_HEADERS = "Retry-After, X-RateLimit-Reset, X-Request-Id"
+# analytics.js's short routes: the first letter of the type
+SHORT_ROUTES = {kind[0]: kind for kind in TYPES}
 RETRY = {"Retry-After": "5"}
 
 
@@ -121,16 +149,35 @@ def _limit(request: web.Request, caller: Caller, cost: int) -> None:
 
 
 def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """CORS on an answer: the call itself was checked (a write key's origin allow-list)."""
     origin = request.headers.get("Origin")
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
         response.headers["Vary"] = "Origin"
     return response
 
 
-async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
+cors = _cors
+
+
+async def _report(
+    request: web.Request, caller: Caller | None, exc: ApiError, count: int = 1
+) -> None:
+    """A refused call, in the workspace's event debugger when its workspace is known."""
+    if caller is not None:
+        await debug_feed.report_call(
+            request.app[BUS], caller.workspace.id, request.path, exc.code, exc.message, count
+        )
+
+
+async def _ingest(
+    request: web.Request, kind: str | None, *, key_in_query: bool = False
+) -> web.StreamResponse:
+    caller: Caller | None = None
+    messages: list[Any] = []
     try:
-        body, caller = await _read_call(request)
+        body, caller = await _read_call(request, key_in_query)
         messages, batch_context = _messages_of(body, kind)
         _limit(request, caller, max(1, len(messages)))
         rejected = await publish_events(
@@ -145,6 +192,7 @@ async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
         )
     except ApiError as exc:
         INGEST_REFUSED.labels(exc.code).inc()
+        await _report(request, caller, exc, max(1, len(messages)))
         return _cors(request, exc.response())
     except BUS_FAILURES as exc:
         log.warning("ingest publish failed, the client will retry: %r", exc)
@@ -154,6 +202,9 @@ async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
         log.exception("ingest failed", extra={"request_id": request.get(REQUEST_ID)})
         INGEST_REFUSED.labels("internal").inc()
         return _cors(request, json_error(500, "internal", "internal error"))
+    await debug_feed.report_messages(
+        request.app[BUS], caller.workspace.id, request.path, messages, kind, rejected
+    )
     if rejected:
         for refused in rejected:
             INGEST_REFUSED.labels(refused.code).inc()
@@ -161,8 +212,11 @@ async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
     return _cors(request, web.json_response({"success": True}))
 
 
-async def _read_call(request: web.Request) -> tuple[dict[str, Any], Caller]:
+async def _read_call(request: web.Request, key_in_query: bool) -> tuple[dict[str, Any], Caller]:
     body = await read_json(request)
+    if key_in_query and isinstance(body, dict) and "writeKey" not in body:
+        # a beacon cannot send headers: RudderStack puts its write key in the URL
+        body["writeKey"] = request.query.get("writeKey")
     caller = caller_for(request, body)
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")
@@ -182,21 +236,35 @@ def _messages_of(body: dict[str, Any], kind: str | None) -> tuple[list[Any], Any
 
 
 def _refusals(kind: str | None, count: int, rejected: list[Refused]) -> web.Response:
+    """A single call refused (400, 403 for verification), or a batch's refused messages:
+    200 while any message was stored (a client must neither retry nor drop the batch),
+    400 when none was."""
     first = rejected[0]
-    status = 403 if first.code == "verification_required" and kind else 400
-    payload = {
+    accepted = count - len(rejected)
+    if kind:
+        status = 403 if first.code == "verification_required" else 400
+    else:
+        status = 200 if accepted else 400
+    payload: dict[str, Any] = {
         "code": first.code if kind else "invalid_messages",
         "message": first.message
         if kind
         else f"{len(rejected)} message(s) refused: #{first.index} {first.message}",
-        "accepted": count - len(rejected),
+        "accepted": accepted,
         "rejected": [builtins(r) for r in rejected[:100]],
     }
+    if status == 200:
+        payload = {"success": True, **payload}
     return web.json_response(payload, status=status)
 
 
 async def batch(request: web.Request) -> web.StreamResponse:
     return await _ingest(request, None)
+
+
+async def beacon(request: web.Request) -> web.StreamResponse:
+    """RudderStack's `sendBeacon` batches: a text/plain blob, the write key in the query."""
+    return await _ingest(request, None, key_in_query=True)
 
 
 def single(kind: str):
@@ -206,20 +274,37 @@ def single(kind: str):
     return handler
 
 
+def origin_admitted(request: web.Request) -> bool:
+    """A preflight names no key: its origin must be one some workspace's write key admits
+    (the call itself is checked against its own workspace, api_auth.caller_for)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return any(ws.origin_allowed(origin) for ws in request.app[WORKSPACES].all())
+
+
 async def preflight(request: web.Request) -> web.Response:
+    if not origin_admitted(request):
+        return json_error(403, "origin_not_allowed", "this origin may not call the API")
     response = web.Response(status=204)
     _cors(request, response)
-    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
     response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
     response.headers["Access-Control-Max-Age"] = "600"
     return response
 
 
+def _route(app: web.Application, path: str, handler: Any) -> None:
+    app.router.add_post(path, handler)
+    app.router.add_route("OPTIONS", path, preflight)
+
+
 def setup(app: web.Application) -> None:
     app[LIMITERS] = {}
-    for path in ("/v1/batch", "/v1/import"):
-        app.router.add_post(path, batch)
-        app.router.add_route("OPTIONS", path, preflight)
+    for path in ("/v1/batch", "/v1/import", "/v1/b"):
+        _route(app, path, batch)
+    _route(app, "/beacon/v1/batch", beacon)
     for kind in TYPES:
-        app.router.add_post(f"/v1/{kind}", single(kind))
-        app.router.add_route("OPTIONS", f"/v1/{kind}", preflight)
+        _route(app, f"/v1/{kind}", single(kind))
+    for letter, kind in SHORT_ROUTES.items():
+        _route(app, f"/v1/{letter}", single(kind))

@@ -70,7 +70,11 @@ RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "sec
 
 def _ingest_responses() -> dict[str, Any]:
     return {
-        "200": _json(_ref(segment.Success), "Every message is durably stored"),
+        "200": _json(
+            {"anyOf": [_ref(segment.Success), _ref(segment.Refusals)]},
+            "Every message is durably stored; or, for a batch, the valid ones are and "
+            "`rejected` lists the others",
+        ),
         "400": _json(
             REFUSAL, "Bad JSON or encoding, refused messages (the rest stored), over a limit"
         ),
@@ -154,7 +158,59 @@ def _ingest_paths() -> dict[str, Any]:
         paths[f"/v1/{kind}"] = _ingest(
             kind, f"Send one {kind} message (its type is the path's)", segment.Message
         )
+        paths[f"/v1/{kind[0]}"] = _ingest(
+            f"{kind}Short", f"analytics.js's short route for /v1/{kind}", segment.Message
+        )
+    paths["/v1/b"] = _ingest(
+        "batchShort", "analytics.js's batching route: /v1/batch", segment.Batch
+    )
+    beacon = _ingest(
+        "beacon", "RudderStack's beacon batches, the write key in the query", segment.Batch
+    )
+    beacon["post"]["parameters"] = [_query("writeKey", "the write key (a beacon sends no headers)")]
+    paths["/beacon/v1/batch"] = beacon
     return paths
+
+
+def _sdk_paths() -> dict[str, Any]:
+    """What analytics.js and RudderStack's SDK fetch to boot (services/gateway/sdk_compat.py)."""
+    key = {"name": "write_key", "in": "path", "required": True, "schema": {"type": "string"}}
+    config = {
+        "200": _json({"type": "object"}, "The document the SDK boots from"),
+        "401": _json(ERROR, "Unknown write key (or a secret key)"),
+        "403": _json(ERROR, "Origin not allowed"),
+    }
+    source_config = {
+        "get": {
+            "operationId": "rudderstackSourceConfig",
+            "summary": "RudderStack's source config: no destinations, stats off",
+            "tags": ["sdk"],
+            "security": [{"writeKey": []}],
+            "parameters": [_query("writeKey", "the write key (or as the Basic username)")],
+            "responses": config,
+        }
+    }
+    return {
+        "/v1/projects/{write_key}/settings": {
+            "get": {
+                "operationId": "analyticsJsSettings",
+                "summary": "analytics.js's settings: events to this gateway, metrics off",
+                "tags": ["sdk"],
+                "parameters": [key],
+                "responses": config,
+            }
+        },
+        "/sourceConfig/": source_config,
+        "/sourceConfig": {"get": {**source_config["get"], "operationId": "rudderstackConfig"}},
+        "/v1/m": {
+            "post": {
+                "operationId": "analyticsJsMetrics",
+                "summary": "analytics.js's metrics: accepted and dropped",
+                "tags": ["sdk"],
+                "responses": {"200": _json(_ref(segment.Success), "Dropped")},
+            }
+        },
+    }
 
 
 def _profile_paths() -> dict[str, Any]:
@@ -240,7 +296,7 @@ def _components() -> dict[str, Any]:
 
 
 def document(settings: Settings) -> dict[str, Any]:
-    paths = {**_ingest_paths(), **_profile_paths(), **_about_paths()}
+    paths = {**_ingest_paths(), **_sdk_paths(), **_profile_paths(), **_about_paths()}
     return {
         "openapi": "3.1.0",
         "info": {

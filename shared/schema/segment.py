@@ -137,10 +137,14 @@ class Refused(msgspec.Struct):
     message: str
 
 
-class Refusals(msgspec.Struct):
-    """Some messages refused (`code` `invalid_messages` for a batch); the rest were stored."""
+class Refusals(msgspec.Struct, omit_defaults=True):
+    """Some messages refused (`code` `invalid_messages` for a batch); the rest were stored.
+
+    A batch answers it with 200 and `success: true` while any message was stored (as
+    Segment's API does: no client retries or drops the batch), with 400 when none was."""
 
     code: str
     message: str
     accepted: int
     rejected: Annotated[list[Refused], Meta(max_length=100)]
+    success: Annotated[bool | None, Meta(description="true: the batch was partly stored")] = None
