@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.dashboard import agent_ws, audit, keys, notify_targets
+from services.dashboard import agent_ws, audit, debug_feed, keys, notify_targets
 from services.dashboard.auth import headers_middleware, session_middleware
 from services.dashboard.pages import error_pages_middleware
 from services.dashboard.render import Renderer
@@ -26,6 +26,7 @@ from services.dashboard.views import (
 )
 from services.dashboard.views import audit as audit_views
 from services.dashboard.views import deadletters as deadletter_views
+from services.dashboard.views import debugger as debugger_views
 from services.dashboard.views import mail as mail_views
 from services.dashboard.views import password as password_views
 from shared.settings import Settings
@@ -56,6 +57,7 @@ def create_app(config: Settings) -> web.Application:
     audit.setup(app)
     notify_targets.setup(app)
     agent_ws.setup(app)
+    debug_feed.setup(app)
     every_view = (
         signin,
         inbox,
@@ -67,7 +69,14 @@ def create_app(config: Settings) -> web.Application:
         notifications,
         presence,
     )
-    for views in (*every_view, audit_views, deadletter_views, mail_views, password_views):
+    for views in (
+        *every_view,
+        audit_views,
+        deadletter_views,
+        debugger_views,
+        mail_views,
+        password_views,
+    ):
         views.setup(app)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app
