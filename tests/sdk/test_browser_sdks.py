@@ -151,7 +151,7 @@ async def test_analytics_js_with_cdn_url_at_the_gateway(
     await page.context.close()
 
 
-RUDDERSTACK_MODES = {
+RUDDERSTACK_MODES: dict[str, tuple[dict[str, Any], set[str]]] = {
     "xhr": ({}, {"POST /v1/identify", "POST /v1/track"}),
     "batch": (
         {"queueOptions": {"batch": {"enabled": True, "maxItems": 2, "flushInterval": 300}}},
