@@ -34,6 +34,7 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, **headers: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
+        self.workspace_id: str | None = None  # when known: the event debugger shows it
 
     def response(self) -> web.Response:
         return json_error(self.status, self.code, self.message, **self.headers)
@@ -81,7 +82,9 @@ def caller_for(request: web.Request, body: Any, *, secret_only: bool = False) ->
             ip=client_ip(request),
             channel="api",
         )
-        raise ApiError(403, "origin_not_allowed", "this origin may not use the write key")
+        refused = ApiError(403, "origin_not_allowed", "this origin may not use the write key")
+        refused.workspace_id = workspace.id
+        raise refused
     return Caller(workspace, secret=False, browser=origin is not None)
 
 

@@ -76,7 +76,7 @@ async def report_messages(
 async def report_call(
     bus: Bus, workspace_id: str, route: str, code: str, message: str, count: int = 1
 ) -> None:
-    """A whole call refused once its workspace was known (origin, rate, bad body...)."""
+    """A whole call refused once its workspace was known (origin, rate, a malformed batch)."""
     refused = Refused(0, code, message)
     entry = entry_of(route, None, None, refused)
     await _publish(bus, workspace_id, [entry], max(0, count - 1))

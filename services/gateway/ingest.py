@@ -165,9 +165,10 @@ async def _report(
     request: web.Request, caller: Caller | None, exc: ApiError, count: int = 1
 ) -> None:
     """A refused call, in the workspace's event debugger when its workspace is known."""
-    if caller is not None:
+    workspace_id = caller.workspace.id if caller is not None else exc.workspace_id
+    if workspace_id is not None:
         await debug_feed.report_call(
-            request.app[BUS], caller.workspace.id, request.path, exc.code, exc.message, count
+            request.app[BUS], workspace_id, request.path, exc.code, exc.message, count
         )
 
 

@@ -12,10 +12,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from services.dashboard.keys import STORE
 from services.gateway.ingest import SHORT_ROUTES
 from shared.web import WORKSPACES
 from tests.conftest import StartService
-from tests.integration.dashboard_support import signed_in_client
+from tests.integration.dashboard_support import sign_in, signed_in_client
 from tests.integration.identity_support import Stack
 from tests.support import basic_auth, eventually
 
@@ -192,15 +193,22 @@ async def test_the_event_debugger_shows_accepted_and_refused_live(
     status, answer, _ = await stack.post("/v1/batch", batch, key=stack.settings.write_key)
     assert status == 200 and answer["accepted"] == 1
     await stack.post("/v1/track", {"event": "no ids"}, key="wk_unknown")  # no workspace: unseen
+    await _allow_only(stack, SHOP)
+    evil = {"Origin": "https://evil.example"}
+    body = {"userId": "u-evil", "event": "e"}
+    status, _, _ = await stack.post("/v1/t", body, key=stack.settings.write_key, headers=evil)
+    assert status == 403
     seen: dict[str, Any] = {}
 
     async def arrived() -> bool:
         reply = await client.get("/debugger/events", params={"after": str(first or 0)})
         seen.update(await reply.json())
-        return len(seen["entries"]) >= 2
+        return len(seen["entries"]) >= 3
 
     await eventually(arrived, timeout=10)
-    accepted, refused = seen["entries"]
+    accepted, refused, origin = seen["entries"]
+    assert origin["status"] == "refused" and origin["code"] == "origin_not_allowed"
+    assert origin["route"] == "/v1/t"
     assert accepted["status"] == "accepted" and accepted["user_id"] == "u-dbg"
     assert refused["status"] == "refused" and refused["code"] == "illegal_id"
     assert "placeholder" in refused["reason"] and refused["route"] == "/v1/batch"
@@ -208,3 +216,42 @@ async def test_the_event_debugger_shows_accepted_and_refused_live(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
     assert "illegal_id" in html
     assert (await client.get("/debugger/events", params={"after": "x"})).status == 400
+
+
+async def test_only_admins_open_the_event_debugger(
+    start_service: StartService, aiohttp_client: Any
+) -> None:
+    admin = await signed_in_client(start_service, aiohttp_client)
+    await admin.app[STORE].create_agent(
+        "ann@example.com", "Ann", "a long secret", "agent", "default"
+    )
+    ann = await aiohttp_client(admin.server)
+    await sign_in(ann, "ann@example.com", "a long secret")
+    assert (await ann.get("/debugger")).status == 403
+    assert (await ann.get("/debugger/events")).status == 403
+    assert 'href="/debugger"' not in await (await ann.get("/inbox")).text()
+    assert 'href="/debugger"' in await (await admin.get("/inbox")).text()
+
+
+async def test_another_workspaces_feed_never_shows(
+    stack: Stack, start_service: StartService, aiohttp_client: Any, bus: Any
+) -> None:
+    client = await signed_in_client(start_service, aiohttp_client)
+    other = {
+        "workspace_id": "someone-else",
+        "at": "2026-01-01T00:00:00Z",
+        "entries": [{"status": "accepted", "route": "/v1/t", "user_id": "u-theirs"}],
+    }
+    await bus.publish(bus.subjects.debug_events("someone-else"), other)
+    status, _, _ = await stack.post(
+        "/v1/track", {"userId": "u-ours", "event": "e"}, key=stack.settings.write_key
+    )
+    assert status == 200
+
+    async def ours_arrived() -> bool:
+        entries = (await (await client.get("/debugger/events")).json())["entries"]
+        return any(e["user_id"] == "u-ours" for e in entries)
+
+    await eventually(ours_arrived, timeout=10)
+    html = await (await client.get("/debugger")).text()
+    assert "u-ours" in html and "u-theirs" not in html
