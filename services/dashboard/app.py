@@ -28,6 +28,7 @@ from services.dashboard.views import audit as audit_views
 from services.dashboard.views import deadletters as deadletter_views
 from services.dashboard.views import mail as mail_views
 from services.dashboard.views import password as password_views
+from services.dashboard.views import webhooks as webhook_views
 from shared.settings import Settings
 from shared.web import DB, add_mongo, add_workspaces, create_base_app
 from shared.workspaces import DEFAULT_WORKSPACE_ID
@@ -67,7 +68,8 @@ def create_app(config: Settings) -> web.Application:
         notifications,
         presence,
     )
-    for views in (*every_view, audit_views, deadletter_views, mail_views, password_views):
+    others = (audit_views, deadletter_views, mail_views, password_views, webhook_views)
+    for views in (*every_view, *others):
         views.setup(app)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app
