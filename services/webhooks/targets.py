@@ -45,14 +45,9 @@ def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+    # `is_global` is False for private, loopback, link-local, shared (100.64/10),
+    # documentation and reserved ranges; multicast is refused on its own
+    return ip.is_global and not ip.is_multicast
 
 
 def check_literal(host: str, allow_private: bool) -> None:
