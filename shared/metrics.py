@@ -147,6 +147,8 @@ ASYNCIO_TASKS = Gauge(
 
 def render() -> bytes:
     return generate_latest(REGISTRY)
+
+
 WEBHOOK_ATTEMPTS = Counter(
     "parley_webhook_attempts_total",
     "Webhook delivery attempts: delivered, retry (timeout, 408, 429, 5xx), failed (final)",

@@ -26,8 +26,15 @@ SECRET_NAMES = (
 )
 
 
-# `PARLEY_METRICS_PORT` is a base: four services of one host get four ports
-METRICS_PORT_OFFSETS = {"gateway": 0, "dashboard": 1, "identity": 2, "chat": 3, "mail": 4, "webhooks": 5}
+# `PARLEY_METRICS_PORT` is a base: the services of one host get a port each
+METRICS_PORT_OFFSETS = {
+    "gateway": 0,
+    "dashboard": 1,
+    "identity": 2,
+    "chat": 3,
+    "mail": 4,
+    "webhooks": 5,
+}
 
 
 def nats_servers(url: str) -> list[str]:

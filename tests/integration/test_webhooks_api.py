@@ -150,6 +150,8 @@ async def test_admins_add_a_webhook_see_it_fail_and_redeliver(
                 return "was turned off" in listing
 
             await eventually(banner, timeout=20)
+            settings_page = await (await admin.get("/settings")).text()
+            assert "was turned off" in settings_page and failing.url in settings_page
         finally:
             await failing.stop()
     finally:

@@ -157,7 +157,7 @@ def test_retry_delays_double_with_jitter_and_a_cap() -> None:
 
 
 def test_a_fact_seen_twice_is_one_event() -> None:
-    fact = {
+    fact: dict[str, Any] = {
         "kind": "agent_message",
         "workspace_id": "w",
         "conversation_id": "c",
