@@ -248,3 +248,42 @@ async def test_endpoint_requests_check_what_they_are_given(
     assert caught.value.code == "not_found"
     assert (await hooks(bus, "endpoints.delete", id=made["id"]))["deleted"] is True
     assert (await hooks(bus, "endpoints.list"))["webhooks"] == []
+
+
+async def test_time_outs_and_429_are_retried(
+    aiohttp_server: Any, settings: Settings, bus: Bus
+) -> None:
+    await start_hooks(aiohttp_server, with_hooks(settings, timeout_s=0.5))
+    slow = await Receiver(fail_first=1, slow_failing_s=2.0).start()  # the first try times out
+    limited = await Receiver(fail_first=1, fail_status=429).start()
+    try:
+        await _endpoint(bus, slow.url, ["person.promoted"])
+        await _endpoint(bus, limited.url, ["person.merged"])
+        fact = {"workspace_id": "default", "profile_id": "p1", "stage": "member"}
+        await bus.publish_durable(bus.subjects.identity_fact("promoted"), fact, "t:s")
+        merge = {"workspace_id": "default", "survivor_id": "p1", "merged_id": "p2", "at": "x"}
+        await bus.publish_durable(bus.subjects.identity_fact("merged"), merge, "t:m")
+        for receiver, kind in ((limited, "person.merged"), (slow, "person.promoted")):
+            twice = await receiver.wait_for(kind, 2)
+            assert twice[0].id == twice[1].id
+    finally:
+        await slow.stop()
+        await limited.stop()
+
+
+async def test_at_most_in_flight_deliveries_per_endpoint(
+    aiohttp_server: Any, settings: Settings, bus: Bus
+) -> None:
+    await start_hooks(aiohttp_server, with_hooks(settings, in_flight=2))
+    slow = await Receiver(slow_s=0.3).start()
+    try:
+        endpoint = await _endpoint(bus, slow.url, ["person.promoted"])
+        for n in range(6):
+            fact = {"workspace_id": "default", "profile_id": f"p{n}", "stage": "member"}
+            await bus.publish_durable(bus.subjects.identity_fact("promoted"), fact, f"t:s{n}")
+        await slow.wait_for("person.promoted", 6)
+        assert slow.most_active == 2  # PARLEY_WEBHOOKS_IN_FLIGHT, and used
+        log = await hooks(bus, "endpoints.log", id=endpoint["id"])
+        assert all(a["latency_ms"] >= 300 for a in log["attempts"])
+    finally:
+        await slow.stop()

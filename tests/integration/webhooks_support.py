@@ -3,6 +3,7 @@ from the spec (standardwebhooks.com), independent of services/webhooks/signing.p
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -57,7 +58,11 @@ class Receiver:
 
     fail_first: int = 0
     fail_status: int = 503
+    slow_s: float = 0.0  # how long each answer takes
+    slow_failing_s: float = 0.0  # how long each failing answer takes (past a time-out)
     got: list[Received] = field(default_factory=list)
+    active: int = 0  # requests being answered now
+    most_active: int = 0
     runner: web.AppRunner | None = None
     port: int = 0
 
@@ -66,7 +71,17 @@ class Receiver:
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.got.append(Received(headers, body))
         tries = sum(1 for r in self.got if r.id == headers.get("webhook-id"))
-        if self.fail_first < 0 or tries <= self.fail_first:
+        failing = self.fail_first < 0 or tries <= self.fail_first
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        try:
+            if failing and self.slow_failing_s:
+                await asyncio.sleep(self.slow_failing_s)
+            elif self.slow_s:
+                await asyncio.sleep(self.slow_s)
+        finally:
+            self.active -= 1
+        if failing:
             return web.Response(status=self.fail_status, text="not now " * 200)
         return web.Response(text="ok")
 
