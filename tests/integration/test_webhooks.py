@@ -17,6 +17,7 @@ from shared.errors import BusError
 from shared.settings import Settings, WebhookSettings
 from tests.conftest import StartService
 from tests.integration.chat_support import ask, conversation_of, visitor_says
+from tests.integration.identity_support import Stack
 from tests.integration.webhooks_support import Receiver, hooks, verify
 from tests.support import eventually
 
@@ -287,3 +288,36 @@ async def test_at_most_in_flight_deliveries_per_endpoint(
         assert all(a["latency_ms"] >= 300 for a in log["attempts"])
     finally:
         await slow.stop()
+
+
+async def test_identity_promotions_and_merges_reach_the_endpoint(
+    aiohttp_server: Any,
+    start_service: StartService,
+    settings: Settings,
+    bus: Bus,
+    receiver: Receiver,
+) -> None:
+    """From the real ingest API through identity's facts: an anonymous visitor who
+    identifies is promoted to member, and their two profiles merge."""
+    await start_hooks(aiohttp_server, with_hooks(settings))
+    gateway = await start_service("gateway")
+    await start_service("identity")
+    await _endpoint(bus, receiver.url, ["person.promoted", "person.merged"])
+    stack = Stack(gateway, settings)
+    anon, user = "a-" + uuid.uuid4().hex[:8], "u-" + uuid.uuid4().hex[:8]
+    status, _, _ = await stack.post(
+        "/v1/track", {"anonymousId": anon, "event": "Opened"}, key=settings.secret_key
+    )
+    assert status == 200
+    await stack.wait_profile(lambda p: True, distinct_id=anon)
+    await stack.post(
+        "/v1/identify",
+        {"userId": user, "traits": {"email": "m@example.com"}},
+        key=settings.secret_key,
+    )
+    await stack.post("/v1/alias", {"userId": user, "previousId": anon}, key=settings.secret_key)
+    promoted = await receiver.wait_for("person.promoted")
+    assert promoted[0].event["data"]["stage"] == "member"
+    merged = (await receiver.wait_for("person.merged"))[0].event["data"]
+    profile = await stack.wait_profile(lambda p: len(p["distinct_ids"]) == 2, user_id=user)
+    assert merged["survivor_id"] == profile["id"]
