@@ -142,6 +142,24 @@ def _outcome(result: dict[str, Any]) -> str:
     return "failed"
 
 
+def _next_try(
+    ctx: WebhooksContext, delivery: dict[str, Any], result: dict[str, Any], attempts: int
+) -> tuple[str, datetime | None, datetime]:
+    """The outcome, when to try again, and the time the endpoint is judged at (past the
+    window's end when this was the last try)."""
+    outcome = _outcome(result)
+    if outcome != "retry":
+        return outcome, None, result["at"]
+    delay = retry_delay(ctx, attempts, result.get("retry_after"))
+    ends = delivery["first_at"] + timedelta(seconds=ctx.hooks.retry_window_s)
+    next_at = result["at"] + timedelta(seconds=delay)
+    if next_at <= ends:
+        return outcome, next_at, result["at"]
+    reason = result.get("error") or f"HTTP {result.get('status')}"
+    result["error"] = f"{reason} (retry window spent)"
+    return "failed", None, next_at
+
+
 async def attempt(ctx: WebhooksContext, delivery: dict[str, Any]) -> str:
     """Send one leased delivery and settle it; the outcome."""
     endpoint = await ctx.store.endpoint_by_id(delivery["endpoint_id"])
@@ -153,23 +171,11 @@ async def attempt(ctx: WebhooksContext, delivery: dict[str, Any]) -> str:
         result = await _post(ctx, endpoint, delivery)
     except RefusedTarget as exc:
         result = {"at": clock.now(), "error": f"refused: {exc}", "refused": True, "latency_ms": 0}
-    outcome = _outcome(result)
     attempts = int(delivery.get("attempts", 0)) + 1
-    next_at = None
-    # the time the endpoint is judged at: past the window's end when this was the last try
-    judged_at = result["at"]
-    if outcome == "retry":
-        delay = retry_delay(ctx, attempts, result.get("retry_after"))
-        ends = delivery["first_at"] + timedelta(seconds=ctx.hooks.retry_window_s)
-        next_at = result["at"] + timedelta(seconds=delay)
-        if next_at > ends:
-            judged_at, outcome, next_at = next_at, "failed", None
-            result["error"] = (result.get("error") or f"HTTP {result.get('status')}") + (
-                " (retry window spent)"
-            )
+    outcome, next_at, judged_at = _next_try(ctx, delivery, result, attempts)
     status = {"delivered": "delivered", "retry": "pending", "failed": "failed"}[outcome]
     last = {k: result.get(k) for k in ("at", "status", "error", "latency_ms", "excerpt")}
-    await ctx.store.settle(delivery["_id"], status, next_at, last)
+    # the log first: a delivery seen settled has its attempt in the log
     await ctx.store.log_attempt(
         {
             **last,
@@ -182,6 +188,7 @@ async def attempt(ctx: WebhooksContext, delivery: dict[str, Any]) -> str:
             "outcome": outcome,
         }
     )
+    await ctx.store.settle(delivery["_id"], status, next_at, last)
     WEBHOOK_ATTEMPTS.labels(outcome).inc()
     await _follow_health(ctx, endpoint, outcome, result["at"], judged_at)
     return outcome

@@ -81,7 +81,13 @@ async def test_signed_deliveries_are_retried_with_the_same_id(
         assert event["data"]["conversation"]["id"] == conversation["conversation_id"]
         assert created[0].event["data"]["conversation"]["id"] == conversation["conversation_id"]
 
-        log = await hooks(bus, "endpoints.log", id=wanted["id"])
+        log: dict[str, Any] = {}
+
+        async def logged() -> bool:  # the receiver answered before the worker wrote it down
+            log.update(await hooks(bus, "endpoints.log", id=wanted["id"]))
+            return len(log["attempts"]) == 6
+
+        await eventually(logged)
         outcomes = [a["outcome"] for a in log["attempts"] if a["type"] == "message.created"]
         assert outcomes == ["delivered", "retry", "retry"]  # newest first
         assert [a["status"] for a in log["attempts"]][-1] == 503
