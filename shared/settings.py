@@ -177,6 +177,7 @@ class MailSettings:
 
 DEFAULT_WEBHOOK_WINDOW_S = 72 * 3600
 DEFAULT_WEBHOOK_BASE_DELAY_S = 5.0
+MAX_WEBHOOK_WINDOW_S = 14 * 86400
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -205,8 +206,13 @@ class WebhookSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WebhookSettings:
+        window = _seconds(env, "PARLEY_WEBHOOKS_RETRY_WINDOW_S", cls.retry_window_s)
+        if window > MAX_WEBHOOK_WINDOW_S:  # the delivery log keeps 30 days
+            raise ValueError(
+                f"PARLEY_WEBHOOKS_RETRY_WINDOW_S must be at most {MAX_WEBHOOK_WINDOW_S}"
+            )
         return cls(
-            retry_window_s=_seconds(env, "PARLEY_WEBHOOKS_RETRY_WINDOW_S", cls.retry_window_s),
+            retry_window_s=window,
             base_delay_s=_seconds(env, "PARLEY_WEBHOOKS_BASE_DELAY_S", cls.base_delay_s),
             in_flight=_positive(env, "PARLEY_WEBHOOKS_IN_FLIGHT", cls.in_flight),
             timeout_s=_seconds(env, "PARLEY_WEBHOOKS_TIMEOUT_S", cls.timeout_s),

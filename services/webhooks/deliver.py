@@ -217,7 +217,8 @@ async def start_due(ctx: WebhooksContext, running: tasks.BackgroundTasks) -> int
     """Lease what is due and start it, at most `in_flight` per endpoint; how many started."""
     lease = ctx.hooks.timeout_s + 30
     started = 0
-    for delivery in await ctx.store.claim_due(lease, CLAIM_BATCH):
+    busy = [ep for ep, n in ctx.running.items() if n >= ctx.hooks.in_flight]
+    for delivery in await ctx.store.claim_due(lease, CLAIM_BATCH, busy):
         ep = delivery["endpoint_id"]
         if ctx.running[ep] >= ctx.hooks.in_flight:
             await ctx.store.release(delivery["_id"])

@@ -31,12 +31,18 @@ class Deliveries:
                 raise
             return len(docs) - len(errors)
 
-    async def claim_due(self, lease_s: float, limit: int) -> list[dict[str, Any]]:
-        """Lease due deliveries (several replicas share): a read, then one conditional
-        update each (no `find_one_and_update`: SecantusDB scans for it)."""
+    async def claim_due(
+        self, lease_s: float, limit: int, busy: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Lease due deliveries, none of the `busy` endpoints' (several replicas share):
+        a read, then one conditional update each (no `find_one_and_update`: SecantusDB
+        scans for it)."""
         now = clock.now()
         free = {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]}
-        cursor = self.deliveries.find({"status": "pending", "next_at": {"$lte": now}, **free})
+        query: dict[str, Any] = {"status": "pending", "next_at": {"$lte": now}, **free}
+        if busy:
+            query["endpoint_id"] = {"$nin": busy}
+        cursor = self.deliveries.find(query)
         claimed = []
         for doc in await cursor.sort("next_at", 1).to_list(limit):
             taken = await self.deliveries.update_one(

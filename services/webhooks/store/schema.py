@@ -10,6 +10,10 @@ deliveries: the outbox, one per (event, endpoint) (`_id` = `<event id>:<endpoint
   `failed`), `attempts`, `next_at`, `first_at`, a worker's `lease_until`, the last result.
 attempts: the delivery log, one per HTTP attempt: status code or error, latency, a
   bounded excerpt of the answer; newest first per endpoint.
+
+Deliveries and attempts are kept KEEP_DAYS (TTL indexes on `first_at` and `at`); the
+retry window is shorter (shared/settings.py refuses a longer one), so a pending
+delivery never expires.
 """
 
 from __future__ import annotations
@@ -18,11 +22,18 @@ from pymongo import ASCENDING as ASC
 from pymongo import DESCENDING as DESC
 from pymongo import IndexModel
 
+KEEP_DAYS = 30
+_KEEP_S = KEEP_DAYS * 86400
+
 INDEXES: dict[str, list[IndexModel]] = {
     "endpoints": [IndexModel([("workspace_id", ASC), ("created_at", ASC)])],
     "deliveries": [
         IndexModel([("status", ASC), ("next_at", ASC)]),
         IndexModel([("endpoint_id", ASC), ("first_at", DESC)]),
+        IndexModel([("first_at", ASC)], expireAfterSeconds=_KEEP_S),
     ],
-    "attempts": [IndexModel([("endpoint_id", ASC), ("at", DESC)])],
+    "attempts": [
+        IndexModel([("endpoint_id", ASC), ("at", DESC)]),
+        IndexModel([("at", ASC)], expireAfterSeconds=_KEEP_S),
+    ],
 }
