@@ -174,3 +174,26 @@ def test_a_fact_seen_twice_is_one_event() -> None:
     assert from_chat({**fact, "kind": "seen", "seq": 2}) is None
     merged = from_identity({"workspace_id": "w", "survivor_id": "p1", "merged_id": "p2"})
     assert merged is not None and merged.type == "person.merged"
+
+
+def test_webhook_settings_from_the_environment() -> None:
+    read = WebhookSettings.from_env(
+        {
+            "PARLEY_WEBHOOKS_RETRY_WINDOW_S": "3.5",
+            "PARLEY_WEBHOOKS_BASE_DELAY_S": "0.1",
+            "PARLEY_WEBHOOKS_IN_FLIGHT": "7",
+            "PARLEY_WEBHOOKS_TIMEOUT_S": "2",
+            "PARLEY_WEBHOOKS_ALLOW_PRIVATE": "true",
+        }
+    )
+    assert read == WebhookSettings(3.5, 0.1, 7, 2.0, True)
+    assert WebhookSettings.from_env({}) == WebhookSettings(72 * 3600, 5.0, 4, 10.0, False)
+    for name, value in (
+        ("PARLEY_WEBHOOKS_RETRY_WINDOW_S", "0"),
+        ("PARLEY_WEBHOOKS_RETRY_WINDOW_S", str(15 * 86400)),
+        ("PARLEY_WEBHOOKS_BASE_DELAY_S", "soon"),
+        ("PARLEY_WEBHOOKS_IN_FLIGHT", "0"),
+        ("PARLEY_WEBHOOKS_ALLOW_PRIVATE", "maybe"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            WebhookSettings.from_env({name: value})
