@@ -147,3 +147,21 @@ ASYNCIO_TASKS = Gauge(
 
 def render() -> bytes:
     return generate_latest(REGISTRY)
+
+
+WEBHOOK_ATTEMPTS = Counter(
+    "parley_webhook_attempts_total",
+    "Webhook delivery attempts: delivered, retry (timeout, 408, 429, 5xx), failed (final)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_SECONDS = Histogram(
+    "parley_webhook_attempt_seconds",
+    "How long an endpoint took to answer a webhook delivery",
+    registry=REGISTRY,
+)
+WEBHOOKS_DISABLED = Counter(
+    "parley_webhook_endpoints_disabled_total",
+    "Endpoints disabled after failing for the whole retry window",
+    registry=REGISTRY,
+)

@@ -26,8 +26,15 @@ SECRET_NAMES = (
 )
 
 
-# `PARLEY_METRICS_PORT` is a base: four services of one host get four ports
-METRICS_PORT_OFFSETS = {"gateway": 0, "dashboard": 1, "identity": 2, "chat": 3, "mail": 4}
+# `PARLEY_METRICS_PORT` is a base: the services of one host get a port each
+METRICS_PORT_OFFSETS = {
+    "gateway": 0,
+    "dashboard": 1,
+    "identity": 2,
+    "chat": 3,
+    "mail": 4,
+    "webhooks": 5,
+}
 
 
 def nats_servers(url: str) -> list[str]:
@@ -168,6 +175,51 @@ class MailSettings:
         )
 
 
+DEFAULT_WEBHOOK_WINDOW_S = 72 * 3600
+DEFAULT_WEBHOOK_BASE_DELAY_S = 5.0
+MAX_WEBHOOK_WINDOW_S = 14 * 86400
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if value <= 0:
+        raise ValueError(f"{name} must be above 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The webhooks service's settings (services/webhooks): retries, limits, the SSRF guard."""
+
+    # how long a delivery is retried, and the first retry's delay (doubling, jittered)
+    retry_window_s: float = DEFAULT_WEBHOOK_WINDOW_S
+    base_delay_s: float = DEFAULT_WEBHOOK_BASE_DELAY_S
+    in_flight: int = 4  # per endpoint
+    timeout_s: float = 10.0
+    allow_private: bool = False  # deliver to private, loopback, link-local addresses
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WebhookSettings:
+        window = _seconds(env, "PARLEY_WEBHOOKS_RETRY_WINDOW_S", cls.retry_window_s)
+        if window > MAX_WEBHOOK_WINDOW_S:  # the delivery log keeps 30 days
+            raise ValueError(
+                f"PARLEY_WEBHOOKS_RETRY_WINDOW_S must be at most {MAX_WEBHOOK_WINDOW_S}"
+            )
+        return cls(
+            retry_window_s=window,
+            base_delay_s=_seconds(env, "PARLEY_WEBHOOKS_BASE_DELAY_S", cls.base_delay_s),
+            in_flight=_positive(env, "PARLEY_WEBHOOKS_IN_FLIGHT", cls.in_flight),
+            timeout_s=_seconds(env, "PARLEY_WEBHOOKS_TIMEOUT_S", cls.timeout_s),
+            allow_private=_bool(env, "PARLEY_WEBHOOKS_ALLOW_PRIVATE", False),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".data")
@@ -177,6 +229,7 @@ class Settings:
     identity_port: int = 8082
     chat_port: int = 8083
     mail_port: int = 8084
+    webhooks_port: int = 8085
     nats_url: str = "nats://127.0.0.1:14222"
     mongo_url: str = "mongodb://127.0.0.1:27027/?directConnection=true"
     subject_prefix: str = "parley"
@@ -208,6 +261,7 @@ class Settings:
     # the default workspace's ingest limit (events/s, burst twice that); others set theirs
     ingest_rate_per_second: int = DEFAULT_INGEST_RATE
     mail: MailSettings = field(default_factory=lambda: MailSettings())
+    webhooks: WebhookSettings = field(default_factory=lambda: WebhookSettings())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -226,6 +280,7 @@ class Settings:
             identity_port=_int(env, "PARLEY_IDENTITY_PORT", 8082),
             chat_port=_int(env, "PARLEY_CHAT_PORT", 8083),
             mail_port=_int(env, "PARLEY_MAIL_PORT", 8084),
+            webhooks_port=_int(env, "PARLEY_WEBHOOKS_PORT", 8085),
             nats_url=env.get("NATS_URL") or cls.nats_url,
             mongo_url=env.get("MONGO_URL") or cls.mongo_url,
             subject_prefix=env.get("PARLEY_SUBJECT_PREFIX") or "parley",
@@ -258,6 +313,7 @@ class Settings:
             mongo_dialect=_dialect(env),
             ingest_rate_per_second=_positive(env, "PARLEY_INGEST_RATE", DEFAULT_INGEST_RATE),
             mail=MailSettings.from_env(env),
+            webhooks=WebhookSettings.from_env(env),
         )
 
     @property

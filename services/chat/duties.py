@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from services.chat import facts
 from services.chat.availability import announce_all
 from services.chat.context import ChatContext
 from services.chat.routing import route_all
@@ -34,6 +35,7 @@ async def wake_due(ctx: ChatContext) -> int:
         if updated is not None:
             woken += 1
             await ctx.live.conversation_updated(updated)
+            await facts.changed(ctx.bus, doc, updated)
     return woken
 
 

@@ -1,9 +1,12 @@
-"""Durable facts chat publishes for the mail service (`P.chat.fact.<kind>`, JetStream).
+"""Durable facts chat publishes for the mail and webhooks services (`P.chat.fact.<kind>`, JetStream).
 
 - `agent_message`: an agent's reply to the visitor is stored (never an internal note);
 - `seen`: the visitor's widget showed the conversation up to `seq` (panel open, page visible);
 - `visitor_message`: a visitor's message is stored (for the agents' email notification);
-- `agent_read`: an agent read the conversation up to `seq`.
+- `agent_read`: an agent read the conversation up to `seq`;
+- `conversation_created`: a conversation's first message is stored (services/webhooks);
+- `status_changed`, `assigned`: a conversation's status or assignee changed, with the
+  previous value and a `change_id` (services/webhooks).
 
 Each carries what mail needs to decide on an email without asking chat again. Published
 after the write; a retried request publishes again and JetStream's de-duplication (the
@@ -42,6 +45,7 @@ def _message_fact(
             "text": message["text"],
             "author": {k: message["author"].get(k) for k in ("id", "name")},
             "created_at": clock.iso(message["created_at"]),
+            "via": message.get("via"),
         },
     }
 
@@ -81,3 +85,37 @@ async def _mark(bus: Bus, kind: str, conversation: dict[str, Any], seq: int) -> 
     await bus.publish_durable(
         bus.subjects.chat_fact(kind), fact, f"{kind}:{conversation['_id']}:{seq}"
     )
+
+
+async def conversations_created(
+    bus: Bus, stored: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> None:
+    """(message, conversation) pairs of one inbound batch: a first message (seq 1) is the
+    conversation's birth; a retried batch finds it stored and publishes it again (same id)."""
+    born = {c["_id"]: c for m, c in stored if m["seq"] == 1}
+    items = [
+        (
+            bus.subjects.chat_fact("conversation_created"),
+            {"kind": "conversation_created", **_conversation_fields(c)},
+            f"cc:{cid}",
+        )
+        for cid, c in born.items()
+    ]
+    if items:
+        await bus.publish_durable_many(items)
+
+
+async def changed(bus: Bus, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """A conversation's status or assignee after a stored change (`updated_at` names it)."""
+    change_id = f"{after['_id']}:{clock.iso(after['updated_at'])}"
+    for field_name, kind in (("status", "status_changed"), ("assignee_id", "assigned")):
+        if before.get(field_name) == after.get(field_name):
+            continue
+        fact = {
+            "kind": kind,
+            **_conversation_fields(after),
+            "status": after.get("status"),
+            f"previous_{field_name}": before.get(field_name),
+            "change_id": change_id,
+        }
+        await bus.publish_durable(bus.subjects.chat_fact(kind), fact, f"{kind}:{change_id}")

@@ -114,7 +114,9 @@ async def apply_inbound(ctx: ChatContext, items: list[Inbound]) -> list[Stored]:
     await _announce_emails(ctx, items, results)
     for result in results:
         await ctx.live.message(result.message, result.conversation)
-    await facts.visitor_messages(ctx.bus, [(r.message, r.conversation) for r in results])
+    pairs = [(r.message, r.conversation) for r in results]
+    await facts.visitor_messages(ctx.bus, pairs)
+    await facts.conversations_created(ctx.bus, pairs)
     await _confirm_emails(ctx, items)
     for conversation in {r.conversation["_id"]: r.conversation for r in results}.values():
         ctx.resolver.schedule(conversation)

@@ -163,6 +163,7 @@ async def conversation_update(ctx: ChatContext, p: rq.ConversationUpdate) -> dic
     if fields.get("assignee_id"):  # by hand: counts in the agent's load, past capacity too
         await ctx.store.take_slot(ws, fields["assignee_id"], updated["_id"], None)
     await ctx.live.conversation_updated(updated)
+    await facts.changed(ctx.bus, conversation, updated)
     return summary_out(updated, await ctx.store.unread(updated, p.agent_id))
 
 

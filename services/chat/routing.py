@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.chat import facts
 from services.chat.assignment import next_in_turn
 from services.chat.context import ChatContext
 from shared.workspaces import Workspace
@@ -87,6 +88,7 @@ async def assign_one(
         if workspace.routing == "round_robin":
             await ctx.store.set_assign_position(ws, agent_id)
         await ctx.live.conversation_updated(claimed)
+        await facts.changed(ctx.bus, {**claimed, "assignee_id": None}, claimed)
         return agent_id
     return None
 

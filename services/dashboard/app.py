@@ -29,6 +29,7 @@ from services.dashboard.views import deadletters as deadletter_views
 from services.dashboard.views import debugger as debugger_views
 from services.dashboard.views import mail as mail_views
 from services.dashboard.views import password as password_views
+from services.dashboard.views import webhooks as webhook_views
 from shared.settings import Settings
 from shared.web import DB, add_mongo, add_workspaces, create_base_app
 from shared.workspaces import DEFAULT_WORKSPACE_ID
@@ -69,14 +70,15 @@ def create_app(config: Settings) -> web.Application:
         notifications,
         presence,
     )
-    for views in (
-        *every_view,
+    others = (
         audit_views,
         deadletter_views,
         debugger_views,
         mail_views,
         password_views,
-    ):
+        webhook_views,
+    )
+    for views in (*every_view, *others):
         views.setup(app)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app

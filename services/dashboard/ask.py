@@ -18,7 +18,7 @@ from shared.web import BUS
 log = logging.getLogger("parley.dashboard")
 
 TIMEOUT = 3.0
-SERVICE_NAMES = {"chat": "Chat", "identity": "Identity", "mail": "Mail"}
+SERVICE_NAMES = {"chat": "Chat", "identity": "Identity", "mail": "Mail", "webhooks": "Webhooks"}
 
 
 async def ask(

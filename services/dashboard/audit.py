@@ -45,6 +45,12 @@ ACTIONS = {
     "key.rotated": "Rotated a key",
     "key.revoked": "Revoked a previous key",
     "settings.changed": "Changed settings",
+    "webhook.created": "Added a webhook",
+    "webhook.deleted": "Deleted a webhook",
+    "webhook.enabled": "Turned a webhook on or off",
+    "webhook.topics": "Changed a webhook's topics",
+    "webhook.rotate": "Rotated a webhook's secret",
+    "webhook.redeliver": "Redelivered a webhook",
     "origin.refused": "Refused an origin",
     "user_hash.refused": "Refused an unverified user_hash",
 }

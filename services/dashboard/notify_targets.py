@@ -1,6 +1,8 @@
 """`P.dashboard.agents.notify_targets`: who the mail service emails about a visitor
 message nobody read. The assigned agent, or every agent of the workspace when the
-conversation is unassigned; only active agents who left email notifications on."""
+conversation is unassigned; only active agents who left email notifications on.
+And `P.dashboard.agents.admins`: the active admins, whom the webhooks service emails
+about an endpoint it disabled."""
 
 from __future__ import annotations
 
@@ -40,7 +42,17 @@ def setup(app: web.Application) -> None:
             chosen = targets(agents, assignee if isinstance(assignee, str) else None)
             return {"agents": chosen}
 
+        async def admins(payload: Any) -> dict[str, Any]:
+            ws = payload.get("workspace_id") if isinstance(payload, dict) else None
+            if not isinstance(ws, str) or not ws:
+                raise PermanentError("workspace_id is required", code="invalid")
+            agents = await app[keys.STORE].agents(ws)
+            chosen = [a for a in agents if a.get("active", True) and a.get("role") == "admin"]
+            return {"agents": [_out(a) for a in chosen]}
+
         await bus.serve(bus.subjects.request("dashboard", "agents.notify_targets"), answer)
+        # the webhooks service emails these when it disables an endpoint
+        await bus.serve(bus.subjects.request("dashboard", "agents.admins"), admins)
         yield
 
     app.cleanup_ctx.append(serve_ctx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway import assets, ingest, profiles_api, sdk_compat, unsubscribe
+from services.gateway import assets, ingest, profiles_api, sdk_compat, unsubscribe, webhooks_api
 from services.gateway.continue_link import views as continue_link
 from services.gateway.visitor import ws as visitor_ws
 from shared.settings import Settings
@@ -23,6 +23,7 @@ def create_app(settings: Settings) -> web.Application:
     ingest.setup(app)
     sdk_compat.setup(app)
     profiles_api.setup(app)
+    webhooks_api.setup(app)
     visitor_ws.setup(app)
     unsubscribe.setup(app)
     continue_link.setup(app)

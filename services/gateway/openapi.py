@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from shared.schema import profiles, segment
+from shared.schema import profiles, segment, webhooks
 from shared.settings import Settings
 
 # routes the gateway serves outside the API: (method, path) as aiohttp names them
@@ -46,6 +46,10 @@ SCHEMAS = (
     profiles.ProfileList,
     profiles.EventList,
     profiles.ApiIndex,
+    webhooks.WebhookCreate,
+    webhooks.Webhook,
+    webhooks.WebhookList,
+    webhooks.WebhookDeleted,
 )
 REF = "#/components/schemas/{name}"
 
@@ -252,6 +256,70 @@ def _profile_paths() -> dict[str, Any]:
     }
 
 
+WEBHOOK_ID = {
+    "name": "webhook_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+}
+
+
+def _webhook_op(
+    operation_id: str, summary: str, ok: str, reply: type, **extra: Any
+) -> dict[str, Any]:
+    responses = {
+        ok: _json(_ref(reply), "Done"),
+        "401": _json(ERROR, "Unknown or missing secret key"),
+        "503": _json(ERROR, "The webhooks service did not answer"),
+    }
+    if "requestBody" in extra:
+        responses["400"] = _json(ERROR, "Malformed body, a refused URL, or too many webhooks")
+        responses["413"] = _json(ERROR, "The body is over 16 KB")
+    if "parameters" in extra:
+        responses["404"] = _json(ERROR, "No such webhook")
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": ["webhooks"],
+        "security": [{"secretKey": []}],
+        "responses": responses,
+        **extra,
+    }
+
+
+def _webhook_paths() -> dict[str, Any]:
+    body = {
+        "required": True,
+        "content": {"application/json": {"schema": _ref(webhooks.WebhookCreate)}},
+    }
+    return {
+        "/v1/webhooks": {
+            "post": _webhook_op(
+                "createWebhook",
+                "Register an endpoint; the answer holds its signing secret (whsec_...)",
+                "201",
+                webhooks.Webhook,
+                requestBody=body,
+            ),
+            "get": _webhook_op(
+                "listWebhooks", "The workspace's endpoints", "200", webhooks.WebhookList
+            ),
+        },
+        "/v1/webhooks/{webhook_id}": {
+            "get": _webhook_op(
+                "getWebhook", "One endpoint", "200", webhooks.Webhook, parameters=[WEBHOOK_ID]
+            ),
+            "delete": _webhook_op(
+                "deleteWebhook",
+                "Remove an endpoint and its delivery log",
+                "200",
+                webhooks.WebhookDeleted,
+                parameters=[WEBHOOK_ID],
+            ),
+        },
+    }
+
+
 def _about_paths() -> dict[str, Any]:
     return {
         "/v1/": {
@@ -296,14 +364,21 @@ def _components() -> dict[str, Any]:
 
 
 def document(settings: Settings) -> dict[str, Any]:
-    paths = {**_ingest_paths(), **_sdk_paths(), **_profile_paths(), **_about_paths()}
+    paths = {
+        **_ingest_paths(),
+        **_sdk_paths(),
+        **_profile_paths(),
+        **_webhook_paths(),
+        **_about_paths(),
+    }
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Parley gateway",
             "version": str(segment.API_VERSION),
-            "description": "Segment-compatible ingest and the profiles API. The widget's "
-            "socket is described in docs/widget-protocol.md.",
+            "description": "Segment-compatible ingest, the profiles API and webhook "
+            "endpoints (docs/webhooks.md). The widget's socket is described in "
+            "docs/widget-protocol.md.",
         },
         "servers": [{"url": settings.public_url, "description": "this deployment"}],
         "paths": dict(sorted(paths.items())),

@@ -1,5 +1,5 @@
 """The team's own mail (`P.mail.team.send`): invitations and password-reset links the
-dashboard asks for. Recorded in the outbox under the dashboard's key before the send,
+dashboard asks for, and the admins' notice of a disabled webhook (services/webhooks). Recorded in the outbox under the dashboard's key before the send,
 so a retried request sends nothing twice."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from shared.identifiers import normalize_email
 SUBJECTS = {
     "invitation": "You're invited to {workspace} on Parley",
     "password_reset": "Reset your Parley password",
+    "webhook_disabled": "A webhook of {workspace} on Parley was turned off",
 }
 MAX_LINK = 2000
 
@@ -27,7 +28,8 @@ def _checked(payload: dict[str, Any]) -> tuple[str, str, str, str]:
     to = normalize_email(payload.get("to"))
     if kind not in SUBJECTS or to is None:
         raise PermanentError(
-            "kind must be invitation or password_reset, to an address", code="invalid"
+            "kind must be invitation, password_reset or webhook_disabled, to an address",
+            code="invalid",
         )
     if not isinstance(key, str) or not 8 <= len(key) <= 128:
         raise PermanentError("key must be 8-128 characters", code="invalid")
@@ -48,6 +50,8 @@ def compose_team(ctx: MailContext, payload: dict[str, Any]) -> tuple[str, EmailM
         "link": link,
         "inviter": str(payload.get("inviter") or "An admin")[:200],
         "ttl_minutes": int(payload.get("ttl_minutes") or 60),
+        "url": str(payload.get("url") or "")[:MAX_LINK],  # webhook_disabled: the endpoint
+        "reason": str(payload.get("reason") or "")[:200],
     }
     subject = SUBJECTS[kind].format(workspace=workspace)
     values["subject"] = subject

@@ -25,7 +25,7 @@ from shared.workspaces import DEFAULT_WORKSPACE_ID, Workspace
 
 pytestmark = pytest.mark.slow
 
-SERVICES = ("identity", "chat", "mail", "gateway", "dashboard")
+SERVICES = ("identity", "chat", "mail", "webhooks", "gateway", "dashboard")
 
 
 def _get(url: str) -> int:
@@ -40,7 +40,7 @@ def _get(url: str) -> int:
 
 def _ports() -> dict[str, int]:
     ports = {name: free_port() for name in (*SERVICES, "nats", "mongo", "inbound_smtp")}
-    ports["metrics"] = free_run_of_ports(5)
+    ports["metrics"] = free_run_of_ports(6)
     return ports
 
 

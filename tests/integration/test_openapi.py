@@ -1,6 +1,6 @@
 """The gateway's OpenAPI document: valid, complete, and true of the real gateway's answers.
 
-Against a real gateway and identity service (on the real nats-server and SecantusDB):
+Against a real gateway, identity and webhooks service (on the real nats-server and SecantusDB):
 the document passes openapi-spec-validator, names every API route (and nothing that
 is not the API), real answers match their schemas, and schemathesis, with bounded
 deterministic examples for every operation, finds no 500 and no answer off its schema.
@@ -30,6 +30,7 @@ EXAMPLES = 25  # per operation: the whole run stays well under a minute
 @pytest.fixture
 async def stack(start_service: StartService, settings: Settings) -> Stack:
     gateway = await start_service("gateway")
+    await start_service("webhooks")  # answers /v1/webhooks
     return Stack(gateway, settings, [await start_service("identity")])
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"gateway", "identity", "chat", "mail", "dashboard"}
+SERVICES = {"gateway", "identity", "chat", "mail", "webhooks", "dashboard"}
 
 
 def _compose() -> dict:

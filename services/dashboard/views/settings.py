@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from services.dashboard import audit, hours, keys
+from services.dashboard.ask import ask
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import Conflict
+from shared.errors import BusError
 from shared.snippet import install_snippet
 from shared.web import SETTINGS, WORKSPACES
 from shared.workspaces import DEFAULT_GRACE_SECONDS, ROUTING_MODES, Workspace, new_keys
@@ -99,9 +101,20 @@ async def page(
             "saved": flash if flash in ("keys", "widget", "ingest", "routing", "canned") else None,
             "routing_labels": ROUTING_LABELS,
             "refused_origins": await request.app[keys.STORE].refused_origins(ws.id),
+            "webhooks_off": await webhooks_turned_off(request.app, ws.id),
         },
         status=status,
     )
+
+
+async def webhooks_turned_off(app: web.Application, ws: str) -> list[dict[str, Any]]:
+    """Endpoints the webhooks service turned off after failures: a banner on the page
+    (nothing when the service does not answer; its own page says so)."""
+    try:
+        found = await ask(app, "webhooks", "endpoints.list", {"workspace_id": ws}, timeout=1.0)
+    except BusError:
+        return []
+    return [w for w in found.get("webhooks", []) if w.get("disabled_reason")]
 
 
 async def settings_page(request: web.Request) -> web.Response:
