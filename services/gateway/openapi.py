@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from shared.schema import profiles, segment
+from shared.schema import history, profiles, segment
 from shared.settings import Settings
 
 # routes the gateway serves outside the API: (method, path) as aiohttp names them
@@ -46,6 +46,7 @@ SCHEMAS = (
     profiles.ProfileList,
     profiles.EventList,
     profiles.ApiIndex,
+    history.MergeHistory,
 )
 REF = "#/components/schemas/{name}"
 
@@ -192,6 +193,13 @@ def _profile_paths() -> dict[str, Any]:
                 _query("limit", "at most this many", LIMIT),
                 _query("before", "only events before this ISO-8601 time"),
             ],
+        ),
+        "/v1/profiles/{profile_id}/merges": _get(
+            "listProfileMerges",
+            "Why the profile is what it is: each merge that built it and each link refused "
+            "it, with the event, the rule and both sides as they were, newest first",
+            history.MergeHistory,
+            [PROFILE_ID],
         ),
     }
 

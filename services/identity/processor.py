@@ -172,6 +172,7 @@ class Processor:
                 verified=plan.change.email_trusted,
                 message_id=item.event.message_id,
                 scope=scope,
+                cause=plan.cause,
             )
         return Applied(ws, item.event.message_id, person_id, visitor_id)
 

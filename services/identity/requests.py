@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from services.identity.history import merge_history
 from services.identity.model import summary, summary_of
 from services.identity.profiles import event_view, full_profiles
 from services.identity.resolve import Resolver
@@ -44,6 +45,7 @@ class Requests:
             ("profile.search", self.search),
             ("profile.events", self.events),
             ("profile.summaries", self.summaries),
+            ("profile.merges", self.merges),
         ):
             await bus.serve(bus.subjects.request("identity", verb), handler)
 
@@ -138,6 +140,14 @@ class Requests:
         found = await self.store.events_page(ws, family, moment, p.page_size())
         events = [event_view(d) for d in found]
         return builtins(EventList(profile_id=person["_id"], events=events))
+
+    async def merges(self, payload: Any) -> Any:
+        """MergeHistory: how the profile came to be (a merged-away id: its survivor's)."""
+        p = _read(payload, rq.Merges)
+        person = await self._by_profile_id(self._workspace(p), p.profile_id)
+        if person is None:
+            raise PermanentError("no such profile", code="not_found")
+        return builtins(await merge_history(self.store, person))
 
     async def summaries(self, payload: Any) -> dict[str, Any]:
         """ProfileSummaries: each asked profile id and distinct id to a summary or null."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.identity.interpret import Plan
+from services.identity.interpret import Cause, Plan
 from services.identity.model import Change, absorb, apply_change, apply_visit, changed
 from services.identity.store import IdentityStore, StaleRead, derived_id
 from shared import clock
@@ -71,6 +71,22 @@ class EmailMatch:
     message_id: str | None
     identified: bool  # a member identified (verified) with it
     member_user_ids: frozenset[str]  # of every person holding it
+    cause: Cause | None = None
+
+
+def side(person: dict[str, Any]) -> dict[str, Any]:
+    """A person's state as a merge or conflict record keeps it: what it was before."""
+    return {
+        "id": person["_id"],
+        "stage": person["stage"],
+        "user_id": person["user_id"],
+        "emails": person["emails"][:10],
+    }
+
+
+def why(cause: Cause | None, rule: str, **more: Any) -> dict[str, Any]:
+    """The cause a record keeps: the event (when one caused it), the rule, the sides."""
+    return cause.doc(rule, **more) if cause else {"rule": rule, **more}
 
 
 class MergeRace(Exception):
@@ -291,14 +307,21 @@ class Resolver:
         user_id = other_person["user_id"]
         if plan.target_is_user and user_id and user_id != plan.target:
             did = await self.create_did(ws, plan.target, True, self._seen(plan))
+            newcomer = {"id": did["person_id"], "stage": "member", "user_id": plan.target}
             await self.store.record_conflict(
                 ws,
                 kind="account_switch",
+                persons=[other_person["_id"], did["person_id"]],
                 user_id=plan.target,
                 distinct_id=other,
                 existing_person=other_person["_id"],
                 existing_user_id=user_id,
                 message_id=plan.change.message_id,
+                cause=why(
+                    plan.cause,
+                    "account_switch",
+                    sides=[side(other_person), {**newcomer, "emails": []}],
+                ),
             )
             return Placed(did["person_id"], did["visitor_id"], did)
         did = await self._join(
@@ -331,12 +354,18 @@ class Resolver:
         if not plan.may_merge:
             return apart
         if await self._two_members(
-            ws, "different_user_ids", target_person, other_person, plan.change.message_id
+            ws,
+            "different_user_ids",
+            target_person,
+            other_person,
+            plan.change.message_id,
+            cause=plan.cause,
         ):
             return apart
         await self._link_alias(ws, plan, other)
+        rule = "alias" if plan.cause and plan.cause.type == "alias" else "identify"
         survivor = await self.merge(
-            ws, other_person["_id"], target_person["_id"], "identify", scope
+            ws, other_person["_id"], target_person["_id"], rule, scope, plan.cause
         )
         return Placed(survivor, other_did["visitor_id"], target_did)
 
@@ -347,10 +376,11 @@ class Resolver:
         a: dict[str, Any],
         b: dict[str, Any],
         message_id: str | None = None,
+        cause: Cause | None = None,
         **details: Any,
     ) -> bool:
         """Whether `a` and `b` hold different user ids (two members): then the refusal
-        to join them is recorded as a `kind` conflict."""
+        to join them is recorded as a `kind` conflict, with its cause and both sides."""
         users = sorted({a["user_id"], b["user_id"]} - {None})
         if len(users) < 2:
             return False
@@ -360,13 +390,27 @@ class Resolver:
             user_ids=users,
             persons=[a["_id"], b["_id"]],
             message_id=message_id,
+            cause=why(cause, kind, sides=[side(a), side(b)], **details),
             **details,
         )
         return True
 
     # --- merging ----------------------------------------------------------------------
-    async def merge(self, ws: str, a_id: str, b_id: str, reason: str, scope: Scope) -> str:
-        """Merge two persons; the older survives. Returns the survivor's id."""
+    async def merge(
+        self,
+        ws: str,
+        a_id: str,
+        b_id: str,
+        reason: str,
+        scope: Scope,
+        cause: Cause | None = None,
+        **more: Any,
+    ) -> str:
+        """Merge two persons; the older survives. Returns the survivor's id.
+
+        The cause (event, rule, both sides as they were) rides on the claim, the write
+        that freezes the merged person: no extra round trip, and a crashed merge's
+        finisher still knows it."""
         for _ in range(MAX_ATTEMPTS):
             a, b = await self.live(a_id, ws, scope), await self.live(b_id, ws, scope)
             if a["_id"] == b["_id"]:
@@ -380,12 +424,16 @@ class Resolver:
                         pass
                 continue
             survivor, merged = sorted((a, b), key=lambda p: (p["created_at"], p["_id"]))
-            claimed = await self.store.claim_merge(merged, survivor["_id"], reason, clock.now())
+            cause_doc = why(cause, reason, merged=side(merged), survivor=side(survivor), **more)
+            claimed = await self.store.claim_merge(
+                merged, survivor["_id"], reason, clock.now(), cause_doc
+            )
             scope.forget()
             if not claimed:
                 continue
             merged["merged_into"] = survivor["_id"]
             merged["merge_reason"] = reason
+            merged["merge_cause"] = cause_doc
             await self.finish_merge(merged, scope)
             return (await self.live(survivor["_id"], ws, scope))["_id"]
         raise MergeRace(f"could not merge {a_id} and {b_id}")
@@ -407,7 +455,9 @@ class Resolver:
             survivor = await self.live(merged["merged_into"], ws, scope)
             if mid in survivor["merged_from"]:
                 break
-            await self._two_members(ws, "merge_race_user_ids", survivor, merged)
+            await self._two_members(
+                ws, "merge_race_user_ids", survivor, merged, merge=merged.get("merge_cause")
+            )
             try:
                 await self._saved(absorb(survivor, merged), scope)
             except StaleRead:
@@ -418,7 +468,7 @@ class Resolver:
         sid = survivor["_id"]
         await self.store.repoint(ws, mid, sid)
         reason = merged.get("merge_reason") or "identify"
-        await self.store.record_merge(ws, mid, sid, reason, clock.now())
+        await self.store.record_merge(ws, mid, sid, reason, clock.now(), merged.get("merge_cause"))
         await self.on_merged(ws, sid, mid, reason)
         await self.store.merge_done(ws, mid, sid)
         scope.forget()
@@ -452,6 +502,7 @@ class Resolver:
         message_id: str | None = None,
         *,
         scope: Scope,
+        cause: Cause | None = None,
     ) -> str:
         """Merge profiles sharing `email`, by the rules; returns the person's id afterwards.
 
@@ -476,6 +527,7 @@ class Resolver:
             # the event identified a member with the email (not a lead that joins one below)
             identified=verified and bool(person["user_id"]),
             member_user_ids=frozenset(p["user_id"] for p in [person, *others] if p["user_id"]),
+            cause=cause,
         )
         for candidate in others:
             person = await self.live(person["_id"], ws, scope)
@@ -483,7 +535,9 @@ class Resolver:
             if candidate["_id"] == person["_id"]:
                 continue
             if await self._email_joins(match, person, candidate):
-                survivor = await self.merge(ws, person["_id"], candidate["_id"], "email", scope)
+                survivor = await self.merge(
+                    ws, person["_id"], candidate["_id"], "email", scope, cause, email=email
+                )
                 person = await self.live(survivor, ws, scope)
         return person["_id"]
 
@@ -500,6 +554,7 @@ class Resolver:
                     person,
                     candidate,
                     match.message_id,
+                    cause=match.cause,
                     email=match.email,
                 )
             return False  # two members never merge on an email alone
@@ -516,9 +571,16 @@ class Resolver:
             await self.store.record_conflict(
                 match.ws,
                 kind="email_matches_many_members",
+                persons=[lead["_id"], member["_id"]],
                 email=match.email,
                 person=lead["_id"],
                 message_id=match.message_id,
+                cause=why(
+                    match.cause,
+                    "email_matches_many_members",
+                    sides=[side(lead), side(member)],
+                    email=match.email,
+                ),
             )
             return False
         return True

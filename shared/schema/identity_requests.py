@@ -78,6 +78,10 @@ class Events(IdentityRequest):
         check_times(self, ("before",))
 
 
+class Merges(IdentityRequest):
+    profile_id: Text
+
+
 class Summaries(IdentityRequest):
     ids: Ids | None = None
     distinct_ids: Ids | None = None

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from services.dashboard import sidebar
+from services.dashboard import identity_view, sidebar
 from services.dashboard.ask import Notices
 from services.dashboard.auth import workspace_id
 from services.dashboard.render import render
@@ -71,11 +71,12 @@ async def profile_page(request: web.Request) -> web.Response:
     )
     events: dict[str, Any] = {"events": []}
     previous: dict[str, Any] = {"conversations": []}
+    history: dict[str, Any] = {}
     if profile:
         if profile.get("id") and profile["id"] != profile_id:
             # merged away: the survivor's page (not permanent: ids are not reused, but be safe)
             raise web.HTTPFound(f"/contacts/{quote(str(profile['id']), safe='')}")
-        events, previous = await asyncio.gather(
+        events, previous, history = await asyncio.gather(
             notices.ask(
                 "identity",
                 "profile.events",
@@ -90,6 +91,13 @@ async def profile_page(request: web.Request) -> web.Response:
                 {"conversations": []},
                 "conversations",
             ),
+            notices.ask(
+                "identity",
+                "profile.merges",
+                idq.Merges(workspace_id=ws, profile_id=profile_id),
+                {},
+                "merge history",
+            ),
         )
     side = {
         "profile": profile or {},
@@ -102,7 +110,12 @@ async def profile_page(request: web.Request) -> web.Response:
     return render(
         request,
         "profile.html",
-        {"active": "contacts", "side": side, "notices": notices.items},
+        {
+            "active": "contacts",
+            "side": side,
+            "timeline": identity_view.timeline(history),
+            "notices": notices.items,
+        },
     )
 
 

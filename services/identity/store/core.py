@@ -65,7 +65,10 @@ INDEXES = {
         IndexModel([("workspace_id", ASCENDING), ("merged_id", ASCENDING)], unique=True),
         IndexModel([("workspace_id", ASCENDING), ("survivor_id", ASCENDING)]),
     ],
-    "conflicts": [IndexModel([("workspace_id", ASCENDING), ("at", DESCENDING)])],
+    "conflicts": [
+        IndexModel([("workspace_id", ASCENDING), ("at", DESCENDING)]),
+        IndexModel([("workspace_id", ASCENDING), ("persons", ASCENDING)]),
+    ],
 }
 
 # indexes earlier versions made that no query reads (each cost every write of its
