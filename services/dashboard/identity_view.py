@@ -17,6 +17,7 @@ REFUSALS = {
     "merge_race_user_ids": "a concurrent merge would have joined two user ids",
 }
 MAX_ENTRIES = 100
+MAX_TRAITS_SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -130,3 +131,22 @@ def timeline(history: dict[str, Any] | None) -> list[Entry]:
     entries = merges + refusals
     entries.sort(key=lambda e: e.at or "", reverse=True)
     return entries[:MAX_ENTRIES]
+
+
+@dataclass(frozen=True)
+class TraitRow:
+    """A trait with its value now and its recent values (the page opens them on click)."""
+
+    name: str
+    value: Any
+    history: list[dict[str, Any]]
+
+
+def trait_rows(profile: dict[str, Any] | None, answer: dict[str, Any] | None) -> list[TraitRow]:
+    traits = _dict((profile or {}).get("traits"))
+    stored = _dict(_dict(answer).get("traits"))
+    rows = []
+    for name in sorted(set(traits) | set(stored))[:MAX_TRAITS_SHOWN]:
+        values = [v for v in stored.get(name) or [] if isinstance(v, dict)]
+        rows.append(TraitRow(str(name), traits.get(name), values))
+    return rows

@@ -47,6 +47,7 @@ SCHEMAS = (
     profiles.EventList,
     profiles.ApiIndex,
     history.MergeHistory,
+    history.TraitHistory,
 )
 REF = "#/components/schemas/{name}"
 
@@ -200,6 +201,13 @@ def _profile_paths() -> dict[str, Any]:
             "it, with the event, the rule and both sides as they were, newest first",
             history.MergeHistory,
             [PROFILE_ID],
+        ),
+        "/v1/profiles/{profile_id}/traits/{name}/history": _get(
+            "getTraitHistory",
+            "A trait's recent values (at most 10: value, event time, message id, source), "
+            "newest first; none for a trait never set",
+            history.TraitHistory,
+            [PROFILE_ID, {**PROFILE_ID, "name": "name"}],
         ),
     }
 

@@ -1,12 +1,22 @@
-"""A profile's merges and refused links as the API shows them, from the stored records."""
+"""A profile's merges, refused links and traits' history as the API shows them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from services.identity import trait_history
+from services.identity.model import clean_key
 from services.identity.store import IdentityStore
-from shared.schema.history import Cause, Merge, MergeHistory, Refusal, Side
+from shared.schema.history import (
+    Cause,
+    Merge,
+    MergeHistory,
+    Refusal,
+    Side,
+    TraitHistory,
+    TraitValue,
+)
 
 MAX_SHOWN = 200
 
@@ -68,4 +78,19 @@ async def merge_history(store: IdentityStore, person: dict[str, Any]) -> MergeHi
         profile_id=person["_id"],
         merges=[merge_view(d) for d in merges],
         refusals=[refusal_view(d) for d in refusals],
+    )
+
+
+def traits_history(person: dict[str, Any], name: str | None) -> TraitHistory:
+    """One trait's recent values (none if it never had any), or every trait's."""
+    stored = person.get("trait_history") or {}
+    if name is not None:
+        key = clean_key(name) or name
+        stored = {key: stored.get(key, [])}
+    return TraitHistory(
+        profile_id=person["_id"],
+        traits={
+            k: [TraitValue(**v) for v in trait_history.view(entries)]
+            for k, entries in sorted(stored.items())
+        },
     )

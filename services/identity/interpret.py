@@ -116,7 +116,7 @@ def plan_for(ev: IngestEvent, geoip: GeoIP, own_hosts: set[str]) -> Plan:
         )
     if other == target:
         other = None
-    change = Change(at=at, message_id=ev.message_id, user_id=user_id)
+    change = Change(at=at, message_id=ev.message_id, user_id=user_id, source=ev.source)
     if ev.kind == "alias":
         change.user_id = ev.user_id
     if ev.kind == "identify":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from services.identity.history import merge_history
+from services.identity.history import merge_history, traits_history
 from services.identity.model import summary, summary_of
 from services.identity.profiles import event_view, full_profiles
 from services.identity.resolve import Resolver
@@ -46,6 +46,7 @@ class Requests:
             ("profile.events", self.events),
             ("profile.summaries", self.summaries),
             ("profile.merges", self.merges),
+            ("profile.trait_history", self.trait_history),
         ):
             await bus.serve(bus.subjects.request("identity", verb), handler)
 
@@ -148,6 +149,14 @@ class Requests:
         if person is None:
             raise PermanentError("no such profile", code="not_found")
         return builtins(await merge_history(self.store, person))
+
+    async def trait_history(self, payload: Any) -> Any:
+        """TraitHistory: a trait's recent values (or every trait's), newest first."""
+        p = _read(payload, rq.TraitHistory)
+        person = await self._by_profile_id(self._workspace(p), p.profile_id)
+        if person is None:
+            raise PermanentError("no such profile", code="not_found")
+        return builtins(traits_history(person, p.name))
 
     async def summaries(self, payload: Any) -> dict[str, Any]:
         """ProfileSummaries: each asked profile id and distinct id to a summary or null."""

@@ -1,5 +1,5 @@
 """Why a profile is what it is: identity's replies to `profile.merges` (its merges and the
-links it refused, each with its cause) and `profile.trait_history`, v1.
+links it refused, each with its cause) and `profile.trait_history` (traits' recent values), v1.
 
 The profiles API passes them through (`GET /v1/profiles/{id}/merges`, `.../traits/{name}/
 history`) and documents them from these Structs; the dashboard's profile page draws them.
@@ -7,7 +7,7 @@ history`) and documents them from these Structs; the dashboard's profile page dr
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
@@ -68,3 +68,20 @@ class MergeHistory(msgspec.Struct):
     profile_id: str
     merges: list[Merge]
     refusals: list[Refusal]
+
+
+class TraitValue(msgspec.Struct):
+    """One write of a trait: its value, the event's time, message id and source."""
+
+    at: Time
+    message_id: str
+    mode: Annotated[str, Meta(description="set, set_once or unset (value null)")]
+    source: Text
+    value: Any
+
+
+class TraitHistory(msgspec.Struct):
+    """Each asked trait's recent values (at most 10), newest first by event time."""
+
+    profile_id: str
+    traits: dict[str, list[TraitValue]]

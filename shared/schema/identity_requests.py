@@ -82,6 +82,11 @@ class Merges(IdentityRequest):
     profile_id: Text
 
 
+class TraitHistory(IdentityRequest):
+    profile_id: Text
+    name: Text | None = None  # one trait; absent: every trait with a history
+
+
 class Summaries(IdentityRequest):
     ids: Ids | None = None
     distinct_ids: Ids | None = None

@@ -72,11 +72,12 @@ async def profile_page(request: web.Request) -> web.Response:
     events: dict[str, Any] = {"events": []}
     previous: dict[str, Any] = {"conversations": []}
     history: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
     if profile:
         if profile.get("id") and profile["id"] != profile_id:
             # merged away: the survivor's page (not permanent: ids are not reused, but be safe)
             raise web.HTTPFound(f"/contacts/{quote(str(profile['id']), safe='')}")
-        events, previous, history = await asyncio.gather(
+        events, previous, history, traits = await asyncio.gather(
             notices.ask(
                 "identity",
                 "profile.events",
@@ -98,6 +99,13 @@ async def profile_page(request: web.Request) -> web.Response:
                 {},
                 "merge history",
             ),
+            notices.ask(
+                "identity",
+                "profile.trait_history",
+                idq.TraitHistory(workspace_id=ws, profile_id=profile_id),
+                {},
+                "trait history",
+            ),
         )
     side = {
         "profile": profile or {},
@@ -114,6 +122,7 @@ async def profile_page(request: web.Request) -> web.Response:
             "active": "contacts",
             "side": side,
             "timeline": identity_view.timeline(history),
+            "trait_history": identity_view.trait_rows(profile, traits),
             "notices": notices.items,
         },
     )
