@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from services.dashboard import identity_view, sidebar
+from services.dashboard import identity_graph, identity_view, sidebar
 from services.dashboard.ask import Notices
 from services.dashboard.auth import workspace_id
 from services.dashboard.render import render
@@ -122,6 +122,7 @@ async def profile_page(request: web.Request) -> web.Response:
             "active": "contacts",
             "side": side,
             "timeline": identity_view.timeline(history),
+            "graph": identity_graph.graph(profile, history),
             "trait_history": identity_view.trait_rows(profile, traits),
             "notices": notices.items,
         },
