@@ -15,6 +15,8 @@ REFUSALS = {
     "account_switch": "the device already belongs to another user id (a shared browser)",
     "email_matches_many_members": "the email is held by more than one member",
     "merge_race_user_ids": "a concurrent merge would have joined two user ids",
+    "too_many_distinct_ids": "together they would hold more distinct ids than the limit: "
+    "held for a review",
 }
 MAX_ENTRIES = 100
 MAX_TRAITS_SHOWN = 100
@@ -102,7 +104,7 @@ def _merge(doc: dict[str, Any]) -> Entry:
     )
 
 
-def _refusal(doc: dict[str, Any], profile_id: str) -> Entry:
+def refusal_entry(doc: dict[str, Any], profile_id: str = "") -> Entry:
     cause = _dict(doc.get("cause"))
     kind = str(doc.get("kind") or "conflict")
     others = [p for p in doc.get("persons") or [] if isinstance(p, str) and p != profile_id]
@@ -126,7 +128,7 @@ def timeline(history: dict[str, Any] | None) -> list[Entry]:
     profile_id = str(history.get("profile_id") or "")
     merges = [_merge(d) for d in history.get("merges") or [] if isinstance(d, dict)]
     refusals = [
-        _refusal(d, profile_id) for d in history.get("refusals") or [] if isinstance(d, dict)
+        refusal_entry(d, profile_id) for d in history.get("refusals") or [] if isinstance(d, dict)
     ]
     entries = merges + refusals
     entries.sort(key=lambda e: e.at or "", reverse=True)

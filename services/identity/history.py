@@ -66,6 +66,8 @@ def refusal_view(doc: dict[str, Any]) -> Refusal:
         persons=[p for p in doc.get("persons") or [] if isinstance(p, str)],
         cause=_cause(cause, str(doc.get("kind") or "conflict")),
         sides=sides,
+        attempts=doc.get("attempts"),
+        distinct_ids=doc.get("distinct_ids"),
     )
 
 

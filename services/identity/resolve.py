@@ -94,9 +94,11 @@ class MergeRace(Exception):
 
 
 class Resolver:
-    def __init__(self, store: IdentityStore, on_merged: MergedCallback) -> None:
+    def __init__(self, store: IdentityStore, on_merged: MergedCallback, max_ids: int = 500) -> None:
         self.store = store
         self.on_merged = on_merged
+        # a merge that would give a person more distinct ids is held for a review
+        self.max_ids = max_ids
         # persons changed outside any event (a request that finished a crashed merge):
         # the processor announces them with its next batch (take_unannounced)
         self._unannounced: set[tuple[str, str]] = set()
@@ -362,11 +364,13 @@ class Resolver:
             cause=plan.cause,
         ):
             return apart
-        await self._link_alias(ws, plan, other)
         rule = "alias" if plan.cause and plan.cause.type == "alias" else "identify"
         survivor = await self.merge(
             ws, other_person["_id"], target_person["_id"], rule, scope, plan.cause
         )
+        if survivor is None:  # held for a review: the event stays on the target's person
+            return apart
+        await self._link_alias(ws, plan, other)
         return Placed(survivor, other_did["visitor_id"], target_did)
 
     async def _two_members(
@@ -405,8 +409,10 @@ class Resolver:
         scope: Scope,
         cause: Cause | None = None,
         **more: Any,
-    ) -> str:
-        """Merge two persons; the older survives. Returns the survivor's id.
+    ) -> str | None:
+        """Merge two persons; the older survives. Returns the survivor's id, or None when
+        the merge would give one person more than `max_ids` distinct ids: then it is held
+        for a review (a `too_many_distinct_ids` record) and the two stay apart.
 
         The cause (event, rule, both sides as they were) rides on the claim, the write
         that freezes the merged person: no extra round trip, and a crashed merge's
@@ -425,6 +431,8 @@ class Resolver:
                 continue
             survivor, merged = sorted((a, b), key=lambda p: (p["created_at"], p["_id"]))
             cause_doc = why(cause, reason, merged=side(merged), survivor=side(survivor), **more)
+            if await self._too_big(ws, survivor, merged, cause_doc):
+                return None
             claimed = await self.store.claim_merge(
                 merged, survivor["_id"], reason, clock.now(), cause_doc
             )
@@ -437,6 +445,19 @@ class Resolver:
             await self.finish_merge(merged, scope)
             return (await self.live(survivor["_id"], ws, scope))["_id"]
         raise MergeRace(f"could not merge {a_id} and {b_id}")
+
+    async def _too_big(
+        self, ws: str, survivor: dict[str, Any], merged: dict[str, Any], cause: dict[str, Any]
+    ) -> bool:
+        """Whether the two hold more than `max_ids` distinct ids together (one bounded count,
+        on merges only); if so the merge is recorded for a review instead."""
+        persons = [survivor["_id"], merged["_id"]]
+        held = await self.store.count_dids(ws, persons, self.max_ids + 1)
+        if held <= self.max_ids:
+            return False
+        cause = {**cause, "sides": [cause["survivor"], cause["merged"]], "limit": self.max_ids}
+        await self.store.hold_for_review(ws, persons, cause, held)
+        return True
 
     async def finish_merge(self, merged: dict[str, Any], scope: Scope) -> None:
         """Idempotent second half of a merge: absorb, re-point, record, publish, unmark."""
@@ -538,7 +559,8 @@ class Resolver:
                 survivor = await self.merge(
                     ws, person["_id"], candidate["_id"], "email", scope, cause, email=email
                 )
-                person = await self.live(survivor, ws, scope)
+                if survivor is not None:
+                    person = await self.live(survivor, ws, scope)
         return person["_id"]
 
     async def _email_joins(

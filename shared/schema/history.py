@@ -60,6 +60,15 @@ class Refusal(msgspec.Struct):
     persons: list[str]
     cause: Cause
     sides: list[Side] = []
+    attempts: int | None = None  # a held merge: how often the pair came back
+    distinct_ids: int | None = None  # a held merge: the ids the two hold together
+
+
+class ReviewList(msgspec.Struct):
+    """Merges held back by the distinct-id limit, waiting for a person to look."""
+
+    limit: int
+    reviews: list[Refusal]
 
 
 class MergeHistory(msgspec.Struct):

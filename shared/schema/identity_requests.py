@@ -87,6 +87,10 @@ class TraitHistory(IdentityRequest):
     name: Text | None = None  # one trait; absent: every trait with a history
 
 
+class Reviews(IdentityRequest):
+    limit: Limit | None = None
+
+
 class Summaries(IdentityRequest):
     ids: Ids | None = None
     distinct_ids: Ids | None = None

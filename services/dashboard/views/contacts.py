@@ -129,6 +129,30 @@ async def profile_page(request: web.Request) -> web.Response:
     )
 
 
+async def merge_reviews(request: web.Request) -> web.Response:
+    """Merges the distinct-id limit held back (docs/identity.md, "Limits")."""
+    notices = Notices(request.app)
+    found = await notices.ask(
+        "identity",
+        "profile.merge_reviews",
+        idq.Reviews(workspace_id=workspace_id(request), limit=100),
+        {"reviews": [], "limit": None},
+        "merges to review",
+    )
+    reviews = [r for r in found.get("reviews") or [] if isinstance(r, dict)]
+    return render(
+        request,
+        "merge_reviews.html",
+        {
+            "active": "contacts",
+            "limit": found.get("limit"),
+            "reviews": [(identity_view.refusal_entry(r), r) for r in reviews],
+            "notices": notices.items,
+        },
+    )
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/contacts", contacts)
+    app.router.add_get("/merge-reviews", merge_reviews)
     app.router.add_get("/contacts/{profile_id}", profile_page)
