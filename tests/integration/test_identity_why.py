@@ -6,13 +6,19 @@ gateway and dashboard."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from services.identity.app import create_app as identity_app
+from shared import clock
 from shared.bus import Bus
+from shared.settings import Settings
+from shared.web import DB
 from tests.integration.dashboard_support import signed_in_client
 from tests.integration.identity_support import Stack, drained, event, publish
+from tests.support import eventually
 
 WS = "default"
 
@@ -191,3 +197,43 @@ async def test_the_profile_page_shows_the_timeline(
     assert "because an identify from the API (trusted, message " + second.message_id in sentence
     assert f"named user id {user} and anonymous id {a2}" in sentence
     assert "rule: identify" in sentence
+
+
+async def test_a_merge_finished_after_a_crash_keeps_the_cause_of_its_claim(
+    aiohttp_server, settings: Settings, bus: Bus
+) -> None:
+    """The cause rides on the claim: the sweep that finishes a crashed merge records it."""
+    identity = await aiohttp_server(identity_app(settings, pending_every=0.2))
+    db = identity.app[DB]
+    d1, d2 = uid("d"), uid("d")
+    await settle(
+        bus,
+        event(WS, "page", anonymous_id=d1, source="widget", trusted=False),
+        event(WS, "page", anonymous_id=d2, source="widget", trusted=False),
+    )
+    persons = []
+    for did in (d1, d2):
+        record = await db.distinct_ids.find_one({"workspace_id": WS, "distinct_id": did})
+        persons.append(await db.persons.find_one({"_id": record["person_id"]}))
+    older, newer = sorted(persons, key=lambda p: (p["created_at"], p["_id"]))
+    cause = {"rule": "identify", "message_id": "m-crashed", "type": "identify"}
+    await db.persons.update_one(  # a worker claimed it a minute ago, then crashed
+        {"_id": newer["_id"]},
+        {
+            "$set": {
+                "merged_into": older["_id"],
+                "merge_pending": True,
+                "merged_at": clock.now() - timedelta(minutes=1),
+                "merge_reason": "identify",
+                "merge_cause": cause,
+            },
+            "$inc": {"version": 1},
+        },
+    )
+
+    async def recorded() -> bool:
+        return await db.merges.find_one({"workspace_id": WS, "merged_id": newer["_id"]}) is not None
+
+    await eventually(recorded, timeout=10)
+    merge = await db.merges.find_one({"workspace_id": WS, "merged_id": newer["_id"]})
+    assert merge["cause"] == cause and merge["survivor_id"] == older["_id"]
