@@ -260,6 +260,8 @@ class Settings:
     mongo_dialect: str = "auto"
     # the default workspace's ingest limit (events/s, burst twice that); others set theirs
     ingest_rate_per_second: int = DEFAULT_INGEST_RATE
+    # a merge that would give one person more distinct ids waits for a review instead
+    max_distinct_ids_per_person: int = 500
     mail: MailSettings = field(default_factory=lambda: MailSettings())
     webhooks: WebhookSettings = field(default_factory=lambda: WebhookSettings())
 
@@ -312,6 +314,7 @@ class Settings:
             audit_retention_days=_positive(env, "PARLEY_AUDIT_RETENTION_DAYS", 90),
             mongo_dialect=_dialect(env),
             ingest_rate_per_second=_positive(env, "PARLEY_INGEST_RATE", DEFAULT_INGEST_RATE),
+            max_distinct_ids_per_person=_positive(env, "PARLEY_MAX_DISTINCT_IDS_PER_PERSON", 500),
             mail=MailSettings.from_env(env),
             webhooks=WebhookSettings.from_env(env),
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from shared.schema import profiles, segment, webhooks
+from shared.schema import history, profiles, segment, webhooks
 from shared.settings import Settings
 
 # routes the gateway serves outside the API: (method, path) as aiohttp names them
@@ -50,6 +50,8 @@ SCHEMAS = (
     webhooks.Webhook,
     webhooks.WebhookList,
     webhooks.WebhookDeleted,
+    history.MergeHistory,
+    history.TraitHistory,
 )
 REF = "#/components/schemas/{name}"
 
@@ -252,6 +254,20 @@ def _profile_paths() -> dict[str, Any]:
                 _query("limit", "at most this many", LIMIT),
                 _query("before", "only events before this ISO-8601 time"),
             ],
+        ),
+        "/v1/profiles/{profile_id}/merges": _get(
+            "listProfileMerges",
+            "Why the profile is what it is: each merge that built it and each link refused "
+            "it, with the event, the rule and both sides as they were, newest first",
+            history.MergeHistory,
+            [PROFILE_ID],
+        ),
+        "/v1/profiles/{profile_id}/traits/{name}/history": _get(
+            "getTraitHistory",
+            "A trait's recent values (at most 10: value, event time, message id, source), "
+            "newest first; none for a trait never set",
+            history.TraitHistory,
+            [PROFILE_ID, {**PROFILE_ID, "name": "name"}],
         ),
     }
 

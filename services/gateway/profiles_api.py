@@ -4,6 +4,8 @@ GET /v1/profiles?user_id=… | ?email=… | ?distinct_id=…   -> {"profiles": [
 GET /v1/profiles?q=…&stage=…&cursor=…&limit=…           -> {"profiles", "next_cursor"}
 GET /v1/profiles/{id}                                    -> the profile (merged id: survivor)
 GET /v1/profiles/{id}/events?limit=&before=              -> {"events": [...]} newest first
+GET /v1/profiles/{id}/merges                             -> its merges and refused links, why
+GET /v1/profiles/{id}/traits/{name}/history              -> the trait's recent values
 GET /v1/openapi.json                                     -> this whole HTTP API described
 """
 
@@ -88,6 +90,20 @@ async def profile_events(request: web.Request, ws: str) -> Any:
     return await _ask(request, "profile.events", payload)
 
 
+async def profile_merges(request: web.Request, ws: str) -> Any:
+    profile_id = request.match_info["profile_id"][:MAX_PARAM]
+    return await _ask(request, "profile.merges", {"workspace_id": ws, "profile_id": profile_id})
+
+
+async def trait_history(request: web.Request, ws: str) -> Any:
+    payload = {
+        "workspace_id": ws,
+        "profile_id": request.match_info["profile_id"][:MAX_PARAM],
+        "name": request.match_info["name"][:MAX_PARAM],
+    }
+    return await _ask(request, "profile.trait_history", payload)
+
+
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi.document(request.app[SETTINGS]))
 
@@ -110,5 +126,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/v1/profiles", _guarded(list_profiles))
     app.router.add_get("/v1/profiles/{profile_id}", _guarded(get_profile))
     app.router.add_get("/v1/profiles/{profile_id}/events", _guarded(profile_events))
+    app.router.add_get("/v1/profiles/{profile_id}/merges", _guarded(profile_merges))
+    app.router.add_get("/v1/profiles/{profile_id}/traits/{name}/history", _guarded(trait_history))
     app.router.add_get("/v1/openapi.json", openapi_json)
     app.router.add_get("/v1/", api_index)

@@ -68,7 +68,9 @@ async def _identity_ctx(app: web.Application, pending_every: float):
     store = IdentityStore(app[DB], app[DIALECT])
     await store.drop_unused_indexes()
     geoip = GeoIP(app[SETTINGS].geoip_db)
-    processor = Processor(store, bus, app[WORKSPACES], geoip)
+    processor = Processor(
+        store, bus, app[WORKSPACES], geoip, app[SETTINGS].max_distinct_ids_per_person
+    )
     app[PROCESSOR] = processor
     await Requests(store, processor.resolver, app[WORKSPACES]).serve(bus)
     await processor.finish_pending()

@@ -28,6 +28,31 @@ LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class Cause:
+    """The event behind a merge or a refused link, as its record names it (docs/identity.md,
+    "Why two profiles became one")."""
+
+    message_id: str
+    type: str  # identify, alias, email, ...
+    source: str  # api, widget, chat (email given in a chat)
+    trusted: bool
+    user_id: str | None  # the user id it named (trusted events only)
+    anonymous_id: str | None  # the other id it named (anonymous id; alias: previous id)
+
+    def doc(self, rule: str, **more: Any) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "type": self.type,
+            "source": self.source,
+            "trusted": self.trusted,
+            "user_id": self.user_id,
+            "anonymous_id": self.anonymous_id,
+            "rule": rule,
+            **more,
+        }
+
+
 @dataclass
 class Plan:
     target: str  # the id the event is made under: its person gets the event
@@ -38,6 +63,7 @@ class Plan:
     change: Change
     visit: Visit
     label: str | None
+    cause: Cause | None = None
 
 
 def event_time(ev: IngestEvent) -> str:
@@ -90,7 +116,7 @@ def plan_for(ev: IngestEvent, geoip: GeoIP, own_hosts: set[str]) -> Plan:
         )
     if other == target:
         other = None
-    change = Change(at=at, message_id=ev.message_id, user_id=user_id)
+    change = Change(at=at, message_id=ev.message_id, user_id=user_id, source=ev.source)
     if ev.kind == "alias":
         change.user_id = ev.user_id
     if ev.kind == "identify":
@@ -121,6 +147,14 @@ def plan_for(ev: IngestEvent, geoip: GeoIP, own_hosts: set[str]) -> Plan:
         change=change,
         visit=_visit(ev, at, geoip, own_hosts),
         label=(ev.event if ev.kind == "track" else (ev.event or LABELS.get(ev.kind))),
+        cause=Cause(
+            message_id=ev.message_id,
+            type=ev.kind,
+            source=ev.source,
+            trusted=ev.trusted,
+            user_id=ev.user_id if ev.trusted else None,
+            anonymous_id=other if ev.kind == "alias" else anonymous_id,
+        ),
     )
 
 

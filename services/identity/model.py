@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.identity import trait_history
 from shared.schema import builtins
 from shared.schema.profiles import ProfileSummary
 
@@ -53,6 +54,7 @@ class Change:
     user_id: str | None = None
     email: str | None = None
     email_trusted: bool = False
+    source: str | None = None  # api, widget, chat: for the traits' history
     active: bool = True  # counts for first/last seen and engagement
 
 
@@ -85,6 +87,7 @@ def new_person(person_id: str, workspace_id: str, created_at: datetime) -> dict[
         "gender": None,
         "traits": {},
         "trait_meta": {},
+        "trait_history": {},
         "first_seen": None,
         "last_seen": None,
         "active_days": [],
@@ -191,19 +194,29 @@ def _derive(person: dict[str, Any]) -> None:
     person["search"] = sorted(set(keys))[:MAX_SEARCH_KEYS]
 
 
+def _remember(person: dict[str, Any], key: str, mode: str, value: Any, change: Change) -> None:
+    if key in person["trait_meta"]:  # a trait past MAX_TRAITS is neither kept nor recalled
+        new = trait_history.entry(change.at, change.message_id, mode, change.source, value)
+        trait_history.record(person, key, new)
+
+
 def apply_change(person: dict[str, Any], change: Change) -> dict[str, Any]:
     """A new person document with `change` applied (the input is left untouched)."""
     out = copy.deepcopy(person)
     set_meta: Meta = [SET, change.at, change.message_id]
     for key, value in change.set.items():
         _write_trait(out, key, value, set_meta)
+        _remember(out, key, "set", value, change)
     for key in change.unset:
         _write_trait(out, key, None, set_meta)
+        _remember(out, key, "unset", None, change)
     once_meta: Meta = [ONCE, change.at, change.message_id]
     for key, value in change.set_once.items():
         _write_trait(out, key, value, once_meta)
+        _remember(out, key, "set_once", value, change)
     if change.email:
         _write_trait(out, "email", change.email, set_meta)
+        _remember(out, "email", "set", change.email, change)
         if change.email not in out["emails"]:
             out["emails"] = sorted({*out["emails"], change.email})
         if change.email_trusted and change.email not in out["trusted_emails"]:
@@ -226,6 +239,7 @@ def absorb(survivor: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(survivor)
     for key, meta in merged["trait_meta"].items():
         _write_trait(out, key, merged["traits"].get(key), list(meta))
+    trait_history.union(out, merged)
     out["emails"] = sorted({*out["emails"], *merged["emails"]})
     out["trusted_emails"] = sorted({*out["trusted_emails"], *merged["trusted_emails"]})
     if not out["user_id"]:

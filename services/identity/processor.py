@@ -71,12 +71,19 @@ class Route:
 
 
 class Processor:
-    def __init__(self, store: IdentityStore, bus: Bus, workspaces: Any, geoip: GeoIP) -> None:
+    def __init__(
+        self,
+        store: IdentityStore,
+        bus: Bus,
+        workspaces: Any,
+        geoip: GeoIP,
+        max_ids: int = 500,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.workspaces = workspaces
         self.geoip = geoip
-        self.resolver = Resolver(store, self._announce_merge)
+        self.resolver = Resolver(store, self._announce_merge, max_ids)
         self.applied = 0  # events this worker applied (tests and benchmarks read it)
 
     # --- validation (PermanentError: dead letter) -------------------------------------
@@ -172,6 +179,7 @@ class Processor:
                 verified=plan.change.email_trusted,
                 message_id=item.event.message_id,
                 scope=scope,
+                cause=plan.cause,
             )
         return Applied(ws, item.event.message_id, person_id, visitor_id)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from services.identity.history import merge_history, refusal_view, traits_history
 from services.identity.model import summary, summary_of
 from services.identity.profiles import event_view, full_profiles
 from services.identity.resolve import Resolver
@@ -19,6 +20,7 @@ from shared.events import parse_time
 from shared.identifiers import normalize_email
 from shared.schema import builtins
 from shared.schema import identity_requests as rq
+from shared.schema.history import ReviewList
 from shared.schema.profiles import EventList, ProfileList, ProfileSummaries, ProfileSummary
 from shared.schema.requests import read_request
 
@@ -44,6 +46,9 @@ class Requests:
             ("profile.search", self.search),
             ("profile.events", self.events),
             ("profile.summaries", self.summaries),
+            ("profile.merges", self.merges),
+            ("profile.trait_history", self.trait_history),
+            ("profile.merge_reviews", self.merge_reviews),
         ):
             await bus.serve(bus.subjects.request("identity", verb), handler)
 
@@ -138,6 +143,29 @@ class Requests:
         found = await self.store.events_page(ws, family, moment, p.page_size())
         events = [event_view(d) for d in found]
         return builtins(EventList(profile_id=person["_id"], events=events))
+
+    async def merges(self, payload: Any) -> Any:
+        """MergeHistory: how the profile came to be (a merged-away id: its survivor's)."""
+        p = _read(payload, rq.Merges)
+        person = await self._by_profile_id(self._workspace(p), p.profile_id)
+        if person is None:
+            raise PermanentError("no such profile", code="not_found")
+        return builtins(await merge_history(self.store, person))
+
+    async def trait_history(self, payload: Any) -> Any:
+        """TraitHistory: a trait's recent values (or every trait's), newest first."""
+        p = _read(payload, rq.TraitHistory)
+        person = await self._by_profile_id(self._workspace(p), p.profile_id)
+        if person is None:
+            raise PermanentError("no such profile", code="not_found")
+        return builtins(traits_history(person, p.name))
+
+    async def merge_reviews(self, payload: Any) -> Any:
+        """ReviewList: merges the distinct-id limit held back, newest first."""
+        p = _read(payload, rq.Reviews)
+        found = await self.store.reviews(self._workspace(p), p.page_size())
+        limit = self.resolver.max_ids
+        return builtins(ReviewList(limit=limit, reviews=[refusal_view(d) for d in found]))
 
     async def summaries(self, payload: Any) -> dict[str, Any]:
         """ProfileSummaries: each asked profile id and distinct id to a summary or null."""

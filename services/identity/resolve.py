@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.identity.interpret import Plan
+from services.identity.interpret import Cause, Plan
 from services.identity.model import Change, absorb, apply_change, apply_visit, changed
 from services.identity.store import IdentityStore, StaleRead, derived_id
 from shared import clock
@@ -71,6 +71,22 @@ class EmailMatch:
     message_id: str | None
     identified: bool  # a member identified (verified) with it
     member_user_ids: frozenset[str]  # of every person holding it
+    cause: Cause | None = None
+
+
+def side(person: dict[str, Any]) -> dict[str, Any]:
+    """A person's state as a merge or conflict record keeps it: what it was before."""
+    return {
+        "id": person["_id"],
+        "stage": person["stage"],
+        "user_id": person["user_id"],
+        "emails": person["emails"][:10],
+    }
+
+
+def why(cause: Cause | None, rule: str, **more: Any) -> dict[str, Any]:
+    """The cause a record keeps: the event (when one caused it), the rule, the sides."""
+    return cause.doc(rule, **more) if cause else {"rule": rule, **more}
 
 
 class MergeRace(Exception):
@@ -78,9 +94,11 @@ class MergeRace(Exception):
 
 
 class Resolver:
-    def __init__(self, store: IdentityStore, on_merged: MergedCallback) -> None:
+    def __init__(self, store: IdentityStore, on_merged: MergedCallback, max_ids: int = 500) -> None:
         self.store = store
         self.on_merged = on_merged
+        # a merge that would give a person more distinct ids is held for a review
+        self.max_ids = max_ids
         # persons changed outside any event (a request that finished a crashed merge):
         # the processor announces them with its next batch (take_unannounced)
         self._unannounced: set[tuple[str, str]] = set()
@@ -291,14 +309,21 @@ class Resolver:
         user_id = other_person["user_id"]
         if plan.target_is_user and user_id and user_id != plan.target:
             did = await self.create_did(ws, plan.target, True, self._seen(plan))
+            newcomer = {"id": did["person_id"], "stage": "member", "user_id": plan.target}
             await self.store.record_conflict(
                 ws,
                 kind="account_switch",
+                persons=[other_person["_id"], did["person_id"]],
                 user_id=plan.target,
                 distinct_id=other,
                 existing_person=other_person["_id"],
                 existing_user_id=user_id,
                 message_id=plan.change.message_id,
+                cause=why(
+                    plan.cause,
+                    "account_switch",
+                    sides=[side(other_person), {**newcomer, "emails": []}],
+                ),
             )
             return Placed(did["person_id"], did["visitor_id"], did)
         did = await self._join(
@@ -331,13 +356,21 @@ class Resolver:
         if not plan.may_merge:
             return apart
         if await self._two_members(
-            ws, "different_user_ids", target_person, other_person, plan.change.message_id
+            ws,
+            "different_user_ids",
+            target_person,
+            other_person,
+            plan.change.message_id,
+            cause=plan.cause,
         ):
             return apart
-        await self._link_alias(ws, plan, other)
+        rule = "alias" if plan.cause and plan.cause.type == "alias" else "identify"
         survivor = await self.merge(
-            ws, other_person["_id"], target_person["_id"], "identify", scope
+            ws, other_person["_id"], target_person["_id"], rule, scope, plan.cause
         )
+        if survivor is None:  # held for a review: the event stays on the target's person
+            return apart
+        await self._link_alias(ws, plan, other)
         return Placed(survivor, other_did["visitor_id"], target_did)
 
     async def _two_members(
@@ -347,10 +380,11 @@ class Resolver:
         a: dict[str, Any],
         b: dict[str, Any],
         message_id: str | None = None,
+        cause: Cause | None = None,
         **details: Any,
     ) -> bool:
         """Whether `a` and `b` hold different user ids (two members): then the refusal
-        to join them is recorded as a `kind` conflict."""
+        to join them is recorded as a `kind` conflict, with its cause and both sides."""
         users = sorted({a["user_id"], b["user_id"]} - {None})
         if len(users) < 2:
             return False
@@ -360,13 +394,29 @@ class Resolver:
             user_ids=users,
             persons=[a["_id"], b["_id"]],
             message_id=message_id,
+            cause=why(cause, kind, sides=[side(a), side(b)], **details),
             **details,
         )
         return True
 
     # --- merging ----------------------------------------------------------------------
-    async def merge(self, ws: str, a_id: str, b_id: str, reason: str, scope: Scope) -> str:
-        """Merge two persons; the older survives. Returns the survivor's id."""
+    async def merge(
+        self,
+        ws: str,
+        a_id: str,
+        b_id: str,
+        reason: str,
+        scope: Scope,
+        cause: Cause | None = None,
+        **more: Any,
+    ) -> str | None:
+        """Merge two persons; the older survives. Returns the survivor's id, or None when
+        the merge would give one person more than `max_ids` distinct ids: then it is held
+        for a review (a `too_many_distinct_ids` record) and the two stay apart.
+
+        The cause (event, rule, both sides as they were) rides on the claim, the write
+        that freezes the merged person: no extra round trip, and a crashed merge's
+        finisher still knows it."""
         for _ in range(MAX_ATTEMPTS):
             a, b = await self.live(a_id, ws, scope), await self.live(b_id, ws, scope)
             if a["_id"] == b["_id"]:
@@ -380,15 +430,34 @@ class Resolver:
                         pass
                 continue
             survivor, merged = sorted((a, b), key=lambda p: (p["created_at"], p["_id"]))
-            claimed = await self.store.claim_merge(merged, survivor["_id"], reason, clock.now())
+            cause_doc = why(cause, reason, merged=side(merged), survivor=side(survivor), **more)
+            if await self._too_big(ws, survivor, merged, cause_doc):
+                return None
+            claimed = await self.store.claim_merge(
+                merged, survivor["_id"], reason, clock.now(), cause_doc
+            )
             scope.forget()
             if not claimed:
                 continue
             merged["merged_into"] = survivor["_id"]
             merged["merge_reason"] = reason
+            merged["merge_cause"] = cause_doc
             await self.finish_merge(merged, scope)
             return (await self.live(survivor["_id"], ws, scope))["_id"]
         raise MergeRace(f"could not merge {a_id} and {b_id}")
+
+    async def _too_big(
+        self, ws: str, survivor: dict[str, Any], merged: dict[str, Any], cause: dict[str, Any]
+    ) -> bool:
+        """Whether the two hold more than `max_ids` distinct ids together (one bounded count,
+        on merges only); if so the merge is recorded for a review instead."""
+        persons = [survivor["_id"], merged["_id"]]
+        held = await self.store.count_dids(ws, persons, self.max_ids + 1)
+        if held <= self.max_ids:
+            return False
+        cause = {**cause, "sides": [cause["survivor"], cause["merged"]], "limit": self.max_ids}
+        await self.store.hold_for_review(ws, persons, cause, held)
+        return True
 
     async def finish_merge(self, merged: dict[str, Any], scope: Scope) -> None:
         """Idempotent second half of a merge: absorb, re-point, record, publish, unmark."""
@@ -407,7 +476,9 @@ class Resolver:
             survivor = await self.live(merged["merged_into"], ws, scope)
             if mid in survivor["merged_from"]:
                 break
-            await self._two_members(ws, "merge_race_user_ids", survivor, merged)
+            await self._two_members(
+                ws, "merge_race_user_ids", survivor, merged, merge=merged.get("merge_cause")
+            )
             try:
                 await self._saved(absorb(survivor, merged), scope)
             except StaleRead:
@@ -418,7 +489,7 @@ class Resolver:
         sid = survivor["_id"]
         await self.store.repoint(ws, mid, sid)
         reason = merged.get("merge_reason") or "identify"
-        await self.store.record_merge(ws, mid, sid, reason, clock.now())
+        await self.store.record_merge(ws, mid, sid, reason, clock.now(), merged.get("merge_cause"))
         await self.on_merged(ws, sid, mid, reason)
         await self.store.merge_done(ws, mid, sid)
         scope.forget()
@@ -452,6 +523,7 @@ class Resolver:
         message_id: str | None = None,
         *,
         scope: Scope,
+        cause: Cause | None = None,
     ) -> str:
         """Merge profiles sharing `email`, by the rules; returns the person's id afterwards.
 
@@ -476,6 +548,7 @@ class Resolver:
             # the event identified a member with the email (not a lead that joins one below)
             identified=verified and bool(person["user_id"]),
             member_user_ids=frozenset(p["user_id"] for p in [person, *others] if p["user_id"]),
+            cause=cause,
         )
         for candidate in others:
             person = await self.live(person["_id"], ws, scope)
@@ -483,8 +556,11 @@ class Resolver:
             if candidate["_id"] == person["_id"]:
                 continue
             if await self._email_joins(match, person, candidate):
-                survivor = await self.merge(ws, person["_id"], candidate["_id"], "email", scope)
-                person = await self.live(survivor, ws, scope)
+                survivor = await self.merge(
+                    ws, person["_id"], candidate["_id"], "email", scope, cause, email=email
+                )
+                if survivor is not None:
+                    person = await self.live(survivor, ws, scope)
         return person["_id"]
 
     async def _email_joins(
@@ -500,6 +576,7 @@ class Resolver:
                     person,
                     candidate,
                     match.message_id,
+                    cause=match.cause,
                     email=match.email,
                 )
             return False  # two members never merge on an email alone
@@ -516,9 +593,16 @@ class Resolver:
             await self.store.record_conflict(
                 match.ws,
                 kind="email_matches_many_members",
+                persons=[lead["_id"], member["_id"]],
                 email=match.email,
                 person=lead["_id"],
                 message_id=match.message_id,
+                cause=why(
+                    match.cause,
+                    "email_matches_many_members",
+                    sides=[side(lead), side(member)],
+                    email=match.email,
+                ),
             )
             return False
         return True

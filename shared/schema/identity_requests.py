@@ -78,6 +78,19 @@ class Events(IdentityRequest):
         check_times(self, ("before",))
 
 
+class Merges(IdentityRequest):
+    profile_id: Text
+
+
+class TraitHistory(IdentityRequest):
+    profile_id: Text
+    name: Text | None = None  # one trait; absent: every trait with a history
+
+
+class Reviews(IdentityRequest):
+    limit: Limit | None = None
+
+
 class Summaries(IdentityRequest):
     ids: Ids | None = None
     distinct_ids: Ids | None = None

@@ -74,6 +74,7 @@ async def test_every_dashboard_page_passes_axe(start_service, browser, bus: Bus)
         f"/conversations/{cid}",
         "/contacts",
         profile,
+        "/merge-reviews",
         "/settings",
         "/team",
         "/audit",

@@ -101,6 +101,9 @@ async def test_real_answers_match_their_schemas(stack: Stack) -> None:
     status, events = await stack.api(f"/v1/profiles/{profile['id']}/events")
     _check(doc, "/v1/profiles/{profile_id}/events", "get", status, events)
     assert status == 200 and events["events"]
+    status, merges = await stack.api(f"/v1/profiles/{profile['id']}/merges")
+    _check(doc, "/v1/profiles/{profile_id}/merges", "get", status, merges)
+    assert status == 200 and merges["profile_id"] == profile["id"]
     for path, params, code in (
         ("/v1/profiles/nobody", {}, 404),
         ("/v1/profiles", {"email": "not-an-email"}, 400),

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from services.dashboard import sidebar
+from services.dashboard import identity_graph, identity_view, sidebar
 from services.dashboard.ask import Notices
 from services.dashboard.auth import workspace_id
 from services.dashboard.render import render
@@ -71,11 +71,13 @@ async def profile_page(request: web.Request) -> web.Response:
     )
     events: dict[str, Any] = {"events": []}
     previous: dict[str, Any] = {"conversations": []}
+    history: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
     if profile:
         if profile.get("id") and profile["id"] != profile_id:
             # merged away: the survivor's page (not permanent: ids are not reused, but be safe)
             raise web.HTTPFound(f"/contacts/{quote(str(profile['id']), safe='')}")
-        events, previous = await asyncio.gather(
+        events, previous, history, traits = await asyncio.gather(
             notices.ask(
                 "identity",
                 "profile.events",
@@ -90,6 +92,20 @@ async def profile_page(request: web.Request) -> web.Response:
                 {"conversations": []},
                 "conversations",
             ),
+            notices.ask(
+                "identity",
+                "profile.merges",
+                idq.Merges(workspace_id=ws, profile_id=profile_id),
+                {},
+                "merge history",
+            ),
+            notices.ask(
+                "identity",
+                "profile.trait_history",
+                idq.TraitHistory(workspace_id=ws, profile_id=profile_id),
+                {},
+                "trait history",
+            ),
         )
     side = {
         "profile": profile or {},
@@ -102,10 +118,41 @@ async def profile_page(request: web.Request) -> web.Response:
     return render(
         request,
         "profile.html",
-        {"active": "contacts", "side": side, "notices": notices.items},
+        {
+            "active": "contacts",
+            "side": side,
+            "timeline": identity_view.timeline(history),
+            "graph": identity_graph.graph(profile, history),
+            "trait_history": identity_view.trait_rows(profile, traits),
+            "notices": notices.items,
+        },
+    )
+
+
+async def merge_reviews(request: web.Request) -> web.Response:
+    """Merges the distinct-id limit held back (docs/identity.md, "Limits")."""
+    notices = Notices(request.app)
+    found = await notices.ask(
+        "identity",
+        "profile.merge_reviews",
+        idq.Reviews(workspace_id=workspace_id(request), limit=100),
+        {"reviews": [], "limit": None},
+        "merges to review",
+    )
+    reviews = [r for r in found.get("reviews") or [] if isinstance(r, dict)]
+    return render(
+        request,
+        "merge_reviews.html",
+        {
+            "active": "contacts",
+            "limit": found.get("limit"),
+            "reviews": [(identity_view.refusal_entry(r), r) for r in reviews],
+            "notices": notices.items,
+        },
     )
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/contacts", contacts)
+    app.router.add_get("/merge-reviews", merge_reviews)
     app.router.add_get("/contacts/{profile_id}", profile_page)

@@ -65,7 +65,11 @@ INDEXES = {
         IndexModel([("workspace_id", ASCENDING), ("merged_id", ASCENDING)], unique=True),
         IndexModel([("workspace_id", ASCENDING), ("survivor_id", ASCENDING)]),
     ],
-    "conflicts": [IndexModel([("workspace_id", ASCENDING), ("at", DESCENDING)])],
+    "conflicts": [
+        IndexModel([("workspace_id", ASCENDING), ("at", DESCENDING)]),
+        IndexModel([("workspace_id", ASCENDING), ("persons", ASCENDING)]),
+        IndexModel([("workspace_id", ASCENDING), ("kind", ASCENDING), ("at", DESCENDING)]),
+    ],
 }
 
 # indexes earlier versions made that no query reads (each cost every write of its
@@ -73,6 +77,7 @@ INDEXES = {
 UNUSED_INDEXES = {"distinct_ids": ["visitor_id_1"]}
 
 MARK_ATTEMPTS = 12
+REVIEW_KIND = "too_many_distinct_ids"
 
 
 class StaleRead(Exception):
@@ -402,6 +407,43 @@ class IdentityStore(Queries, Merges):
         for ws, ids in by_workspace(pairs).items():
             found.update(await self._by_ids("visitors", ws, ids))
         return found
+
+    async def count_dids(self, workspace_id: str, person_ids: list[str], limit: int) -> int:
+        """How many distinct ids point at the persons, counted up to `limit`."""
+        query = {"workspace_id": workspace_id, "person_id": {"$in": person_ids}}
+        return int(await self.dids.count_documents(query, limit=limit))
+
+    async def hold_for_review(
+        self, workspace_id: str, persons: list[str], cause: dict[str, Any], held: int
+    ) -> None:
+        """A merge held back by the distinct-id limit: one review record a pair, however
+        often the pair comes back (`attempts` counts them)."""
+        pair = sorted(persons)
+        now = clock.now()
+        await self.conflicts.update_one(
+            {
+                "_id": derived_id("review", workspace_id, "\x00".join(pair)),
+                "workspace_id": workspace_id,
+            },
+            {
+                "$setOnInsert": {
+                    "kind": REVIEW_KIND,
+                    "persons": pair,
+                    "at": now,
+                    "cause": cause,
+                    "message_id": cause.get("message_id"),
+                },
+                "$set": {"last_at": now, "distinct_ids": held},
+                "$inc": {"attempts": 1},
+            },
+            upsert=True,
+        )
+
+    async def reviews(self, workspace_id: str, limit: int) -> list[dict[str, Any]]:
+        """The merges held for a review, newest first."""
+        query = {"workspace_id": workspace_id, "kind": REVIEW_KIND}
+        found = self.conflicts.find(query).sort([("at", -1)]).limit(limit)
+        return await found.to_list(None)
 
     async def record_conflict(self, workspace_id: str, **details: Any) -> None:
         await self.conflicts.insert_one(

@@ -13,11 +13,18 @@ class Merges:
     visitors: AsyncIOMotorCollection
     dids: AsyncIOMotorCollection
     merges: AsyncIOMotorCollection
+    conflicts: AsyncIOMotorCollection
 
     async def claim_merge(
-        self, merged: dict[str, Any], survivor_id: str, reason: str, at: datetime
+        self,
+        merged: dict[str, Any],
+        survivor_id: str,
+        reason: str,
+        at: datetime,
+        cause: dict[str, Any] | None = None,
     ) -> bool:
-        """Freeze `merged` as merging into the survivor, if unchanged since it was read."""
+        """Freeze `merged` as merging into the survivor, if unchanged since it was read;
+        the merge's cause is kept on it for the record `record_merge` writes."""
         result = await self.persons.update_one(
             {
                 "_id": merged["_id"],
@@ -31,6 +38,7 @@ class Merges:
                     "merge_pending": True,
                     "merged_at": at,
                     "merge_reason": reason,
+                    "merge_cause": cause,
                     "rev": f"merge:{survivor_id}",
                 },
                 "$inc": {"version": 1},
@@ -45,13 +53,37 @@ class Merges:
         await self.visitors.update_many(query, {"$set": {"person_id": to_id}})
 
     async def record_merge(
-        self, workspace_id: str, merged_id: str, survivor_id: str, reason: str, at: datetime
+        self,
+        workspace_id: str,
+        merged_id: str,
+        survivor_id: str,
+        reason: str,
+        at: datetime,
+        cause: dict[str, Any] | None = None,
     ) -> None:
+        doc = {"survivor_id": survivor_id, "at": at, "reason": reason, "cause": cause}
         await self.merges.update_one(
             {"workspace_id": workspace_id, "merged_id": merged_id},
-            {"$setOnInsert": {"survivor_id": survivor_id, "at": at, "reason": reason}},
+            {"$setOnInsert": doc},
             upsert=True,
         )
+
+    async def merges_into(
+        self, workspace_id: str, person_ids: list[str], limit: int
+    ) -> list[dict[str, Any]]:
+        """The merge records whose survivor is one of `person_ids` (a person and every id
+        merged into it: a chain's earlier merges name the intermediate survivor)."""
+        query = {"workspace_id": workspace_id, "survivor_id": {"$in": person_ids}}
+        found = self.merges.find(query).sort([("at", -1)]).limit(limit)
+        return await found.to_list(None)
+
+    async def conflicts_of(
+        self, workspace_id: str, person_ids: list[str], limit: int
+    ) -> list[dict[str, Any]]:
+        """The refused links that named one of `person_ids`, newest first."""
+        query = {"workspace_id": workspace_id, "persons": {"$in": person_ids}}
+        found = self.conflicts.find(query).sort([("at", -1)]).limit(limit)
+        return await found.to_list(None)
 
     async def merge_done(self, workspace_id: str, merged_id: str, survivor_id: str) -> None:
         """Unmark the pending merge (a merged person is frozen: no versioned save lands)."""
