@@ -23,6 +23,7 @@ from aiohttp import web
 
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
 from services.gateway.events_out import BUS_FAILURES, publish_events
+from services.gateway.identity_tokens import JWKS
 from shared.metrics import INGEST_REFUSED, RATE_LIMITED
 from shared.ratelimit import RateLimiter
 from shared.schema import builtins
@@ -142,6 +143,7 @@ async def _ingest(request: web.Request, kind: str | None) -> web.StreamResponse:
             context_extra=browser_context(request) if caller.browser else None,
             batch_context=batch_context,
             sent_at=body.get("sentAt"),
+            jwks=request.app[JWKS],
         )
     except ApiError as exc:
         INGEST_REFUSED.labels(exc.code).inc()
@@ -181,9 +183,13 @@ def _messages_of(body: dict[str, Any], kind: str | None) -> tuple[list[Any], Any
     return messages, body.get("context") if isinstance(body.get("context"), dict) else None
 
 
+# refusals of a caller's proof of identity: 403 (a single call), not a malformed body
+FORBIDDEN = ("verification_required", "invalid_identity_token")
+
+
 def _refusals(kind: str | None, count: int, rejected: list[Refused]) -> web.Response:
     first = rejected[0]
-    status = 403 if first.code == "verification_required" and kind else 400
+    status = 403 if first.code in FORBIDDEN and kind else 400
     payload = {
         "code": first.code if kind else "invalid_messages",
         "message": first.message

@@ -65,6 +65,7 @@ class IdentifyFrame(Frame, tag="identify"):
     message_id: ClientId
     user_id: Name
     user_hash: str | None = None
+    identity_token: str | None = None  # a JWT the site's backend signed (shared/identity_token.py)
     traits: dict[str, Any] | None = None
 
 
@@ -72,6 +73,7 @@ class AliasFrame(Frame, tag="alias"):
     message_id: ClientId
     user_id: Name
     user_hash: str | None = None
+    identity_token: str | None = None
 
 
 class TrackFrame(Frame, tag="track"):

@@ -21,6 +21,7 @@ from shared import clock
 from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
+from shared.identity_token import JwksCache, TokenRefused, VerifiedIdentity, verify_identity_token
 from shared.schema import builtins, read_reply
 from shared.schema.chat_inbound import InboundRecord, VisitorEmail, VisitorMessage
 from shared.schema.chat_replies import History
@@ -70,15 +71,20 @@ class Session:
     context: dict[str, Any] = field(default_factory=dict)
     # opened by a continue link: this one conversation only (services/gateway/visitor/grant.py)
     grant: GrantedConversation | None = None
+    jwks: JwksCache = field(default_factory=JwksCache)
+    # the user id was proven (a user_hash or an identity token) on this or an earlier socket
+    verified: bool = False
 
     @property
     def ws_id(self) -> str:
         return self.workspace.id
 
     def token(self) -> str:
-        claims = {"ws": self.ws_id, "vid": self.visitor_id, "did": self.distinct_id}
+        claims: dict[str, Any] = {"ws": self.ws_id, "vid": self.visitor_id, "did": self.distinct_id}
         if self.user_id:
             claims["uid"] = self.user_id
+            if self.verified:
+                claims["vf"] = 1
         return sign_token(self.token_secret, claims, ttl_seconds=self.limits.token_ttl_days * 86400)
 
     async def publish(self, kind: str, mid: str, **fields: Any) -> None:
@@ -264,29 +270,43 @@ async def send_presence(s: Session) -> None:
 
 
 # --- identity --------------------------------------------------------------------------
-def _verified(s: Session, frame: IdentifyFrame | AliasFrame) -> None:
-    """Refuse an unverified browser identify/alias where the workspace enforces it."""
-    if not s.workspace.enforce_identity_verification:
-        return
+async def _proof(s: Session, frame: IdentifyFrame | AliasFrame) -> VerifiedIdentity | None:
+    """Who the frame proves it is (an identity token, else a user_hash), or None when it
+    proves nothing; refused when a token is bad, or when the workspace enforces proof."""
+    if frame.identity_token is not None:
+        try:
+            found = await verify_identity_token(s.workspace, frame.identity_token, s.jwks)
+        except TokenRefused as exc:
+            raise FrameError("token_refused", exc.reason) from exc
+        if found.user_id != frame.user_id:
+            raise FrameError("token_refused", "the identity token's sub is another user id")
+        return found
     if s.workspace.verify_user_hash(frame.user_id, frame.user_hash):
-        return
-    raise FrameError("unverified", "user_hash does not match this user id")
+        return VerifiedIdentity(frame.user_id)
+    if s.workspace.enforce_identity_verification:
+        raise FrameError("unverified", "user_hash does not match this user id")
+    return None
+
+
+def _now_named(s: Session, user_id: str, proof: VerifiedIdentity | None) -> dict[str, Any]:
+    s.verified = proof is not None or (s.verified and s.user_id == user_id)
+    s.user_id = user_id
+    return {"token": s.token(), "user_id": s.user_id, "verified": s.verified}
 
 
 async def on_identify(s: Session, frame: IdentifyFrame) -> dict[str, Any]:
     mid = frame.message_id
-    _verified(s, frame)
-    await s.publish("identify", mid, userId=frame.user_id, traits=frame.traits or {})
-    s.user_id = frame.user_id
-    return {"type": "ok", "ref": mid, "token": s.token(), "user_id": s.user_id}
+    proof = await _proof(s, frame)
+    traits = {**(frame.traits or {}), **(proof.traits() if proof else {})}
+    await s.publish("identify", mid, userId=frame.user_id, traits=traits)
+    return {"type": "ok", "ref": mid, **_now_named(s, frame.user_id, proof)}
 
 
 async def on_alias(s: Session, frame: AliasFrame) -> dict[str, Any]:
     mid = frame.message_id
-    _verified(s, frame)
+    proof = await _proof(s, frame)
     await s.publish("alias", mid, userId=frame.user_id, previousId=s.distinct_id)
-    s.user_id = frame.user_id
-    return {"type": "ok", "ref": mid, "token": s.token(), "user_id": s.user_id}
+    return {"type": "ok", "ref": mid, **_now_named(s, frame.user_id, proof)}
 
 
 async def on_track(s: Session, frame: TrackFrame) -> dict[str, Any]:
