@@ -94,6 +94,16 @@ class PingFrame(Frame, tag="ping"):
     pass
 
 
+class ConversationsFrame(Frame, tag="conversations"):
+    """A verified member asks for their conversations (every device's)."""
+
+
+class OpenFrame(Frame, tag="open"):
+    """A verified member shows one of them; messages then go to it."""
+
+    conversation_id: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
 AnyFrame = (
     MessageFrame
     | EmailFrame
@@ -105,6 +115,8 @@ AnyFrame = (
     | TrackFrame
     | PageFrame
     | PingFrame
+    | ConversationsFrame
+    | OpenFrame
 )
 
 

@@ -15,7 +15,7 @@ import msgspec
 
 from services.gateway.events_out import BUS_FAILURES, publish_events
 from services.gateway.visitor.grant import GrantedConversation
-from services.gateway.visitor.hub import VisitorConn
+from services.gateway.visitor.hub import VisitorConn, VisitorHub
 from services.gateway.visitor.limits import Limits
 from shared import clock
 from shared.bus import Bus
@@ -72,12 +72,22 @@ class Session:
     # opened by a continue link: this one conversation only (services/gateway/visitor/grant.py)
     grant: GrantedConversation | None = None
     jwks: JwksCache = field(default_factory=JwksCache)
+    hub: VisitorHub | None = None
+    # a verified member's other conversation, opened from the list (visitor/member.py)
+    opened: GrantedConversation | None = None
     # the user id was proven (a user_hash or an identity token) on this or an earlier socket
     verified: bool = False
 
     @property
     def ws_id(self) -> str:
         return self.workspace.id
+
+    @property
+    def chat_key(self) -> tuple[str, str]:
+        """(visitor id, distinct id) chat knows the conversation on screen by."""
+        if self.opened is not None:
+            return self.opened.visitor_id, self.opened.distinct_id
+        return self.visitor_id, self.distinct_id
 
     def token(self) -> str:
         claims: dict[str, Any] = {"ws": self.ws_id, "vid": self.visitor_id, "did": self.distinct_id}
@@ -139,7 +149,8 @@ async def on_message(s: Session, frame: MessageFrame) -> dict[str, Any]:
     page_url = s.context.get("page", {}).get("url")
     # a continue link's socket may post in the conversation, not change the person:
     # chat reads no email out of what it sends
-    scope: Literal["conversation"] | None = "conversation" if s.grant is not None else None
+    scoped = s.grant is not None or s.opened is not None
+    scope: Literal["conversation"] | None = "conversation" if scoped else None
     record = VisitorMessage(
         **_sender(s, frame.client_msg_id), text=text, page_url=page_url, scope=scope
     )
@@ -165,10 +176,11 @@ class Sender(TypedDict):
 
 
 def _sender(s: Session, client_msg_id: str) -> Sender:
+    visitor_id, distinct_id = s.chat_key
     return {
         "workspace_id": s.ws_id,
-        "visitor_id": s.visitor_id,
-        "distinct_id": s.distinct_id,
+        "visitor_id": visitor_id,
+        "distinct_id": distinct_id,
         "client_msg_id": client_msg_id,
         "sent_at": clock.iso_now(),
     }
@@ -177,20 +189,20 @@ def _sender(s: Session, client_msg_id: str) -> Sender:
 async def _to_chat(s: Session, record: InboundRecord) -> dict[str, Any]:
     """The record on the visitor's workspace's inbound stream (once per client id); the ack."""
     cmid = record.client_msg_id
-    subject, msg_id = s.bus.subjects.chat_inbound(s.ws_id), f"{s.ws_id}:{s.visitor_id}:{cmid}"
+    subject, msg_id = s.bus.subjects.chat_inbound(s.ws_id), f"{s.ws_id}:{record.visitor_id}:{cmid}"
     await s.bus.publish_durable(subject, record, msg_id)
     return {"type": "accepted", "ref": cmid}
 
 
 async def on_typing(s: Session, frame: TypingFrame) -> None:
     signal = TypingSignal(
-        workspace_id=s.ws_id, visitor_id=s.visitor_id, typing=frame.typing is True
+        workspace_id=s.ws_id, visitor_id=s.chat_key[0], typing=frame.typing is True
     )
     await s.bus.publish(s.bus.subjects.request("chat", "visitor.signal"), signal)
 
 
 async def on_read(s: Session, frame: ReadFrame) -> None:
-    signal = ReadSignal(workspace_id=s.ws_id, visitor_id=s.visitor_id, seq=frame.seq)
+    signal = ReadSignal(workspace_id=s.ws_id, visitor_id=s.chat_key[0], seq=frame.seq)
     await s.bus.publish(s.bus.subjects.request("chat", "visitor.signal"), signal)
 
 
@@ -201,7 +213,7 @@ async def send_history(s: Session, after_seq: int | None) -> str | None:
     for _ in range(HISTORY_PAGES):
         payload = HistoryRequest(
             workspace_id=s.ws_id,
-            visitor_id=s.visitor_id,
+            visitor_id=s.chat_key[0],
             after_seq=after_seq,
             limit=50 if after_seq is None else 100,
         )
@@ -290,6 +302,10 @@ async def _proof(s: Session, frame: IdentifyFrame | AliasFrame) -> VerifiedIdent
 
 def _now_named(s: Session, user_id: str, proof: VerifiedIdentity | None) -> dict[str, Any]:
     s.verified = proof is not None or (s.verified and s.user_id == user_id)
+    if s.opened is not None and not (s.verified and s.user_id == user_id):
+        s.opened = None  # another (or an unproven) user: back to this device's conversation
+        if s.hub is not None:
+            s.hub.move(s.conn, s.visitor_id)
     s.user_id = user_id
     return {"token": s.token(), "user_id": s.user_id, "verified": s.verified}
 
@@ -340,6 +356,10 @@ HANDLERS: dict[str, Handler] = {  # by the frame's type (its tag)
     "page": on_page,
     "ping": on_ping,
 }
+# a verified member's conversations: that module's handlers take this module's Session
+from services.gateway.visitor import member  # noqa: E402
+
+HANDLERS.update({"conversations": member.on_conversations, "open": member.on_open})
 # frames that create something: they also count against the per-visitor message limit
 COSTLY = ("message", "email")
 # what a continue link's socket may do: the conversation's own frames. Any other type

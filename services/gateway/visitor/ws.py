@@ -300,6 +300,7 @@ def _session(
         user_id=claims.get("uid"),
         verified=bool(claims.get("uid") and claims.get("vf")),
         jwks=app[JWKS],
+        hub=app[HUB],
         context={
             **browser_context(request),  # ip, user agent, CDN geo: as the ingest API sees them
             "locale": request.headers.get("Accept-Language", "").split(",")[0][:32],

@@ -14,7 +14,7 @@ function Widget(config) {
   this.grant = config.continueToken || null; // a continue link: that one conversation only
   this.store = makeStore(window, !!this.grant);
   this.timeline = new Timeline();
-  this.listeners = { message: [], unread: [], ready: [] };
+  this.listeners = { message: [], unread: [], ready: [], error: [] };
   this.isReady = false;
   this.open = false;
   this.presence = { online_agents: null, agents: [] };
@@ -143,7 +143,9 @@ Widget.prototype.onError = function (f) {
   if (f.ref === "history") this.contactKnown = true; // no contact frame comes: ask if due
   var isEvent = this.ackEvent(f.ref);
   if (isEvent) {
+    // e.g. token_refused: "the identity token has expired" (the site's to fix)
     if (window.console) console.warn("parley: " + f.code + ": " + f.message);
+    this.emit("error", { code: f.code, message: f.message });
     return;
   }
   if (f.ref && this.timeline.setStatus(f.ref, "failed")) {
@@ -407,8 +409,12 @@ function pageInfo() {
   return { url: location.href, path: location.pathname, title: document.title, referrer: document.referrer };
 }
 
-function optionsHash(options) {
-  return options && typeof options.userHash === "string" ? options.userHash : undefined;
+function proved(frame, options) {
+  // a user_hash, or an identity token (a JWT the site's backend signed): docs/widget.md
+  var o = options || {};
+  if (typeof o.userHash === "string") frame.user_hash = o.userHash;
+  if (typeof o.identityToken === "string") frame.identity_token = o.identityToken;
+  return frame;
 }
 
 /* --- the public API ------------------------------------------------------------------ */
@@ -417,10 +423,10 @@ function makeApi(widget) {
     __parley: true,
     invoked: true,
     alias: function (userId, options) {
-      widget.event({ type: "alias", user_id: String(userId), user_hash: optionsHash(options) });
+      widget.event(proved({ type: "alias", user_id: String(userId) }, options));
     },
     identify: function (userId, traits, options) {
-      widget.event({ type: "identify", user_id: String(userId), traits: traits || {}, user_hash: optionsHash(options) });
+      widget.event(proved({ type: "identify", user_id: String(userId), traits: traits || {} }, options));
     },
     track: function (event, properties) {
       widget.event({ type: "track", event: String(event), properties: properties || {} });
