@@ -334,6 +334,7 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
         "visitor_id": session.visitor_id,
         "distinct_id": session.distinct_id,
         "user_id": session.user_id,
+        "verified": session.verified,  # may list its conversations (visitor/member.py)
         "limits": limits,
     }
 

@@ -33,6 +33,7 @@ function Widget(config) {
     typing: function (text) { self.typing(text); },
     email: function (value) { self.giveEmail(value); },
     changeEmail: function () { self.changeEmail(); },
+    openConversation: function (id) { self.conn.send({ type: "open", conversation_id: id }); },
   });
   (this.store.get("outbox") || []).forEach(function (m) {
     self.timeline.addPending(m.client_msg_id, m.text, m.created_at);
@@ -41,7 +42,8 @@ function Widget(config) {
     url: config.host.replace(/^http/, "ws") + "/v1/widget/ws?key=" + encodeURIComponent(config.writeKey),
     hello: function () {
       var last = self.timeline.lastSeq();
-      var hello = { type: "hello", token: self.store.get("token") || null, last_seq: last || null, page: pageInfo() };
+      // on another of the member's conversations: catch up by opening it again (below)
+      var hello = { type: "hello", token: self.store.get("token") || null, last_seq: (!self.openedId && last) || null, page: pageInfo() };
       if (self.grant) hello.continue_token = self.grant;
       return hello;
     },
@@ -66,6 +68,7 @@ Widget.prototype.onFrame = function (f) {
       this.store.set("distinct_id", f.distinct_id);
       if (f.limits) this.limits = f.limits;
       this.flush();
+      if (f.verified) this.conn.send({ type: "conversations" });
       if (!this.isReady) {
         this.isReady = true;
         this.emit("ready", { visitorId: f.visitor_id, distinctId: f.distinct_id });
@@ -118,6 +121,19 @@ Widget.prototype.onFrame = function (f) {
     case "ok":
       this.memberEmail(this.ackEvent(f.ref));
       if (f.token) this.store.set("token", f.token);
+      if (f.verified) this.conn.send({ type: "conversations" });
+      break;
+    case "conversations":
+      // a verified member's other devices' conversations too (docs/widget.md)
+      var list = f.conversations || [];
+      this.ui.setConversations(list.length > 1 || (list[0] && !list[0].current) ? list : []);
+      break;
+    case "opened":
+      this.openedId = f.conversation_id;
+      this.timeline = new Timeline(); // its history follows
+      this.agentReadSeq = 0;
+      this.ui.render([], 0);
+      this.conn.send({ type: "conversations" });
       break;
     case "contact":
       this.contactKnown = true;
