@@ -136,15 +136,26 @@ class JwksCache:
                 async with http.get(url, allow_redirects=False) as response:
                     if response.status != 200:
                         raise TokenRefused(f"the JWKS URL answered {response.status}")
-                    body = await response.content.read(JWKS_MAX_BYTES + 1)
+                    body = await _bounded(response)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TokenRefused("the JWKS URL could not be fetched") from exc
-        if len(body) > JWKS_MAX_BYTES:
-            raise TokenRefused(f"the JWKS is over {JWKS_MAX_BYTES // 1024} KB")
         try:
             return json.loads(body)
         except ValueError as exc:
             raise TokenRefused("the JWKS is not JSON") from exc
+
+
+async def _bounded(response: aiohttp.ClientResponse) -> bytes:
+    """The body, refused as soon as it passes JWKS_MAX_BYTES (whatever Content-Length says)."""
+    too_big = TokenRefused(f"the JWKS is over {JWKS_MAX_BYTES // 1024} KB")
+    if (response.content_length or 0) > JWKS_MAX_BYTES:
+        raise too_big
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(16384):
+        body += chunk
+        if len(body) > JWKS_MAX_BYTES:
+            raise too_big
+    return bytes(body)
 
 
 def _usable_keys(document: Any) -> list[tuple[str | None, Any, str]]:
@@ -179,11 +190,18 @@ async def _candidates(
             found.append(read_public_key(workspace.identity_public_key))
         except ValueError:
             pass  # the dashboard checked it; a bad one verifies nothing
+    found = [(key, alg) for key, alg in found if alg == header_alg]
     if workspace.identity_jwks_url:
-        for key_id, key, alg in await jwks.keys(workspace.identity_jwks_url):
-            if kid is None or key_id is None or key_id == kid:
+        try:
+            listed = await jwks.keys(workspace.identity_jwks_url)
+        except TokenRefused:
+            if found:  # the PEM may still verify it
+                return found
+            raise
+        for key_id, key, alg in listed:
+            if alg == header_alg and (kid is None or key_id is None or key_id == kid):
                 found.append((key, alg))
-    return [(key, alg) for key, alg in found if alg == header_alg]
+    return found
 
 
 def _header(token: str) -> tuple[str, str | None]:

@@ -169,6 +169,26 @@ async def test_an_es256_token_verified_with_keys_from_a_jwks_url(
     await visitor.close()
 
 
+async def test_a_jwks_too_large_or_not_https_verifies_nothing(
+    gateway, aiohttp_server, loopback_settings: Settings
+) -> None:
+    async def huge(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()  # chunked: no Content-Length to refuse it by
+        await response.prepare(request)
+        await response.write(b'{"keys": [' + b" " * (100 * 1024))
+        return response
+
+    app = web.Application()
+    app.router.add_get("/jwks.json", huge)
+    keys = await aiohttp_server(app)
+    await configure(gateway, identity_jwks_url=str(keys.make_url("/jwks.json")))
+    token = jwt.encode(claims(), EC_KEY, "ES256")
+    assert "over 64 KB" in await refused_reason(gateway, loopback_settings, token)
+    # a JWKS URL over plain http to a routable host is never fetched
+    await configure(gateway, identity_jwks_url="http://keys.example/jwks.json")
+    assert "must be https://" in await refused_reason(gateway, loopback_settings, token)
+
+
 async def test_bad_tokens_are_refused_with_their_reason(
     gateway, loopback_settings: Settings
 ) -> None:

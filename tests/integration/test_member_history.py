@@ -109,7 +109,7 @@ async def test_an_unverified_identify_or_a_typed_email_never_shows_history(
         assert (answer["type"], answer["code"]) == ("error", "not_verified")
         await socket.send({"type": "open", "conversation_id": cid})
         refused = await socket.wait_for(
-            lambda f: f.get("code") == "not_verified" and f is not answer
+            lambda f, shown=answer: f.get("code") == "not_verified" and f is not shown
         )
         assert refused["type"] == "error"
         assert not socket.matching(lambda f: f["type"] == "history" and f["conversation_id"] == cid)
