@@ -51,6 +51,8 @@ class VerifiedIdentity:
     user_id: str
     email: str | None = None
     name: str | None = None
+    # the token's exp (None: a user_hash, which does not expire): a proof lasts this long
+    expires_at: float | None = None
 
     def traits(self) -> dict[str, str]:
         return {k: v for k, v in (("email", self.email), ("name", self.name)) if v}
@@ -250,7 +252,12 @@ def _identity(claims: dict[str, Any], max_lifetime: int) -> VerifiedIdentity:
     sub = claims["sub"]
     if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_ID_CHARS:
         raise TokenRefused("the identity token's sub must be a user id")
-    return VerifiedIdentity(user_id=sub, email=_text(claims, "email"), name=_text(claims, "name"))
+    return VerifiedIdentity(
+        user_id=sub,
+        email=_text(claims, "email"),
+        name=_text(claims, "name"),
+        expires_at=float(claims["exp"]),
+    )
 
 
 def _text(claims: dict[str, Any], name: str) -> str | None:

@@ -104,14 +104,13 @@ async def test_an_hs256_token_signed_with_the_identity_secret_identifies_and_ver
     gateway, bus: Bus, loopback_settings: Settings
 ) -> None:
     workspace = await configure(gateway, enforce_identity_verification=True)
-    token = jwt.encode(
-        claims(email="sally@example.com", name="Sally"), workspace.identity_secret, "HS256"
-    )
+    body = claims(email="sally@example.com", name="Sally")
+    token = jwt.encode(body, workspace.identity_secret, "HS256")
     visitor = await Visitor.connect(gateway, loopback_settings.write_key)
     ok = await identify(visitor, token)
     assert ok["type"] == "ok" and ok["verified"] is True, ok
     signed = verify_token(loopback_settings.token_secret, ok["token"])
-    assert signed is not None and signed["uid"] == "u-42" and signed["vf"] == 1
+    assert signed is not None and signed["uid"] == "u-42" and signed["vf"] == body["exp"]
     events = await stream_events(bus, "identify")
     assert events[0]["user_id"] == "u-42" and events[0]["trusted"] is True
     assert events[0]["traits"] == {"email": "sally@example.com", "name": "Sally"}

@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 
-from shared.security import user_hash
+from shared.security import sign_token, user_hash
 from shared.settings import Settings
 from tests.integration.visitor_ws_client import Visitor
 from tests.support import eventually
@@ -31,6 +31,18 @@ async def listed(visitor: Visitor) -> dict[str, Any]:
 
     await eventually(answered)
     return visitor.matching(lambda f: f["type"] in ("conversations", "error"))[-1]
+
+
+async def refused_history(socket: Visitor, cid: str) -> None:
+    answer = await listed(socket)
+    assert (answer["type"], answer["code"]) == ("error", "not_verified")
+    await socket.send({"type": "open", "conversation_id": cid})
+
+    def second_refusal(frame: dict[str, Any]) -> bool:
+        return frame.get("code") == "not_verified" and frame is not answer
+
+    assert (await socket.wait_for(second_refusal))["type"] == "error"
+    assert not socket.matching(lambda f: f["type"] == "history" and f["conversation_id"] == cid)
 
 
 async def test_a_second_verified_device_sees_and_replies_into_the_first_ones_conversation(
@@ -103,15 +115,15 @@ async def test_an_unverified_identify_or_a_typed_email_never_shows_history(
     await typist.say("hi, I am v@example.com")
     await typist.wait_for(lambda f: f["type"] == "contact" and f["email"])
     resumed = await Visitor.connect(gateway, settings.write_key, token=ok["token"])
+    # a visitor token whose identity-token proof has run out (its `vf` is that token's exp)
+    welcome = claimer.welcome
+    lapsed_claims = {"ws": "default", "vid": welcome["visitor_id"], "did": welcome["distinct_id"]}
+    lapsed_claims |= {"uid": "u-victim", "vf": int(time.time()) - 5}
+    lapsed_token = sign_token(settings.token_secret, lapsed_claims, ttl_seconds=3600)
+    lapsed = await Visitor.connect(gateway, settings.write_key, token=lapsed_token)
+    assert lapsed.welcome["verified"] is False
     await asyncio.sleep(1)  # identity has had time to fold everything in
-    for socket in (claimer, typist, resumed):
-        answer = await listed(socket)
-        assert (answer["type"], answer["code"]) == ("error", "not_verified")
-        await socket.send({"type": "open", "conversation_id": cid})
-        refused = await socket.wait_for(
-            lambda f, shown=answer: f.get("code") == "not_verified" and f is not shown
-        )
-        assert refused["type"] == "error"
-        assert not socket.matching(lambda f: f["type"] == "history" and f["conversation_id"] == cid)
-    for socket in (owner, claimer, typist, resumed):
+    for socket in (claimer, typist, resumed, lapsed):
+        await refused_history(socket, cid)
+    for socket in (owner, claimer, typist, resumed, lapsed):
         await socket.close()

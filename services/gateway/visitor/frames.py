@@ -7,6 +7,8 @@ returns the frame to answer with; a `FrameError` becomes an `error` frame.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
@@ -75,12 +77,17 @@ class Session:
     hub: VisitorHub | None = None
     # a verified member's other conversation, opened from the list (visitor/member.py)
     opened: GrantedConversation | None = None
-    # the user id was proven (a user_hash or an identity token) on this or an earlier socket
-    verified: bool = False
+    # until when the user id is proven (a user_hash: math.inf; an identity token: its exp),
+    # on this socket or the one that got the visitor token; None: never proven
+    verified_until: float | None = None
 
     @property
     def ws_id(self) -> str:
         return self.workspace.id
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_until is not None and self.verified_until > time.time()
 
     @property
     def chat_key(self) -> tuple[str, str]:
@@ -93,8 +100,9 @@ class Session:
         claims: dict[str, Any] = {"ws": self.ws_id, "vid": self.visitor_id, "did": self.distinct_id}
         if self.user_id:
             claims["uid"] = self.user_id
-            if self.verified:
-                claims["vf"] = 1
+            if self.verified and self.verified_until is not None:
+                # 1: no end (a user_hash); else the identity token's exp
+                claims["vf"] = 1 if math.isinf(self.verified_until) else int(self.verified_until)
         return sign_token(self.token_secret, claims, ttl_seconds=self.limits.token_ttl_days * 86400)
 
     async def publish(self, kind: str, mid: str, **fields: Any) -> None:
@@ -301,7 +309,10 @@ async def _proof(s: Session, frame: IdentifyFrame | AliasFrame) -> VerifiedIdent
 
 
 def _now_named(s: Session, user_id: str, proof: VerifiedIdentity | None) -> dict[str, Any]:
-    s.verified = proof is not None or (s.verified and s.user_id == user_id)
+    if proof is not None:
+        s.verified_until = math.inf if proof.expires_at is None else proof.expires_at
+    elif s.user_id != user_id:
+        s.verified_until = None
     if s.opened is not None and not (s.verified and s.user_id == user_id):
         s.opened = None  # another (or an unproven) user: back to this device's conversation
         if s.hub is not None:

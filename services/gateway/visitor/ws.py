@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -298,7 +299,7 @@ def _session(
         visitor_id=claims["vid"],
         distinct_id=claims.get("did") or claims["vid"],
         user_id=claims.get("uid"),
-        verified=bool(claims.get("uid") and claims.get("vf")),
+        verified_until=_verified_until(claims),
         jwks=app[JWKS],
         hub=app[HUB],
         context={
@@ -311,6 +312,14 @@ def _session(
     if page:
         session.context["page"] = page
     return session
+
+
+def _verified_until(claims: dict[str, Any]) -> float | None:
+    """A visitor token's proof of its user id: `vf` 1 has no end, else it is a Unix time."""
+    vf = claims.get("vf")
+    if not claims.get("uid") or not isinstance(vf, int) or isinstance(vf, bool) or vf < 1:
+        return None
+    return math.inf if vf == 1 else float(vf)
 
 
 def _welcome(session: frames.Session) -> dict[str, Any]:
