@@ -81,3 +81,25 @@ async def test_a_verified_second_device_sees_and_continues_its_history(
     await claimer.wait_for_timeout(1500)
     await expect(claimer.get_by_role("navigation", name="Your conversations")).to_be_hidden()
     await expect(claimer.get_by_role("log")).not_to_contain_text("my invoice is wrong")
+
+
+async def test_an_expired_identity_token_is_refused_with_its_reason_in_the_console(
+    browser, aiohttp_server, chat, gateway, settings: Settings
+) -> None:
+    now = int(time.time())
+    token = jwt.encode(
+        {"sub": "u-sally", "iat": now - 900, "exp": now - 300}, settings.identity_secret, "HS256"
+    )
+    listen = "parley.on('error', (e) => { window.refused = e; });"
+    page = await device(
+        browser,
+        aiohttp_server,
+        gateway,
+        settings,
+        listen + f"parley.identify('u-sally', {{}}, {{ identityToken: {json.dumps(token)} }});",
+    )
+    await page.wait_for_function("window.refused !== undefined")
+    refused = await page.evaluate("window.refused")
+    assert refused == {"code": "token_refused", "message": "the identity token has expired"}
+    await page.get_by_role("button", name="Open chat").click()
+    await expect(page.get_by_role("navigation", name="Your conversations")).to_be_hidden()
