@@ -30,7 +30,7 @@ WINDOW = 10.0
 MAX_KEYS = 100
 MAX_ORIGIN = 200
 OTHER_ORIGINS = "(other origins)"
-REASONS = ("origin", "user_hash")
+REASONS = ("origin", "user_hash", "identity_token")
 
 _Key = tuple[str, str, str | None]
 

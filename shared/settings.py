@@ -246,6 +246,8 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     allowed_origins: tuple[str, ...] = ()
     enforce_identity_verification: bool = False
+    # a JWKS URL may be http:// to a loopback address (tests); never in production
+    jwks_allow_http_loopback: bool = False
     geoip_db: str = ""
     trusted_proxies: tuple[str, ...] = ()
     secure_cookies: bool = False
@@ -302,6 +304,7 @@ class Settings:
             admin_password=keys["PARLEY_ADMIN_PASSWORD"],
             allowed_origins=_list(env, "PARLEY_ALLOWED_ORIGINS"),
             enforce_identity_verification=_bool(env, "PARLEY_ENFORCE_IDENTITY_VERIFICATION", False),
+            jwks_allow_http_loopback=_bool(env, "PARLEY_JWKS_ALLOW_HTTP_LOOPBACK", False),
             geoip_db=env.get("GEOIP_DB") or "",
             trusted_proxies=_list(env, "PARLEY_TRUSTED_PROXIES"),
             secure_cookies=_bool(env, "PARLEY_SECURE_COOKIES", False),

@@ -38,6 +38,8 @@ ROUTING_MODES = ("off", "round_robin", "least_busy")
 DEFAULT_CAPACITY = 5
 # rotating again while older keys are in their grace keeps at most this many per kind
 MAX_RETIRED_PER_KIND = 3
+# an identity token may live at most this long (exp - iat), unless the admin sets less
+DEFAULT_TOKEN_LIFETIME = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ class Workspace:
     auto_away_minutes: int = 0
     routing: str = "off"
     agent_capacity: dict[str, int] = field(default_factory=dict)
+    # identity tokens (shared/identity_token.py): HS256 with the identity secret always;
+    # RS256/ES256 with this PEM public key or the keys at this JWKS URL when set
+    identity_public_key: str = ""
+    identity_jwks_url: str = ""
+    identity_token_max_lifetime: int = DEFAULT_TOKEN_LIFETIME
 
     def capacity_of(self, agent_id: str) -> int:
         return self.agent_capacity.get(agent_id, DEFAULT_CAPACITY)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway import assets, ingest, profiles_api, sdk_compat, unsubscribe, webhooks_api
+from services.gateway import (
+    assets,
+    identity_tokens,
+    ingest,
+    profiles_api,
+    sdk_compat,
+    unsubscribe,
+    webhooks_api,
+)
 from services.gateway.continue_link import views as continue_link
 from services.gateway.visitor import ws as visitor_ws
 from shared.settings import Settings
@@ -19,6 +27,7 @@ def create_app(settings: Settings) -> web.Application:
     # Content-Encoding as a server error (with a traceback) and answer it in plain text
     app = create_base_app("gateway", settings, client_max_size=MAX_BODY, auto_decompress=False)
     add_workspaces(app)
+    identity_tokens.setup(app)
     assets.setup(app)
     ingest.setup(app)
     sdk_compat.setup(app)

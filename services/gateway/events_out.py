@@ -30,11 +30,13 @@ from typing import Any
 import msgspec
 import nats.errors
 
+from services.gateway.identity_tokens import Proven, prove
 from shared import audit, clock
 from shared.bus import Bus
 from shared.errors import BusError, PermanentError
 from shared.events import EARLIEST_EVENT, IngestEvent, parse_time
 from shared.identifiers import illegal_id_reason
+from shared.identity_token import JwksCache
 from shared.schema import convert
 from shared.schema.segment import (
     FIELD_CODES,
@@ -202,6 +204,7 @@ def normalise(
     batch_context: dict[str, Any] | None = None,
     sent_at: Any = None,
     received: datetime | None = None,
+    proven_user: str | None = None,
 ) -> IngestEvent:
     """One Segment message as an IngestEvent; PermanentError says why it cannot be.
 
@@ -219,7 +222,7 @@ def normalise(
         timestamp=event_time(message.time, sent_at, received),
         received_at=_received_iso(received),
         source=source,  # type: ignore[arg-type]
-        trusted=_trust(workspace, trusted, message.type, user_id, raw),  # type: ignore[arg-type]
+        trusted=_trust(workspace, trusted, message.type, user_id, raw, proven_user),  # type: ignore[arg-type]
         anonymous_id=_id(message.anonymous),
         user_id=user_id,
         previous_id=_id(message.previous),
@@ -236,10 +239,19 @@ def _message_id(given: str | None) -> str:
     return f"gen-{uuid.uuid4()}" if given is None else given.strip()
 
 
-def _trust(ws: Workspace, channel_trusted: bool, kind: str, user_id: str | None, raw: dict) -> bool:
+def _trust(
+    ws: Workspace,
+    channel_trusted: bool,
+    kind: str,
+    user_id: str | None,
+    raw: dict,
+    proven_user: str | None = None,
+) -> bool:
     if channel_trusted or not ws.enforce_identity_verification:
         return True
     named = user_id or (raw.get("userId") if kind == "alias" else None)
+    if named and proven_user == named:  # an identity token (services/gateway/identity_tokens.py)
+        return True
     if named and ws.verify_user_hash(named, user_hash_of(raw)):
         return True
     if kind in ("identify", "alias") and named:
@@ -268,6 +280,7 @@ async def publish_events(
     context_extra: dict[str, Any] | None = None,
     batch_context: dict[str, Any] | None = None,
     sent_at: Any = None,
+    jwks: JwksCache | None = None,
 ) -> list[Refused]:
     """Validate, normalise and durably publish; returns the messages refused (with why).
 
@@ -281,9 +294,10 @@ async def publish_events(
     rejected: list[Refused] = []
     for index, raw in enumerate(raw_messages):
         try:
+            proven = await prove(workspace, raw, jwks) if jwks is not None else Proven(raw, None)
             events.append(
                 normalise(
-                    raw,
+                    proven.raw,
                     workspace,
                     source=source,
                     trusted=trusted,
@@ -291,14 +305,16 @@ async def publish_events(
                     batch_context=batch_context,
                     sent_at=sent_at,
                     received=received,
+                    proven_user=proven.identity.user_id if proven.identity else None,
                 )
             )
         except PermanentError as exc:
             rejected.append(Refused(index, exc.code, str(exc)))
+    ip = (context_extra or {}).get("ip")
     if any(r.code == "verification_required" for r in rejected):
-        audit.refused(
-            bus, workspace.id, "user_hash", ip=(context_extra or {}).get("ip"), channel=source
-        )
+        audit.refused(bus, workspace.id, "user_hash", ip=ip, channel=source)
+    if any(r.code == "invalid_identity_token" for r in rejected):
+        audit.refused(bus, workspace.id, "identity_token", ip=ip, channel=source)
     if events:
         await bus.publish_durable_many([subject_and_id(bus, e) for e in events])
     return rejected

@@ -30,6 +30,7 @@ from aiohttp import web
 from services.gateway import debug_feed
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
 from services.gateway.events_out import BUS_FAILURES, publish_events
+from services.gateway.identity_tokens import JWKS
 from shared.metrics import INGEST_REFUSED, RATE_LIMITED
 from shared.ratelimit import RateLimiter
 from shared.schema import builtins
@@ -190,6 +191,7 @@ async def _ingest(
             context_extra=browser_context(request) if caller.browser else None,
             batch_context=batch_context,
             sent_at=body.get("sentAt"),
+            jwks=request.app[JWKS],
         )
     except ApiError as exc:
         INGEST_REFUSED.labels(exc.code).inc()
@@ -236,6 +238,10 @@ def _messages_of(body: dict[str, Any], kind: str | None) -> tuple[list[Any], Any
     return messages, body.get("context") if isinstance(body.get("context"), dict) else None
 
 
+# refusals of a caller's proof of identity: 403 (a single call), not a malformed body
+FORBIDDEN = ("verification_required", "invalid_identity_token")
+
+
 def _refusals(kind: str | None, count: int, rejected: list[Refused]) -> web.Response:
     """A single call refused (400, 403 for verification), or a batch's refused messages:
     200 while any message was stored (a client must neither retry nor drop the batch),
@@ -243,7 +249,7 @@ def _refusals(kind: str | None, count: int, rejected: list[Refused]) -> web.Resp
     first = rejected[0]
     accepted = count - len(rejected)
     if kind:
-        status = 403 if first.code == "verification_required" else 400
+        status = 403 if first.code in FORBIDDEN else 400
     else:
         status = 200 if accepted else 400
     payload: dict[str, Any] = {

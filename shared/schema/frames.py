@@ -65,6 +65,7 @@ class IdentifyFrame(Frame, tag="identify"):
     message_id: ClientId
     user_id: Name
     user_hash: str | None = None
+    identity_token: str | None = None  # a JWT the site's backend signed (shared/identity_token.py)
     traits: dict[str, Any] | None = None
 
 
@@ -72,6 +73,7 @@ class AliasFrame(Frame, tag="alias"):
     message_id: ClientId
     user_id: Name
     user_hash: str | None = None
+    identity_token: str | None = None
 
 
 class TrackFrame(Frame, tag="track"):
@@ -92,6 +94,16 @@ class PingFrame(Frame, tag="ping"):
     pass
 
 
+class ConversationsFrame(Frame, tag="conversations"):
+    """A verified member asks for their conversations (every device's)."""
+
+
+class OpenFrame(Frame, tag="open"):
+    """A verified member shows one of them; messages then go to it."""
+
+    conversation_id: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
 AnyFrame = (
     MessageFrame
     | EmailFrame
@@ -103,6 +115,8 @@ AnyFrame = (
     | TrackFrame
     | PageFrame
     | PingFrame
+    | ConversationsFrame
+    | OpenFrame
 )
 
 

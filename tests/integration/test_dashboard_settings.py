@@ -275,3 +275,39 @@ async def test_the_ingest_rate_field_changes_the_gateways_limit_live(
     for bad in ("0", "lots", "2000000"):
         assert await set_rate(bad) == 400
     assert gateway.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID).ingest_rate_per_second == 100_000
+
+
+async def test_identity_token_keys_are_checked_and_saved(admin) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    base = {"away_message": "", "csrf": admin.csrf}
+    bad = {
+        **base,
+        "identity_public_key": "not a key",
+        "identity_jwks_url": "http://keys.example/jwks.json",
+        "token_lifetime_minutes": "0",
+    }
+    refused = await admin.post("/settings/widget", data=bad)
+    assert refused.status == 400
+    text = await refused.text()
+    assert "not a PEM public key" in text and "must be https://" in text
+    assert "Between 1 and 10,080 minutes" in text
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    good = {
+        **base,
+        "identity_public_key": pem,
+        "identity_jwks_url": "https://keys.example/jwks.json",
+        "token_lifetime_minutes": "15",
+    }
+    saved = await admin.post("/settings/widget", data=good, allow_redirects=False)
+    assert saved.status == 303
+    ws = admin.server.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID)
+    assert ws.identity_public_key == pem.strip()
+    assert ws.identity_jwks_url == "https://keys.example/jwks.json"
+    assert ws.identity_token_max_lifetime == 900

@@ -17,6 +17,7 @@ from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import Conflict
 from shared.errors import BusError
+from shared.identity_token import check_jwks_url, read_public_key
 from shared.snippet import install_snippet
 from shared.web import SETTINGS, WORKSPACES
 from shared.workspaces import DEFAULT_GRACE_SECONDS, ROUTING_MODES, Workspace, new_keys
@@ -173,6 +174,7 @@ async def save_widget(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         errors["allowed_origins"] = str(exc)
     changes["enforce_identity_verification"] = form.get("enforce_identity_verification") == "on"
+    token_keys(request, form, changes, errors)
     away = str(form.get("away_message", "")).strip()
     if len(away) > MAX_AWAY:
         errors["away_message"] = f"At most {MAX_AWAY} characters."
@@ -187,6 +189,33 @@ async def save_widget(request: web.Request) -> web.StreamResponse:
     if changed := audit.changed_fields(ws, changes):
         await audit.record(request, "settings.changed", fields=changed)
     raise web.HTTPSeeOther("/settings?saved=widget#widget")
+
+
+def token_keys(
+    request: web.Request, form: Any, changes: dict[str, Any], errors: dict[str, str]
+) -> None:
+    """The identity-token keys (shared/identity_token.py): a PEM, a JWKS URL, a lifetime."""
+    pem = str(form.get("identity_public_key", "")).strip()
+    if pem:
+        try:
+            read_public_key(pem)
+        except ValueError as exc:
+            errors["identity_public_key"] = str(exc)
+    changes["identity_public_key"] = pem
+    url = str(form.get("identity_jwks_url", "")).strip()
+    if url:
+        try:
+            check_jwks_url(url, request.app[SETTINGS].jwks_allow_http_loopback)
+        except ValueError as exc:
+            errors["identity_jwks_url"] = str(exc)
+        if len(url) > 500:
+            errors["identity_jwks_url"] = "At most 500 characters."
+    changes["identity_jwks_url"] = url
+    try:
+        minutes = whole_number(str(form.get("token_lifetime_minutes", "1440")), 1, 10080, "minutes")
+        changes["identity_token_max_lifetime"] = minutes * 60
+    except ValueError as exc:
+        errors["token_lifetime_minutes"] = str(exc)
 
 
 def whole_number(raw: str, low: int, high: int, unit: str) -> int:

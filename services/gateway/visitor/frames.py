@@ -7,6 +7,8 @@ returns the frame to answer with; a `FrameError` becomes an `error` frame.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
@@ -15,12 +17,13 @@ import msgspec
 
 from services.gateway.events_out import BUS_FAILURES, publish_events
 from services.gateway.visitor.grant import GrantedConversation
-from services.gateway.visitor.hub import VisitorConn
+from services.gateway.visitor.hub import VisitorConn, VisitorHub
 from services.gateway.visitor.limits import Limits
 from shared import clock
 from shared.bus import Bus
 from shared.errors import PermanentError
 from shared.identifiers import normalize_email
+from shared.identity_token import JwksCache, TokenRefused, VerifiedIdentity, verify_identity_token
 from shared.schema import builtins, read_reply
 from shared.schema.chat_inbound import InboundRecord, VisitorEmail, VisitorMessage
 from shared.schema.chat_replies import History
@@ -70,15 +73,36 @@ class Session:
     context: dict[str, Any] = field(default_factory=dict)
     # opened by a continue link: this one conversation only (services/gateway/visitor/grant.py)
     grant: GrantedConversation | None = None
+    jwks: JwksCache = field(default_factory=JwksCache)
+    hub: VisitorHub | None = None
+    # a verified member's other conversation, opened from the list (visitor/member.py)
+    opened: GrantedConversation | None = None
+    # until when the user id is proven (a user_hash: math.inf; an identity token: its exp),
+    # on this socket or the one that got the visitor token; None: never proven
+    verified_until: float | None = None
 
     @property
     def ws_id(self) -> str:
         return self.workspace.id
 
+    @property
+    def verified(self) -> bool:
+        return self.verified_until is not None and self.verified_until > time.time()
+
+    @property
+    def chat_key(self) -> tuple[str, str]:
+        """(visitor id, distinct id) chat knows the conversation on screen by."""
+        if self.opened is not None:
+            return self.opened.visitor_id, self.opened.distinct_id
+        return self.visitor_id, self.distinct_id
+
     def token(self) -> str:
-        claims = {"ws": self.ws_id, "vid": self.visitor_id, "did": self.distinct_id}
+        claims: dict[str, Any] = {"ws": self.ws_id, "vid": self.visitor_id, "did": self.distinct_id}
         if self.user_id:
             claims["uid"] = self.user_id
+            if self.verified and self.verified_until is not None:
+                # 1: no end (a user_hash); else the identity token's exp
+                claims["vf"] = 1 if math.isinf(self.verified_until) else int(self.verified_until)
         return sign_token(self.token_secret, claims, ttl_seconds=self.limits.token_ttl_days * 86400)
 
     async def publish(self, kind: str, mid: str, **fields: Any) -> None:
@@ -133,7 +157,8 @@ async def on_message(s: Session, frame: MessageFrame) -> dict[str, Any]:
     page_url = s.context.get("page", {}).get("url")
     # a continue link's socket may post in the conversation, not change the person:
     # chat reads no email out of what it sends
-    scope: Literal["conversation"] | None = "conversation" if s.grant is not None else None
+    scoped = s.grant is not None or s.opened is not None
+    scope: Literal["conversation"] | None = "conversation" if scoped else None
     record = VisitorMessage(
         **_sender(s, frame.client_msg_id), text=text, page_url=page_url, scope=scope
     )
@@ -159,10 +184,11 @@ class Sender(TypedDict):
 
 
 def _sender(s: Session, client_msg_id: str) -> Sender:
+    visitor_id, distinct_id = s.chat_key
     return {
         "workspace_id": s.ws_id,
-        "visitor_id": s.visitor_id,
-        "distinct_id": s.distinct_id,
+        "visitor_id": visitor_id,
+        "distinct_id": distinct_id,
         "client_msg_id": client_msg_id,
         "sent_at": clock.iso_now(),
     }
@@ -171,20 +197,20 @@ def _sender(s: Session, client_msg_id: str) -> Sender:
 async def _to_chat(s: Session, record: InboundRecord) -> dict[str, Any]:
     """The record on the visitor's workspace's inbound stream (once per client id); the ack."""
     cmid = record.client_msg_id
-    subject, msg_id = s.bus.subjects.chat_inbound(s.ws_id), f"{s.ws_id}:{s.visitor_id}:{cmid}"
+    subject, msg_id = s.bus.subjects.chat_inbound(s.ws_id), f"{s.ws_id}:{record.visitor_id}:{cmid}"
     await s.bus.publish_durable(subject, record, msg_id)
     return {"type": "accepted", "ref": cmid}
 
 
 async def on_typing(s: Session, frame: TypingFrame) -> None:
     signal = TypingSignal(
-        workspace_id=s.ws_id, visitor_id=s.visitor_id, typing=frame.typing is True
+        workspace_id=s.ws_id, visitor_id=s.chat_key[0], typing=frame.typing is True
     )
     await s.bus.publish(s.bus.subjects.request("chat", "visitor.signal"), signal)
 
 
 async def on_read(s: Session, frame: ReadFrame) -> None:
-    signal = ReadSignal(workspace_id=s.ws_id, visitor_id=s.visitor_id, seq=frame.seq)
+    signal = ReadSignal(workspace_id=s.ws_id, visitor_id=s.chat_key[0], seq=frame.seq)
     await s.bus.publish(s.bus.subjects.request("chat", "visitor.signal"), signal)
 
 
@@ -195,7 +221,7 @@ async def send_history(s: Session, after_seq: int | None) -> str | None:
     for _ in range(HISTORY_PAGES):
         payload = HistoryRequest(
             workspace_id=s.ws_id,
-            visitor_id=s.visitor_id,
+            visitor_id=s.chat_key[0],
             after_seq=after_seq,
             limit=50 if after_seq is None else 100,
         )
@@ -264,29 +290,50 @@ async def send_presence(s: Session) -> None:
 
 
 # --- identity --------------------------------------------------------------------------
-def _verified(s: Session, frame: IdentifyFrame | AliasFrame) -> None:
-    """Refuse an unverified browser identify/alias where the workspace enforces it."""
-    if not s.workspace.enforce_identity_verification:
-        return
+async def _proof(s: Session, frame: IdentifyFrame | AliasFrame) -> VerifiedIdentity | None:
+    """Who the frame proves it is (an identity token, else a user_hash), or None when it
+    proves nothing; refused when a token is bad, or when the workspace enforces proof."""
+    if frame.identity_token is not None:
+        try:
+            found = await verify_identity_token(s.workspace, frame.identity_token, s.jwks)
+        except TokenRefused as exc:
+            raise FrameError("token_refused", exc.reason) from exc
+        if found.user_id != frame.user_id:
+            raise FrameError("token_refused", "the identity token's sub is another user id")
+        return found
     if s.workspace.verify_user_hash(frame.user_id, frame.user_hash):
-        return
-    raise FrameError("unverified", "user_hash does not match this user id")
+        return VerifiedIdentity(frame.user_id)
+    if s.workspace.enforce_identity_verification:
+        raise FrameError("unverified", "user_hash does not match this user id")
+    return None
+
+
+def _now_named(s: Session, user_id: str, proof: VerifiedIdentity | None) -> dict[str, Any]:
+    if proof is not None:
+        s.verified_until = math.inf if proof.expires_at is None else proof.expires_at
+    elif s.user_id != user_id:
+        s.verified_until = None
+    if s.opened is not None and not (s.verified and s.user_id == user_id):
+        s.opened = None  # another (or an unproven) user: back to this device's conversation
+        if s.hub is not None:
+            s.hub.move(s.conn, s.visitor_id)
+    s.user_id = user_id
+    return {"token": s.token(), "user_id": s.user_id, "verified": s.verified}
 
 
 async def on_identify(s: Session, frame: IdentifyFrame) -> dict[str, Any]:
     mid = frame.message_id
-    _verified(s, frame)
-    await s.publish("identify", mid, userId=frame.user_id, traits=frame.traits or {})
-    s.user_id = frame.user_id
-    return {"type": "ok", "ref": mid, "token": s.token(), "user_id": s.user_id}
+    proof = await _proof(s, frame)
+    traits = {**(frame.traits or {}), **(proof.traits() if proof else {})}
+    await s.publish("identify", mid, userId=frame.user_id, traits=traits)
+    return {"type": "ok", "ref": mid, **_now_named(s, frame.user_id, proof)}
 
 
 async def on_alias(s: Session, frame: AliasFrame) -> dict[str, Any]:
     mid = frame.message_id
-    _verified(s, frame)
+    proof = await _proof(s, frame)
     await s.publish("alias", mid, userId=frame.user_id, previousId=s.distinct_id)
-    s.user_id = frame.user_id
-    return {"type": "ok", "ref": mid, "token": s.token(), "user_id": s.user_id}
+    return {"type": "ok", "ref": mid, **_now_named(s, frame.user_id, proof)}
 
 
 async def on_track(s: Session, frame: TrackFrame) -> dict[str, Any]:
@@ -320,6 +367,10 @@ HANDLERS: dict[str, Handler] = {  # by the frame's type (its tag)
     "page": on_page,
     "ping": on_ping,
 }
+# a verified member's conversations: that module's handlers take this module's Session
+from services.gateway.visitor import member  # noqa: E402
+
+HANDLERS.update({"conversations": member.on_conversations, "open": member.on_open})
 # frames that create something: they also count against the per-visitor message limit
 COSTLY = ("message", "email")
 # what a continue link's socket may do: the conversation's own frames. Any other type

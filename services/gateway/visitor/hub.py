@@ -106,6 +106,17 @@ class VisitorHub:
         self._of_workspace.setdefault(conn.workspace_id, set()).add(conn)
         conn.outbox.start()
 
+    def move(self, conn: VisitorConn, visitor_id: str) -> None:
+        """Deliver another visitor key's frames to this socket (a member's other
+        conversation, visitor/member.py) instead of the ones it had."""
+        tabs = self.conns.get(conn.key, [])
+        if conn in tabs:
+            tabs.remove(conn)
+        if not tabs:
+            self.conns.pop(conn.key, None)
+        conn.visitor_id = visitor_id
+        self.conns.setdefault(conn.key, []).append(conn)
+
     async def remove(self, conn: VisitorConn) -> None:
         await conn.outbox.stop()
         tabs = self.conns.get(conn.key, [])

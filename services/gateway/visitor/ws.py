@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -25,6 +26,7 @@ import nats.errors
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway.api_auth import browser_context
+from services.gateway.identity_tokens import JWKS
 from services.gateway.visitor import frames
 from services.gateway.visitor.busy import ChatLoadView
 from services.gateway.visitor.grant import GrantedConversation, open_grant
@@ -48,6 +50,8 @@ LINK_EXPIRED = "this continue link has expired or is not valid: start a new chat
 CLOSE_BAD_KEY = 4001
 CLOSE_BAD_ORIGIN = 4003
 CLOSE_LINK_EXPIRED = 4010
+# refused identity proofs, by error code: audited with this reason
+REFUSED_PROOF = {"unverified": "user_hash", "token_refused": "identity_token"}
 
 HUB = web.AppKey("visitor_hub", VisitorHub)
 CHAT_LOAD = web.AppKey("visitor_chat_load", ChatLoadView)
@@ -295,6 +299,9 @@ def _session(
         visitor_id=claims["vid"],
         distinct_id=claims.get("did") or claims["vid"],
         user_id=claims.get("uid"),
+        verified_until=_verified_until(claims),
+        jwks=app[JWKS],
+        hub=app[HUB],
         context={
             **browser_context(request),  # ip, user agent, CDN geo: as the ingest API sees them
             "locale": request.headers.get("Accept-Language", "").split(",")[0][:32],
@@ -305,6 +312,14 @@ def _session(
     if page:
         session.context["page"] = page
     return session
+
+
+def _verified_until(claims: dict[str, Any]) -> float | None:
+    """A visitor token's proof of its user id: `vf` 1 has no end, else it is a Unix time."""
+    vf = claims.get("vf")
+    if not claims.get("uid") or not isinstance(vf, int) or isinstance(vf, bool) or vf < 1:
+        return None
+    return math.inf if vf == 1 else float(vf)
 
 
 def _welcome(session: frames.Session) -> dict[str, Any]:
@@ -328,6 +343,7 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
         "visitor_id": session.visitor_id,
         "distinct_id": session.distinct_id,
         "user_id": session.user_id,
+        "verified": session.verified,  # may list its conversations (visitor/member.py)
         "limits": limits,
     }
 
@@ -375,8 +391,9 @@ async def _serve(
                 if answer["type"] == "accepted" and load.busy:  # stored; replies will be slow
                     conn.send(load.frame(ref))
         except frames.FrameError as exc:
-            if exc.code == "unverified":
-                audit.refused(session.bus, session.ws_id, "user_hash", ip=ip, channel="widget")
+            if exc.code in REFUSED_PROOF:
+                reason = REFUSED_PROOF[exc.code]
+                audit.refused(session.bus, session.ws_id, reason, ip=ip, channel="widget")
             conn.send(error(exc.code, str(exc), ref, exc.retry_after))
             if exc.code != "unavailable" and not limiters.strikes.allow(session.visitor_id):
                 conn.send(error("closing", "too many refused frames"))

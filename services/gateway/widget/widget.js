@@ -14,7 +14,7 @@ function Widget(config) {
   this.grant = config.continueToken || null; // a continue link: that one conversation only
   this.store = makeStore(window, !!this.grant);
   this.timeline = new Timeline();
-  this.listeners = { message: [], unread: [], ready: [] };
+  this.listeners = { message: [], unread: [], ready: [], error: [] };
   this.isReady = false;
   this.open = false;
   this.presence = { online_agents: null, agents: [] };
@@ -33,6 +33,7 @@ function Widget(config) {
     typing: function (text) { self.typing(text); },
     email: function (value) { self.giveEmail(value); },
     changeEmail: function () { self.changeEmail(); },
+    openConversation: function (id) { self.conn.send({ type: "open", conversation_id: id }); },
   });
   (this.store.get("outbox") || []).forEach(function (m) {
     self.timeline.addPending(m.client_msg_id, m.text, m.created_at);
@@ -41,7 +42,8 @@ function Widget(config) {
     url: config.host.replace(/^http/, "ws") + "/v1/widget/ws?key=" + encodeURIComponent(config.writeKey),
     hello: function () {
       var last = self.timeline.lastSeq();
-      var hello = { type: "hello", token: self.store.get("token") || null, last_seq: last || null, page: pageInfo() };
+      // on another of the member's conversations: catch up by opening it again (below)
+      var hello = { type: "hello", token: self.store.get("token") || null, last_seq: (!self.openedId && last) || null, page: pageInfo() };
       if (self.grant) hello.continue_token = self.grant;
       return hello;
     },
@@ -66,6 +68,7 @@ Widget.prototype.onFrame = function (f) {
       this.store.set("distinct_id", f.distinct_id);
       if (f.limits) this.limits = f.limits;
       this.flush();
+      if (f.verified) this.conn.send({ type: "conversations" });
       if (!this.isReady) {
         this.isReady = true;
         this.emit("ready", { visitorId: f.visitor_id, distinctId: f.distinct_id });
@@ -118,6 +121,19 @@ Widget.prototype.onFrame = function (f) {
     case "ok":
       this.memberEmail(this.ackEvent(f.ref));
       if (f.token) this.store.set("token", f.token);
+      if (f.verified) this.conn.send({ type: "conversations" });
+      break;
+    case "conversations":
+      // a verified member's other devices' conversations too (docs/widget.md)
+      var list = f.conversations || [];
+      this.ui.setConversations(list.length > 1 || (list[0] && !list[0].current) ? list : []);
+      break;
+    case "opened":
+      this.openedId = f.conversation_id;
+      this.timeline = new Timeline(); // its history follows
+      this.agentReadSeq = 0;
+      this.ui.render([], 0);
+      this.conn.send({ type: "conversations" });
       break;
     case "contact":
       this.contactKnown = true;
@@ -143,7 +159,9 @@ Widget.prototype.onError = function (f) {
   if (f.ref === "history") this.contactKnown = true; // no contact frame comes: ask if due
   var isEvent = this.ackEvent(f.ref);
   if (isEvent) {
+    // e.g. token_refused: "the identity token has expired" (the site's to fix)
     if (window.console) console.warn("parley: " + f.code + ": " + f.message);
+    this.emit("error", { code: f.code, message: f.message });
     return;
   }
   if (f.ref && this.timeline.setStatus(f.ref, "failed")) {
@@ -407,8 +425,12 @@ function pageInfo() {
   return { url: location.href, path: location.pathname, title: document.title, referrer: document.referrer };
 }
 
-function optionsHash(options) {
-  return options && typeof options.userHash === "string" ? options.userHash : undefined;
+function proved(frame, options) {
+  // a user_hash, or an identity token (a JWT the site's backend signed): docs/widget.md
+  var o = options || {};
+  if (typeof o.userHash === "string") frame.user_hash = o.userHash;
+  if (typeof o.identityToken === "string") frame.identity_token = o.identityToken;
+  return frame;
 }
 
 /* --- the public API ------------------------------------------------------------------ */
@@ -417,10 +439,10 @@ function makeApi(widget) {
     __parley: true,
     invoked: true,
     alias: function (userId, options) {
-      widget.event({ type: "alias", user_id: String(userId), user_hash: optionsHash(options) });
+      widget.event(proved({ type: "alias", user_id: String(userId) }, options));
     },
     identify: function (userId, traits, options) {
-      widget.event({ type: "identify", user_id: String(userId), traits: traits || {}, user_hash: optionsHash(options) });
+      widget.event(proved({ type: "identify", user_id: String(userId), traits: traits || {} }, options));
     },
     track: function (event, properties) {
       widget.event({ type: "track", event: String(event), properties: properties || {} });

@@ -72,6 +72,7 @@ UI.prototype.build = function (shadow) {
   this.typing = el("div", { class: "typing", "aria-live": "polite" });
   this.notice = el("div", { class: "notice", role: "alert" });
   this.info = el("div", { class: "info", role: "status", hidden: "" });
+  this.past = el("nav", { class: "past", "aria-label": "Your conversations", hidden: "" });
   this.unavailable = el("p", { class: "off-msg", hidden: "", text: "Chat isn\u2019t available right now. Please contact us another way." });
 
   this.email = el("input", { type: "email", "aria-label": "Email", autocomplete: "email", placeholder: "you@example.com" });
@@ -114,6 +115,7 @@ UI.prototype.build = function (shadow) {
     this.state,
     this.unavailable,
     this.info,
+    this.past,
     this.log,
     this.typing,
     this.notice,
@@ -168,6 +170,24 @@ UI.prototype.setUnavailable = function (off) {
 
 UI.prototype.setUnavailableText = function (text) {
   this.unavailable.textContent = text;
+};
+
+/* A verified member's conversations (every device's): one button each; none: hidden. */
+UI.prototype.setConversations = function (list) {
+  var h = this.handlers;
+  this.past.textContent = "";
+  this.past.hidden = !list.length;
+  if (!list.length) return;
+  this.past.appendChild(el("b", { text: "Your conversations" }));
+  list.forEach(function (c) {
+    var when = c.last_activity_at ? new Date(c.last_activity_at).toLocaleDateString() : "";
+    var b = el("button", { type: "button", "data-id": c.id, text: (c.last_message || "Conversation") + (when ? " \u00b7 " + when : "") });
+    if (c.current) b.setAttribute("aria-current", "true");
+    b.addEventListener("click", function () {
+      h.openConversation(c.id);
+    });
+    this.past.appendChild(b);
+  }, this);
 };
 
 UI.prototype.setInfo = function (text) {
