@@ -20,6 +20,7 @@ from services.dashboard.views import (
     inbox,
     notifications,
     presence,
+    profile,
     settings,
     signin,
     team,
@@ -65,6 +66,7 @@ def create_app(config: Settings) -> web.Application:
         settings,
         team,
         notifications,
+        profile,
         presence,
     )
     for views in (*every_view, audit_views, deadletter_views, mail_views, password_views):

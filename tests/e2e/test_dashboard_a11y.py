@@ -77,6 +77,7 @@ async def test_every_dashboard_page_passes_axe(start_service, browser, bus: Bus)
         "/mail",
         caught,
         "/me/notifications",
+        "/me/profile",
     ]
     for path in pages:
         await checked(page, path, problems)
