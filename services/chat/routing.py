@@ -91,6 +91,25 @@ async def assign_one(
     return None
 
 
+async def auto_assignee(ctx: ChatContext, workspace: Workspace, conversation_id: str) -> str | None:
+    """The agent's "Auto-assign (round-robin)": the next available agent in turn *with
+    room*, their slot taken for the conversation under their capacity like routing's
+    (None: nobody available has room; the conversation waits in the queue)."""
+    ws = workspace.id
+    agents = [a.id for a in ctx.presence.available(workspace)]
+    if not agents:
+        return None
+    loads = await free_finished(ctx, ws, await ctx.store.slots_of(ws, agents))
+    roomy = {a: n for a, n in loads.items() if n < workspace.capacity_of(a)}
+    for agent_id in order_of("round_robin", roomy, await ctx.store.assign_position(ws)):
+        if await ctx.store.take_slot(
+            ws, agent_id, conversation_id, workspace.capacity_of(agent_id)
+        ):
+            await ctx.store.set_assign_position(ws, agent_id)
+            return agent_id
+    return None
+
+
 async def drain(ctx: ChatContext, workspace: Workspace) -> int:
     """Assign what the workspace's queue can, oldest first; how many were assigned."""
     agents = [a.id for a in ctx.presence.available(workspace)]

@@ -261,3 +261,28 @@ async def test_a_conversation_taken_by_a_first_reply_counts_against_capacity(
     assert await assignees(bus, [c1, c2]) == ["ann", None]
     await arrive(bus, "bo")
     await becomes(bus, [c1, c2], ["ann", "bo"])
+
+
+async def test_auto_assign_by_hand_respects_capacity_like_routing(
+    start_chat, bus: Bus, registry: WorkspaceRegistry
+) -> None:
+    await start_chat()
+    c1, c2, c3 = await conversations(bus, 3, "auto")
+    await edit(registry, route("off", ann=1, bo=1))  # routing off: only the action assigns
+    await arrive(bus, "ann")
+    await arrive(bus, "bo")
+
+    async def both_available() -> bool:
+        return (await ask(bus, "presence.get"))["online_agents"] == 2
+
+    await eventually(both_available)
+
+    async def auto(cid: str) -> str | None:
+        done = await ask(bus, "conversation.update", conversation_id=cid, assignee_id="auto")
+        return done["assignee_id"]
+
+    first, second = await auto(c1), await auto(c2)
+    assert {first, second} == {"ann", "bo"}
+    assert await auto(c3) is None  # both are full: it waits, nobody goes past capacity
+    await ask(bus, "conversation.update", conversation_id=c1, status="resolved")
+    assert await auto(c3) == first  # resolving made room again
