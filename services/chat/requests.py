@@ -235,9 +235,21 @@ async def presence_get(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any
     return visitor_view(presence.available(workspace), workspace, presence.wall_clock())
 
 
+async def agents_presence(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any]:
+    """For the dashboard's team list: who is online (a dashboard open, or within the
+    workspace's auto-away minutes) and who of them is available (not set Away). The
+    others have gone Away by themselves."""
+    workspace = ctx.workspace(p.workspace_id)
+    return {
+        "online": [a.id for a in ctx.presence.online(workspace.id)],
+        "available": [a.id for a in ctx.presence.available(workspace)],
+    }
+
+
 HANDLERS: dict[str, tuple[type[rq.ChatRequest], Handler]] = {
     "history": (rq.HistoryRequest, history),
     "presence.get": (rq.PresenceRequest, presence_get),
+    "agents.presence": (rq.PresenceRequest, agents_presence),
     "continue.open": (rq.ContinueOpen, continue_open),
     "agent.send": (rq.AgentSend, agent_send),
     "conversations.list": (rq.ConversationsList, conversations_list),

@@ -20,6 +20,7 @@ from tests.integration.dashboard_support import (
     signed_in_client,
 )
 from tests.integration.test_dashboard_socket import closed, open_socket
+from tests.support import eventually
 
 NEW_PASSWORD = "another long enough secret"
 
@@ -136,3 +137,37 @@ async def test_a_password_change_ends_the_other_sessions_on_every_replica(
     assert await sign_in(fresh, ADMIN_EMAIL, NEW_PASSWORD)
     audit = await (await here.get("/audit")).text()
     assert "Changed their password" in audit
+
+
+async def test_the_team_list_shows_who_is_available_away_or_gone(
+    start_service, aiohttp_client, bus: Bus
+) -> None:
+    admin = await signed_in_client(start_service, aiohttp_client, "chat")
+    me = re.search(r'data-agent-id="([^"]+)"', await (await admin.get("/inbox")).text())
+    assert me
+    me_id = me.group(1)
+
+    def shown(html: str) -> str:
+        found = re.search(rf'data-agent-id="{me_id}".*?data-presence="(\w+)"', html, re.S)
+        assert found, html
+        return found.group(1)
+
+    # no dashboard of theirs open (no socket, no heartbeat): away by themselves
+    assert shown(await (await admin.get("/team")).text()) == "gone"
+    assert (
+        'Away <span class="muted">(no dashboard open)</span>'
+        in await (await admin.get("/team")).text()
+    )
+    beat = {"workspace_id": "default", "agent_id": me_id, "name": "Admin", "online": True}
+    await bus.publish(bus.subjects.request("chat", "agent.presence"), beat)
+
+    async def available() -> bool:
+        return shown(await (await admin.get("/team")).text()) == "available"
+
+    await eventually(available)
+    await admin.post("/me/presence", data={"csrf": admin.csrf, "presence": "away", "back": "/team"})
+
+    async def away() -> bool:
+        return shown(await (await admin.get("/team")).text()) == "away"
+
+    await eventually(away)
