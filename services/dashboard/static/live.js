@@ -618,7 +618,6 @@
   }, 30000);
 
   if (!main) return;
-  zoneTitles(document);
   // the first visit: the browser's zone, until the agent chooses one (Your profile)
   var browserZone = window.Intl ? Intl.DateTimeFormat().resolvedOptions().timeZone : "";
   if (main.dataset.zoneChosen === "false" && browserZone && browserZone !== zone) {
