@@ -59,9 +59,9 @@ async def test_times_render_in_the_agents_zone(dashboard, browser, bus: Bus) -> 
     await page.goto(f"/conversations/{cid}")
     await expect(page.locator("main")).to_have_attribute("data-time-zone", "America/Lima")
     stamp = page.locator("#messages .msg-meta time[datetime]").first
-    iso = await stamp.get_attribute("datetime")
-    assert iso
-    await expect(stamp).to_have_attribute("title", f"{_lima_title(iso)}")
+    first = await stamp.get_attribute("datetime")
+    assert first
+    await expect(stamp).to_have_attribute("title", _lima_title(first))
 
 
 def _lima_title(iso: str) -> str:
