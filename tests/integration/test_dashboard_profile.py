@@ -35,7 +35,6 @@ async def test_name_and_zone_are_checked_saved_and_shown(start_service, aiohttp_
     page = await admin.get("/me/profile")
     assert page.status == 200
     assert '<option value="Europe/Paris" >' in await page.text()  # the IANA list
-    assert (await admin.get("/me", allow_redirects=False)).headers["Location"] == "/me/profile"
 
     assert (await save(admin, name="Ann", time_zone="Mars/Olympus")).status == 400
     assert (await save(admin, name="Ann", time_zone="../../etc/passwd")).status == 400

@@ -29,7 +29,7 @@ def _minutes(seconds: float) -> str:
 
 
 async def your_settings(request: web.Request) -> web.Response:
-    raise web.HTTPSeeOther("/me/profile")
+    raise web.HTTPSeeOther("/me/notifications")
 
 
 async def save_notifications(request: web.Request) -> web.Response:
