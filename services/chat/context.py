@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from services.chat.claims import PendingClaims
 from services.chat.live import Live
 from services.chat.load import ChatLoad
 from services.chat.presence import Presence
@@ -28,6 +29,7 @@ class ChatContext:
     workspaces: WorkspaceRegistry
     load: ChatLoad
     agent_sends: AgentSends = field(init=False)  # set once the context exists
+    claims: PendingClaims = field(default_factory=PendingClaims)
 
     def workspace(self, workspace_id: str):
         ws = self.workspaces.get(workspace_id)

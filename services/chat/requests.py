@@ -12,10 +12,10 @@ from typing import Any
 from msgspec import UNSET
 
 from services.chat import facts
-from services.chat.assignment import pick_agent
 from services.chat.context import ChatContext
 from services.chat.model import invalid, message_of, summary_of, summary_out
 from services.chat.presence import visitor_view
+from services.chat.routing import auto_assignee
 from shared import clock
 from shared.errors import PermanentError
 from shared.schema import builtins
@@ -135,7 +135,7 @@ async def conversation_messages(ctx: ChatContext, p: rq.ConversationMessages) ->
     return builtins(MessagePage(messages=[message_of(m) for m in messages], has_more=more))
 
 
-async def _changes(ctx: ChatContext, ws: str, p: rq.ConversationUpdate) -> dict[str, Any]:
+async def _changes(ctx: ChatContext, ws: str, cid: str, p: rq.ConversationUpdate) -> dict[str, Any]:
     """The fields the update sets (the type has checked what goes together)."""
     fields: dict[str, Any] = {}
     if p.status is not None:
@@ -147,7 +147,7 @@ async def _changes(ctx: ChatContext, ws: str, p: rq.ConversationUpdate) -> dict[
     if p.priority is not None:
         fields["priority"] = p.priority
     if p.assignee_id == "auto":
-        fields["assignee_id"] = await pick_agent(ctx.store, ctx.presence, ctx.workspace(ws))
+        fields["assignee_id"] = await auto_assignee(ctx, ctx.workspace(ws), cid)
     elif p.assignee_id is not UNSET:
         fields["assignee_id"] = p.assignee_id
     return fields
@@ -156,7 +156,7 @@ async def _changes(ctx: ChatContext, ws: str, p: rq.ConversationUpdate) -> dict[
 async def conversation_update(ctx: ChatContext, p: rq.ConversationUpdate) -> dict[str, Any]:
     conversation = await _conversation(ctx, p)
     ws = conversation["workspace_id"]
-    fields = await _changes(ctx, ws, p)
+    fields = await _changes(ctx, ws, conversation["_id"], p)
     updated = await ctx.store.set_fields(ws, conversation["_id"], fields)
     if updated is None:
         raise not_found()
@@ -236,9 +236,21 @@ async def presence_get(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any
     return visitor_view(presence.available(workspace), workspace, presence.wall_clock())
 
 
+async def agents_presence(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any]:
+    """For the dashboard's team list: who is online (a dashboard open, or within the
+    workspace's auto-away minutes) and who of them is available (not set Away). The
+    others have gone Away by themselves."""
+    workspace = ctx.workspace(p.workspace_id)
+    return {
+        "online": [a.id for a in ctx.presence.online(workspace.id)],
+        "available": [a.id for a in ctx.presence.available(workspace)],
+    }
+
+
 HANDLERS: dict[str, tuple[type[rq.ChatRequest], Handler]] = {
     "history": (rq.HistoryRequest, history),
     "presence.get": (rq.PresenceRequest, presence_get),
+    "agents.presence": (rq.PresenceRequest, agents_presence),
     "continue.open": (rq.ContinueOpen, continue_open),
     "agent.send": (rq.AgentSend, agent_send),
     "conversations.list": (rq.ConversationsList, conversations_list),

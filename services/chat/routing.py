@@ -6,7 +6,9 @@ conversation for agents to take by hand. Each duty tick every replica drains eac
 routed workspace's queue (open unassigned conversations, oldest first):
 
 1. free the slots of conversations no longer open with their agent (resolved,
-   snoozed, reassigned by hand): room comes back one tick after it is made;
+   snoozed, reassigned by hand): room comes back one tick after it is made; and the
+   slots a crashed replica took but never claimed, once they have waited too long
+   (services/chat/claims.py);
 2. for each waiting conversation, take a slot of the agent in turn (guarded by their
    capacity: of replicas racing for the last slot one wins, the others try the next
    agent), then claim the conversation (`assignee_id` set only while it is still
@@ -41,24 +43,35 @@ def order_of(mode: str, loads: dict[str, int], last: str | None) -> list[str]:
     return ids[at:] + ids[:at]
 
 
-def _keeps(found: dict[str, Any] | None, agent_id: str) -> bool:
-    """Does a held conversation still count? Open with the agent, or open and unassigned
-    (another replica between taking the slot and claiming the conversation)."""
+def _state(found: dict[str, Any] | None, agent_id: str) -> str:
+    """What a held conversation is: "kept" (open with the agent), "pending" (open and
+    unassigned: a replica between taking the slot and claiming it, or one that crashed
+    there) or "done" (anything else: the slot is free again)."""
     if found is None or found.get("status") != "open":
-        return False
-    return found.get("assignee_id") in (agent_id, None)
+        return "done"
+    return {agent_id: "kept", None: "pending"}.get(found.get("assignee_id"), "done")
 
 
 async def free_finished(ctx: ChatContext, ws: str, held: dict[str, list[str]]) -> dict[str, int]:
-    """Release slots whose conversation is no longer open with its agent; agent -> held."""
+    """Release slots whose conversation is no longer open with its agent, and the ones
+    left unclaimed too long (services/chat/claims.py); agent -> held."""
     ids = [cid for cids in held.values() for cid in cids]
     found = await ctx.store.routing_states(ws, ids)
+    now = ctx.presence.clock()
     loads: dict[str, int] = {}
     for agent_id, cids in held.items():
-        kept = [cid for cid in cids if _keeps(found.get(cid), agent_id)]
-        for cid in set(cids) - set(kept):
-            await ctx.store.release_slot(ws, agent_id, cid)
-        loads[agent_id] = len(kept)
+        kept = 0
+        for cid in cids:
+            state, key = _state(found.get(cid), agent_id), (ws, agent_id, cid)
+            if state == "pending" and not ctx.claims.stuck(key, now):
+                kept += 1
+                continue
+            ctx.claims.settled(key)
+            if state == "kept":
+                kept += 1
+            else:
+                await ctx.store.release_slot(ws, agent_id, cid)
+        loads[agent_id] = kept
     return loads
 
 
@@ -90,6 +103,25 @@ async def assign_one(
         await ctx.live.conversation_updated(claimed)
         await facts.changed(ctx.bus, {**claimed, "assignee_id": None}, claimed)
         return agent_id
+    return None
+
+
+async def auto_assignee(ctx: ChatContext, workspace: Workspace, conversation_id: str) -> str | None:
+    """The agent's "Auto-assign (round-robin)": the next available agent in turn *with
+    room*, their slot taken for the conversation under their capacity like routing's
+    (None: nobody available has room; the conversation waits in the queue)."""
+    ws = workspace.id
+    agents = [a.id for a in ctx.presence.available(workspace)]
+    if not agents:
+        return None
+    loads = await free_finished(ctx, ws, await ctx.store.slots_of(ws, agents))
+    roomy = {a: n for a, n in loads.items() if n < workspace.capacity_of(a)}
+    for agent_id in order_of("round_robin", roomy, await ctx.store.assign_position(ws)):
+        if await ctx.store.take_slot(
+            ws, agent_id, conversation_id, workspace.capacity_of(agent_id)
+        ):
+            await ctx.store.set_assign_position(ws, agent_id)
+            return agent_id
     return None
 
 

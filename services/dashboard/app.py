@@ -20,6 +20,7 @@ from services.dashboard.views import (
     inbox,
     notifications,
     presence,
+    profile,
     settings,
     signin,
     team,
@@ -68,6 +69,7 @@ def create_app(config: Settings) -> web.Application:
         settings,
         team,
         notifications,
+        profile,
         presence,
     )
     others = (

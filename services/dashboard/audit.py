@@ -38,6 +38,7 @@ ACTIONS = {
     "invitation.accepted": "Accepted an invitation",
     "password.reset_requested": "Asked for a password-reset email",
     "password.reset": "Reset their password by email",
+    "password.changed": "Changed their password",
     "invitation.revoked": "Revoked an invitation",
     "agent.role_changed": "Changed a role",
     "agent.disabled": "Disabled an agent",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
@@ -14,6 +16,7 @@ from markupsafe import Markup
 from services.dashboard import keys, ua
 from services.dashboard.people import fallback_person
 from services.dashboard.store import notify_settings
+from services.dashboard.store.profile import DEFAULT_ZONE, zone_of
 from shared import clock
 from shared.events import parse_time
 from shared.web import WORKSPACES
@@ -22,6 +25,10 @@ from shared.workspaces import Workspace
 # package data: an installed wheel renders and serves the same files as a source checkout
 STATIC = resources.files("services.dashboard") / "static"
 STAGES = {"visitor": "Visitor", "contact": "Contact", "member": "Member"}
+# the zone of the agent whose page is rendering (set around each render: rendering is
+# synchronous, and macros imported without context still see it); UTC for live rows
+_ZONE: contextvars.ContextVar[ZoneInfo | None] = contextvars.ContextVar("zone", default=None)
+_UTC = ZoneInfo(DEFAULT_ZONE)
 
 
 def as_time(value: Any) -> datetime | None:
@@ -44,7 +51,7 @@ def ago(value: Any) -> str:
         return f"{round(seconds / 3600)}h"
     if seconds < 7 * 86400:
         return f"{round(seconds / 86400)}d"
-    return when.strftime("%d %b %Y")
+    return when.astimezone(_ZONE.get() or _UTC).strftime("%d %b %Y")
 
 
 def iso(value: Any) -> str:
@@ -53,9 +60,9 @@ def iso(value: Any) -> str:
 
 
 def when(value: Any) -> str:
-    """A full date and time for tooltips and the sidebar (UTC)."""
+    """A full date and time for tooltips and the sidebar, in the agent's zone."""
     moment = as_time(value)
-    return moment.strftime("%d %b %Y, %H:%M UTC") if moment else ""
+    return moment.astimezone(_ZONE.get() or _UTC).strftime("%d %b %Y, %H:%M %Z") if moment else ""
 
 
 def stage_label(stage: Any) -> str:
@@ -144,11 +151,16 @@ class Renderer:
             "notify": notify_settings(agent) if agent else None,
             "away": agent is not None and _away(self._workspace_of(request, agent), agent),
             "csrf": session["csrf"] if session else request.get(keys.LOGIN_CSRF, ""),
+            "time_zone": zone_of(agent).key if agent else DEFAULT_ZONE,
             "path": request.path,
             "notices": [],
         }
         base.update(context)
-        html = self.env.get_template(name).render(base)
+        zone = _ZONE.set(zone_of(agent))
+        try:
+            html = self.env.get_template(name).render(base)
+        finally:
+            _ZONE.reset(zone)
         return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
 
 

@@ -85,6 +85,7 @@ async def test_every_dashboard_page_passes_axe(start_service, browser, bus: Bus)
         "/me/notifications",
         "/settings/webhooks",
         f"/settings/webhooks/{webhook['id']}",
+        "/me/profile",
     ]
     for path in pages:
         await checked(page, path, problems)

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from services.chat.app import CHAT
 from services.chat.app import create_app as chat_app
+from services.chat.claims import STUCK_AFTER_SECONDS
 from services.chat.presence import Presence
 from shared.bus import Bus
 from shared.settings import Settings
@@ -261,3 +263,45 @@ async def test_a_conversation_taken_by_a_first_reply_counts_against_capacity(
     assert await assignees(bus, [c1, c2]) == ["ann", None]
     await arrive(bus, "bo")
     await becomes(bus, [c1, c2], ["ann", "bo"])
+
+
+async def test_auto_assign_by_hand_respects_capacity_like_routing(
+    start_chat, bus: Bus, registry: WorkspaceRegistry
+) -> None:
+    await start_chat()
+    c1, c2, c3 = await conversations(bus, 3, "auto")
+    await edit(registry, route("off", ann=1, bo=1))  # routing off: only the action assigns
+    await arrive(bus, "ann")
+    await arrive(bus, "bo")
+
+    async def both_available() -> bool:
+        return (await ask(bus, "presence.get"))["online_agents"] == 2
+
+    await eventually(both_available)
+
+    async def auto(cid: str) -> str | None:
+        done = await ask(bus, "conversation.update", conversation_id=cid, assignee_id="auto")
+        return done["assignee_id"]
+
+    first, second = await auto(c1), await auto(c2)
+    assert {first, second} == {"ann", "bo"}
+    assert await auto(c3) is None  # both are full: it waits, nobody goes past capacity
+    await ask(bus, "conversation.update", conversation_id=c1, status="resolved")
+    assert await auto(c3) == first  # resolving made room again
+
+
+async def test_a_slot_a_crashed_replica_never_claimed_heals(
+    start_chat, bus: Bus, registry: WorkspaceRegistry, clock: Monotonic
+) -> None:
+    server = await start_chat()
+    (c1,) = await conversations(bus, 1, "crash")
+    # a replica took Ann's only slot for c1, then died before claiming it
+    assert await server.app[CHAT].store.take_slot(WS, "ann", c1, 1)
+    await edit(registry, route("round_robin", ann=1))
+    await arrive(bus, "ann")
+    await asyncio.sleep(1.0)  # many ticks: the slot still counts (a claim may be under way)
+    assert await assignees(bus, [c1]) == [None]
+    clock.at += STUCK_AFTER_SECONDS + 1  # unclaimed for longer than any claim takes
+    await becomes(bus, [c1], ["ann"])
+    held = await server.app[CHAT].store.slots_of(WS, ["ann"])
+    assert held == {"ann": [c1]}  # given back, then taken again for the real claim

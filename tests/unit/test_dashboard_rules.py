@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -102,4 +103,9 @@ def test_templates_escape_and_snooze_times_are_in_the_future() -> None:
     now = datetime(2026, 1, 9, 22, 0, tzinfo=UTC)
     assert snooze_until("tomorrow", now) == "2026-01-10T09:00:00.000Z"
     assert snooze_until("1h", now) == "2026-01-09T23:00:00.000Z"
+    # "tomorrow" is the agent's wall clock: already the 10th in Tokyo, 09:00 on the 11th
+    assert snooze_until("tomorrow", now, ZoneInfo("Asia/Tokyo")) == "2026-01-11T00:00:00.000Z"
+    # the night clocks go forward in Paris (29 March 2026): 09:00 CEST is 07:00 UTC
+    before = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    assert snooze_until("tomorrow", before, ZoneInfo("Europe/Paris")) == "2026-03-29T07:00:00.000Z"
     assert ago(None) == ""

@@ -7,6 +7,8 @@
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.content : "";
   var me = main ? main.dataset.agentId : null;
+  // the agent's own zone (Your profile); every time this script writes is shown in it
+  var zone = (main && main.dataset.timeZone) || "UTC";
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -23,7 +25,27 @@
     if (s < 3600) return Math.max(1, Math.round(s / 60)) + "m";
     if (s < 86400) return Math.round(s / 3600) + "h";
     if (s < 7 * 86400) return Math.round(s / 86400) + "d";
-    return new Date(t).toLocaleDateString();
+    return dateIn(t, { day: "2-digit", month: "short", year: "numeric" });
+  }
+
+  function dateIn(t, fields) {
+    try {
+      return new Intl.DateTimeFormat("en-GB", Object.assign({ timeZone: zone }, fields)).format(new Date(t));
+    } catch (e) { return new Date(t).toISOString().slice(0, 16).replace("T", " ") + " UTC"; }
+  }
+
+  /* "02 Dec 2026, 14:05 GMT+1": the server's `when` filter, in the agent's zone. */
+  function when(iso) {
+    var t = Date.parse(iso);
+    if (isNaN(t)) return "";
+    return dateIn(t, { day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+  }
+
+  /* Live rows are rendered once for every agent (in UTC): their tooltips are redone here. */
+  function zoneTitles(root) {
+    root.querySelectorAll("time[datetime][title]").forEach(function (t) {
+      if (t.dateTime) t.title = when(t.dateTime);
+    });
   }
 
   function initials(text) {
@@ -133,6 +155,7 @@
       if (typeof c.row_html !== "string") return null;
       var doc = new DOMParser().parseFromString("<ul>" + c.row_html + "</ul>", "text/html");
       var li = doc.querySelector("li.row");
+      if (li) zoneTitles(li);
       return li ? document.adoptNode(li) : null;
     }
 
@@ -351,7 +374,7 @@
         meta.append(via);
       }
       var time = el("time", null, m.created_at ? ago(m.created_at) : "sending…");
-      if (m.created_at) time.dateTime = m.created_at;
+      if (m.created_at) { time.dateTime = m.created_at; time.title = when(m.created_at); }
       meta.append(time);
       li.append(meta, el("div", "msg-text", m.text));
       return li;
@@ -595,6 +618,20 @@
   }, 30000);
 
   if (!main) return;
+  // the first visit: the browser's zone, until the agent chooses one (Your profile)
+  var browserZone = window.Intl ? Intl.DateTimeFormat().resolvedOptions().timeZone : "";
+  if (main.dataset.zoneChosen === "false" && browserZone && browserZone !== zone) {
+    fetch("/me/time-zone", {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ time_zone: browserZone })
+    }).then(function (response) {
+      if (!response.ok) return;
+      zone = browserZone;
+      main.dataset.zoneChosen = "true";
+      zoneTitles(document);
+    }).catch(function () {});
+  }
   var inboxList = document.getElementById("conversation-list");
   if (inboxList) handlers.push(new Inbox(inboxList));
   var conversation = document.getElementById("conversation");

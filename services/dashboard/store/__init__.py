@@ -23,6 +23,7 @@ from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from services.dashboard.store.profile import Profiles
 from services.dashboard.store.resets import Resets
 from shared import clock
 from shared import cursor as cursors
@@ -78,7 +79,7 @@ class Conflict(Exception):
     """The write would break a rule (duplicate email, last admin...)."""
 
 
-class Store(Resets):
+class Store(Resets, Profiles):
     def __init__(self, db: AsyncIOMotorDatabase) -> None:
         self.db = db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +15,7 @@ from services.dashboard import keys, sidebar
 from services.dashboard.ask import Notices, ask
 from services.dashboard.auth import current_agent, workspace_id
 from services.dashboard.render import iso, render
+from services.dashboard.store.profile import zone_of
 from services.dashboard.views.inbox import STATUSES
 from shared.errors import BusError
 from shared.schema import chat_requests as rq
@@ -43,7 +44,8 @@ def agent_ref(agent: dict[str, Any]) -> dict[str, Any]:
     return {"id": agent["_id"], "name": agent.get("name") or agent["email"], "avatar": None}
 
 
-def snooze_until(choice: str, now: datetime | None = None) -> str:
+def snooze_until(choice: str, now: datetime | None = None, zone: tzinfo = UTC) -> str:
+    """When a snooze preset ends; "tomorrow" is 09:00 tomorrow in the agent's zone."""
     now = now or datetime.now(UTC)
     if choice == "1h":
         when = now + timedelta(hours=1)
@@ -51,8 +53,9 @@ def snooze_until(choice: str, now: datetime | None = None) -> str:
         when = now + timedelta(hours=4)
     elif choice == "week":
         when = now + timedelta(days=7)
-    else:  # tomorrow 09:00 UTC
-        when = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    else:  # the wall clock's 09:00 there, whatever the offset is on that day
+        day = (now.astimezone(zone) + timedelta(days=1)).date()
+        when = datetime.combine(day, time(9), tzinfo=zone)
     return iso(when)
 
 
@@ -140,7 +143,7 @@ async def update(request: web.Request) -> web.StreamResponse:
     snooze = form.get("snooze")
     if isinstance(snooze, str) and snooze in SNOOZES:
         payload["status"] = "snoozed"
-        payload["snoozed_until"] = snooze_until(snooze)
+        payload["snoozed_until"] = snooze_until(snooze, zone=zone_of(agent))
     priority = form.get("priority")
     if priority in PRIORITIES:
         payload["priority"] = priority

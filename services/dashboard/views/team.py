@@ -7,11 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from services.dashboard import audit, keys, team_mail
+from services.dashboard.ask import Notices
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import ROLES, Conflict
 from services.dashboard.views.settings import whole_number
 from shared.identifiers import normalize_email
+from shared.schema import chat_requests as rq
 from shared.web import SETTINGS, WORKSPACES
 from shared.workspaces import DEFAULT_CAPACITY, Workspace
 
@@ -28,6 +30,10 @@ async def page(
     require_admin(request)
     store = request.app[keys.STORE]
     ws = workspace_id(request)
+    notices = Notices(request.app)
+    presence = await notices.ask(
+        "chat", "agents.presence", rq.PresenceRequest(workspace_id=ws), None, "Presence"
+    )
     return render(
         request,
         "team.html",
@@ -42,6 +48,8 @@ async def page(
             "error": error,
             "invite_link": invite_link,
             "emailed": emailed,
+            "presence": _presence_of(presence),
+            "notices": notices.items,
         },
         status=status,
     )
@@ -51,6 +59,16 @@ def _capacities(request: web.Request, ws: str) -> dict[str, int] | None:
     """Agent id -> capacity (absent: DEFAULT_CAPACITY); None before the registry loads."""
     workspace = request.app[WORKSPACES].get(ws)
     return None if workspace is None else workspace.agent_capacity
+
+
+def _presence_of(answer: Any) -> dict[str, str] | None:
+    """Agent id -> "available" or "away" (set by them); an agent chat does not list is
+    away by themselves (no dashboard open for the auto-away minutes). None: chat did
+    not answer."""
+    if not isinstance(answer, dict):
+        return None
+    online, available = set(answer.get("online") or []), set(answer.get("available") or [])
+    return {a: ("available" if a in available else "away") for a in online}
 
 
 async def team_page(request: web.Request) -> web.Response:

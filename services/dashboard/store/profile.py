@@ -1,0 +1,69 @@
+"""Each agent's own settings: the name colleagues see, the time zone times are shown in,
+and a password change that ends the agent's other sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import zoneinfo
+from functools import lru_cache
+from typing import Any
+
+from shared.security import check_password, hash_password
+
+MAX_NAME = 80
+DEFAULT_ZONE = "UTC"
+
+
+@lru_cache(maxsize=1)
+def time_zones() -> tuple[str, ...]:
+    """Every IANA zone this Python knows, sorted (the select's options)."""
+    return tuple(sorted(zoneinfo.available_timezones() | {DEFAULT_ZONE}))
+
+
+def valid_zone(name: str) -> bool:
+    return name in time_zones()
+
+
+def zone_of(agent: dict[str, Any] | None) -> zoneinfo.ZoneInfo:
+    """The agent's zone; UTC when they never chose one (or it left the tz database)."""
+    name = (agent or {}).get("time_zone") or DEFAULT_ZONE
+    try:
+        return zoneinfo.ZoneInfo(name if valid_zone(name) else DEFAULT_ZONE)
+    except zoneinfo.ZoneInfoNotFoundError:
+        return zoneinfo.ZoneInfo(DEFAULT_ZONE)
+
+
+class Profiles:
+    db: Any
+
+    async def set_profile(
+        self, workspace_id: str, agent_id: str, name: str, time_zone: str
+    ) -> None:
+        """Save the agent's name and zone; the caller checked both (clean_name, valid_zone)."""
+        if not name or len(name) > MAX_NAME or not valid_zone(time_zone):
+            raise ValueError("a name of 1 to 80 characters and a known time zone")
+        await self.db.agents.update_one(
+            {"_id": agent_id, "workspace_id": workspace_id},
+            {"$set": {"name": name, "time_zone": time_zone}},
+        )
+
+    async def change_password(
+        self, agent_id: str, current: str, new: str, keep_session: str
+    ) -> list[str] | None:
+        """Set a new password if `current` is right, and end every session of the agent
+        but `keep_session` (a stored session id). The ended sessions' ids, or None when
+        the current password is wrong."""
+        agent = await self.db.agents.find_one({"_id": agent_id}, {"password_hash": 1})
+        if agent is None:
+            return None
+        # scrypt takes tens of milliseconds: keep it off the event loop
+        if not await asyncio.to_thread(check_password, current, agent["password_hash"]):
+            return None
+        hashed = await asyncio.to_thread(hash_password, new)
+        await self.db.agents.update_one({"_id": agent_id}, {"$set": {"password_hash": hashed}})
+        others = {"agent_id": agent_id, "_id": {"$ne": keep_session}}
+        ended = [
+            doc["_id"] for doc in await self.db.sessions.find(others, {"_id": 1}).to_list(None)
+        ]
+        await self.db.sessions.delete_many(others)
+        return ended
