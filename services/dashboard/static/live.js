@@ -334,7 +334,20 @@
     function toBottom() { scroller.scrollTop = scroller.scrollHeight; }
     toBottom();
 
+    function renderActivity(m) {
+      var li = el("li", "msg msg-activity");
+      li.dataset.seq = String(m.seq);
+      li.dataset.id = m.id || "";
+      li.dataset.clientId = m.client_msg_id || "";
+      li.dataset.activity = (m.activity && m.activity.type) || "";
+      var time = el("time", null, m.created_at ? new Date(m.created_at).toISOString().slice(11, 16) : "");
+      if (m.created_at) time.dateTime = m.created_at;
+      li.append(el("span", "activity-text", m.text), document.createTextNode(" · "), time);
+      return li;
+    }
+
     function render(m) {
+      if (m.kind === "activity") return renderActivity(m);
       var kind = m.internal ? "note" : ((m.author && m.author.kind) || "system");
       var li = el("li", "msg msg-" + kind);
       li.dataset.seq = m.seq === undefined ? "" : String(m.seq);
@@ -378,6 +391,45 @@
         markRead();
       }
       if (stick || (m.author && m.author.id === me)) toBottom();
+    }
+
+    /* older messages: a page below the oldest shown when the top of the thread comes into
+       view (the button does the same by keyboard); the scroll position stays put */
+    var older = document.getElementById("older");
+    function oldestSeq() {
+      var first = list.querySelector("li[data-seq]:not(.is-pending):not(.is-failed)");
+      return first ? Number(first.dataset.seq) || 0 : 0;
+    }
+    function loadOlder() {
+      if (!older || older.dataset.state !== "idle") return;
+      var before = oldestSeq();
+      if (before <= 1) { older.remove(); older = null; return; }
+      older.dataset.state = "loading";
+      api("GET", "/api/conversations/" + encodeURIComponent(cid) + "/messages?before_seq=" + before).then(function (page) {
+        var height = scroller.scrollHeight, top = scroller.scrollTop;
+        var anchor = list.firstChild;
+        page.messages.forEach(function (m) {
+          if (m.conversation_id !== cid || !m.id) return;
+          if (list.querySelector('li[data-id="' + CSS.escape(m.id) + '"]')) return;  // arrived live
+          list.insertBefore(render(m), anchor);
+        });
+        scroller.scrollTop = top + (scroller.scrollHeight - height);
+        if (!page.has_more) { observer && observer.disconnect(); older.remove(); older = null; return; }
+        older.dataset.state = "idle";
+        if (observer) { observer.unobserve(older); observer.observe(older); }  // still in view: next page
+      }).catch(function () {
+        older.dataset.state = "idle";  // the button or the next scroll tries again
+      });
+    }
+    var observer = null;
+    if (older) {
+      document.getElementById("older-button").addEventListener("click", loadOlder);
+      if ("IntersectionObserver" in window) {
+        observer = new IntersectionObserver(function (entries) {
+          if (entries.some(function (e) { return e.isIntersecting; })) loadOlder();
+        }, { root: scroller, rootMargin: "200px 0px 0px 0px" });
+        observer.observe(older);
+      }
     }
 
     var readTimer = null;
