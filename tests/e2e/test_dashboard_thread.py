@@ -1,6 +1,9 @@
-"""The conversation page in real Chromium: older messages load as the agent scrolls up."""
+"""The conversation page in real Chromium: older messages load as the agent scrolls up;
+activity lines arrive live and stay in the thread."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.async_api import Page, expect
@@ -110,3 +113,29 @@ async def test_older_page_endpoint_checks_its_input(dashboard, browser, bus: Bus
     assert [m["seq"] for m in body["messages"]] == [1, 2, 3]
     assert body["has_more"] is False
     assert all(m["conversation_id"] == cid for m in body["messages"])
+
+
+async def test_an_activity_line_appears_live_and_stays_after_a_reload(
+    dashboard, browser, bus: Bus
+) -> None:
+    await Identity(bus, "d-act").start()
+    cid = await long_thread(bus, "d-act", 2)
+    page = await signed_in_page(browser, dashboard)
+    await page.goto(f"/conversations/{cid}")
+    await expect(page.locator("#messages li.msg")).to_have_count(2)
+
+    # a teammate resolves it elsewhere: the line appears without a reload, after the messages
+    await ask(
+        bus, "conversation.update", conversation_id=cid, status="resolved",
+        agent_id="a-bob", agent_name="Bob <b>",
+    )  # fmt: skip
+    line = page.locator("#messages li.msg-activity")
+    await expect(line).to_have_count(1)
+    await expect(line.locator(".activity-text")).to_have_text("Bob <b> resolved this")
+    await expect(page.locator("#messages li.msg").last).to_have_class("msg msg-activity")
+
+    # the page renders the same line from the server
+    await page.reload()
+    await expect(line.locator(".activity-text")).to_have_text("Bob <b> resolved this")
+    await expect(line.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    assert await line.get_attribute("data-activity") == "resolved"
