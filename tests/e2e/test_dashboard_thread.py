@@ -139,3 +139,25 @@ async def test_an_activity_line_appears_live_and_stays_after_a_reload(
     await expect(line.locator(".activity-text")).to_have_text("Bob <b> resolved this")
     await expect(line.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d$"))
     assert await line.get_attribute("data-activity") == "resolved"
+
+
+async def test_the_persons_earlier_conversation_expands_inline(
+    dashboard, browser, bus: Bus
+) -> None:
+    await Identity(bus, "d-same").start()  # one person, two devices (visitors)
+    await visitor_says(bus, "v-laptop", "old question <i>", distinct_id="d-same")
+    old = (await conversation_of(bus, "v-laptop"))["conversation_id"]
+    await visitor_says(bus, "v-phone", "new question", distinct_id="d-same")
+    cid = (await conversation_of(bus, "v-phone"))["conversation_id"]
+    page = await signed_in_page(browser, dashboard)
+    await page.goto(f"/conversations/{cid}")
+    previous = page.locator("#sidebar ul.previous li")
+    await expect(previous).to_have_count(1)
+    await expect(previous.locator("a")).to_have_attribute("href", f"/conversations/{old}")
+    button = previous.get_by_role("button", name="Show here")
+    await button.click()
+    thread = previous.locator("ol.previous-thread")
+    await expect(thread).to_be_visible()
+    await expect(thread.locator("li")).to_have_text(["Visitor: old question <i>"])
+    await page.get_by_role("button", name="Hide").click()
+    await expect(thread).to_be_hidden()

@@ -623,6 +623,30 @@
     });
   }
 
+  /* ---- the person's earlier conversations, expanded inline in the sidebar (its latest
+     50 messages); delegated: the sidebar is re-rendered when the person changes ---- */
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button.js-expand");
+    if (!button) return;
+    var thread = button.parentNode.querySelector("ol.previous-thread");
+    var open = button.getAttribute("aria-expanded") === "true";
+    button.setAttribute("aria-expanded", open ? "false" : "true");
+    button.textContent = open ? "Show here" : "Hide";
+    thread.hidden = open;
+    if (open || thread.dataset.loaded) return;
+    thread.dataset.loaded = "1";
+    api("GET", "/api/conversations/" + encodeURIComponent(button.dataset.conversation) +
+        "/messages?before_seq=" + encodeURIComponent(button.dataset.before)).then(function (page) {
+      page.messages.forEach(function (m) {
+        var who = m.kind === "activity" ? "" : ((m.author && m.author.name) || (m.author && m.author.kind === "visitor" ? "Visitor" : "Parley")) + ": ";
+        thread.append(el("li", m.kind === "activity" ? "muted" : null, who + m.text));
+      });
+    }).catch(function (e) {
+      delete thread.dataset.loaded;
+      thread.append(el("li", "muted", "Not loaded: " + e.message));
+    });
+  });
+
   /* ---- small helpers for forms ---- */
   document.querySelectorAll("select.js-autosubmit").forEach(function (select) {
     select.addEventListener("change", function () { select.form.requestSubmit(); });
