@@ -66,8 +66,9 @@ def fold_stage(
     """
     ids = [m["_id"] for m in messages]
     changes: dict[str, Any] = {"updated_at": clock.now()}
-    if messages:
-        last = max(messages, key=lambda m: m["seq"])
+    said = [m for m in messages if m.get("kind") != "activity"]  # history lines move nothing
+    if said:
+        last = max(said, key=lambda m: m["seq"])
         preview = {
             "text": last["text"][:PREVIEW],
             "author_kind": last["author"]["kind"],
@@ -77,8 +78,9 @@ def fold_stage(
         }
         newer = {"$gt": [last["seq"], {"$ifNull": ["$last_message.seq", 0]}]}
         changes["last_message"] = {"$cond": [newer, {"$literal": preview}, "$last_message"]}
-        latest = max(m["created_at"] for m in messages)
+        latest = max(m["created_at"] for m in said)
         changes["last_activity_at"] = {"$max": ["$last_activity_at", latest]}
+    if messages:
         changes[RECENT_IDS] = _remember([m["client_msg_id"] for m in messages])
         visitor_ids = [m["_id"] for m in messages if m["author"]["kind"] == "visitor"]
         if visitor_ids:

@@ -46,6 +46,7 @@ class Inbound:
     via: str | None = None  # "email": a reply by email (services/mail)
     internal: bool = False  # a note for the agents only (mail: another sender, a bounce)
     sent_at: datetime | None = None  # when the gateway took it (how long it waited)
+    activity: dict[str, Any] | None = None  # an activity line's parts (services/chat/activity.py)
 
 
 def _from_mail(record: MailReply | MailNote) -> tuple[str, dict[str, Any], bool]:
@@ -287,6 +288,7 @@ def _message(ws: str, cid: str, mid: str, item: Inbound, seq: int) -> dict[str, 
         # the prompt's record is the agents' line; the visitor gets a `contact` frame
         "internal": item.internal or item.kind == "visitor.email",
         **({"via": item.via} if item.via else {}),
+        **({"kind": "activity", "activity": item.activity} if item.activity else {}),
     }
 
 

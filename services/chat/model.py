@@ -37,6 +37,8 @@ def message_of(doc: dict[str, Any]) -> Message:
         created_at=iso(doc["created_at"]),
         internal=bool(doc.get("internal")),
         via=doc.get("via"),
+        kind=doc.get("kind"),
+        activity=doc.get("activity"),
     )
 
 

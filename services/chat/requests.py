@@ -11,7 +11,7 @@ from typing import Any
 
 from msgspec import UNSET
 
-from services.chat import facts
+from services.chat import activity, facts
 from services.chat.context import ChatContext
 from services.chat.model import invalid, message_of, summary_of, summary_out
 from services.chat.presence import visitor_view
@@ -164,7 +164,40 @@ async def conversation_update(ctx: ChatContext, p: rq.ConversationUpdate) -> dic
         await ctx.store.take_slot(ws, fields["assignee_id"], updated["_id"], None)
     await ctx.live.conversation_updated(updated)
     await facts.changed(ctx.bus, conversation, updated)
+    await _record_changes(ctx, p, conversation, updated)
     return summary_out(updated, await ctx.store.unread(updated, p.agent_id))
+
+
+def _assignee_name(ctx: ChatContext, p: rq.ConversationUpdate, assignee: str) -> str | None:
+    if assignee == p.agent_id and p.agent_name:
+        return p.agent_name
+    if p.assignee_name and p.assignee_id == assignee:
+        return p.assignee_name
+    online = {a.id: a.name for a in ctx.presence.online(p.workspace_id)}
+    return online.get(assignee)
+
+
+async def _record_changes(
+    ctx: ChatContext, p: rq.ConversationUpdate, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """An activity line for each change the update made (none for what stayed)."""
+    by = {"id": p.agent_id, "name": p.agent_name}
+    if after.get("assignee_id") != before.get("assignee_id"):
+        if to := after.get("assignee_id"):
+            who = {"id": to, "name": _assignee_name(ctx, p, to)}
+            await activity.record(ctx, after, "assigned", by, to=who)
+        else:
+            await activity.record(ctx, after, "unassigned", by)
+    status, was = after["status"], before["status"]
+    if status != was or (
+        status == "snoozed" and after.get("snoozed_until") != before.get("snoozed_until")
+    ):
+        if status == "snoozed":
+            await activity.record(ctx, after, "snoozed", by, until=after.get("snoozed_until"))
+        elif status == "open":
+            await activity.record(ctx, after, "reopened", by)
+        else:
+            await activity.record(ctx, after, status, by)  # resolved, pending
 
 
 async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.chat import facts
+from services.chat import activity, facts
 from services.chat.assignment import next_in_turn
 from services.chat.context import ChatContext
 from shared.workspaces import Workspace
@@ -102,6 +102,9 @@ async def assign_one(
             await ctx.store.set_assign_position(ws, agent_id)
         await ctx.live.conversation_updated(claimed)
         await facts.changed(ctx.bus, {**claimed, "assignee_id": None}, claimed)
+        await activity.record(
+            ctx, claimed, "assigned", activity.ROUTING, to=_agent(ctx, ws, agent_id)
+        )
         return agent_id
     return None
 
@@ -123,6 +126,12 @@ async def auto_assignee(ctx: ChatContext, workspace: Workspace, conversation_id:
             await ctx.store.set_assign_position(ws, agent_id)
             return agent_id
     return None
+
+
+def _agent(ctx: ChatContext, ws: str, agent_id: str) -> dict[str, Any]:
+    """The agent as the activity line names them (routing gives only to agents online)."""
+    names = {a.id: a.name for a in ctx.presence.online(ws)}
+    return {"id": agent_id, "name": names.get(agent_id)}
 
 
 async def drain(ctx: ChatContext, workspace: Workspace) -> int:

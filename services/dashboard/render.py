@@ -65,6 +65,12 @@ def when(value: Any) -> str:
     return moment.astimezone(_ZONE.get() or _UTC).strftime("%d %b %Y, %H:%M %Z") if moment else ""
 
 
+def clock_time(value: Any) -> str:
+    """'10:42' (UTC): an activity line's time in the thread."""
+    moment = as_time(value)
+    return moment.strftime("%H:%M") if moment else ""
+
+
 def stage_label(stage: Any) -> str:
     return STAGES.get(str(stage or "visitor"), "Visitor")
 
@@ -121,6 +127,7 @@ class Renderer:
             person=person_label,
             browser=ua.describe,
             when=when,
+            clock=clock_time,
         )
 
     def static(self, name: str) -> str:

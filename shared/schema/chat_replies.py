@@ -27,6 +27,8 @@ class Message(msgspec.Struct):
     created_at: Time
     internal: bool
     via: str | None = None  # "email": the visitor replied by email (services/mail)
+    kind: str | None = None  # "activity": a line of the thread's history (always internal)
+    activity: dict[str, Any] | None = None  # its parts: type, by, to, until, label, ...
 
 
 class LastMessage(msgspec.Struct):

@@ -172,6 +172,9 @@ class ConversationUpdate(ConversationRequest):
     priority: Priority | None = None
     # null unassigns, "auto" picks an online agent round-robin, absent leaves it
     assignee_id: str | None | UnsetType = UNSET
+    # for the activity line (services/chat/activity.py): who changed it, the assignee's name
+    agent_name: Annotated[str, Meta(max_length=MAX_NAME)] | None = None
+    assignee_name: Annotated[str, Meta(max_length=MAX_NAME)] | None = None
 
     def check(self) -> None:
         super().check()

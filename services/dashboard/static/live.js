@@ -357,7 +357,20 @@
     function toBottom() { scroller.scrollTop = scroller.scrollHeight; }
     toBottom();
 
+    function renderActivity(m) {
+      var li = el("li", "msg msg-activity");
+      li.dataset.seq = String(m.seq);
+      li.dataset.id = m.id || "";
+      li.dataset.clientId = m.client_msg_id || "";
+      li.dataset.activity = (m.activity && m.activity.type) || "";
+      var time = el("time", null, m.created_at ? new Date(m.created_at).toISOString().slice(11, 16) : "");
+      if (m.created_at) time.dateTime = m.created_at;
+      li.append(el("span", "activity-text", m.text), document.createTextNode(" · "), time);
+      return li;
+    }
+
     function render(m) {
+      if (m.kind === "activity") return renderActivity(m);
       var kind = m.internal ? "note" : ((m.author && m.author.kind) || "system");
       var li = el("li", "msg msg-" + kind);
       li.dataset.seq = m.seq === undefined ? "" : String(m.seq);
@@ -401,6 +414,45 @@
         markRead();
       }
       if (stick || (m.author && m.author.id === me)) toBottom();
+    }
+
+    /* older messages: a page below the oldest shown when the top of the thread comes into
+       view (the button does the same by keyboard); the scroll position stays put */
+    var older = document.getElementById("older");
+    function oldestSeq() {
+      var first = list.querySelector("li[data-seq]:not(.is-pending):not(.is-failed)");
+      return first ? Number(first.dataset.seq) || 0 : 0;
+    }
+    function loadOlder() {
+      if (!older || older.dataset.state !== "idle") return;
+      var before = oldestSeq();
+      if (before <= 1) { older.remove(); older = null; return; }
+      older.dataset.state = "loading";
+      api("GET", "/api/conversations/" + encodeURIComponent(cid) + "/messages?before_seq=" + before).then(function (page) {
+        var height = scroller.scrollHeight, top = scroller.scrollTop;
+        var anchor = list.firstChild;
+        page.messages.forEach(function (m) {
+          if (m.conversation_id !== cid || !m.id) return;
+          if (list.querySelector('li[data-id="' + CSS.escape(m.id) + '"]')) return;  // arrived live
+          list.insertBefore(render(m), anchor);
+        });
+        scroller.scrollTop = top + (scroller.scrollHeight - height);
+        if (!page.has_more) { observer && observer.disconnect(); older.remove(); older = null; return; }
+        older.dataset.state = "idle";
+        if (observer) { observer.unobserve(older); observer.observe(older); }  // still in view: next page
+      }).catch(function () {
+        older.dataset.state = "idle";  // the button or the next scroll tries again
+      });
+    }
+    var observer = null;
+    if (older) {
+      document.getElementById("older-button").addEventListener("click", loadOlder);
+      if ("IntersectionObserver" in window) {
+        observer = new IntersectionObserver(function (entries) {
+          if (entries.some(function (e) { return e.isIntersecting; })) loadOlder();
+        }, { root: scroller, rootMargin: "200px 0px 0px 0px" });
+        observer.observe(older);
+      }
     }
 
     var readTimer = null;
@@ -593,6 +645,30 @@
       });
     });
   }
+
+  /* ---- the person's earlier conversations, expanded inline in the sidebar (its latest
+     50 messages); delegated: the sidebar is re-rendered when the person changes ---- */
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button.js-expand");
+    if (!button) return;
+    var thread = button.parentNode.querySelector("ol.previous-thread");
+    var open = button.getAttribute("aria-expanded") === "true";
+    button.setAttribute("aria-expanded", open ? "false" : "true");
+    button.textContent = open ? "Show here" : "Hide";
+    thread.hidden = open;
+    if (open || thread.dataset.loaded) return;
+    thread.dataset.loaded = "1";
+    api("GET", "/api/conversations/" + encodeURIComponent(button.dataset.conversation) +
+        "/messages?before_seq=" + encodeURIComponent(button.dataset.before)).then(function (page) {
+      page.messages.forEach(function (m) {
+        var who = m.kind === "activity" ? "" : ((m.author && m.author.name) || (m.author && m.author.kind === "visitor" ? "Visitor" : "Parley")) + ": ";
+        thread.append(el("li", m.kind === "activity" ? "muted" : null, who + m.text));
+      });
+    }).catch(function (e) {
+      delete thread.dataset.loaded;
+      thread.append(el("li", "muted", "Not loaded: " + e.message));
+    });
+  });
 
   /* ---- small helpers for forms ---- */
   document.querySelectorAll("select.js-autosubmit").forEach(function (select) {

@@ -20,6 +20,7 @@ BUSY_RETRY_AFTER = 1
 BUSY_TEXT = "Chat is busy right now; sending again with the same client_msg_id is safe."
 RESYNC_ROUNDS = 5  # 5 × 500 changed conversations; beyond that the page reloads instead
 MESSAGE_ROUNDS = 10
+OLDER_PAGE = 50  # messages per scroll-up page
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -61,12 +62,39 @@ async def post_message(request: web.Request) -> web.Response:
     return web.json_response({"message": message})
 
 
+def _seq_param(request: web.Request, name: str, default: int | None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 12:
+        raise web.HTTPBadRequest(text=f"{name} must be a whole number.\n")
+    return int(raw)
+
+
+async def messages_before(request: web.Request, before: int) -> web.Response:
+    """One page of the messages below `before_seq`, oldest first: the thread scrolled up."""
+    page = await ask(
+        request.app,
+        "chat",
+        "conversation.messages",
+        rq.ConversationMessages(
+            workspace_id=workspace_id(request),
+            conversation_id=conversation_id(request),
+            before_seq=max(before, 1),
+            limit=OLDER_PAGE,
+        ),
+    )
+    messages = page.get("messages") or []
+    return web.json_response({"messages": messages, "has_more": bool(page.get("has_more"))})
+
+
 async def messages_after(request: web.Request) -> web.Response:
-    """Every message after `after_seq`: what the page missed while its socket was down."""
-    try:
-        after = int(request.query.get("after_seq", "0"))
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text="after_seq must be an integer.\n") from exc
+    """Every message after `after_seq`: what the page missed while its socket was down;
+    or, given `before_seq` instead, one page of older ones (`messages_before`)."""
+    before = _seq_param(request, "before_seq", None)
+    if before is not None:
+        return await messages_before(request, before)
+    after = _seq_param(request, "after_seq", 0) or 0
     messages: list[dict[str, Any]] = []
     for _ in range(MESSAGE_ROUNDS):
         page = await ask(

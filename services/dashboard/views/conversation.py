@@ -136,6 +136,7 @@ async def update(request: web.Request) -> web.StreamResponse:
         "workspace_id": workspace_id(request),
         "conversation_id": cid,
         "agent_id": agent["_id"],
+        "agent_name": agent_ref(agent)["name"][:200],
     }
     status = form.get("status")
     if status in STATUSES and status != "snoozed":
@@ -158,7 +159,8 @@ async def update(request: web.Request) -> web.StreamResponse:
             if target is None or target.get("workspace_id") != payload["workspace_id"]:
                 raise web.HTTPBadRequest(text="Unknown agent.\n")
             payload["assignee_id"] = assignee
-    if len(payload) > 3:
+            payload["assignee_name"] = agent_ref(target)["name"][:200]
+    if len(payload) > 4:
         try:
             await ask(request.app, "chat", "conversation.update", payload)
         except BusError as exc:
