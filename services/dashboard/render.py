@@ -66,9 +66,9 @@ def when(value: Any) -> str:
 
 
 def clock_time(value: Any) -> str:
-    """'10:42' (UTC): an activity line's time in the thread."""
+    """'10:42': an activity line's time in the thread, in the agent's zone."""
     moment = as_time(value)
-    return moment.strftime("%H:%M") if moment else ""
+    return moment.astimezone(_ZONE.get() or _UTC).strftime("%H:%M") if moment else ""
 
 
 def stage_label(stage: Any) -> str:

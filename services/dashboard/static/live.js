@@ -363,7 +363,7 @@
       li.dataset.id = m.id || "";
       li.dataset.clientId = m.client_msg_id || "";
       li.dataset.activity = (m.activity && m.activity.type) || "";
-      var time = el("time", null, m.created_at ? new Date(m.created_at).toISOString().slice(11, 16) : "");
+      var time = el("time", null, m.created_at ? dateIn(Date.parse(m.created_at), { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }) : "");
       if (m.created_at) time.dateTime = m.created_at;
       li.append(el("span", "activity-text", m.text), document.createTextNode(" · "), time);
       return li;
