@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 
+
 def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
     """`text` as segments (piece, is it a match), every occurrence of a term marked."""
     wanted = [t for t in terms if t]
     if not wanted or not text:
         return [(text, False)] if text else []
-    pattern = re.compile("|".join(re.escape(t) for t in sorted(wanted, key=len, reverse=True)), re.I)
+    pattern = re.compile(
+        "|".join(re.escape(t) for t in sorted(wanted, key=len, reverse=True)), re.I
+    )
     out: list[tuple[str, bool]] = []
     at = 0
     for found in pattern.finditer(text):

@@ -26,7 +26,9 @@ async def conversations_search(ctx: ChatContext, p: rq.ConversationsSearch) -> d
     page, next_cursor = await ctx.store.search_page(
         ws, terms, p.page_size(), p.cursor, label=p.label, since=since, until=until
     )
-    marks = await ctx.store.read_marks(ws, p.agent_id, [d["_id"] for d in page]) if p.agent_id else {}
+    marks = (
+        await ctx.store.read_marks(ws, p.agent_id, [d["_id"] for d in page]) if p.agent_id else {}
+    )
     hits = [await _hit(ctx, doc, terms, marks.get(doc["_id"], 0)) for doc in page]
     return builtins(SearchPage(hits=hits, terms=terms, next_cursor=next_cursor))
 

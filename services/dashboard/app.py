@@ -20,6 +20,7 @@ from services.dashboard.views import (
     inbox,
     notifications,
     presence,
+    search,
     settings,
     signin,
     team,
@@ -66,6 +67,7 @@ def create_app(config: Settings) -> web.Application:
         team,
         notifications,
         presence,
+        search,
     )
     for views in (*every_view, audit_views, deadletter_views, mail_views, password_views):
         views.setup(app)

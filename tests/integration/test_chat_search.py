@@ -42,9 +42,7 @@ def _seeded(
     visitor: str | None = None,
 ) -> dict[str, Any]:
     doc = new_conversation(WS, visitor or f"visitor-{n:04d}-abcdef{n:02d}", f"d-{n}", BASE)
-    person = st.person_terms(
-        name=name, email=email, visitor=st.short_id(doc["visitor_id"])
-    )
+    person = st.person_terms(name=name, email=email, visitor=st.short_id(doc["visitor_id"]))
     found = st.message_words(words)
     doc.update(
         last_activity_at=BASE + timedelta(hours=n),
@@ -53,8 +51,13 @@ def _seeded(
         search_words=found,
         search_person=person,
         search_terms=sorted(set(found) | set(person)),
-        last_message={"text": words[-1], "author_kind": "visitor", "seq": 1, "internal": False,
-                      "created_at": BASE},
+        last_message={
+            "text": words[-1],
+            "author_kind": "visitor",
+            "seq": 1,
+            "internal": False,
+            "created_at": BASE,
+        },
     )
     return doc
 
@@ -100,8 +103,10 @@ async def test_search_finds_known_answers(chat, bus: Bus) -> None:
     assert await _search(bus, q="nowhere") == []
     # (not on an edge: SecantusDB reads `$gte` as `$gt` on the mongod dialect's descending
     # keys, shared/dialect.py, which a real mongod does not)
-    window = {"since": (BASE + timedelta(minutes=30)).isoformat(),
-              "until": (BASE + timedelta(hours=3)).isoformat()}
+    window = {
+        "since": (BASE + timedelta(minutes=30)).isoformat(),
+        "until": (BASE + timedelta(hours=3)).isoformat(),
+    }
     assert await _search(bus, q="example", **window) == [vid[1]]
     # paging: 23 in a label, five a page, each once, newest first
     bulk = await _search(bus, label="bulk", q="filler")
@@ -134,8 +139,13 @@ async def test_messages_and_a_learned_profile_become_searchable(chat, bus: Bus) 
     async def resolve(p: dict[str, Any]) -> dict[str, Any] | None:
         if p["distinct_id"] != "d-late":
             return None
-        return {"id": "p-late", "stage": "member", "name": "Rosalind Franklin",
-                "email": "rosalind@lab.example.org", "user_id": "user-98765"}
+        return {
+            "id": "p-late",
+            "stage": "member",
+            "name": "Rosalind Franklin",
+            "email": "rosalind@lab.example.org",
+            "user_id": "user-98765",
+        }
 
     # identity answers only now: the next message asks again, and learns the name
     await bus.serve(bus.subjects.request("identity", "profile.resolve"), resolve, queue="identity")
@@ -148,8 +158,11 @@ async def test_messages_and_a_learned_profile_become_searchable(chat, bus: Bus) 
 
 
 async def test_a_bad_search_is_refused(chat, bus: Bus) -> None:
-    for bad, field in (({"since": "yesterday"}, "since"), ({"q": "x" * 500}, "q"),
-                       ({"label": 5}, "label")):
+    for bad, field in (
+        ({"since": "yesterday"}, "since"),
+        ({"q": "x" * 500}, "q"),
+        ({"label": 5}, "label"),
+    ):
         with pytest.raises(BusError) as raised:
             await ask(bus, "conversations.search", **bad)
         assert field in str(raised.value)

@@ -83,9 +83,7 @@ class Search:
                 return message
         return None
 
-    async def learn_person(
-        self, workspace_id: str, conversation_id: str, terms: list[str]
-    ) -> None:
+    async def learn_person(self, workspace_id: str, conversation_id: str, terms: list[str]) -> None:
         """The person's terms are now `terms` (a name or user id became known)."""
         words = {"$ifNull": ["$search_words", []]}
         stage = {
@@ -95,4 +93,3 @@ class Search:
             }
         }
         await self.conversations.update_one(by_id(workspace_id, conversation_id), [stage])
-
