@@ -100,10 +100,10 @@ def query_terms(query: str) -> list[str]:
 
 def snippet(text: str, terms: list[str], width: int = 160) -> str:
     """The part of `text` around its first match, at most about `width` characters."""
-    lowered = text.casefold()
-    hits = [lowered.find(t) for t in terms if t and lowered.find(t) >= 0]
-    if not hits or len(text) <= width:
+    wanted = [re.escape(t) for t in terms if t]
+    hit = re.search("|".join(wanted), text, re.I) if wanted else None
+    if hit is None or len(text) <= width:
         return text[:width]
-    start = max(0, min(hits) - width // 3)
+    start = max(0, hit.start() - width // 3)
     piece = text[start : start + width]
     return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
