@@ -104,8 +104,7 @@ async def seed(db: Any, conversations: int, messages: int, rng: random.Random) -
         await db["conversations"].insert_many(convs, ordered=False)
         for at in range(0, len(thread), BATCH):
             await db["messages"].insert_many(thread[at : at + BATCH], ordered=False)
-        if start and start % (step * 20) == 0:
-            progress(BENCH, f"seeded {start:,} conversations")
+        progress(BENCH, f"seeded {start + len(convs):,} conversations")
 
 
 def asker(bus: Bus, verb: str, body: dict[str, Any]) -> Call:
