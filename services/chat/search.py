@@ -6,6 +6,7 @@ hit's matching message and cut its snippet into highlighted segments.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from services.chat import search_terms as st
@@ -29,8 +30,9 @@ async def conversations_search(ctx: ChatContext, p: rq.ConversationsSearch) -> d
     marks = (
         await ctx.store.read_marks(ws, p.agent_id, [d["_id"] for d in page]) if p.agent_id else {}
     )
-    hits = [await _hit(ctx, doc, terms, marks.get(doc["_id"], 0)) for doc in page]
-    return builtins(SearchPage(hits=hits, terms=terms, next_cursor=next_cursor))
+    # each hit's message is its own small query: asked together, not one after another
+    hits = await asyncio.gather(*(_hit(ctx, doc, terms, marks.get(doc["_id"], 0)) for doc in page))
+    return builtins(SearchPage(hits=list(hits), terms=terms, next_cursor=next_cursor))
 
 
 async def _hit(ctx: ChatContext, doc: dict[str, Any], terms: list[str], read: int) -> SearchHit:
