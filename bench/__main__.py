@@ -32,6 +32,7 @@ SUITE_ARGS: dict[str, list[str]] = {
     "idle_sockets": ["--sockets", "5000"],
     "inbox_scale": ["--conversations", "20000"],
     "mail_latency": ["--conversations", "20"],
+    "search": ["--requests", "50", "--reps", "2"],
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.chat import search_terms as st
 from services.chat.model import PREVIEW
 from shared import clock
 
@@ -101,6 +102,7 @@ def fold_stage(
             changes["assignee_id"] = _if_pending([m["_id"] for m in replies], takes, "$assignee_id")
     if email:
         changes["email"] = _if_pending(ids, {"$literal": email}, "$email")
+    changes.update(search_changes(messages, email))
     if distinct_id is not None:
         same = {"$eq": ["$distinct_id", {"$literal": distinct_id}]}
         changes["profile_id"] = {"$cond": [same, "$profile_id", None]}
@@ -108,3 +110,24 @@ def fold_stage(
     if ids or dropped:
         changes["unfolded"] = {"$setDifference": [UNFOLDED, {"$literal": [*ids, *dropped]}]}
     return {"$set": changes}
+
+
+def search_changes(messages: list[dict[str, Any]], email: str | None) -> dict[str, Any]:
+    """The search terms' part of a fold: the messages' words join `search_words` (the
+    first st.MAX_WORDS kept), a given email the person's terms, and `search_terms` (the
+    indexed field) is the union of both (services/chat/search_terms.py)."""
+    found = st.message_words(m["text"] for m in messages)
+    if not found and not email:
+        return {}
+    words: Any = {"$ifNull": ["$search_words", []]}
+    person: Any = {"$ifNull": ["$search_person", []]}
+    changes: dict[str, Any] = {}
+    if found:
+        union = {"$setUnion": [words, {"$literal": found}]}
+        words = changes["search_words"] = {"$slice": [union, st.MAX_WORDS]}
+    if email:
+        person = changes["search_person"] = {
+            "$setUnion": [person, {"$literal": st.person_terms(email=email)}]
+        }
+    changes["search_terms"] = {"$setUnion": [words, person]}
+    return changes

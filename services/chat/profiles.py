@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from services.chat.live import Live
+from services.chat.search_terms import person_terms, short_id
 from services.chat.store import ChatStore
 from shared.bus import Bus
 from shared.errors import is_infrastructure_error
@@ -79,5 +80,16 @@ class ProfileResolver:
             guard={"distinct_id": distinct_id, "profile_id": None},
         )
         if updated is not None:
+            await self.store.learn_person(ws, conversation["_id"], _person_terms(found, updated))
             await self.live.conversation_updated(updated)
         return True
+
+
+def _person_terms(found: ProfileSummary, conversation: dict[str, Any]) -> list[str]:
+    """What search finds the person by, now that identity named them."""
+    return person_terms(
+        name=found.name,
+        email=found.email or conversation.get("email"),
+        user_id=found.user_id,
+        visitor=short_id(conversation["visitor_id"]),
+    )

@@ -16,6 +16,7 @@ from services.chat.context import ChatContext
 from services.chat.model import invalid, message_of, summary_of, summary_out
 from services.chat.presence import visitor_view
 from services.chat.routing import auto_assignee
+from services.chat.search import conversations_search
 from shared import clock
 from shared.errors import PermanentError
 from shared.schema import builtins
@@ -288,6 +289,7 @@ HANDLERS: dict[str, tuple[type[rq.ChatRequest], Handler]] = {
     "agent.send": (rq.AgentSend, agent_send),
     "conversations.list": (rq.ConversationsList, conversations_list),
     "conversations.changed": (rq.ConversationsChanged, conversations_changed),
+    "conversations.search": (rq.ConversationsSearch, conversations_search),
     "conversations.by_profile": (rq.ConversationsByProfile, conversations_by_profile),
     "conversation.get": (rq.ConversationGet, conversation_get),
     "conversation.messages": (rq.ConversationMessages, conversation_messages),

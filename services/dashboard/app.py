@@ -21,6 +21,7 @@ from services.dashboard.views import (
     notifications,
     presence,
     profile,
+    search,
     settings,
     signin,
     team,
@@ -71,6 +72,7 @@ def create_app(config: Settings) -> web.Application:
         notifications,
         profile,
         presence,
+        search,
     )
     others = (
         audit_views,

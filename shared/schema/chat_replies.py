@@ -63,6 +63,24 @@ class ConversationSummary(msgspec.Struct):
 
 # --- the verbs' replies (docs/bus-contract.md, "chat"): chat builds each through these,
 # the gateway reads `history` back into its Struct (read_reply) ---------------------------
+class SearchHit(msgspec.Struct):
+    """One result of `conversations.search`: the conversation, and the message it matched
+    in (null when only the person's fields matched) with its text as segments
+    `[text, is_match]` (the dashboard escapes each one)."""
+
+    conversation: ConversationSummary
+    message_seq: int | None
+    snippet: list[tuple[str, bool]]
+
+
+class SearchPage(msgspec.Struct):
+    """`conversations.search`: newest activity first; `terms` the words looked for."""
+
+    hits: list[SearchHit]
+    terms: list[str]
+    next_cursor: str | None
+
+
 class ConversationPage(msgspec.Struct):
     """`conversations.list`: newest activity first; `next_cursor` is null on the last page."""
 

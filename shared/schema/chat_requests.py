@@ -95,6 +95,22 @@ class ConversationsList(ChatRequest):
             raise ValueError("view mine needs agent_id")
 
 
+class ConversationsSearch(ChatRequest):
+    """`conversations.search`: every word of `q` must match (services/chat/search_terms.py);
+    `label` a label id; `since`/`until` bound the last activity (until excluded)."""
+
+    IDS = ("agent_id", "label")
+    TIMES = ("since", "until")
+    LIMIT = (25, 100)
+    q: Annotated[str, Meta(max_length=MAX_NAME)] = ""
+    label: str | None = None
+    since: str | None = None
+    until: str | None = None
+    agent_id: str | None = None
+    cursor: str | None = None
+    limit: Limit | None = None
+
+
 class ConversationsChanged(ChatRequest):
     IDS = ("agent_id", "after_id")
     TIMES = ("since",)

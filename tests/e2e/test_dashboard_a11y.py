@@ -71,6 +71,7 @@ async def test_every_dashboard_page_passes_axe(start_service, browser, bus: Bus)
     caught = await first_link(page, "/mail", "/mail/")
     pages = [
         "/inbox",
+        "/search?q=nine",
         f"/conversations/{cid}",
         "/contacts",
         profile,

@@ -97,9 +97,11 @@ async def windowed_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     need = limit + 1
     docs: list[dict[str, Any]] = []
+    query, since, until = _split_range(query)
+    floor = max(since or OLDEST, OLDEST)
     if cursor is None:
-        upper, width = None, _FIRST_SPANS.get(_shape(query), FIRST_WIDTH)
-        top = clock.now()
+        upper, width = until, _FIRST_SPANS.get(_shape(query), FIRST_WIDTH)
+        top = min(until, clock.now()) if until else clock.now()
     else:
         at, last_id, width = decode_cursor(cursor)
         tie = {**query, "last_activity_at": at, "_id": {"$lt": last_id}}
@@ -111,8 +113,10 @@ async def windowed_page(
         window: dict[str, Any] = {}
         if upper is not None:
             window["$lt"] = upper
-        if lower > OLDEST:
+        if lower > floor:
             window["$gte"] = lower
+        elif since is not None:
+            window["$gte"] = since
         found = await (
             collection.find({**query, "last_activity_at": window})
             .sort(RECENT)
@@ -120,7 +124,7 @@ async def windowed_page(
             .to_list(None)
         )
         docs += found
-        if lower <= OLDEST:
+        if lower <= floor:
             break
         upper, width = lower, min(width * GROWTH, MAX_WIDTH)
         lower = upper - width
@@ -133,6 +137,16 @@ async def windowed_page(
     if cursor is None:
         _remember_first_span(query, span)
     return page, encode_cursor(last["last_activity_at"], last["_id"], span)
+
+
+def _split_range(query: dict[str, Any]) -> tuple[dict[str, Any], datetime | None, datetime | None]:
+    """A query's own `last_activity_at` range (`$gte` since, `$lt` until) apart from the
+    rest: the windows are cut to it."""
+    bounds = query.get("last_activity_at")
+    if not isinstance(bounds, dict):
+        return query, None, None
+    rest = {k: v for k, v in query.items() if k != "last_activity_at"}
+    return rest, bounds.get("$gte"), bounds.get("$lt")
 
 
 # The span that filled the last first page of each filter: the next first page of the same

@@ -22,6 +22,7 @@ from bson import ObjectId
 from pymongo import ASCENDING as ASC
 from pymongo import IndexModel
 
+from services.chat.search_terms import person_terms, short_id
 from shared.dialect import Dialect
 
 
@@ -42,6 +43,9 @@ def indexes(dialect: Dialect) -> dict[str, list[IndexModel]]:
             IndexModel([("workspace_id", ASC), ("profile_id", ASC), *recent]),
             IndexModel([("workspace_id", ASC), ("distinct_id", ASC)]),
             IndexModel([("status", ASC), ("snoozed_until", ASC)]),
+            # search (services/chat/store/search.py): the terms first, SecantusDB's planner
+            # picks its index by the filter's first key
+            IndexModel([("search_terms", ASC), ("workspace_id", ASC), *recent]),
             # the routing queue: open unassigned conversations, oldest first
             IndexModel(
                 [("workspace_id", ASC), ("assignee_id", ASC), ("status", ASC), ("created_at", ASC)]
@@ -73,6 +77,7 @@ def by_id(workspace_id: str, conversation_id: Any) -> dict[str, Any]:
 def new_conversation(
     workspace_id: str, visitor_id: str, distinct_id: str, at: datetime
 ) -> dict[str, Any]:
+    person = person_terms(visitor=short_id(visitor_id))
     return {
         "_id": str(ObjectId()),
         "workspace_id": workspace_id,
@@ -90,6 +95,10 @@ def new_conversation(
         "visitor_read_seq": 0,
         "agent_read_seq": 0,
         "recent_client_ids": [],
+        "labels": [],
+        "search_words": [],
+        "search_person": person,
+        "search_terms": person,
         "last_activity_at": at,
         "created_at": at,
         "updated_at": at,
