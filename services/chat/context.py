@@ -16,6 +16,7 @@ from shared.workspaces import WorkspaceRegistry
 
 if TYPE_CHECKING:
     from services.chat.agent_sends import AgentSends
+    from services.chat.reply_time import ReplyTimes
 
 
 @dataclass
@@ -28,6 +29,7 @@ class ChatContext:
     workspaces: WorkspaceRegistry
     load: ChatLoad
     agent_sends: AgentSends = field(init=False)  # set once the context exists
+    reply_times: ReplyTimes = field(init=False)
 
     def workspace(self, workspace_id: str):
         ws = self.workspaces.get(workspace_id)

@@ -42,6 +42,8 @@ def indexes(dialect: Dialect) -> dict[str, list[IndexModel]]:
             IndexModel([("workspace_id", ASC), ("profile_id", ASC), *recent]),
             IndexModel([("workspace_id", ASC), ("distinct_id", ASC)]),
             IndexModel([("status", ASC), ("snoozed_until", ASC)]),
+            # the median first response of the last days (services/chat/reply_time.py)
+            IndexModel([("workspace_id", ASC), ("first_reply_at", ASC)]),
             # the routing queue: open unassigned conversations, oldest first
             IndexModel(
                 [("workspace_id", ASC), ("assignee_id", ASC), ("status", ASC), ("created_at", ASC)]

@@ -15,6 +15,7 @@ from services.dashboard import audit, hours, keys
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import Conflict
+from services.dashboard.views import messenger
 from shared.snippet import install_snippet
 from shared.web import SETTINGS, WORKSPACES
 from shared.workspaces import DEFAULT_GRACE_SECONDS, ROUTING_MODES, Workspace, new_keys
@@ -96,7 +97,10 @@ async def page(
             "days": hours.DAY_NAMES,
             "hours": ws.business_hours or {},
             "errors": errors or {},
-            "saved": flash if flash in ("keys", "widget", "ingest", "routing", "canned") else None,
+            "saved": flash
+            if flash in ("keys", "widget", "messenger", "ingest", "routing", "canned")
+            else None,
+            "messenger": messenger.context(ws),
             "routing_labels": ROUTING_LABELS,
             "refused_origins": await request.app[keys.STORE].refused_origins(ws.id),
         },
@@ -275,6 +279,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/settings/keys", rotate_key)
     app.router.add_post("/settings/keys/revoke", revoke_key)
     app.router.add_post("/settings/widget", save_widget)
+    app.router.add_post("/settings/messenger", messenger.save_messenger)
     app.router.add_post("/settings/ingest", save_ingest)
     app.router.add_post("/settings/routing", save_routing)
     app.router.add_post("/settings/canned", add_canned)

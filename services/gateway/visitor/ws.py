@@ -32,6 +32,7 @@ from services.gateway.visitor.hub import VisitorConn, VisitorHub
 from services.gateway.visitor.limits import LIMITS, Limiters, Limits
 from shared import audit
 from shared.errors import BusError
+from shared.messenger import widget_look
 from shared.metrics import RATE_LIMITED, WS_CONNECTIONS
 from shared.proxies import client_ip
 from shared.schema.frames import FrameRefused, HelloFrame, read_hello
@@ -312,6 +313,8 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
         "max_text": session.limits.max_text_chars,
         "email_prompt_after": session.limits.email_prompt_after,
     }
+    ws = session.workspace
+    look = widget_look(ws.greeting, ws.launcher_color, ws.launcher_position, ws.widget_strings)
     if session.grant is not None:  # no visitor token, no ids: the conversation, nothing else
         return {
             "type": "welcome",
@@ -321,6 +324,7 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
             "user_id": None,
             "grant": {"conversation_id": session.grant.conversation_id},
             "limits": limits,
+            "look": look,
         }
     return {
         "type": "welcome",
@@ -329,6 +333,7 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
         "distinct_id": session.distinct_id,
         "user_id": session.user_id,
         "limits": limits,
+        "look": look,
     }
 
 
