@@ -79,7 +79,7 @@ UI.prototype.build = function (shadow) {
 
   this.title = L(el("h2", { id: "parley-title" }), "text", "title");
   this.subtitle = el("p", { text: "" });
-  this.replies = el("p", { class: "replies", hidden: "" });
+  this.replies = el("div", { class: "replies", hidden: "" });
   this.avatars = el("div", { class: "avatars" });
   var close = L(el("button", { class: "close", type: "button", text: "\u00d7" }), "aria-label", "close");
   close.addEventListener("click", function () {
@@ -87,8 +87,8 @@ UI.prototype.build = function (shadow) {
   });
   this.state = el("div", { class: "state", role: "status" });
   this.log = L(el("div", { class: "log", role: "log", "aria-live": "polite", tabindex: "0" }), "aria-label", "log_label");
-  this.greeting = el("div", { class: "m m-greet" }, [el("div", { class: "b" })]);
-  this.resolved = el("div", { class: "m m-system resolved", role: "status", hidden: "" });
+  this.greeting = el("div", { class: "greet" }, [el("div", { class: "gb" })]);
+  this.resolved = el("div", { class: "note", role: "status", hidden: "" });
   this.typing = el("div", { class: "typing", "aria-live": "polite" });
   this.notice = el("div", { class: "notice", role: "alert" });
   this.info = el("div", { class: "info", role: "status", hidden: "" });
