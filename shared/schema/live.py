@@ -15,7 +15,7 @@ the receiver logs and drops it (live frames are at-most-once: the widget resyncs
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -71,7 +71,7 @@ class VisitorStatus(LiveFrame, tag="status"):
     """An agent changed the conversation's status (resolved, open, snoozed)."""
 
     conversation_id: str
-    status: str
+    status: Literal["open", "pending", "snoozed", "resolved"]
 
 
 VisitorFrame = VisitorMessage | VisitorTyping | VisitorRead | VisitorContact | VisitorStatus
