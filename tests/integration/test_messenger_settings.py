@@ -88,3 +88,17 @@ async def test_messenger_settings_are_saved_and_reach_the_widgets_welcome(
         "position": "left",
         "strings": ws.widget_strings,
     }
+
+
+async def test_the_other_languages_are_served_lazily_to_any_page(gateway, aiohttp_client) -> None:
+    client = await aiohttp_client(gateway)
+    fr = await client.get("/widget/lang/fr.json", headers={"Accept-Encoding": "gzip"})
+    assert fr.status == 200
+    assert fr.headers["Content-Type"].startswith("application/json")
+    assert fr.headers["Access-Control-Allow-Origin"] == "*"
+    assert fr.headers["Content-Encoding"] == "gzip"
+    assert (await fr.json())["send"] == "Envoyer"
+    again = await client.get("/widget/lang/fr.json", headers={"If-None-Match": fr.headers["ETag"]})
+    assert again.status == 304
+    for missing in ("en", "ar", "xx", "..%2Fwidget"):
+        assert (await client.get(f"/widget/lang/{missing}.json")).status == 404
