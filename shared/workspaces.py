@@ -85,6 +85,12 @@ class Workspace:
     identity_public_key: str = ""
     identity_jwks_url: str = ""
     identity_token_max_lifetime: int = DEFAULT_TOKEN_LIFETIME
+    # the widget's look and words (shared/messenger.py): greeting, launcher colour and
+    # side, per-language overrides of its strings ({"fr": {"greeting": "..."}})
+    greeting: str = ""
+    launcher_color: str = "#1f5fd6"
+    launcher_position: str = "right"
+    widget_strings: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def capacity_of(self, agent_id: str) -> int:
         return self.agent_capacity.get(agent_id, DEFAULT_CAPACITY)

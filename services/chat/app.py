@@ -17,6 +17,7 @@ from services.chat.load import ChatLoad
 from services.chat.merges import apply_merge
 from services.chat.presence import Presence
 from services.chat.profiles import ProfileResolver
+from services.chat.reply_time import ReplyTimes
 from services.chat.requests import serve_all
 from services.chat.signals import agent_presence, agent_typing, visitor_signal
 from services.chat.store import ChatStore, indexes
@@ -79,6 +80,7 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
         load=ChatLoad(bus),
     )
     ctx.agent_sends = AgentSends(ctx)
+    ctx.reply_times = ReplyTimes(store)
     app[CHAT] = ctx
     app[READINESS]["consumers"] = bus.consumers_healthy
     s = bus.subjects

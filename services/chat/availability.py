@@ -20,9 +20,11 @@ async def announce(ctx: ChatContext, workspace_id: str) -> bool:
     workspace = ctx.workspaces.get(workspace_id)
     if workspace is None:
         return False
-    frame = visitor_frame(
-        visitor_view(ctx.presence.available(workspace), workspace, ctx.presence.wall_clock())
+    minutes = await ctx.reply_times.minutes(workspace_id)
+    view = visitor_view(
+        ctx.presence.available(workspace), workspace, ctx.presence.wall_clock(), minutes
     )
+    frame = visitor_frame(view)
     if not ctx.presence.is_news(workspace_id, frame):
         return False
     await ctx.live.to_visitors(workspace_id, frame)

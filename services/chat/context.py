@@ -17,6 +17,7 @@ from shared.workspaces import WorkspaceRegistry
 
 if TYPE_CHECKING:
     from services.chat.agent_sends import AgentSends
+    from services.chat.reply_time import ReplyTimes
 
 
 @dataclass
@@ -30,6 +31,7 @@ class ChatContext:
     load: ChatLoad
     agent_sends: AgentSends = field(init=False)  # set once the context exists
     claims: PendingClaims = field(default_factory=PendingClaims)
+    reply_times: ReplyTimes = field(init=False)
 
     def workspace(self, workspace_id: str):
         ws = self.workspaces.get(workspace_id)

@@ -99,7 +99,12 @@ def fold_stage(
         replies = [m for m in messages if m["author"]["kind"] == "agent" and not m["internal"]]
         if replies:
             takes = {"$ifNull": ["$assignee_id", {"$literal": replies[0]["author"]["id"]}]}
-            changes["assignee_id"] = _if_pending([m["_id"] for m in replies], takes, "$assignee_id")
+            reply_ids = [m["_id"] for m in replies]
+            changes["assignee_id"] = _if_pending(reply_ids, takes, "$assignee_id")
+            # the first reply's time, once: what "usually replies in" is measured from
+            first = min(m["created_at"] for m in replies)
+            once = {"$ifNull": ["$first_reply_at", {"$literal": first}]}
+            changes["first_reply_at"] = _if_pending(reply_ids, once, "$first_reply_at")
     if email:
         changes["email"] = _if_pending(ids, {"$literal": email}, "$email")
     changes.update(search_changes(messages, email))

@@ -128,8 +128,11 @@ class Presence:
         self._announced[workspace_id] = frame
 
 
-def visitor_view(agents: list[Agent], workspace: Workspace, at: datetime) -> dict[str, Any]:
-    """What visitors are told (`presence.get`): outside business hours nobody is online."""
+def visitor_view(
+    agents: list[Agent], workspace: Workspace, at: datetime, reply_minutes: int | None = None
+) -> dict[str, Any]:
+    """What visitors are told (`presence.get`): outside business hours nobody is online.
+    `reply_minutes`: the median first response (services/chat/reply_time.py)."""
     open_now = is_open(workspace.business_hours, at)
     shown = agents if open_now else []
     return {
@@ -137,6 +140,7 @@ def visitor_view(agents: list[Agent], workspace: Workspace, at: datetime) -> dic
         "agents": [a.public() for a in shown],
         "away_message": workspace.away_message,
         "open": open_now,
+        "reply_minutes": reply_minutes,
     }
 
 
@@ -147,4 +151,5 @@ def visitor_frame(view: dict[str, Any]) -> VisitorPresence:
         agents=[Face(name=a["name"], avatar=a["avatar"]) for a in view["agents"][:MAX_SHOWN]],
         away_message=view["away_message"],
         open=view["open"],
+        reply_minutes=view.get("reply_minutes"),
     )

@@ -31,7 +31,7 @@ from shared.schema.chat_replies import (
     ProfileConversations,
     ReadMark,
 )
-from shared.schema.live import VisitorRead
+from shared.schema.live import VisitorRead, VisitorStatus
 from shared.schema.requests import read_request
 
 Handler = Callable[[ChatContext, Any], Awaitable[Any]]
@@ -166,6 +166,9 @@ async def conversation_update(ctx: ChatContext, p: rq.ConversationUpdate) -> dic
     await ctx.live.conversation_updated(updated)
     await facts.changed(ctx.bus, conversation, updated)
     await _record_changes(ctx, p, conversation, updated)
+    if "status" in fields and fields["status"] != conversation["status"]:
+        status = VisitorStatus(conversation_id=updated["_id"], status=updated["status"])
+        await ctx.live.to_visitor(ws, updated["visitor_id"], status)
     return summary_out(updated, await ctx.store.unread(updated, p.agent_id))
 
 
@@ -267,7 +270,8 @@ async def continue_open(ctx: ChatContext, p: rq.ContinueOpen) -> dict[str, Any]:
 async def presence_get(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any]:
     workspace = ctx.workspace(p.workspace_id)
     presence = ctx.presence
-    return visitor_view(presence.available(workspace), workspace, presence.wall_clock())
+    minutes = await ctx.reply_times.minutes(workspace.id)
+    return visitor_view(presence.available(workspace), workspace, presence.wall_clock(), minutes)
 
 
 async def agents_presence(ctx: ChatContext, p: rq.PresenceRequest) -> dict[str, Any]:

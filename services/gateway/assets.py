@@ -21,7 +21,9 @@ import rjsmin
 from aiohttp import web
 
 WIDGET_DIR: Traversable = resources.files("services.gateway") / "widget"
-PARTS = ("lib/logic.js", "lib/store.js", "lib/conn.js", "lib/ui.js", "widget.js")
+PARTS = ("lib/logic.js", "lib/i18n.js", "lib/store.js", "lib/conn.js", "lib/ui.js", "widget.js")
+# the catalogues fetched lazily by a visitor whose language is not English
+LANGS = ("fr", "de", "es", "pt")
 CSS = "lib/widget.css"
 BANNER = "/*! Parley widget: readable sources in services/gateway/widget/ */\n"
 
@@ -58,16 +60,29 @@ def build_widget(root: Traversable = WIDGET_DIR) -> bytes:
     return (BANNER + rjsmin.jsmin(join_widget(root)) + "\n").encode()
 
 
+def build_catalogue(lang: str, root: Traversable = WIDGET_DIR) -> bytes:
+    """One language's strings, re-encoded compactly (and checked to be a JSON object)."""
+    strings = json.loads(_read(root, f"lang/{lang}.json"))
+    if not isinstance(strings, dict):
+        raise ValueError(f"lang/{lang}.json is not an object")
+    return json.dumps(strings, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 WIDGET = web.AppKey("widget_asset", Asset)
+CATALOGUES = web.AppKey("widget_catalogues", dict[str, Asset])
 
 
-def _serve(request: web.Request, asset: Asset, content_type: str) -> web.Response:
+def _serve(
+    request: web.Request, asset: Asset, content_type: str, cors: bool = False
+) -> web.Response:
     headers = {
         "Cache-Control": "public, max-age=300",
         "ETag": asset.etag,
         "Vary": "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
     }
+    if cors:  # public words, fetched by the widget from any host page
+        headers["Access-Control-Allow-Origin"] = "*"
     if request.headers.get("If-None-Match") == asset.etag:
         return web.Response(status=304, headers=headers)
     body = asset.body
@@ -81,9 +96,18 @@ async def widget_js(request: web.Request) -> web.Response:
     return _serve(request, request.app[WIDGET], "application/javascript")
 
 
+async def catalogue_json(request: web.Request) -> web.Response:
+    asset = request.app[CATALOGUES].get(request.match_info["lang"])
+    if asset is None:
+        raise web.HTTPNotFound()
+    return _serve(request, asset, "application/json", cors=True)
+
+
 def setup(app: web.Application) -> None:
     from services.gateway.demo import views as demo
 
     app[WIDGET] = _asset(build_widget())
+    app[CATALOGUES] = {lang: _asset(build_catalogue(lang)) for lang in LANGS}
     app.router.add_get("/widget.js", widget_js)
+    app.router.add_get("/widget/lang/{lang}.json", catalogue_json)
     demo.setup(app)

@@ -15,7 +15,7 @@ the receiver logs and drops it (live frames are at-most-once: the widget resyncs
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -67,7 +67,14 @@ class VisitorContact(LiveFrame, tag="contact"):
     email: str
 
 
-VisitorFrame = VisitorMessage | VisitorTyping | VisitorRead | VisitorContact
+class VisitorStatus(LiveFrame, tag="status"):
+    """An agent changed the conversation's status (resolved, open, snoozed)."""
+
+    conversation_id: str
+    status: Literal["open", "pending", "snoozed", "resolved"]
+
+
+VisitorFrame = VisitorMessage | VisitorTyping | VisitorRead | VisitorContact | VisitorStatus
 
 
 # --- chat -> every visitor socket of a workspace (P.live.visitors.<ws>) --------------------
@@ -78,6 +85,7 @@ class VisitorPresence(LiveFrame, tag="presence"):
     agents: Annotated[list[Face], Meta(max_length=MAX_SHOWN)]
     away_message: str | None
     open: bool
+    reply_minutes: Annotated[int, Meta(ge=1)] | None = None  # median first response
 
 
 # --- the gateway -> chat (P.chat.visitor.signal) -------------------------------------------

@@ -114,6 +114,7 @@ async def test_visitors_hear_the_first_agent_arrive_and_the_last_one_leave(
         "agents": [{"name": "Ann", "avatar": None}],  # no agent ids reach visitors
         "away_message": first["away_message"],
         "open": True,
+        "reply_minutes": None,  # no answered conversation in the last 7 days
     }
     await heartbeat(bus, "ann")  # a repeat changes nothing: no frame
     await heartbeat(bus, "bo")

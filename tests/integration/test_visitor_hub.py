@@ -95,6 +95,7 @@ async def test_presence_reaches_every_socket_of_the_workspace_on_each_gateway(
         "agents": [{"name": "Ann", "avatar": None}],
         "away_message": "Back soon",
         "open": True,
+        "reply_minutes": None,
     }
     for visitor in visitors:
         await visitor.wait_for(lambda f: f == expected)

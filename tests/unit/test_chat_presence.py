@@ -38,7 +38,13 @@ def test_outside_business_hours_nobody_is_online_and_the_away_message_shows() ->
     hours = {"timezone": "UTC", "days": {"tue": ["09:00", "17:00"]}}
     ws = workspace(business_hours=hours, away_message="Back Tuesday")
     view = visitor_view(online("Ann").online("ws"), ws, MONDAY_NOON)
-    assert view == {"online_agents": 0, "agents": [], "away_message": "Back Tuesday", "open": False}
+    assert view == {
+        "online_agents": 0,
+        "agents": [],
+        "away_message": "Back Tuesday",
+        "open": False,
+        "reply_minutes": None,
+    }
 
 
 def test_the_widget_frame_has_no_agent_ids_and_at_most_five_faces() -> None:

@@ -4,6 +4,8 @@ const assert = require('node:assert/strict');
 const {
   backoffDelay, newId, safeHref, linkify, validEmail, hasEmail, Timeline, emailPromptDelay, emailView, replayQueue, presenceLine,
 } = require('../../services/gateway/widget/lib/logic.js');
+const { Words } = require('../../services/gateway/widget/lib/i18n.js');
+const en = new Words('en');
 
 const msg = (seq, kind, extra = {}) => ({
   id: 'm' + seq, seq, client_msg_id: 'c' + seq, author: { kind, name: kind === 'agent' ? 'Ann' : null },
@@ -129,12 +131,12 @@ test('the header names who is online, and shows the away message when nobody is 
   const ann = { name: 'Ann', avatar: null };
   const bo = { name: 'Bo', avatar: null };
   const away = 'Back at 9';
-  assert.equal(presenceLine({ online_agents: 1, agents: [ann], away_message: away }), 'Ann is online');
-  assert.equal(presenceLine({ online_agents: 2, agents: [ann, bo], open: true }), 'Ann and Bo are online');
-  assert.equal(presenceLine({ online_agents: 1, agents: [{ name: null }] }), "We're online");
-  assert.equal(presenceLine({ online_agents: 0, agents: [], away_message: away }), away);
-  assert.equal(presenceLine({ online_agents: 1, agents: [ann], away_message: away, open: false }), away);
-  assert.equal(presenceLine({ online_agents: 0, agents: [] }), "We're away. Leave a message.");
+  assert.equal(presenceLine({ online_agents: 1, agents: [ann], away_message: away }, en), 'Ann is online');
+  assert.equal(presenceLine({ online_agents: 2, agents: [ann, bo], open: true }, en), 'Ann & Bo are online');
+  assert.equal(presenceLine({ online_agents: 1, agents: [{ name: null }] }, en), 'We\u2019re online');
+  assert.equal(presenceLine({ online_agents: 0, agents: [], away_message: away }, en), away);
+  assert.equal(presenceLine({ online_agents: 1, agents: [ann], away_message: away, open: false }, en), away);
+  assert.equal(presenceLine({ online_agents: 0, agents: [] }, en), 'We\u2019re away right now. Leave a message.');
 });
 
 test('a message written as an email reply keeps its via, for the mail icon', () => {

@@ -207,6 +207,20 @@ class Conversations:
         )
         return await due.limit(limit).to_list(None)
 
+    async def first_responses(self, workspace_id: str, since: datetime) -> list[float]:
+        """Seconds from opening to the first agent reply, for conversations first answered
+        since `since` (the (workspace, first_reply_at) index)."""
+        cursor = self.conversations.find(
+            {"workspace_id": workspace_id, "first_reply_at": {"$gte": since}},
+            {"created_at": 1, "first_reply_at": 1, "_id": 0},
+        )
+        out: list[float] = []
+        async for doc in cursor:
+            opened, replied = doc.get("created_at"), doc.get("first_reply_at")
+            if isinstance(opened, datetime) and isinstance(replied, datetime):
+                out.append(max(0.0, (replied - opened).total_seconds()))
+        return out
+
     async def assign_position(self, workspace_id: str) -> str | None:
         """The agent the workspace's round robin gave a conversation last."""
         state = await self.assign_state.find_one({"_id": workspace_id})

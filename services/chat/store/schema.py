@@ -46,6 +46,8 @@ def indexes(dialect: Dialect) -> dict[str, list[IndexModel]]:
             # search (services/chat/store/search.py): the terms first, SecantusDB's planner
             # picks its index by the filter's first key
             IndexModel([("search_terms", ASC), ("workspace_id", ASC), *recent]),
+            # the median first response of the last days (services/chat/reply_time.py)
+            IndexModel([("workspace_id", ASC), ("first_reply_at", ASC)]),
             # the routing queue: open unassigned conversations, oldest first
             IndexModel(
                 [("workspace_id", ASC), ("assignee_id", ASC), ("status", ASC), ("created_at", ASC)]

@@ -16,6 +16,7 @@ from services.dashboard.ask import ask
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
 from services.dashboard.store import Conflict
+from services.dashboard.views import messenger
 from shared.errors import BusError
 from shared.identity_token import check_jwks_url, read_public_key
 from shared.snippet import install_snippet
@@ -99,7 +100,10 @@ async def page(
             "days": hours.DAY_NAMES,
             "hours": ws.business_hours or {},
             "errors": errors or {},
-            "saved": flash if flash in ("keys", "widget", "ingest", "routing", "canned") else None,
+            "saved": flash
+            if flash in ("keys", "widget", "messenger", "ingest", "routing", "canned")
+            else None,
+            "messenger": messenger.context(ws),
             "routing_labels": ROUTING_LABELS,
             "refused_origins": await request.app[keys.STORE].refused_origins(ws.id),
             "webhooks_off": await webhooks_turned_off(request.app, ws.id),
@@ -317,6 +321,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/settings/keys", rotate_key)
     app.router.add_post("/settings/keys/revoke", revoke_key)
     app.router.add_post("/settings/widget", save_widget)
+    app.router.add_post("/settings/messenger", messenger.save_messenger)
     app.router.add_post("/settings/ingest", save_ingest)
     app.router.add_post("/settings/routing", save_routing)
     app.router.add_post("/settings/canned", add_canned)

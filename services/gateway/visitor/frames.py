@@ -285,8 +285,13 @@ async def send_presence(s: Session) -> None:
             ],
             "away_message": result.get("away_message"),
             "open": result.get("open") is not False,
+            "reply_minutes": _minutes(result.get("reply_minutes")),
         }
     )
+
+
+def _minutes(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 # --- identity --------------------------------------------------------------------------

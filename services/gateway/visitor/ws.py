@@ -34,6 +34,7 @@ from services.gateway.visitor.hub import VisitorConn, VisitorHub
 from services.gateway.visitor.limits import LIMITS, Limiters, Limits
 from shared import audit
 from shared.errors import BusError
+from shared.messenger import widget_look
 from shared.metrics import RATE_LIMITED, WS_CONNECTIONS
 from shared.proxies import client_ip
 from shared.schema.frames import FrameRefused, HelloFrame, read_hello
@@ -327,6 +328,8 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
         "max_text": session.limits.max_text_chars,
         "email_prompt_after": session.limits.email_prompt_after,
     }
+    ws = session.workspace
+    look = widget_look(ws.greeting, ws.launcher_color, ws.launcher_position, ws.widget_strings)
     if session.grant is not None:  # no visitor token, no ids: the conversation, nothing else
         return {
             "type": "welcome",
@@ -336,6 +339,7 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
             "user_id": None,
             "grant": {"conversation_id": session.grant.conversation_id},
             "limits": limits,
+            "look": look,
         }
     return {
         "type": "welcome",
@@ -345,6 +349,7 @@ def _welcome(session: frames.Session) -> dict[str, Any]:
         "user_id": session.user_id,
         "verified": session.verified,  # may list its conversations (visitor/member.py)
         "limits": limits,
+        "look": look,
     }
 
 

@@ -8,6 +8,7 @@ var TYPING_EVERY_MS = 3000;
 var TYPING_IDLE_MS = 4000;
 var AGENT_TYPING_MS = 30000;
 var ACCEPT_WITHIN_MS = 10000;
+var CLOCK_TICK_MS = 30000; // relative times ("2 min") move on
 
 function Widget(config) {
   this.config = config;
@@ -24,6 +25,9 @@ function Widget(config) {
   this.typingSentAt = 0;
   this.lastHref = null;
   this.promptTimer = null;
+  this.status = null;
+  this.browserLanguages = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
+  this.words = new Words(chooseLanguage(this.browserLanguages));
   var self = this;
   this.ui = new UI(WIDGET_CSS, {
     toggle: function () { self.setOpen(!self.open); },
@@ -34,7 +38,9 @@ function Widget(config) {
     email: function (value) { self.giveEmail(value); },
     changeEmail: function () { self.changeEmail(); },
     openConversation: function (id) { self.conn.send({ type: "open", conversation_id: id }); },
-  });
+  }, this.words);
+  this.loadCatalogue(this.words.lang);
+  setInterval(function () { if (self.open) self.ui.render(self.timeline.items, self.agentReadSeq); }, CLOCK_TICK_MS);
   (this.store.get("outbox") || []).forEach(function (m) {
     self.timeline.addPending(m.client_msg_id, m.text, m.created_at);
   });
@@ -61,7 +67,8 @@ Widget.prototype.onFrame = function (f) {
   switch (f.type) {
     case "welcome":
       this.contactKnown = false; // no email prompt before the gateway says what it knows
-      if (f.grant) this.ui.setInfo("You\u2019re back in your conversation");
+      this.applyLook(f.look);
+      if (f.grant) this.ui.setInfo(this.words.t("back"));
       else if (f.visitor_id !== this.store.get("visitor_id")) this.forgetChat(true);
       this.store.set("token", f.token);
       this.store.set("visitor_id", f.visitor_id);
@@ -78,7 +85,11 @@ Widget.prototype.onFrame = function (f) {
       (f.messages || []).forEach(function (m) { self.timeline.upsert(m); });
       if (f.visitor_read_seq > (this.store.get("read_seq") || 0)) this.store.set("read_seq", f.visitor_read_seq);
       if (f.agent_read_seq > this.agentReadSeq) this.agentReadSeq = f.agent_read_seq;
+      if (f.status) this.setStatus(f.status);
       this.render();
+      break;
+    case "status":
+      this.setStatus(f.status);
       break;
     case "message":
       var isNew = this.timeline.upsert(f.message);
@@ -116,7 +127,7 @@ Widget.prototype.onFrame = function (f) {
       var arrived = this.timeline.items.some(function (it) { return it.id && it.client_msg_id === f.ref; });
       if (arrived) break;  // stored already (the frames crossed)
       this.busyRef = f.ref;
-      this.ui.setNotice("Lots of chats right now: your message is saved and the team will see it shortly.");
+      this.ui.setNotice(this.words.t("busy"));
       break;
     case "ok":
       this.memberEmail(this.ackEvent(f.ref));
@@ -148,7 +159,7 @@ Widget.prototype.onFrame = function (f) {
 
 Widget.prototype.onError = function (f) {
   if (f.code === "link_expired") {
-    this.ui.setUnavailableText("This link has expired. To start a new chat, open the chat on the website where you wrote to us.");
+    this.ui.setUnavailableText(this.words.t("expired"));
     return;
   }
   if (f.code === "bad_key" || f.code === "bad_origin") {
@@ -166,15 +177,16 @@ Widget.prototype.onError = function (f) {
   }
   if (f.ref && this.timeline.setStatus(f.ref, "failed")) {
     this.render();
+    var w = this.words;
     this.ui.setNotice(
       f.code === "rate_limited"
-        ? "You're sending messages too fast. Try again in " + Math.ceil(f.retry_after || 1) + " s."
-        : f.code === "too_large" ? "That message is too long." : "Your message was not sent: " + f.message
+        ? w.t("slow_down", { n: Math.ceil(f.retry_after || 1) })
+        : f.code === "too_large" ? w.t("too_long", { n: this.limits.max_text }) : w.t("not_sent_why")
     );
     return;
   }
-  if (f.code === "bad_email") this.ui.setNotice("Please check that email address.");
-  else if (f.code === "rate_limited") this.ui.setNotice("Slow down a little, please.");
+  if (f.code === "bad_email") this.ui.setNotice(this.words.t("bad_email"));
+  else if (f.code === "rate_limited") this.ui.setNotice(this.words.t("slow_down", { n: Math.ceil(f.retry_after || 1) }));
 };
 
 /* --- the visitor's messages ---------------------------------------------------------- */
@@ -182,7 +194,7 @@ Widget.prototype.send = function (raw) {
   var text = String(raw || "").replace(/\s+$/, "");
   if (!text.trim()) return false;
   if (text.length > this.limits.max_text) {
-    this.ui.setNotice("Your message is too long (at most " + this.limits.max_text + " characters).");
+    this.ui.setNotice(this.words.t("too_long", { n: this.limits.max_text }));
     return false;
   }
   this.ui.setNotice("");
@@ -194,6 +206,7 @@ Widget.prototype.send = function (raw) {
   this.store.set("outbox", outbox.slice(-MAX_OUTBOX));
   if (hasEmail(text)) this.store.set("email_typed", true); // chat answers with a `contact`
   this.stopTyping();
+  this.setStatus("open"); // writing again reopens a resolved conversation
   this.transmit(id, text);
   this.render();
   return true;
@@ -272,20 +285,18 @@ Widget.prototype.schedulePrompt = function () {
   if (delay === null) return this.ui.showAsk(false);
   this.promptTimer = setTimeout(function () {
     var away = self.presence.online_agents === 0;
-    self.ui.showAsk(true, away
-      ? "No one is here right now. We'll reply by email: leave your address."
-      : "Sorry for the wait. We'll reply by email if you leave your address.");
+    self.ui.showAsk(true, self.words.t(away ? "email_away" : "email_wait"));
   }, delay);
 };
 
 Widget.prototype.giveEmail = function (value) {
   var email = String(value || "").trim();
   if (!validEmail(email)) {
-    this.ui.setNotice("Please enter a valid email address.");
+    this.ui.setNotice(this.words.t("bad_email"));
     return;
   }
   if (!this.conn.send({ type: "email", client_msg_id: newId(window.crypto), email: email })) {
-    this.ui.setNotice("You're offline. Try again in a moment.");
+    this.ui.setNotice(this.words.t("offline_try"));
     return;
   }
   this.ui.setNotice("");
@@ -323,6 +334,49 @@ Widget.prototype.showEmail = function () {
 Widget.prototype.memberEmail = function (frame) {
   var email = frame && frame.type === "identify" && frame.traits && frame.traits.email;
   if (validEmail(email) && !this.store.get("email")) this.setEmail(String(email).trim());
+};
+
+/* --- words, look, status ------------------------------------------------------------ */
+/* A shipped language other than English: its catalogue, fetched once (English until then). */
+Widget.prototype.loadCatalogue = function (lang) {
+  var self = this;
+  if (lang === "en" || SHIPPED.indexOf(lang) < 0 || typeof fetch !== "function") return;
+  fetch(this.config.host + "/widget/lang/" + lang + ".json", { credentials: "omit" })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (strings) {
+      if (!strings || self.words.lang !== lang) return;
+      self.words.catalogue = cleanStrings(strings);
+      self.relabel();
+    })
+    .catch(function () {}); // English stays
+};
+
+/* The workspace's greeting, colours, side and strings (the welcome frame's `look`). A
+   language the workspace added strings for (Arabic, Hebrew) can now be the visitor's. */
+Widget.prototype.applyLook = function (look) {
+  if (!look || typeof look !== "object") return;
+  this.ui.setLook(look);
+  var strings = look.strings && typeof look.strings === "object" ? look.strings : {};
+  var lang = chooseLanguage(this.browserLanguages, Object.keys(strings));
+  if (lang !== this.words.lang) {
+    this.words.lang = lang;
+    this.words.catalogue = {};
+    this.loadCatalogue(lang);
+  }
+  this.words.defaults = typeof look.greeting === "string" && look.greeting ? { greeting: look.greeting } : {};
+  this.words.overrides = cleanStrings(strings[lang]);
+  this.relabel();
+};
+
+Widget.prototype.relabel = function () {
+  this.ui.relabel();
+  this.render();
+};
+
+Widget.prototype.setStatus = function (status) {
+  if (typeof status !== "string") return;
+  this.status = status;
+  this.ui.setResolved(status === "resolved");
 };
 
 /* --- open / unread / read receipts ------------------------------------------------ */

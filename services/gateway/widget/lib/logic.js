@@ -197,11 +197,16 @@ function emailView(s) {
 
 /* The header's line from a presence frame: who is online, or the away message when
    nobody is (chat already counts nobody outside business hours; `open` says so too). */
-function presenceLine(p) {
-  if (!p.online_agents || p.open === false) return p.away_message || "We're away. Leave a message.";
+/* `words`: the widget's Words (lib/i18n.js); the away line is the language's override,
+   else the workspace's away message as presence carries it, else the catalogue's. */
+function presenceLine(p, words) {
+  if (!p.online_agents || p.open === false) {
+    var own = words.overrides.away || (words.lang === "en" || !words.catalogue.away ? p.away_message : null);
+    return own || words.t("away");
+  }
   var names = (p.agents || []).map(function (a) { return a.name; }).filter(Boolean).slice(0, 2);
-  if (!names.length) return "We're online";
-  return names.join(" and ") + (p.online_agents > 1 ? " are" : " is") + " online";
+  if (!names.length) return words.t("online");
+  return words.t(p.online_agents > 1 ? "online_many" : "online_one", { names: names.join(" & ") });
 }
 
 /* Replay calls queued by the loader stub: [["identify", "u1", {...}], ["open"], ...]. */
