@@ -18,6 +18,7 @@ from services.dashboard.views import (
     contacts,
     conversation,
     inbox,
+    labels,
     notifications,
     presence,
     settings,
@@ -66,6 +67,7 @@ def create_app(config: Settings) -> web.Application:
         team,
         notifications,
         presence,
+        labels,
     )
     for views in (*every_view, audit_views, deadletter_views, mail_views, password_views):
         views.setup(app)

@@ -45,6 +45,10 @@ ACTIONS = {
     "key.rotated": "Rotated a key",
     "key.revoked": "Revoked a previous key",
     "settings.changed": "Changed settings",
+    "label.created": "Added a label",
+    "label.changed": "Renamed or recoloured a label",
+    "label.deleted": "Deleted a label",
+    "conversations.bulk": "Changed conversations in bulk",
     "origin.refused": "Refused an origin",
     "user_hash.refused": "Refused an unverified user_hash",
 }

@@ -104,7 +104,7 @@ async def test_counts_follow_create_assign_reassign_resolve_reopen_snooze(chat, 
 async def test_concurrent_changes_of_one_conversation_keep_the_counts(chat, bus: Bus) -> None:
     await visitor_says(bus, "v-race", "hello")
     cid = (await conversation_of(bus, "v-race"))["conversation_id"]
-    changes = [
+    changes: list[dict[str, Any]] = [
         {"assignee_id": "agent-ann"},
         {"status": "resolved"},
         {"assignee_id": "agent-bo"},
@@ -163,6 +163,6 @@ async def test_counts_are_rebuilt_at_start_when_missing(
 
     async def rebuilt() -> bool:
         doc = await second.app[DB]["inbox_counts"].find_one({"_id": WS})
-        return bool(doc) and doc["all"].get("open") == 1
+        return doc is not None and doc["all"].get("open") == 1
 
     await eventually(rebuilt)

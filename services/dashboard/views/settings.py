@@ -13,8 +13,10 @@ from aiohttp import web
 
 from services.dashboard import audit, hours, keys
 from services.dashboard.auth import require_admin, workspace_id
+from services.dashboard.directory import labels_of
 from services.dashboard.render import render
 from services.dashboard.store import Conflict
+from services.dashboard.views.labels import COLOUR_NAMES
 from shared.snippet import install_snippet
 from shared.web import SETTINGS, WORKSPACES
 from shared.workspaces import DEFAULT_GRACE_SECONDS, ROUTING_MODES, Workspace, new_keys
@@ -93,10 +95,14 @@ async def page(
             "in_grace": in_grace_rows(ws),
             "snippet": install_snippet(request.app[SETTINGS].public_url, ws.write_key),
             "canned": await request.app[keys.STORE].canned_replies(ws.id),
+            "labels": await labels_of(request.app, ws.id),
+            "colours": COLOUR_NAMES,
             "days": hours.DAY_NAMES,
             "hours": ws.business_hours or {},
             "errors": errors or {},
-            "saved": flash if flash in ("keys", "widget", "ingest", "routing", "canned") else None,
+            "saved": flash
+            if flash in ("keys", "widget", "ingest", "routing", "canned", "labels")
+            else None,
             "routing_labels": ROUTING_LABELS,
             "refused_origins": await request.app[keys.STORE].refused_origins(ws.id),
         },
