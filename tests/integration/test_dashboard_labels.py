@@ -4,6 +4,8 @@ views' counts, assignees on rows and bulk actions, through the real dashboard an
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -105,6 +107,10 @@ async def test_rows_show_the_assignee_and_views_show_their_counts(agent, bus: Bu
     assert 'data-view-count="all">1<' in resolved
 
 
+def announces(cid: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f.get("conversation", {}).get("id") == cid
+
+
 async def test_bulk_assign_label_and_resolve_in_one_request_each(agent, bus: Bus) -> None:
     await post(agent, "/settings/labels", name="Refund", colour="orange")
     refund = (await labels(bus))["Refund"]["id"]
@@ -120,7 +126,7 @@ async def test_bulk_assign_label_and_resolve_in_one_request_each(agent, bus: Bus
     for cid in cids[:2]:
         c = (await ask(bus, "conversation.get", conversation_id=cid))["conversation"]
         assert c["assignee_id"] and c["labels"] == [refund]
-        await frames.wait_for(lambda f, cid=cid: f.get("conversation", {}).get("id") == cid)
+        await frames.wait_for(announces(cid))
     third = (await ask(bus, "conversation.get", conversation_id=cids[2]))["conversation"]
     assert third["assignee_id"] is None and third["labels"] == []
 
