@@ -62,6 +62,10 @@ async def test_bulk_select_assign_label_then_resolve(dashboard, browser, bus: Bu
     await page.get_by_label("Add a label to the selected").select_option(label="Refund")
     await page.get_by_role("button", name="Apply").click()
     await expect(other.locator("#conversation-labels .chip-orange")).to_contain_text("Refund")
+    await other.get_by_role("button", name="Remove the label Refund").click()
+    await expect(other.locator("#conversation-labels .chip")).to_have_count(0)
+    await other.get_by_label("Add a label").select_option(label="Refund")
+    await expect(other.locator("#conversation-labels .chip-orange")).to_contain_text("Refund")
 
     # the label filter, then resolve everything
     await page.get_by_role("link", name="Refund").first.click()

@@ -32,7 +32,12 @@
           if (html === null) return;
           var doc = new DOMParser().parseFromString(html, "text/html");
           var fresh = doc.getElementById("conversation-labels");
-          if (fresh) { box.replaceWith(document.adoptNode(fresh)); box = document.getElementById("conversation-labels"); }
+          if (!fresh) return;
+          box.replaceWith(document.adoptNode(fresh));
+          box = document.getElementById("conversation-labels");
+          box.querySelectorAll("select.js-autosubmit").forEach(function (select) {
+            select.addEventListener("change", function () { select.form.requestSubmit(); });
+          });
         });
     } });
   }
