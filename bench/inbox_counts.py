@@ -47,6 +47,7 @@ from services.chat.app import CHAT
 from services.chat.app import create_app as chat_app
 from services.chat.store.counts import STATUSES
 from services.dashboard.app import create_app as dashboard_app
+from services.identity.app import create_app as identity_app
 from shared.web import DB
 from shared.workspaces import DEFAULT_WORKSPACE_ID as WS
 
@@ -76,9 +77,10 @@ async def run(args: argparse.Namespace) -> None:
         settings = bench_settings(
             srv, PARLEY_ADMIN_EMAIL=email, PARLEY_ADMIN_PASSWORD=PASSWORD, PARLEY_METRICS_PORT="0"
         )
-        runners = [await serve(app(settings)) for app in (chat_app, dashboard_app)]
-        chat, dashboard = (r for r, _ in runners)
-        base = f"http://127.0.0.1:{runners[1][1]}"
+        # identity answers the rows' people (none seeded: each row a "Visitor ..." stand-in)
+        runners = [await serve(app(settings)) for app in (chat_app, identity_app, dashboard_app)]
+        chat, _, dashboard = (r for r, _ in runners)
+        base = f"http://127.0.0.1:{runners[2][1]}"
         http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         bus = await bench_bus(settings)
         try:
