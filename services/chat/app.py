@@ -91,6 +91,8 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
 
         return run
 
+    for workspace in ctx.workspaces.all():  # a database from before the counts, or lost
+        await store.recount_if_missing(workspace.id)
     await serve_all(ctx)
     await bus.subscribe(s.request("chat", "visitor.signal"), bind(visitor_signal), queue="chat")
     await bus.subscribe(s.request("chat", "agent.typing"), bind(agent_typing), queue="chat")

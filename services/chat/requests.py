@@ -12,11 +12,14 @@ from typing import Any
 from msgspec import UNSET
 
 from services.chat import activity, facts
+from services.chat.bulk import conversations_bulk
 from services.chat.context import ChatContext
+from services.chat.labels import conversation_labels, label_delete, label_save, labels_list
 from services.chat.model import invalid, message_of, summary_of, summary_out
 from services.chat.presence import visitor_view
 from services.chat.routing import auto_assignee
 from services.chat.search import conversations_search
+from services.chat.store.counts import view_counts
 from shared import clock
 from shared.errors import PermanentError
 from shared.schema import builtins
@@ -30,6 +33,7 @@ from shared.schema.chat_replies import (
     MessagePage,
     ProfileConversations,
     ReadMark,
+    ViewCounts,
 )
 from shared.schema.live import VisitorRead, VisitorStatus
 from shared.schema.requests import read_request
@@ -70,9 +74,18 @@ async def conversations_list(ctx: ChatContext, p: rq.ConversationsList) -> dict[
         filters["status"] = "open"
     if p.status and p.view != "queue":
         filters["status"] = p.status
+    if p.label_id:
+        filters["labels"] = p.label_id
     page, next_cursor = await ctx.store.recent_page(ws, filters, p.page_size(), p.cursor)
     summaries = await _summaries(ctx, ws, p.agent_id, page)
     return builtins(ConversationPage(conversations=summaries, next_cursor=next_cursor))
+
+
+async def inbox_counts(ctx: ChatContext, p: rq.InboxCounts) -> dict[str, Any]:
+    """Read from the counters document kept with every change (store/counts.py)."""
+    ctx.workspace(p.workspace_id)
+    doc = await ctx.store.counts_of(p.workspace_id)
+    return builtins(ViewCounts(counts=view_counts(doc, p.agent_id)))
 
 
 async def conversations_changed(ctx: ChatContext, p: rq.ConversationsChanged) -> dict[str, Any]:
@@ -299,6 +312,12 @@ HANDLERS: dict[str, tuple[type[rq.ChatRequest], Handler]] = {
     "conversation.messages": (rq.ConversationMessages, conversation_messages),
     "conversation.update": (rq.ConversationUpdate, conversation_update),
     "conversation.read": (rq.ConversationRead, conversation_read),
+    "conversation.labels": (rq.ConversationLabels, conversation_labels),
+    "conversations.bulk": (rq.ConversationsBulk, conversations_bulk),
+    "inbox.counts": (rq.InboxCounts, inbox_counts),
+    "labels.list": (rq.LabelsList, labels_list),
+    "label.save": (rq.LabelSave, label_save),
+    "label.delete": (rq.LabelDelete, label_delete),
 }
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from services.dashboard import keys
+from services.dashboard import directory, keys
 from services.dashboard.auth import same_origin
 from services.dashboard.people import people_for
 from shared.bus import Bus
@@ -181,11 +181,15 @@ class AgentHub:
             return
         if frame.get("type") == "profile.updated":
             self._people.clear()
+        elif frame.get("type") == "labels.changed":
+            directory.forget(self.app, workspace_id)
         elif frame.get("type") in DECORATED and isinstance(frame.get("conversation"), dict):
             conversation = frame["conversation"]
             conversation["person"] = await self._person(workspace_id, conversation)
             conversation["row_html"] = self.app[keys.RENDERER].row(
-                conversation, conversation["person"]
+                conversation,
+                conversation["person"],
+                await directory.directory(self.app, workspace_id),
             )
         text = json.dumps(frame, default=str)
         for conn in [c for c in self.conns if c.workspace_id == workspace_id]:

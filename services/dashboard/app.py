@@ -18,6 +18,7 @@ from services.dashboard.views import (
     contacts,
     conversation,
     inbox,
+    labels,
     notifications,
     presence,
     profile,
@@ -73,6 +74,7 @@ def create_app(config: Settings) -> web.Application:
         profile,
         presence,
         search,
+        labels,
     )
     others = (
         audit_views,

@@ -52,6 +52,10 @@ ACTIONS = {
     "webhook.topics": "Changed a webhook's topics",
     "webhook.rotate": "Rotated a webhook's secret",
     "webhook.redeliver": "Redelivered a webhook",
+    "label.created": "Added a label",
+    "label.changed": "Renamed or recoloured a label",
+    "label.deleted": "Deleted a label",
+    "conversations.bulk": "Changed conversations in bulk",
     "origin.refused": "Refused an origin",
     "user_hash.refused": "Refused an unverified user_hash",
 }

@@ -137,11 +137,18 @@ class Renderer:
             self._versions[name] = hashlib.sha256(data).hexdigest()[:12]
         return f"/static/{name}?v={self._versions[name]}"
 
-    def row(self, conversation: dict[str, Any], person: dict[str, Any] | None) -> str:
+    def row(
+        self,
+        conversation: dict[str, Any],
+        person: dict[str, Any] | None,
+        names: dict[str, Any] | None = None,
+    ) -> str:
         """One inbox row, from the one macro the inbox page renders its rows with too:
-        live updates carry it and live.js inserts it, so a live row is the same row."""
+        live updates carry it and live.js inserts it, so a live row is the same row.
+        `names`: services/dashboard/directory.py (labels and agents by id)."""
         macros = self.env.get_template("_macros.html").module
-        return str(macros.row(conversation, person or fallback_person(conversation)))  # type: ignore[attr-defined]
+        person = person or fallback_person(conversation)
+        return str(macros.row(conversation, person, names or {}))  # type: ignore[attr-defined]
 
     @staticmethod
     def _workspace_of(request: web.Request, agent: dict[str, Any]) -> Workspace | None:

@@ -59,6 +59,34 @@ class ConversationSummary(msgspec.Struct):
     visitor_read_seq: int
     created_at: Time
     updated_at: Time
+    labels: list[str] = msgspec.field(default_factory=list)  # label ids
+
+
+class Label(msgspec.Struct):
+    """LABEL: one of the workspace's labels (`colour`: a palette name, COLOURS)."""
+
+    id: str
+    name: str
+    colour: str
+
+
+class LabelList(msgspec.Struct):
+    """`labels.list`: the workspace's labels by name."""
+
+    labels: list[Label]
+
+
+class ViewCounts(msgspec.Struct):
+    """`inbox.counts`: view (mine / unassigned / queue / all) -> status -> how many."""
+
+    counts: dict[str, dict[str, int]]
+
+
+class BulkResult(msgspec.Struct):
+    """`conversations.bulk`: the conversations after, and the ids not found."""
+
+    conversations: list[ConversationSummary]
+    missing: list[str]
 
 
 # --- the verbs' replies (docs/bus-contract.md, "chat"): chat builds each through these,

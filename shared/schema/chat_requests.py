@@ -27,6 +27,13 @@ MAX_DISTINCT_IDS = 100
 Status = Literal["open", "pending", "snoozed", "resolved"]
 Priority = Literal["none", "low", "medium", "high", "urgent"]
 View = Literal["mine", "unassigned", "queue", "all"]
+# the labels' fixed palette: the dashboard maps each to colours whose text contrast passes
+# WCAG AA (services/dashboard/static/app.css, `.chip-<colour>`); never a raw CSS colour
+Colour = Literal["grey", "red", "orange", "yellow", "green", "teal", "blue", "purple", "pink"]
+COLOURS: tuple[str, ...] = Colour.__args__  # type: ignore[attr-defined]
+MAX_LABEL_NAME = 40
+MAX_BULK = 100
+LabelName = Annotated[str, Meta(min_length=1, max_length=MAX_LABEL_NAME, pattern=r"\S")]
 Seq = Annotated[int, Meta(ge=0)]
 Limit = Annotated[int, Meta(ge=1)]
 Text = Annotated[str, Meta(min_length=1, max_length=MAX_TEXT, pattern=r"\S")]
@@ -86,10 +93,12 @@ class ConversationsList(ChatRequest):
     view: View | None = None
     agent_id: str | None = None
     status: Status | None = None
+    label_id: str | None = None  # only conversations carrying this label
     cursor: str | None = None
     limit: Limit | None = None
 
     def check(self) -> None:
+        check_ids(self, ("label_id",))
         super().check()
         if self.view == "mine" and self.agent_id is None:
             raise ValueError("view mine needs agent_id")
@@ -109,6 +118,63 @@ class ConversationsSearch(ChatRequest):
     agent_id: str | None = None
     cursor: str | None = None
     limit: Limit | None = None
+
+
+class InboxCounts(ChatRequest):
+    """The inbox views' counts (`agent_id`: whose "mine")."""
+
+    IDS = ("agent_id",)
+    agent_id: str | None = None
+
+
+class LabelsList(ChatRequest):
+    pass
+
+
+class LabelSave(ChatRequest, kw_only=True):
+    """A new label (no `label_id`), or a rename and recolour of one."""
+
+    IDS = ("label_id",)
+    label_id: str | None = None
+    name: LabelName
+    colour: Colour
+
+    def check(self) -> None:
+        super().check()
+        self.name = " ".join(self.name.split())
+
+
+class LabelDelete(ChatRequest, kw_only=True):
+    IDS = ("label_id",)
+    label_id: str
+
+
+LabelIds = Annotated[list[str], Meta(max_length=20)]
+
+
+def _checked_ids(name: str, ids: list[str]) -> list[str]:
+    return list(dict.fromkeys(checked_id(name, i) for i in ids))
+
+
+class ConversationsBulk(ChatRequest, kw_only=True):
+    """One change to many conversations: assign, add a label, resolve (any of them).
+    Each conversation changed is announced like a single change."""
+
+    IDS = ("agent_id", "assignee_id", "add_label")
+    agent_id: str
+    conversation_ids: Annotated[list[str], Meta(min_length=1, max_length=MAX_BULK)]
+    # null unassigns, absent leaves it
+    assignee_id: str | None | UnsetType = UNSET
+    status: Status | None = None
+    add_label: str | None = None
+
+    def check(self) -> None:
+        super().check()
+        self.conversation_ids = _checked_ids("conversation_ids", self.conversation_ids)
+        if self.status == "snoozed":
+            raise ValueError("bulk actions do not snooze")
+        if self.status is None and self.add_label is None and self.assignee_id is UNSET:
+            raise ValueError("nothing to change: give assignee_id, status or add_label")
 
 
 class ConversationsChanged(ChatRequest):
@@ -203,6 +269,21 @@ class ConversationUpdate(ConversationRequest):
 
     def snooze_until(self) -> datetime | None:
         return parse_time(self.snoozed_until) if self.snoozed_until is not None else None
+
+
+class ConversationLabels(ConversationRequest, kw_only=True):
+    """Add and remove labels on one conversation (an unknown label is refused)."""
+
+    agent_id: str
+    add: LabelIds = msgspec.field(default_factory=list)
+    remove: LabelIds = msgspec.field(default_factory=list)
+
+    def check(self) -> None:
+        super().check()
+        self.add = _checked_ids("add", self.add)
+        self.remove = _checked_ids("remove", self.remove)
+        if not self.add and not self.remove:
+            raise ValueError("nothing to change: give add or remove")
 
 
 class ConversationRead(ConversationRequest):

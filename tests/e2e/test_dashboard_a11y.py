@@ -12,11 +12,14 @@ import pytest
 from playwright.async_api import Page, expect
 
 from shared.bus import Bus
+from shared.schema.chat_requests import COLOURS
 from shared.schema.webhooks import TOPICS
 from tests.conftest import Servers, make_env
 from tests.e2e.axe import axe_script, blocking_violations
+from tests.e2e.test_dashboard_bulk import add_label
 from tests.e2e.test_dashboard_canned import add_canned
 from tests.e2e.test_dashboard_live import signed_in_page
+from tests.integration.chat_support import ask
 from tests.integration.mail_support import agent_says, free_port, visitor_with_email
 from tests.integration.webhooks_support import hooks
 
@@ -67,11 +70,18 @@ async def test_every_dashboard_page_passes_axe(start_service, browser, bus: Bus)
 
     page = await signed_in_page(browser, base, bypass_csp=True)
     await add_canned(page, "hello", "Hi {{first_name|there}}!")
+    for colour in COLOURS:  # a chip of every colour of the palette on the pages below
+        await add_label(page, f"Label {colour}", colour)
+    labels = (await ask(bus, "labels.list"))["labels"]
+    me = await page.locator("main").get_attribute("data-agent-id")
+    ids = [lab["id"] for lab in labels]
+    await ask(bus, "conversation.labels", conversation_id=cid, agent_id=me, add=ids)
     profile = await first_link(page, "/contacts", "/contacts/")
     caught = await first_link(page, "/mail", "/mail/")
     pages = [
         "/inbox",
         "/search?q=nine",
+        f"/inbox?view=all&status=open&label={ids[0]}",
         f"/conversations/{cid}",
         "/contacts",
         profile,

@@ -114,6 +114,7 @@ def test_a_summary_has_the_shape_the_dashboard_reads() -> None:
         "visitor_read_seq",
         "created_at",
         "updated_at",
+        "labels",
     }
     assert out["last_activity_at"] == "2026-01-01T00:00:00.000Z"
 

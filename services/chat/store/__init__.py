@@ -11,6 +11,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 
 from services.chat.store.batch import BatchWrites
 from services.chat.store.conversations import Conversations
+from services.chat.store.labels import Labels
 from services.chat.store.messages import Messages
 from services.chat.store.schema import Stored, alloc_field, indexes, new_conversation
 from services.chat.store.search import Search
@@ -20,7 +21,7 @@ from shared.dialect import Dialect
 __all__ = ["ChatStore", "Stored", "alloc_field", "indexes", "new_conversation"]
 
 
-class ChatStore(Conversations, Messages, BatchWrites, Slots, Search):
+class ChatStore(Conversations, Messages, BatchWrites, Slots, Search, Labels):
     def __init__(self, db: AsyncIOMotorDatabase, dialect: Dialect) -> None:
         self.dialect = dialect
         self.conversations = db["conversations"]
@@ -28,3 +29,5 @@ class ChatStore(Conversations, Messages, BatchWrites, Slots, Search):
         self.reads = db["reads"]
         self.assign_state = db["assign_state"]
         self.agent_slots = db["agent_slots"]
+        self.labels = db["labels"]
+        self.inbox_counts = db["inbox_counts"]

@@ -14,6 +14,7 @@ from typing import Any
 from motor.motor_asyncio import AsyncIOMotorCollection
 from pymongo.errors import BulkWriteError
 
+from services.chat.store import counts
 from services.chat.store.schema import by_id
 
 DUPLICATE_KEY = 11000
@@ -27,7 +28,7 @@ def _only_duplicates(exc: BulkWriteError) -> list[int]:
     return [e["index"] for e in errors]
 
 
-class BatchWrites:
+class BatchWrites(counts.Counts):
     conversations: AsyncIOMotorCollection
     messages: AsyncIOMotorCollection
 
@@ -48,14 +49,20 @@ class BatchWrites:
         return {doc["_id"]: doc async for doc in cursor}
 
     async def create_conversations(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Insert new conversations; the ones another worker created first are returned."""
+        """Insert new conversations (each counted in the inbox counts); the ones another
+        worker created first are returned."""
         if not docs:
             return []
+        lost: list[dict[str, Any]] = []
         try:
             await self.conversations.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
-            return [docs[i] for i in _only_duplicates(exc)]
-        return []
+            lost = [docs[i] for i in _only_duplicates(exc)]
+        lost_ids = {d["_id"] for d in lost}
+        await self.add_counts(
+            docs[0]["workspace_id"], counts.born(d for d in docs if d["_id"] not in lost_ids)
+        )
+        return lost
 
     async def existing_messages(
         self, workspace_id: str, client_ids: dict[str, list[str]]

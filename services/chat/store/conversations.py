@@ -8,6 +8,7 @@ from typing import Any
 from motor.motor_asyncio import AsyncIOMotorCollection
 from pymongo import ReturnDocument, UpdateMany, UpdateOne
 
+from services.chat.store import counts
 from services.chat.store.inbox import recent_page
 from services.chat.store.schema import by_id
 from shared import clock
@@ -34,7 +35,12 @@ def by_document(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class Conversations:
+def literal_set(fields: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline `$set` stage of plain values (a string starting with `$` stays a string)."""
+    return {"$set": {name: {"$literal": value} for name, value in fields.items()}}
+
+
+class Conversations(counts.Counts):
     conversations: AsyncIOMotorCollection
     assign_state: AsyncIOMotorCollection
     dialect: Dialect
@@ -54,18 +60,39 @@ class Conversations:
         fields: dict[str, Any],
         guard: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """Set `fields` if the guard holds; the document after, or None when it did not."""
+        """Set `fields` if the guard holds; the document after, or None when it did not.
+        A change of status or assignee moves the inbox counts with it (store/counts.py)."""
         query = {**by_id(workspace_id, conversation_id), **(guard or {})}
-        update = {"$set": {**fields, "updated_at": clock.now()}}
+        mark = counts.token()
+        update = counts.counted([literal_set({**fields, "updated_at": clock.now()})], mark)
         if self.dialect.find_and_modify:
-            return await self.conversations.find_one_and_update(
+            after = await self.conversations.find_one_and_update(
                 query, update, return_document=ReturnDocument.AFTER
             )
-        # update then read: SecantusDB scans the collection for find_one_and_update
-        result = await self.conversations.update_one(query, update)
-        if result.matched_count == 0:
-            return None
-        return await self.conversations.find_one(by_id(workspace_id, conversation_id))
+        else:
+            # update then read: SecantusDB scans the collection for find_one_and_update
+            result = await self.conversations.update_one(query, update)
+            if result.matched_count == 0:
+                return None
+            after = await self.conversations.find_one(by_id(workspace_id, conversation_id))
+        if after is not None:
+            await self.add_counts(workspace_id, counts.deltas([after], mark))
+        return after
+
+    async def set_many(
+        self, workspace_id: str, conversation_ids: list[str], fields: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Set `fields` on each conversation (one update, one read, one `$inc` of the
+        counts); the documents after, those that exist."""
+        if not conversation_ids:
+            return []
+        mark = counts.token()
+        update = counts.counted([literal_set({**fields, "updated_at": clock.now()})], mark)
+        wanted = by_id(workspace_id, {"$in": conversation_ids})
+        await self.conversations.update_many(wanted, update)
+        docs = await self.conversations.find(wanted).to_list(None)
+        await self.add_counts(workspace_id, counts.deltas(docs, mark))
+        return docs
 
     async def reserve(
         self, workspace_id: str, ids_by_conversation: dict[str, list[str]], field: str
@@ -106,15 +133,21 @@ class Conversations:
         """Apply one fold stage per conversation (and remove `drop`); id -> the doc after."""
         if not stages:
             return {}
-        await self._update_each(workspace_id, stages, [{"$unset": [drop]}] if drop else [])
+        mark = counts.token()
+        await self._update_each(
+            workspace_id, stages, [{"$unset": [drop]}] if drop else [], counted=mark
+        )
         cursor = self.conversations.find(by_id(workspace_id, {"$in": list(stages)}))
-        return {doc["_id"]: doc async for doc in cursor}
+        after = {doc["_id"]: doc async for doc in cursor}
+        await self.add_counts(workspace_id, counts.deltas(after.values(), mark))
+        return after
 
     async def _update_each(
         self,
         workspace_id: str,
         stages: dict[str, dict[str, Any]],
         tail: list[dict[str, Any]] | None = None,
+        counted: str | None = None,
     ) -> None:
         """Apply each conversation's own `$set` stage (then `tail`), in one round trip:
         a bulk of single updates, or where each statement commits alone
@@ -122,10 +155,18 @@ class Conversations:
         values by its `_id` (shared/dialect.py), `BY_DOCUMENT_GROUP` documents each:
         SecantusDB evaluates a `$switch` branch by branch, so a group of n costs each
         document ~n/2 comparisons per field (measured: one update for 200 conversations
-        spent more time in those than 200 statements had in their commits)."""
+        spent more time in those than 200 statements had in their commits).
+        `counted`: the mark each update's shift of status or assignee is recorded under."""
         tail = tail or []
+
+        def pipeline(stage: dict[str, Any]) -> list[dict[str, Any]]:
+            return counts.counted([stage], counted) if counted else [stage]
+
         if not self.dialect.commit_per_statement or len(stages) == 1:
-            ops = [UpdateOne(by_id(workspace_id, c), [stage, *tail]) for c, stage in stages.items()]
+            ops = [
+                UpdateOne(by_id(workspace_id, c), [*pipeline(stage), *tail])
+                for c, stage in stages.items()
+            ]
             await self.conversations.bulk_write(ops, ordered=False)
             return
         ids = list(stages)
@@ -133,7 +174,7 @@ class Conversations:
         grouped = [
             UpdateMany(
                 by_id(workspace_id, {"$in": group}),
-                [by_document({c: stages[c] for c in group}), *tail],
+                [*pipeline(by_document({c: stages[c] for c in group})), *tail],
             )
             for group in groups
         ]

@@ -9,6 +9,10 @@ reads: one read mark per (workspace, conversation, agent).
 assign_state: the round-robin position per workspace (`_id` is the workspace id).
 agent_slots: per (workspace, agent) the conversations routing counts against their
   capacity (services/chat/store/slots.py).
+labels: the workspace's labels `{_id, workspace_id, name, colour}` (store/labels.py);
+  a conversation's `labels` lists the ids of those it carries.
+inbox_counts: per workspace the inbox views' counts (`_id` is the workspace id;
+  store/counts.py).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ def indexes(dialect: Dialect) -> dict[str, list[IndexModel]]:
             IndexModel([("workspace_id", ASC), ("assignee_id", ASC), ("status", ASC), *recent]),
             IndexModel([("workspace_id", ASC), ("updated_at", ASC), ("_id", ASC)]),
             IndexModel([("workspace_id", ASC), ("profile_id", ASC), *recent]),
+            # the inbox's label filter (a multikey index: one key per label carried)
+            IndexModel([("workspace_id", ASC), ("labels", ASC), *recent]),
             IndexModel([("workspace_id", ASC), ("distinct_id", ASC)]),
             IndexModel([("status", ASC), ("snoozed_until", ASC)]),
             # search (services/chat/store/search.py): the terms first, SecantusDB's planner
@@ -62,6 +68,7 @@ def indexes(dialect: Dialect) -> dict[str, list[IndexModel]]:
                 [("workspace_id", ASC), ("conversation_id", ASC), ("seq", ASC)], unique=True
             ),
         ],
+        "labels": [IndexModel([("workspace_id", ASC), ("name_key", ASC)], unique=True)],
         "reads": [
             IndexModel(
                 [("workspace_id", ASC), ("conversation_id", ASC), ("agent_id", ASC)], unique=True
@@ -91,13 +98,13 @@ def new_conversation(
         "priority": "none",
         "assignee_id": None,
         "snoozed_until": None,
+        "labels": [],
         "last_message": None,
         "last_seq": 0,
         "visitor_count": 0,
         "visitor_read_seq": 0,
         "agent_read_seq": 0,
         "recent_client_ids": [],
-        "labels": [],
         "search_words": [],
         "search_person": person,
         "search_terms": person,

@@ -132,13 +132,14 @@
 
   /* ---- inbox ---- */
   function Inbox(list) {
-    var view = list.dataset.view, status = list.dataset.status;
+    var view = list.dataset.view, status = list.dataset.status, label = list.dataset.label;
     var firstPage = list.dataset.firstPage === "true";
     var since = list.dataset.since;
     var empty = document.getElementById("empty-state");
 
     function matches(c) {
       if (c.status !== status) return false;
+      if (label && (c.labels || []).indexOf(label) < 0) return false;
       if (view === "mine") return c.assignee_id === me;
       if (view === "unassigned" || view === "queue") return !c.assignee_id;
       return true;

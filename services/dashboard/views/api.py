@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.dashboard import keys
+from services.dashboard import directory, keys
 from services.dashboard.ask import ask
 from services.dashboard.auth import current_agent, workspace_id
 from services.dashboard.people import people_for
@@ -157,10 +157,11 @@ async def changes(request: web.Request) -> web.Response:
             complete = True
             break
     people = await people_for(request.app, ws, changed)
+    names = await directory.directory(request.app, ws)
     for conversation in changed:
         conversation["person"] = people.get(conversation["id"])
         conversation["row_html"] = request.app[keys.RENDERER].row(
-            conversation, conversation["person"]
+            conversation, conversation["person"], names
         )
     return web.json_response({"conversations": changed, "next_since": since, "complete": complete})
 

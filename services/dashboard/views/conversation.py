@@ -14,6 +14,7 @@ from services.dashboard import canned as placeholders
 from services.dashboard import keys, sidebar
 from services.dashboard.ask import Notices, ask
 from services.dashboard.auth import current_agent, workspace_id
+from services.dashboard.directory import directory
 from services.dashboard.render import iso, render
 from services.dashboard.store.profile import zone_of
 from services.dashboard.views.inbox import STATUSES
@@ -65,7 +66,7 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     cid = conversation_id(request)
     notices = Notices(request.app)
     store = request.app[keys.STORE]
-    data, agents, canned = await asyncio.gather(  # independent: at once, not one after another
+    data, agents, canned, names = await asyncio.gather(  # independent: at once
         notices.ask(
             "chat",
             "conversation.get",
@@ -78,6 +79,7 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         ),
         store.agents(ws),
         store.canned_replies(ws),
+        directory(request.app, ws),
     )
     context: dict[str, Any] = {
         "active": "inbox",
@@ -90,6 +92,7 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         "priorities": PRIORITIES,
         "snoozes": SNOOZES,
         "side": None,
+        "names": names,
     }
     if data:
         conversation = data["conversation"]
@@ -170,6 +173,53 @@ async def update(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/conversations/{cid}")
 
 
+async def labels_fragment(request: web.Request) -> web.StreamResponse:
+    """The labels box alone, re-fetched by the page when a colleague changes them."""
+    agent = current_agent(request)
+    ws = workspace_id(request)
+    data = await Notices(request.app).ask(
+        "chat",
+        "conversation.get",
+        rq.ConversationGet(
+            workspace_id=ws,
+            conversation_id=conversation_id(request),
+            agent_id=agent["_id"],
+            limit=1,
+        ),
+        None,
+        "this conversation",
+        required=True,
+    )
+    if not data:
+        raise web.HTTPServiceUnavailable(text="Chat is not answering.\n")
+    names = await directory(request.app, ws)
+    return render(request, "_labels.html", {"c": data["conversation"], "names": names})
+
+
+async def change_labels(request: web.Request) -> web.StreamResponse:
+    """Add (`add`) or remove (`remove`) one label (a plain form: works without scripts)."""
+    agent = current_agent(request)
+    cid = conversation_id(request)
+    form = await request.post()
+    add, remove = str(form.get("add") or ""), str(form.get("remove") or "")
+    if not any((add, remove)) or not all(_ID.match(v) for v in (add, remove) if v):
+        raise web.HTTPBadRequest(text="Choose a label.\n")
+    payload = rq.ConversationLabels(
+        workspace_id=workspace_id(request),
+        conversation_id=cid,
+        agent_id=agent["_id"],
+        add=[add] if add else [],
+        remove=[remove] if remove else [],
+    )
+    try:
+        await ask(request.app, "chat", "conversation.labels", payload)
+    except BusError as exc:
+        if exc.code in ("invalid", "not_found"):
+            raise web.HTTPBadRequest(text=f"{exc}\n") from exc
+        raise
+    raise web.HTTPSeeOther(f"/conversations/{cid}")
+
+
 def expand_shortcut(text: str, canned: list[dict[str, Any]]) -> str:
     """A reply that is exactly `/shortcut` of a canned reply is that reply's text."""
     match = _SHORTCUT.match(text.strip())
@@ -242,4 +292,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/conversations/{id}", conversation_page)
     app.router.add_get("/conversations/{id}/sidebar", sidebar_fragment)
     app.router.add_post("/conversations/{id}/update", update)
+    app.router.add_get("/conversations/{id}/labels", labels_fragment)
+    app.router.add_post("/conversations/{id}/labels", change_labels)
     app.router.add_post("/conversations/{id}/reply", reply_form)

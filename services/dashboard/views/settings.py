@@ -14,9 +14,11 @@ from aiohttp import web
 from services.dashboard import audit, hours, keys
 from services.dashboard.ask import ask
 from services.dashboard.auth import require_admin, workspace_id
+from services.dashboard.directory import labels_of
 from services.dashboard.render import render
 from services.dashboard.store import Conflict
 from services.dashboard.views import messenger
+from services.dashboard.views.labels import COLOUR_NAMES
 from shared.errors import BusError
 from shared.identity_token import check_jwks_url, read_public_key
 from shared.snippet import install_snippet
@@ -97,11 +99,13 @@ async def page(
             "in_grace": in_grace_rows(ws),
             "snippet": install_snippet(request.app[SETTINGS].public_url, ws.write_key),
             "canned": await request.app[keys.STORE].canned_replies(ws.id),
+            "labels": await labels_of(request.app, ws.id),
+            "colours": COLOUR_NAMES,
             "days": hours.DAY_NAMES,
             "hours": ws.business_hours or {},
             "errors": errors or {},
             "saved": flash
-            if flash in ("keys", "widget", "messenger", "ingest", "routing", "canned")
+            if flash in ("keys", "widget", "messenger", "ingest", "routing", "canned", "labels")
             else None,
             "messenger": messenger.context(ws),
             "routing_labels": ROUTING_LABELS,
