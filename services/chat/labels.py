@@ -1,8 +1,8 @@
 """Labels: the workspace's list, and every change of a conversation's labels.
 
 `change_labels` is the one way a conversation's labels change (the conversation
-page's control, a bulk action): whatever should follow each change (the live frame
-today) hangs on it.
+page's control, a bulk action): the live frame and the thread's activity line
+("Ann added label Billing", services/chat/activity.py) hang on it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.chat import activity
 from services.chat.context import ChatContext
 from services.chat.model import invalid, summary_out
 from services.chat.store.labels import LabelTaken
@@ -69,7 +70,22 @@ async def change_labels(
     if announce:
         for change in changes:
             await ctx.live.conversation_updated(change.conversation)
+    await _activity_lines(ctx, ws, changes)
     return changes
+
+
+async def _activity_lines(ctx: ChatContext, ws: str, changes: list[LabelChange]) -> None:
+    """"Ann added label Billing" in each changed thread, one line per label moved."""
+    if not changes:
+        return
+    names = {d["_id"]: d["name"] for d in await ctx.store.labels_of(ws)}
+    agents = {a.id: a.name for a in ctx.presence.online(ws)}
+    for change in changes:
+        by = {"id": change.agent_id, "name": agents.get(change.agent_id)}
+        for kind, ids in (("label_added", change.added), ("label_removed", change.removed)):
+            for label_id in ids:
+                label = names.get(label_id, "(deleted)")
+                await activity.record(ctx, change.conversation, kind, by, label=label)
 
 
 # --- the verbs ------------------------------------------------------------------------

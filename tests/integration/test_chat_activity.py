@@ -9,6 +9,7 @@ from typing import Any
 
 from services.chat.activity import text_of
 from shared.bus import Bus
+from shared.schema.chat_requests import COLOURS
 from tests.conftest import StartService
 from tests.integration.chat_support import WS, Frames, ask, conversation_of, visitor_says
 from tests.integration.test_chat_routing import (  # noqa: F401 - fixtures
@@ -126,3 +127,28 @@ def test_label_lines_have_a_shape_to_hook_up() -> None:
     ann = {"id": "a-ann", "name": "Ann"}
     assert text_of("label_added", ann, {"label": "Billing"}) == "Ann added label Billing"
     assert text_of("label_removed", ann, {"label": "Billing"}) == "Ann removed label Billing"
+
+
+async def test_label_changes_write_lines_by_the_one_path(
+    start_service: StartService, bus: Bus
+) -> None:
+    await start_service("chat")
+    await visitor_says(bus, "v-lab", "billing question")
+    cid = (await conversation_of(bus, "v-lab"))["conversation_id"]
+    billing = (await ask(bus, "label.save", name="Billing", colour=COLOURS[0]))["id"]
+    vip = (await ask(bus, "label.save", name="VIP", colour=COLOURS[1]))["id"]
+
+    await ask(bus, "conversation.labels", conversation_id=cid, agent_id="a-ann", add=[billing])
+    await ask(bus, "conversations.bulk", conversation_ids=[cid], agent_id="a-ann", add_label=vip)
+    await ask(bus, "conversation.labels", conversation_id=cid, agent_id="a-ann", remove=[billing])
+    await ask(bus, "conversation.labels", conversation_id=cid, agent_id="a-ann", add=[vip])  # no-op
+    lines = await lines_become(
+        bus,
+        cid,
+        [
+            "An agent added label Billing",
+            "An agent added label VIP",
+            "An agent removed label Billing",
+        ],
+    )
+    assert [m["activity"]["type"] for m in lines] == ["label_added", "label_added", "label_removed"]
