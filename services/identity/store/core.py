@@ -29,6 +29,7 @@ from pymongo import (
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from services.identity.model import new_person, new_visitor, stage_rank
+from services.identity.store.companies import Companies
 from services.identity.store.merges import Merges
 from services.identity.store.queries import Queries
 from shared import clock
@@ -43,7 +44,9 @@ INDEXES = {
             [("workspace_id", ASCENDING), ("merged_into", ASCENDING), ("last_seen", DESCENDING)]
         ),
         IndexModel([("merge_pending", ASCENDING)], sparse=True),
+        IndexModel([("workspace_id", ASCENDING), ("company_ids", ASCENDING)]),
     ],
+    "companies": [IndexModel([("workspace_id", ASCENDING), ("group_id", ASCENDING)])],
     "visitors": [IndexModel([("workspace_id", ASCENDING), ("person_id", ASCENDING)])],
     "distinct_ids": [
         IndexModel([("workspace_id", ASCENDING), ("distinct_id", ASCENDING)], unique=True),
@@ -99,7 +102,7 @@ def by_workspace(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return {ws: [i for _, i in group] for ws, group in groupby(ordered, key=lambda p: p[0])}
 
 
-class IdentityStore(Queries, Merges):
+class IdentityStore(Queries, Merges, Companies):
     """The only door to the identity database (tests/unit/test_store_boundary.py): every
     query carries the workspace id, except the ones named `..._all_workspaces`; a filter
     on `_id` lists it first (SecantusDB's planner follows the first key)."""
@@ -114,6 +117,7 @@ class IdentityStore(Queries, Merges):
         self.events = db.events
         self.merges = db.merges
         self.conflicts = db.conflicts
+        self.companies = db.companies
 
     async def drop_unused_indexes(self) -> None:
         for collection, names in UNUSED_INDEXES.items():
