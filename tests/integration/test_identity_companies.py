@@ -4,11 +4,14 @@ API and the dashboard's profile page (the conversation sidebar's template) show 
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from shared.bus import Bus
 from tests.integration.dashboard_support import signed_in_client
 from tests.integration.identity_support import Stack, call, drained, segment_client
+from tests.integration.mail_support import conversation_of, visitor_says
 from tests.support import eventually
 
 WS = "default"
@@ -163,3 +166,30 @@ async def test_the_profile_page_shows_companies_escaped(
     html = await (await agent.get(f"/contacts/{profile['id']}")).text()
     assert "<b>Evil</b>" not in html and "&lt;i&gt;free&lt;/i&gt;" in html
     assert "1 person" in html
+
+
+async def test_the_conversation_sidebar_shows_the_visitors_companies(
+    stack: Stack, bus: Bus, start_service, aiohttp_client
+) -> None:
+    agent = await signed_in_client(start_service, aiohttp_client, "chat")
+    visitor = "v-" + uuid.uuid4().hex[:12]
+    await visitor_says(bus, visitor, "Hello, who are you?")
+    cid = (await conversation_of(bus, visitor))["conversation_id"]
+    await _batch(
+        stack,
+        _group(
+            "side-co",
+            "2026-06-01T10:00:00Z",
+            anonymousId=visitor,
+            traits={"name": "Side & <Co>", "plan": "trial"},
+        ),
+    )
+    await drained(bus)
+
+    async def shown() -> bool:
+        html = await (await agent.get(f"/conversations/{cid}/sidebar")).text()
+        return "Side &amp; &lt;Co&gt;" in html
+
+    await eventually(shown)
+    html = await (await agent.get(f"/conversations/{cid}/sidebar")).text()
+    assert "<Co>" not in html and "trial" in html and "1 person" in html
