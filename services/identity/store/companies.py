@@ -12,6 +12,8 @@ from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 
+from services.identity.store.ids import derived_id
+
 PEOPLE_PAGE = 100  # people one page of a company lists at most
 PEOPLE_COUNTED = 10_000  # a count past it is shown as this many ("10000+")
 
@@ -21,8 +23,6 @@ class Companies:
     persons: AsyncIOMotorCollection
 
     def company_id(self, workspace_id: str, group_id: str) -> str:
-        from services.identity.store.core import derived_id
-
         return derived_id("co", workspace_id, group_id)
 
     async def load_companies(

@@ -11,7 +11,6 @@ Concurrency rests on three things (docs/identity.md, "Ordering and concurrency")
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable
 from itertools import groupby
@@ -30,6 +29,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from services.identity.model import new_person, new_visitor, stage_rank
 from services.identity.store.companies import Companies
+from services.identity.store.ids import derived_id
 from services.identity.store.merges import Merges
 from services.identity.store.queries import Queries
 from shared import clock
@@ -89,11 +89,6 @@ class StaleRead(Exception):
     Not the dashboard's `store.Conflict` (a write that would break a rule, shown to the
     user): this one never leaves identity, its callers retry.
     """
-
-
-def derived_id(prefix: str, workspace_id: str, distinct_id: str) -> str:
-    digest = hashlib.sha256(f"{workspace_id}\x00{distinct_id}".encode()).hexdigest()
-    return f"{prefix}_{digest[:24]}"
 
 
 def by_workspace(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
