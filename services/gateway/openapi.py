@@ -45,6 +45,7 @@ SCHEMAS = (
     profiles.Profile,
     profiles.ProfileList,
     profiles.EventList,
+    profiles.Company,
     profiles.ApiIndex,
     webhooks.WebhookCreate,
     webhooks.Webhook,
@@ -116,7 +117,11 @@ def _ingest(operation_id: str, summary: str, body: type) -> dict[str, Any]:
 
 
 def _get(
-    operation_id: str, summary: str, reply: type, params: list[dict[str, Any]]
+    operation_id: str,
+    summary: str,
+    reply: type,
+    params: list[dict[str, Any]],
+    missing: str = "No such profile",
 ) -> dict[str, Any]:
     return {
         "get": {
@@ -129,7 +134,7 @@ def _get(
                 "200": _json(_ref(reply), "Found"),
                 "400": _json(ERROR, "A parameter is malformed"),
                 "401": _json(ERROR, "Unknown or missing secret key"),
-                "404": _json(ERROR, "No such profile"),
+                "404": _json(ERROR, missing),
                 "503": _json(ERROR, "Identity did not answer"),
             },
         }
@@ -268,6 +273,18 @@ def _profile_paths() -> dict[str, Any]:
             "newest first; none for a trait never set",
             history.TraitHistory,
             [PROFILE_ID, {**PROFILE_ID, "name": "name"}],
+        ),
+        "/v1/companies/{company_id}": _get(
+            "getCompany",
+            "A company (the groupId of Segment's group call) with its traits and one page "
+            "of its people, by profile id (at most 100 a page)",
+            profiles.Company,
+            [
+                {**PROFILE_ID, "name": "company_id"},
+                _query("cursor", "next_cursor of the previous page"),
+                _query("limit", "page size", LIMIT),
+            ],
+            "No such company",
         ),
     }
 

@@ -6,6 +6,7 @@ GET /v1/profiles/{id}                                    -> the profile (merged 
 GET /v1/profiles/{id}/events?limit=&before=              -> {"events": [...]} newest first
 GET /v1/profiles/{id}/merges                             -> its merges and refused links, why
 GET /v1/profiles/{id}/traits/{name}/history              -> the trait's recent values
+GET /v1/companies/{id}?cursor=&limit=                   -> a company (group id) and its people
 GET /v1/openapi.json                                     -> this whole HTTP API described
 """
 
@@ -24,13 +25,15 @@ LOOKUPS = ("user_id", "email", "distinct_id")
 MAX_PARAM = 300
 
 
-async def _ask(request: web.Request, verb: str, payload: dict[str, Any]) -> Any:
+async def _ask(
+    request: web.Request, verb: str, payload: dict[str, Any], missing: str = "no such profile"
+) -> Any:
     bus = request.app[BUS]
     try:
         return await bus.request(bus.subjects.request("identity", verb), payload)
     except BusError as exc:
         if exc.code == "not_found":
-            raise ApiError(404, "not_found", "no such profile") from exc
+            raise ApiError(404, "not_found", missing) from exc
         if exc.code == "invalid":
             raise ApiError(400, "invalid", str(exc)) from exc
         raise ApiError(503, "unavailable", f"identity did not answer: {exc.code}") from exc
@@ -104,6 +107,20 @@ async def trait_history(request: web.Request, ws: str) -> Any:
     return await _ask(request, "profile.trait_history", payload)
 
 
+async def get_company(request: web.Request, ws: str) -> Any:
+    payload: dict[str, Any] = {
+        "workspace_id": ws,
+        "company_id": request.match_info["company_id"][:MAX_PARAM],
+        **_params(request, ("cursor",)),
+    }
+    limit = request.query.get("limit")
+    if limit:
+        if not limit.isdigit() or int(limit) < 1:
+            raise ApiError(400, "invalid", "limit must be a positive integer")
+        payload["limit"] = int(limit)
+    return await _ask(request, "company.get", payload, "no such company")
+
+
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi.document(request.app[SETTINGS]))
 
@@ -128,5 +145,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/v1/profiles/{profile_id}/events", _guarded(profile_events))
     app.router.add_get("/v1/profiles/{profile_id}/merges", _guarded(profile_merges))
     app.router.add_get("/v1/profiles/{profile_id}/traits/{name}/history", _guarded(trait_history))
+    app.router.add_get("/v1/companies/{company_id}", _guarded(get_company))
     app.router.add_get("/v1/openapi.json", openapi_json)
     app.router.add_get("/v1/", api_index)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.identity.companies import CompanyWrite
 from services.identity.enrich import GeoIP, geo_from_context, parse_user_agent, referring_domain
 from services.identity.model import MAX_TRAITS, Change, Visit, clean_key
 from shared import clock
 from shared.errors import PermanentError
 from shared.events import IngestEvent, parse_time
-from shared.identifiers import normalize_email
+from shared.identifiers import illegal_id_reason, normalize_email
 
 LABELS = {
     "identify": "Identify",
@@ -64,6 +65,7 @@ class Plan:
     visit: Visit
     label: str | None
     cause: Cause | None = None
+    company: CompanyWrite | None = None  # a group call: its company's trait writes
 
 
 def event_time(ev: IngestEvent) -> str:
@@ -138,6 +140,8 @@ def plan_for(ev: IngestEvent, geoip: GeoIP, own_hosts: set[str]) -> Plan:
             change.email = normalize_email(change.set.pop("email"))
         change.set.pop("email", None)
     change.set_once.pop("email", None)
+    company = _company_write(ev, at) if ev.kind == "group" else None
+    change.company_id = company.group_id if company else None
     return Plan(
         target=target,
         target_is_user=bool(user_id and target == user_id) or ev.kind == "alias",
@@ -147,6 +151,7 @@ def plan_for(ev: IngestEvent, geoip: GeoIP, own_hosts: set[str]) -> Plan:
         change=change,
         visit=_visit(ev, at, geoip, own_hosts),
         label=(ev.event if ev.kind == "track" else (ev.event or LABELS.get(ev.kind))),
+        company=company,
         cause=Cause(
             message_id=ev.message_id,
             type=ev.kind,
@@ -156,6 +161,18 @@ def plan_for(ev: IngestEvent, geoip: GeoIP, own_hosts: set[str]) -> Plan:
             anonymous_id=other if ev.kind == "alias" else anonymous_id,
         ),
     )
+
+
+def _company_write(ev: IngestEvent, at: str) -> CompanyWrite | None:
+    """A group call's company: the group id the gateway checked, the traits as given."""
+    group_id = ev.properties.get("group_id")
+    if not isinstance(group_id, str) or not group_id:
+        raise PermanentError("group needs a groupId", code="missing_id")
+    if reason := illegal_id_reason(group_id):
+        raise PermanentError(f"groupId {reason}", code="illegal_id")
+    change = Change(at=at, message_id=ev.message_id, source=ev.source)
+    change.set, change.set_once, change.unset = _trait_writes(dict(ev.traits))
+    return CompanyWrite(group_id, change)
 
 
 def _visit(ev: IngestEvent, at: str, geoip: GeoIP, own_hosts: set[str]) -> Visit:

@@ -25,6 +25,7 @@ STAGES = ("visitor", "contact", "member")
 MAX_TRAITS = 300
 MAX_ACTIVE_DAYS = 400
 MAX_SEARCH_KEYS = 12
+MAX_COMPANIES = 50  # companies one person belongs to; a later group past it is not joined
 SET, ONCE = 1, 0  # mode rank: a $set beats a $set_once
 
 Meta = list  # [mode, iso time, message id]
@@ -55,6 +56,7 @@ class Change:
     email: str | None = None
     email_trusted: bool = False
     source: str | None = None  # api, widget, chat: for the traits' history
+    company_id: str | None = None  # a group call: the group id the person joins
     active: bool = True  # counts for first/last seen and engagement
 
 
@@ -93,6 +95,7 @@ def new_person(person_id: str, workspace_id: str, created_at: datetime) -> dict[
         "active_days": [],
         "merged_from": [],
         "merged_into": None,
+        "company_ids": [],
         "search": [],
         "stage_announced": "visitor",
     }
@@ -200,6 +203,19 @@ def _remember(person: dict[str, Any], key: str, mode: str, value: Any, change: C
         trait_history.record(person, key, new)
 
 
+def joined_companies(company_ids: list[str], group_id: str | None) -> list[str]:
+    """The person's company ids after joining `group_id` (bounded, kept sorted)."""
+    if not group_id or group_id in company_ids or len(company_ids) >= MAX_COMPANIES:
+        return company_ids
+    return sorted({*company_ids, group_id})
+
+
+def union_companies(mine: list[str], theirs: list[str]) -> list[str]:
+    """A merge's company ids: both persons', the survivor's first when past the bound."""
+    extra = sorted(set(theirs) - set(mine))
+    return sorted({*mine, *extra[: max(0, MAX_COMPANIES - len(mine))]})
+
+
 def apply_change(person: dict[str, Any], change: Change) -> dict[str, Any]:
     """A new person document with `change` applied (the input is left untouched)."""
     out = copy.deepcopy(person)
@@ -223,6 +239,8 @@ def apply_change(person: dict[str, Any], change: Change) -> dict[str, Any]:
             out["trusted_emails"] = sorted({*out["trusted_emails"], change.email})
     if change.user_id and not out["user_id"]:
         out["user_id"] = change.user_id
+    if change.company_id:
+        out["company_ids"] = joined_companies(out.get("company_ids") or [], change.company_id)
     if change.active:
         out["first_seen"] = _min(out["first_seen"], minute(change.at))
         out["last_seen"] = _max(out["last_seen"], minute(change.at))
@@ -249,6 +267,9 @@ def absorb(survivor: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
     days = {*out["active_days"], *merged["active_days"]}
     out["active_days"] = sorted(days)[-MAX_ACTIVE_DAYS:]
     out["merged_from"] = sorted({*out["merged_from"], merged["_id"], *merged["merged_from"]})
+    theirs = merged.get("company_ids") or []
+    if theirs:
+        out["company_ids"] = union_companies(out.get("company_ids") or [], theirs)
     if stage_rank(merged["stage"]) > stage_rank(out["stage"]):
         out["stage"] = merged["stage"]
     _derive(out)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.identity.companies import apply_company, new_company
 from services.identity.enrich import GeoIP, host_of
 from services.identity.interpret import Plan, event_time, plan_for
 from services.identity.model import (
@@ -31,7 +32,7 @@ from services.identity.model import (
     summary,
 )
 from services.identity.resolve import Resolver, Scope
-from services.identity.store import IdentityStore
+from services.identity.store import IdentityStore, StaleRead
 from shared import clock
 from shared.bus import Bus
 from shared.events import IngestEvent, ProfileMerged, parse_time
@@ -40,6 +41,7 @@ log = logging.getLogger("parley.identity.processor")
 
 SIMPLE_KINDS = ("track", "page", "screen", "group")
 CHAIN_CONCURRENCY = 16
+COMPANY_ATTEMPTS = 8
 
 
 @dataclass
@@ -118,7 +120,10 @@ class Processor:
             (simple if is_simple else single).append(item)
         touched: set[tuple[str, str]] = set()
         written: dict[str, dict[str, Any]] = {}  # persons as the grouped write stored them
-        done = await self._apply_chains(single, touched)
+        # a group's company does not depend on its person's write: side by side
+        done, _ = await asyncio.gather(
+            self._apply_chains(single, touched), self._write_companies(todo)
+        )
         done.extend(await self._apply_grouped(simple, touched, written))
         where = {(a.workspace_id, a.message_id): (a.person_id, a.visitor_id) for a in done}
         records = [_record(i, *where[(i.event.workspace_id, i.event.message_id)]) for i in todo]
@@ -163,6 +168,33 @@ class Processor:
         for changed_here in await asyncio.gather(*(run(chain) for chain in chains.values())):
             touched |= changed_here
         return done
+
+    async def _write_companies(self, items: list[Item]) -> None:
+        """Every group call's company, one read and one versioned bulk write for the batch;
+        a company someone else wrote meanwhile is read again and redone (the trait order
+        makes a redo harmless)."""
+        writes = [(i.event.workspace_id, i.plan.company) for i in items if i.plan.company]
+        for _ in range(COMPANY_ATTEMPTS):
+            if not writes:
+                return
+            stored: dict[tuple[str, str], dict[str, Any]] = {}
+            for ws in sorted({w for w, _ in writes}):
+                found = await self.store.load_companies(
+                    ws, (c.group_id for w, c in writes if w == ws)
+                )
+                stored.update({(ws, gid): doc for gid, doc in found.items()})
+            after: dict[tuple[str, str], dict[str, Any]] = {}
+            for ws, company in writes:
+                key = (ws, company.group_id)
+                base = after.get(key) or stored.get(key)
+                if base is None:
+                    cid = self.store.company_id(ws, company.group_id)
+                    base = new_company(cid, ws, company.group_id, clock.now())
+                after[key] = apply_company(base, company.change)
+            dirty = [d for k, d in after.items() if k not in stored or changed(stored[k], d)]
+            failed = await self.store.save_many("companies", dirty)
+            writes = [(w, c) for w, c in writes if self.store.company_id(w, c.group_id) in failed]
+        raise StaleRead(f"companies still contended after {COMPANY_ATTEMPTS} attempts")
 
     async def apply_one(self, item: Item, scope: Scope) -> Applied:
         """One event through the resolver; the persons it changed go to `scope.touched`."""

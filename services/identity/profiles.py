@@ -12,9 +12,10 @@ from typing import Any
 from services.identity.engagement import engagement_score
 from services.identity.store import IdentityStore
 from shared.profile_fields import LOCATION_FIELDS, VISITOR_FIELDS
-from shared.schema.profiles import Profile, ProfileEvent, Visitor
+from shared.schema.profiles import CompanySummary, Profile, ProfileEvent, Visitor
 
 MAX_IDS_SHOWN = 500
+MAX_COMPANIES_SHOWN = 20  # a profile's companies listed (each costs a people count)
 
 
 def _family(person: dict[str, Any]) -> list[str]:
@@ -35,10 +36,45 @@ async def full_profiles(store: IdentityStore, persons: list[dict[str, Any]]) -> 
             ids.setdefault(owner[doc["person_id"]], []).append(doc)
         for doc in await store.visitors_of(ws, family):
             visitors.setdefault(owner[doc["person_id"]], []).append(doc)
-    return [_shape(p, ids.get(p["_id"], []), visitors.get(p["_id"], [])) for p in persons]
+    companies = await companies_of(store, persons)
+    return [
+        _shape(p, ids.get(p["_id"], []), visitors.get(p["_id"], []), companies) for p in persons
+    ]
 
 
-def _shape(person: dict[str, Any], dids: list[dict], visitors: list[dict]) -> Profile:
+def _shown_ids(person: dict[str, Any]) -> list[str]:
+    return (person.get("company_ids") or [])[:MAX_COMPANIES_SHOWN]
+
+
+async def companies_of(
+    store: IdentityStore, persons: list[dict[str, Any]]
+) -> dict[tuple[str, str], CompanySummary]:
+    """The persons' companies, by (workspace, group id): one read a workspace, one
+    people count a company."""
+    out: dict[tuple[str, str], CompanySummary] = {}
+    for ws in sorted({p["workspace_id"] for p in persons}):
+        wanted = {g for p in persons if p["workspace_id"] == ws for g in _shown_ids(p)}
+        for group_id, doc in (await store.load_companies(ws, wanted)).items():
+            out[(ws, group_id)] = company_summary(doc, await store.count_people(ws, group_id))
+    return out
+
+
+def company_summary(doc: dict[str, Any], people: int) -> CompanySummary:
+    return CompanySummary(
+        id=doc["group_id"],
+        people_count=people,
+        name=doc.get("name"),
+        plan=doc.get("plan"),
+        website=doc.get("website"),
+    )
+
+
+def _shape(
+    person: dict[str, Any],
+    dids: list[dict],
+    visitors: list[dict],
+    companies: dict[tuple[str, str], CompanySummary],
+) -> Profile:
     by_visitor: dict[str, list[str]] = {}
     for doc in dids:
         by_visitor.setdefault(doc["visitor_id"], []).append(doc["distinct_id"])
@@ -52,8 +88,10 @@ def _shape(person: dict[str, Any], dids: list[dict], visitors: list[dict]) -> Pr
         shown.append(entry)
     shown.sort(key=lambda v: (v["last_visit"] or "", v["id"]), reverse=True)
     latest = next((v for v in shown if v["last_visit"]), None) or {}
+    ws = person["workspace_id"]
     return Profile(
         visitors=[Visitor(**v) for v in shown],
+        companies=[companies[(ws, g)] for g in _shown_ids(person) if (ws, g) in companies],
         **_person_fields(person, dids, latest),
     )
 

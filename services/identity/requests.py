@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 
 from services.identity.history import merge_history, refusal_view, traits_history
 from services.identity.model import summary, summary_of
-from services.identity.profiles import event_view, full_profiles
+from services.identity.profiles import company_summary, event_view, full_profiles
 from services.identity.resolve import Resolver
 from services.identity.store import IdentityStore
+from services.identity.store.companies import PEOPLE_PAGE
 from shared import cursor as cursors
 from shared.bus import Bus
 from shared.errors import PermanentError
@@ -21,7 +22,13 @@ from shared.identifiers import normalize_email
 from shared.schema import builtins
 from shared.schema import identity_requests as rq
 from shared.schema.history import ReviewList
-from shared.schema.profiles import EventList, ProfileList, ProfileSummaries, ProfileSummary
+from shared.schema.profiles import (
+    Company,
+    EventList,
+    ProfileList,
+    ProfileSummaries,
+    ProfileSummary,
+)
 from shared.schema.requests import read_request
 
 MAX_MATCHES = 1000  # profiles a search prefix may match before it is too broad
@@ -49,6 +56,7 @@ class Requests:
             ("profile.merges", self.merges),
             ("profile.trait_history", self.trait_history),
             ("profile.merge_reviews", self.merge_reviews),
+            ("company.get", self.company),
         ):
             await bus.serve(bus.subjects.request("identity", verb), handler)
 
@@ -167,6 +175,35 @@ class Requests:
         limit = self.resolver.max_ids
         return builtins(ReviewList(limit=limit, reviews=[refusal_view(d) for d in found]))
 
+    async def company(self, payload: Any) -> Any:
+        """Company: a company (by group id) with a page of its live people, by profile id."""
+        p = _read(payload, rq.CompanyGet)
+        ws = self._workspace(p)
+        doc = (await self.store.load_companies(ws, [p.company_id])).get(p.company_id)
+        if doc is None:
+            raise PermanentError("no such company", code="not_found")
+        after = _after_person(p.cursor) if p.cursor else None
+        size = min(p.page_size(), PEOPLE_PAGE)
+        people = await self.store.company_people(ws, p.company_id, after, size + 1)
+        more = len(people) > size
+        people = people[:size]
+        shown = company_summary(doc, await self.store.count_people(ws, p.company_id))
+        return builtins(
+            Company(
+                id=shown.id,
+                traits={k: v for k, v in doc["traits"].items() if v is not None},
+                people_count=shown.people_count,
+                people=[summary_of(person) for person in people],
+                name=shown.name,
+                plan=shown.plan,
+                website=shown.website,
+                first_seen=doc.get("first_seen"),
+                last_seen=doc.get("last_seen"),
+                created_at=doc["created_at"].isoformat() if doc.get("created_at") else None,
+                next_cursor=cursors.encode([people[-1]["_id"]]) if more and people else None,
+            )
+        )
+
     async def summaries(self, payload: Any) -> dict[str, Any]:
         """ProfileSummaries: each asked profile id and distinct id to a summary or null."""
         p = _read(payload, rq.Summaries)
@@ -208,3 +245,13 @@ def _decode(cursor: str) -> tuple[str, str]:
     if not isinstance(pid, str) or not (last_seen is None or isinstance(last_seen, str)):
         raise PermanentError("bad cursor", code="invalid")
     return (last_seen or "", pid)
+
+
+def _after_person(cursor: str) -> str:
+    try:
+        (pid,) = cursors.decode(cursor)
+    except (ValueError, TypeError) as exc:
+        raise PermanentError("bad cursor", code="invalid") from exc
+    if not isinstance(pid, str):
+        raise PermanentError("bad cursor", code="invalid")
+    return pid

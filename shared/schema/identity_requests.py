@@ -78,6 +78,14 @@ class Events(IdentityRequest):
         check_times(self, ("before",))
 
 
+class CompanyGet(IdentityRequest):
+    LIMIT: ClassVar[int] = 50
+
+    company_id: Text
+    cursor: Text | None = None
+    limit: Limit | None = None
+
+
 class Merges(IdentityRequest):
     profile_id: Text
 

@@ -36,6 +36,16 @@ class Visitor(msgspec.Struct):
     device: Text = None
 
 
+class CompanySummary(msgspec.Struct):
+    """A company (Segment's group) a profile belongs to: its group id and shown traits."""
+
+    id: str
+    people_count: Annotated[int, Meta(ge=0, description="live people, counted to 10000")]
+    name: Text = None
+    plan: Text = None
+    website: Text = None
+
+
 class Profile(msgspec.Struct):
     """A live profile; a merged-away id answers with its survivor."""
 
@@ -60,6 +70,7 @@ class Profile(msgspec.Struct):
     first_seen: Time = None
     last_seen: Time = None
     created_at: Time = None
+    companies: list[CompanySummary] = msgspec.field(default_factory=list)
 
 
 class ProfileSummary(msgspec.Struct):
@@ -111,3 +122,19 @@ class ApiIndex(msgspec.Struct):
     ingest: str
     profiles: str
     openapi: str
+
+
+class Company(msgspec.Struct):
+    """A company with one page of its people (by profile id; `next_cursor` for the next)."""
+
+    id: str
+    traits: dict[str, Any]
+    people_count: Annotated[int, Meta(ge=0, description="live people, counted to 10000")]
+    people: list[ProfileSummary]
+    name: Text = None
+    plan: Text = None
+    website: Text = None
+    first_seen: Time = None
+    last_seen: Time = None
+    created_at: Time = None
+    next_cursor: str | None = None

@@ -85,19 +85,30 @@ async def test_real_answers_match_their_schemas(stack: Stack) -> None:
     status, body, _ = await stack.post("/v1/identify", identify, key=stack.settings.secret_key)
     assert status == 200
     _check(doc, "/v1/identify", "post", 200, body)
-    batch = {"batch": [{"type": "track", "userId": user, "event": "Paid"}, {"type": "track"}]}
+    group = {"type": "group", "userId": user, "groupId": "g-" + user, "traits": {"name": "Co"}}
+    batch = {
+        "batch": [{"type": "track", "userId": user, "event": "Paid"}, {"type": "track"}, group]
+    }
     status, body, _ = await stack.post("/v1/batch", batch, key=stack.settings.secret_key)
-    assert status == 200 and body["accepted"] == 1 and body["success"] is True
+    assert status == 200 and body["accepted"] == 2 and body["success"] is True
     _check(doc, "/v1/batch", "post", 200, body)
 
-    profile = await stack.wait_profile(lambda p: p["name"] == "Ann", user_id=user)
+    profile = await stack.wait_profile(
+        lambda p: p["name"] == "Ann" and p["companies"], user_id=user
+    )
     status, found = await stack.api("/v1/profiles", user_id=user)
     _check(doc, "/v1/profiles", "get", status, found)
     status, listing = await stack.api("/v1/profiles", limit=1)
     _check(doc, "/v1/profiles", "get", status, listing)
     status, one = await stack.api(f"/v1/profiles/{profile['id']}")
     _check(doc, "/v1/profiles/{profile_id}", "get", status, one)
-    assert one["age"] == 31 and one["visitors"]
+    assert one["age"] == 31 and one["visitors"] and one["companies"][0]["name"] == "Co"
+    status, company = await stack.api(f"/v1/companies/g-{user}")
+    _check(doc, "/v1/companies/{company_id}", "get", status, company)
+    assert status == 200 and company["people"][0]["id"] == profile["id"]
+    status, answer = await stack.api("/v1/companies/nobody")
+    assert status == 404
+    _check(doc, "/v1/companies/{company_id}", "get", status, answer)
     status, events = await stack.api(f"/v1/profiles/{profile['id']}/events")
     _check(doc, "/v1/profiles/{profile_id}/events", "get", status, events)
     assert status == 200 and events["events"]

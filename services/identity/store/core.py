@@ -11,7 +11,6 @@ Concurrency rests on three things (docs/identity.md, "Ordering and concurrency")
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable
 from itertools import groupby
@@ -29,6 +28,8 @@ from pymongo import (
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from services.identity.model import new_person, new_visitor, stage_rank
+from services.identity.store.companies import Companies
+from services.identity.store.ids import derived_id
 from services.identity.store.merges import Merges
 from services.identity.store.queries import Queries
 from shared import clock
@@ -43,7 +44,9 @@ INDEXES = {
             [("workspace_id", ASCENDING), ("merged_into", ASCENDING), ("last_seen", DESCENDING)]
         ),
         IndexModel([("merge_pending", ASCENDING)], sparse=True),
+        IndexModel([("workspace_id", ASCENDING), ("company_ids", ASCENDING)]),
     ],
+    "companies": [IndexModel([("workspace_id", ASCENDING), ("group_id", ASCENDING)])],
     "visitors": [IndexModel([("workspace_id", ASCENDING), ("person_id", ASCENDING)])],
     "distinct_ids": [
         IndexModel([("workspace_id", ASCENDING), ("distinct_id", ASCENDING)], unique=True),
@@ -88,18 +91,13 @@ class StaleRead(Exception):
     """
 
 
-def derived_id(prefix: str, workspace_id: str, distinct_id: str) -> str:
-    digest = hashlib.sha256(f"{workspace_id}\x00{distinct_id}".encode()).hexdigest()
-    return f"{prefix}_{digest[:24]}"
-
-
 def by_workspace(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     """(workspace, id) pairs -> workspace -> ids: one query per workspace."""
     ordered = sorted(set(pairs))
     return {ws: [i for _, i in group] for ws, group in groupby(ordered, key=lambda p: p[0])}
 
 
-class IdentityStore(Queries, Merges):
+class IdentityStore(Queries, Merges, Companies):
     """The only door to the identity database (tests/unit/test_store_boundary.py): every
     query carries the workspace id, except the ones named `..._all_workspaces`; a filter
     on `_id` lists it first (SecantusDB's planner follows the first key)."""
@@ -114,6 +112,7 @@ class IdentityStore(Queries, Merges):
         self.events = db.events
         self.merges = db.merges
         self.conflicts = db.conflicts
+        self.companies = db.companies
 
     async def drop_unused_indexes(self) -> None:
         for collection, names in UNUSED_INDEXES.items():
