@@ -78,6 +78,7 @@ def summary_of(doc: dict[str, Any], unread: int | None) -> ConversationSummary:
         visitor_read_seq=doc.get("visitor_read_seq", 0),
         created_at=iso(doc["created_at"]),
         updated_at=iso(doc["updated_at"]),
+        merged_into=doc.get("merged_into"),
     )
 
 

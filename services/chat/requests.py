@@ -11,7 +11,7 @@ from typing import Any
 
 from msgspec import UNSET
 
-from services.chat import activity, facts
+from services.chat import activity, facts, thread_merge
 from services.chat.context import ChatContext
 from services.chat.model import invalid, message_of, summary_of, summary_out
 from services.chat.presence import visitor_view
@@ -293,6 +293,7 @@ HANDLERS: dict[str, tuple[type[rq.ChatRequest], Handler]] = {
     "conversation.messages": (rq.ConversationMessages, conversation_messages),
     "conversation.update": (rq.ConversationUpdate, conversation_update),
     "conversation.read": (rq.ConversationRead, conversation_read),
+    "conversation.merge": (rq.ConversationMerge, thread_merge.merge),
 }
 
 

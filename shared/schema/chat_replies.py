@@ -59,6 +59,7 @@ class ConversationSummary(msgspec.Struct):
     visitor_read_seq: int
     created_at: Time
     updated_at: Time
+    merged_into: str | None = None  # set when merged into that conversation (thread_merge)
 
 
 # --- the verbs' replies (docs/bus-contract.md, "chat"): chat builds each through these,

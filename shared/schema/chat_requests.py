@@ -189,6 +189,15 @@ class ConversationUpdate(ConversationRequest):
         return parse_time(self.snoozed_until) if self.snoozed_until is not None else None
 
 
+class ConversationMerge(ConversationRequest):
+    """`conversation_id` is the target: the thread that stays; `source_id` is merged into it."""
+
+    IDS = ("conversation_id", "source_id", "agent_id")
+    source_id: str
+    agent_id: str
+    agent_name: Annotated[str, Meta(max_length=MAX_NAME)] | None = None
+
+
 class ConversationRead(ConversationRequest):
     agent_id: str
     seq: Seq
