@@ -10,8 +10,10 @@ import pytest
 
 from shared.bus import Bus
 from shared.errors import BusError
+from shared.settings import Settings
 from tests.integration.chat_support import ask, conversation_of, visitor_says
 from tests.integration.test_chat_identity import _play_identity
+from tests.integration.visitor_ws_client import Visitor
 from tests.support import eventually
 
 BY = {"agent_id": "a-ann", "agent_name": "Ann"}
@@ -116,3 +118,41 @@ async def test_two_agents_merging_at_once_leave_one_copy(chat, bus: Bus) -> None
     assert len(lines) == 1
     seqs = [m["seq"] for m in thread]
     assert seqs == sorted(set(seqs))
+
+
+async def test_the_widgets_after_a_merge(start_service, bus: Bus, settings: Settings) -> None:
+    """The target's widget gets the copies on resync (hello with its last_seq); the
+    source's widget finds its conversation resolved, its history intact."""
+    await start_service("chat")
+    gateway = await start_service("gateway")
+    laptop_ws = await Visitor.connect(gateway, settings.write_key)
+    phone_ws = await Visitor.connect(gateway, settings.write_key)
+    laptop_v, phone_v = (s.welcome for s in (laptop_ws, phone_ws))
+    await _play_identity(bus, {laptop_v["distinct_id"]: "p-ann", phone_v["distinct_id"]: "p-ann"})
+    await laptop_ws.say("laptop 1")
+    laptop = (await conversation_of(bus, laptop_v["visitor_id"]))["conversation_id"]
+    for n, text in enumerate(("phone 1", "phone 2"), 1):
+        await phone_ws.say(text)
+        await conversation_of(bus, phone_v["visitor_id"], n)
+    phone = (await conversation_of(bus, phone_v["visitor_id"], 2))["conversation_id"]
+    await _profile_is(bus, laptop, "p-ann")
+    await _profile_is(bus, phone, "p-ann")
+    seen = max(m["seq"] for m in laptop_ws.messages())
+    await laptop_ws.close()
+    await phone_ws.close()
+
+    await ask(bus, "conversation.merge", conversation_id=laptop, source_id=phone, **BY)
+
+    laptop_again = await Visitor.connect(
+        gateway, settings.write_key, token=laptop_v["token"], last_seq=seen
+    )
+    await laptop_again.wait_for(lambda f: f["type"] == "history")
+    got = laptop_again.messages()
+    assert [m["text"] for m in got] == ["phone 1", "phone 2"], "only what it missed"
+    assert all(m["seq"] > seen for m in got)
+    phone_again = await Visitor.connect(gateway, settings.write_key, token=phone_v["token"])
+    history = await phone_again.wait_for(lambda f: f["type"] == "history")
+    assert history["status"] == "resolved"
+    assert [m["text"] for m in phone_again.messages()] == ["phone 1", "phone 2"]
+    await laptop_again.close()
+    await phone_again.close()
