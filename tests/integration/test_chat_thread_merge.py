@@ -97,15 +97,16 @@ async def test_merge_is_refused_for_two_people_or_one_conversation(chat, bus: Bu
     assert (got["conversation"]["merged_into"], got["conversation"]["status"]) == (None, "open")
 
 
-async def test_two_agents_merging_at_once_leave_one_copy(chat, bus: Bus) -> None:
+async def test_two_agents_merging_at_once_leave_one_copy(chat, start_service, bus: Bus) -> None:
+    await start_service("chat")  # a replica: the requests are shared, handled side by side
     laptop, phone = await _two_devices(bus, {"d-laptop": "p-ann", "d-phone": "p-ann"})
     both = await asyncio.gather(
         *(
             ask(bus, "conversation.merge", conversation_id=laptop, source_id=phone, **BY)
-            for _ in range(2)
+            for _ in range(4)
         )
     )
-    assert [s["id"] for s in both] == [laptop, laptop]
+    assert [s["id"] for s in both] == [laptop] * 4
 
     async def copied() -> bool:
         texts = [m["text"] for m in await _thread(bus, laptop)]
@@ -118,6 +119,8 @@ async def test_two_agents_merging_at_once_leave_one_copy(chat, bus: Bus) -> None
     assert len(lines) == 1
     seqs = [m["seq"] for m in thread]
     assert seqs == sorted(set(seqs))
+    # one claim, one reservation: a losing copier would have left a gap of its seqs
+    assert seqs == [1, 2, 3, 4, 5, 6], "the copies right after the target's last seq"
 
 
 async def test_the_widgets_after_a_merge(start_service, bus: Bus, settings: Settings) -> None:
