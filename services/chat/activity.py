@@ -67,7 +67,8 @@ def text_of(kind: str, by: dict[str, Any] | None, details: dict[str, Any]) -> st
         verb = "added" if kind == "label_added" else "removed"
         return f"{actor} {verb} label {details.get('label') or '?'}"
     if kind == "merged":
-        return f"{actor} merged conversation {details.get('from_conversation')} into this"
+        source = details.get("visitor") or details.get("from_conversation")
+        return f"{actor} merged conversation with {source} into this"
     raise ValueError(f"unknown activity {kind!r}")
 
 

@@ -75,7 +75,7 @@ async def change_labels(
 
 
 async def _activity_lines(ctx: ChatContext, ws: str, changes: list[LabelChange]) -> None:
-    """"Ann added label Billing" in each changed thread, one line per label moved."""
+    """ "Ann added label Billing" in each changed thread, one line per label moved."""
     if not changes:
         return
     names = {d["_id"]: d["name"] for d in await ctx.store.labels_of(ws)}

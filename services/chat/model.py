@@ -79,6 +79,7 @@ def summary_of(doc: dict[str, Any], unread: int | None) -> ConversationSummary:
         created_at=iso(doc["created_at"]),
         updated_at=iso(doc["updated_at"]),
         labels=[str(label) for label in doc.get("labels") or ()],
+        merged_into=doc.get("merged_into"),
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from msgspec import UNSET
 
-from services.chat import activity, facts
+from services.chat import activity, facts, thread_merge
 from services.chat.bulk import conversations_bulk
 from services.chat.context import ChatContext
 from services.chat.labels import conversation_labels, label_delete, label_save, labels_list
@@ -318,6 +318,7 @@ HANDLERS: dict[str, tuple[type[rq.ChatRequest], Handler]] = {
     "labels.list": (rq.LabelsList, labels_list),
     "label.save": (rq.LabelSave, label_save),
     "label.delete": (rq.LabelDelete, label_delete),
+    "conversation.merge": (rq.ConversationMerge, thread_merge.merge),
 }
 
 

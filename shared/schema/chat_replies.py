@@ -60,6 +60,7 @@ class ConversationSummary(msgspec.Struct):
     created_at: Time
     updated_at: Time
     labels: list[str] = msgspec.field(default_factory=list)  # label ids
+    merged_into: str | None = None  # set when merged into that conversation (thread_merge)
 
 
 class Label(msgspec.Struct):

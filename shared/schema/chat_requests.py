@@ -286,6 +286,15 @@ class ConversationLabels(ConversationRequest, kw_only=True):
             raise ValueError("nothing to change: give add or remove")
 
 
+class ConversationMerge(ConversationRequest):
+    """`conversation_id` is the target: the thread that stays; `source_id` is merged into it."""
+
+    IDS = ("conversation_id", "source_id", "agent_id")
+    source_id: str
+    agent_id: str
+    agent_name: Annotated[str, Meta(max_length=MAX_NAME)] | None = None
+
+
 class ConversationRead(ConversationRequest):
     agent_id: str
     seq: Seq

@@ -4,6 +4,8 @@ conversations: one per (workspace, visitor); `last_seq` allocates message number
   atomically; `visitor_count` counts visitor messages (unread = count - read mark);
   `unfolded` lists the ids of messages given a seq and not folded in yet;
   `recent_client_ids` the client ids of the latest 50 (services/chat/fold.py).
+  `merged_into` (absent or null until `conversation.merge` merges it into that one;
+  `merge_copied`, `merge_started_at` follow the copy: services/chat/thread_merge.py).
 messages: unique per (workspace, conversation, client_msg_id) and per seq.
 reads: one read mark per (workspace, conversation, agent).
 assign_state: the round-robin position per workspace (`_id` is the workspace id).

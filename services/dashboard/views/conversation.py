@@ -220,6 +220,31 @@ async def change_labels(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/conversations/{cid}")
 
 
+async def merge(request: web.Request) -> web.StreamResponse:
+    """Merge the person's other conversation (`source`) into this one: the sidebar's
+    "Merge into this", confirmed by its small form (chat refuses two people's)."""
+    agent = current_agent(request)
+    cid = conversation_id(request)
+    form = await request.post()
+    source = form.get("source")
+    if not isinstance(source, str) or not _ID.match(source):
+        raise web.HTTPBadRequest(text="Which conversation to merge?\n")
+    payload = rq.ConversationMerge(
+        workspace_id=workspace_id(request),
+        conversation_id=cid,
+        source_id=source,
+        agent_id=agent["_id"],
+        agent_name=agent_ref(agent)["name"][:200],
+    )
+    try:
+        await ask(request.app, "chat", "conversation.merge", payload)
+    except BusError as exc:
+        if exc.code in ("invalid", "not_found", "refused"):
+            raise web.HTTPBadRequest(text=f"{exc}\n") from exc
+        raise
+    raise web.HTTPSeeOther(f"/conversations/{cid}")
+
+
 def expand_shortcut(text: str, canned: list[dict[str, Any]]) -> str:
     """A reply that is exactly `/shortcut` of a canned reply is that reply's text."""
     match = _SHORTCUT.match(text.strip())
@@ -295,3 +320,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/conversations/{id}/labels", labels_fragment)
     app.router.add_post("/conversations/{id}/labels", change_labels)
     app.router.add_post("/conversations/{id}/reply", reply_form)
+    app.router.add_post("/conversations/{id}/merge", merge)
