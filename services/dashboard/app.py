@@ -15,6 +15,7 @@ from services.dashboard.store import INDEXES, Store
 from services.dashboard.throttle import LoginThrottle
 from services.dashboard.views import (
     api,
+    avatar,
     contacts,
     conversation,
     inbox,
@@ -72,6 +73,7 @@ def create_app(config: Settings) -> web.Application:
         team,
         notifications,
         profile,
+        avatar,
         presence,
         search,
         labels,

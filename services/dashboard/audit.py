@@ -39,6 +39,8 @@ ACTIONS = {
     "password.reset_requested": "Asked for a password-reset email",
     "password.reset": "Reset their password by email",
     "password.changed": "Changed their password",
+    "avatar.changed": "Changed their avatar",
+    "avatar.removed": "Removed their avatar",
     "invitation.revoked": "Revoked an invitation",
     "agent.role_changed": "Changed a role",
     "agent.disabled": "Disabled an agent",

@@ -23,6 +23,9 @@ LOGIN_CSRF_COOKIE = "parley_login_csrf"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 PUBLIC_PATHS = {"/", "/login", "/healthz", "/readyz", "/metrics", "/favicon.ico"}
 PUBLIC_PREFIXES = ("/static/", "/invite/", "/password/")
+# multipart forms whose view reads the body as a stream, bounded as it reads, and checks
+# the CSRF field (sent first) itself with `streamed_csrf_ok`
+STREAMED_FORMS = {"/me/avatar"}
 
 
 def is_public(path: str) -> bool:
@@ -61,6 +64,24 @@ async def submitted_csrf(request: web.Request) -> str:
         value = form.get("csrf")
         return value if isinstance(value, str) else ""
     return ""
+
+
+def refuse_csrf(request: web.Request) -> web.Response:
+    return refuse(request, 403, "csrf", "Missing or invalid CSRF token. Reload the page.")
+
+
+def _streamed(request: web.Request) -> bool:
+    return (
+        request.path in STREAMED_FORMS
+        and request.content_type == "multipart/form-data"
+        and keys.SESSION in request
+    )
+
+
+def streamed_csrf_ok(request: web.Request, given: str) -> bool:
+    """For a STREAMED_FORMS view: the form's CSRF field against the session's token."""
+    expected = request.get(keys.STREAMED_CSRF, "")
+    return bool(expected and given) and constant_time_equals(expected, given)
 
 
 def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
@@ -106,9 +127,12 @@ async def session_middleware(request: web.Request, handler: Any) -> web.StreamRe
             return refuse(request, 403, "bad_origin", "Cross-site request refused.")
         session = request.get(keys.SESSION)
         expected = session["csrf"] if session else pre
-        given = await submitted_csrf(request)
-        if not expected or not given or not constant_time_equals(expected, given):
-            return refuse(request, 403, "csrf", "Missing or invalid CSRF token. Reload the page.")
+        if _streamed(request):
+            request[keys.STREAMED_CSRF] = expected  # the view checks the field it reads first
+        else:
+            given = await submitted_csrf(request)
+            if not expected or not given or not constant_time_equals(expected, given):
+                return refuse_csrf(request)
 
     if keys.AGENT not in request and not is_public(request.path):
         if wants_json(request):

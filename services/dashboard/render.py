@@ -13,7 +13,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from services.dashboard import keys, ua
+from services.dashboard import avatars, keys, ua
 from services.dashboard.people import fallback_person
 from services.dashboard.store import notify_settings
 from services.dashboard.store.profile import DEFAULT_ZONE, zone_of
@@ -124,6 +124,7 @@ class Renderer:
             iso=iso,
             stage_label=stage_label,
             initials=initials,
+            avatar_url=avatars.url_of,
             person=person_label,
             browser=ua.describe,
             when=when,

@@ -65,6 +65,10 @@ NOTIFY_CHANNELS = ("browser", "sound", "title", "email")
 NOTIFY_DEFAULTS = {"browser": True, "sound": False, "title": True, "email": True}
 
 
+# the avatar's bytes are read only by the /avatars/ route (Profiles.avatar)
+WITHOUT_AVATAR = {"avatar_png": 0}
+
+
 def notify_settings(agent: dict[str, Any]) -> dict[str, bool]:
     """The agent's notification channels, the defaults filling what they never set."""
     saved = agent.get("notify") or {}
@@ -119,10 +123,11 @@ class Store(Resets, Profiles):
         return await self.db.agents.find_one({"email": email.strip().lower()})
 
     async def agent(self, agent_id: str) -> dict[str, Any] | None:
-        return await self.db.agents.find_one({"_id": agent_id})
+        return await self.db.agents.find_one({"_id": agent_id}, WITHOUT_AVATAR)
 
     async def agents(self, workspace_id: str) -> list[dict[str, Any]]:
-        cursor = self.db.agents.find({"workspace_id": workspace_id}).sort("created_at", 1)
+        query = {"workspace_id": workspace_id}
+        cursor = self.db.agents.find(query, WITHOUT_AVATAR).sort("created_at", 1)
         return await cursor.to_list(500)
 
     async def authenticate(self, email: str, password: str) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """Each agent's own settings: the name colleagues see, the time zone times are shown in,
-and a password change that ends the agent's other sessions."""
+their avatar (a re-encoded PNG and its version, services/dashboard/avatars.py), and a
+password change that ends the agent's other sessions."""
 
 from __future__ import annotations
 
@@ -46,6 +47,28 @@ class Profiles:
             {"_id": agent_id, "workspace_id": workspace_id},
             {"$set": {"name": name, "time_zone": time_zone}},
         )
+
+    async def set_avatar(self, workspace_id: str, agent_id: str, png: bytes, version: str) -> None:
+        """Store the re-encoded PNG (never the upload) and its version on the agent."""
+        await self.db.agents.update_one(
+            {"_id": agent_id, "workspace_id": workspace_id},
+            {"$set": {"avatar_png": png, "avatar_version": version}},
+        )
+
+    async def remove_avatar(self, workspace_id: str, agent_id: str) -> None:
+        await self.db.agents.update_one(
+            {"_id": agent_id, "workspace_id": workspace_id},
+            {"$unset": {"avatar_png": "", "avatar_version": ""}},
+        )
+
+    async def avatar(self, workspace_id: str, agent_id: str, version: str) -> bytes | None:
+        """The PNG of this version of the agent's avatar, or None (removed, or replaced)."""
+        found = await self.db.agents.find_one(
+            {"_id": agent_id, "workspace_id": workspace_id, "avatar_version": version},
+            {"avatar_png": 1},
+        )
+        png = (found or {}).get("avatar_png")
+        return bytes(png) if png else None
 
     async def change_password(
         self, agent_id: str, current: str, new: str, keep_session: str

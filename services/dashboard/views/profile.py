@@ -8,13 +8,14 @@ from aiohttp import web
 
 from services.dashboard import audit, keys
 from services.dashboard.auth import current_agent, workspace_id
+from services.dashboard.avatars import MAX_BYTES
 from services.dashboard.render import render
 from services.dashboard.store.profile import MAX_NAME, time_zones, valid_zone
 from services.dashboard.views.signin import MAX_FIELD, MIN_PASSWORD
 from shared.proxies import client_ip
 
 
-def _page(request: web.Request, status: int = 200, **context: object) -> web.Response:
+def page(request: web.Request, status: int = 200, **context: object) -> web.Response:
     base = {
         "active": "profile",
         "saved": request.query.get("saved"),
@@ -23,12 +24,14 @@ def _page(request: web.Request, status: int = 200, **context: object) -> web.Res
         "min_password": MIN_PASSWORD,
         "error": None,
         "change_error": None,
+        "avatar_error": None,
+        "max_avatar_mb": MAX_BYTES // (1024 * 1024),
     }
     return render(request, "me_profile.html", {**base, **context}, status=status)
 
 
 async def profile_page(request: web.Request) -> web.Response:
-    return _page(request)
+    return page(request)
 
 
 async def save_profile(request: web.Request) -> web.Response:
@@ -38,7 +41,7 @@ async def save_profile(request: web.Request) -> web.Response:
     zone = str(form.get("time_zone", ""))[:MAX_FIELD]
     error = _profile_error(name, zone)
     if error:
-        return _page(request, 400, error=error)
+        return page(request, 400, error=error)
     await request.app[keys.STORE].set_profile(workspace_id(request), agent["_id"], name, zone)
     request.app[keys.SESSIONS].forget(agent_id=agent["_id"])  # the next page shows them
     raise web.HTTPSeeOther("/me/profile?saved=profile")
@@ -75,16 +78,16 @@ async def change_password(request: web.Request) -> web.Response:
     new = str(form.get("password", ""))[:MAX_FIELD]
     if len(new) < MIN_PASSWORD:
         error = f"Choose a password of at least {MIN_PASSWORD} characters."
-        return _page(request, 400, change_error=error)
+        return page(request, 400, change_error=error)
     throttle, ip = request.app[keys.THROTTLE], client_ip(request)
     verdict = await throttle.attempt(agent["email"], ip)  # guesses count like sign-in's
     if verdict.wait:
-        return _page(request, 429, change_error="Too many attempts. Try again later.")
+        return page(request, 429, change_error="Too many attempts. Try again later.")
     session_id = request[keys.SESSION]["_id"]
     store = request.app[keys.STORE]
     ended = await store.change_password(agent["_id"], current, new, session_id)
     if ended is None:
-        return _page(request, 400, change_error="Your current password is not right.")
+        return page(request, 400, change_error="Your current password is not right.")
     await throttle.succeeded(agent["email"], ip)
     hub = request.app[keys.HUB]
     for other in ended:  # their sockets close here and on every other replica
