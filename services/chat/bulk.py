@@ -1,5 +1,6 @@
 """`conversations.bulk`: one change to many conversations in one request, each
-conversation announced like a single change (one live frame with its state after)."""
+conversation announced like a single change (one live frame with its state after; its
+fact, activity lines and visitor frame: services/chat/changes.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from msgspec import UNSET
 
+from services.chat.changes import followups
 from services.chat.context import ChatContext
 from services.chat.labels import change_labels, known_labels
 from services.chat.model import summary_of
@@ -23,6 +25,10 @@ def _fields(p: rq.ConversationsBulk) -> dict[str, Any]:
     if p.assignee_id is not UNSET:
         fields["assignee_id"] = p.assignee_id
     return fields
+
+
+def _online_name(ctx: ChatContext, ws: str, agent_id: str) -> str | None:
+    return next((a.name for a in ctx.presence.online(ws) if a.id == agent_id), None)
 
 
 async def conversations_bulk(ctx: ChatContext, p: rq.ConversationsBulk) -> dict[str, Any]:
@@ -44,6 +50,10 @@ async def conversations_bulk(ctx: ChatContext, p: rq.ConversationsBulk) -> dict[
     docs = [after[i] for i in ids]
     for doc in docs:
         await ctx.live.conversation_updated(doc)
+    if fields:
+        by = {"id": p.agent_id, "name": _online_name(ctx, ws, p.agent_id)}
+        for cid in ids:
+            await followups(ctx, found[cid], after[cid], by)
     result = BulkResult(
         conversations=[summary_of(d, None) for d in docs],
         missing=[i for i in p.conversation_ids if i not in found],

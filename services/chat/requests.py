@@ -11,8 +11,9 @@ from typing import Any
 
 from msgspec import UNSET
 
-from services.chat import activity, facts, thread_merge
+from services.chat import facts, thread_merge
 from services.chat.bulk import conversations_bulk
+from services.chat.changes import followups
 from services.chat.context import ChatContext
 from services.chat.labels import conversation_labels, label_delete, label_save, labels_list
 from services.chat.model import invalid, message_of, summary_of, summary_out
@@ -35,7 +36,7 @@ from shared.schema.chat_replies import (
     ReadMark,
     ViewCounts,
 )
-from shared.schema.live import VisitorRead, VisitorStatus
+from shared.schema.live import VisitorRead
 from shared.schema.requests import read_request
 
 Handler = Callable[[ChatContext, Any], Awaitable[Any]]
@@ -177,44 +178,22 @@ async def conversation_update(ctx: ChatContext, p: rq.ConversationUpdate) -> dic
     if fields.get("assignee_id"):  # by hand: counts in the agent's load, past capacity too
         await ctx.store.take_slot(ws, fields["assignee_id"], updated["_id"], None)
     await ctx.live.conversation_updated(updated)
-    await facts.changed(ctx.bus, conversation, updated)
-    await _record_changes(ctx, p, conversation, updated)
-    if "status" in fields and fields["status"] != conversation["status"]:
-        status = VisitorStatus(conversation_id=updated["_id"], status=updated["status"])
-        await ctx.live.to_visitor(ws, updated["visitor_id"], status)
+    await followups(ctx, conversation, updated, _by(p), _names(p))
     return summary_out(updated, await ctx.store.unread(updated, p.agent_id))
 
 
-def _assignee_name(ctx: ChatContext, p: rq.ConversationUpdate, assignee: str) -> str | None:
-    if assignee == p.agent_id and p.agent_name:
-        return p.agent_name
-    if p.assignee_name and p.assignee_id == assignee:
-        return p.assignee_name
-    online = {a.id: a.name for a in ctx.presence.online(p.workspace_id)}
-    return online.get(assignee)
+def _by(p: rq.ConversationUpdate) -> dict[str, Any]:
+    return {"id": p.agent_id, "name": p.agent_name}
 
 
-async def _record_changes(
-    ctx: ChatContext, p: rq.ConversationUpdate, before: dict[str, Any], after: dict[str, Any]
-) -> None:
-    """An activity line for each change the update made (none for what stayed)."""
-    by = {"id": p.agent_id, "name": p.agent_name}
-    if after.get("assignee_id") != before.get("assignee_id"):
-        if to := after.get("assignee_id"):
-            who = {"id": to, "name": _assignee_name(ctx, p, to)}
-            await activity.record(ctx, after, "assigned", by, to=who)
-        else:
-            await activity.record(ctx, after, "unassigned", by)
-    status, was = after["status"], before["status"]
-    if status != was or (
-        status == "snoozed" and after.get("snoozed_until") != before.get("snoozed_until")
-    ):
-        if status == "snoozed":
-            await activity.record(ctx, after, "snoozed", by, until=after.get("snoozed_until"))
-        elif status == "open":
-            await activity.record(ctx, after, "reopened", by)
-        else:
-            await activity.record(ctx, after, status, by)  # resolved, pending
+def _names(p: rq.ConversationUpdate) -> dict[str, str]:
+    """The names the update gives: the agent's own, and the assignee's."""
+    names: dict[str, str] = {}
+    if p.agent_id and p.agent_name:
+        names[p.agent_id] = p.agent_name
+    if p.assignee_name and isinstance(p.assignee_id, str):
+        names[p.assignee_id] = p.assignee_name
+    return names
 
 
 async def conversation_read(ctx: ChatContext, p: rq.ConversationRead) -> dict[str, Any]:

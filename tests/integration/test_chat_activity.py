@@ -152,3 +152,20 @@ async def test_label_changes_write_lines_by_the_one_path(
         ],
     )
     assert [m["activity"]["type"] for m in lines] == ["label_added", "label_added", "label_removed"]
+
+
+async def test_a_bulk_change_writes_the_lines_and_facts_of_single_changes(
+    start_service: StartService, bus: Bus
+) -> None:
+    await start_service("chat")
+    facts = await Frames.on(bus, bus.subjects.chat_facts_all)
+    visitor = await Frames.on(bus, bus.subjects.live_visitor(WS, "v-bulk"))
+    await visitor_says(bus, "v-bulk", "two things")
+    cid = (await conversation_of(bus, "v-bulk"))["conversation_id"]
+    await ask(bus, "conversations.bulk", conversation_ids=[cid], agent_id="a-ann",
+              assignee_id="a-ann", status="resolved")  # fmt: skip
+    await lines_become(bus, cid, ["An agent assigned this to an agent", "An agent resolved this"])
+    for kind in ("status_changed", "assigned"):
+        await facts.wait_for(lambda f, kind=kind: f.get("kind") == kind)
+    status = await visitor.wait_for(lambda f: f.get("type") == "status")
+    assert status["status"] == "resolved"
