@@ -11,6 +11,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 
 from services.chat.store.batch import BatchWrites
 from services.chat.store.conversations import Conversations
+from services.chat.store.erasure import Erasure
 from services.chat.store.messages import Messages
 from services.chat.store.schema import Stored, alloc_field, indexes, new_conversation
 from services.chat.store.slots import Slots
@@ -19,7 +20,7 @@ from shared.dialect import Dialect
 __all__ = ["ChatStore", "Stored", "alloc_field", "indexes", "new_conversation"]
 
 
-class ChatStore(Conversations, Messages, BatchWrites, Slots):
+class ChatStore(Conversations, Messages, BatchWrites, Slots, Erasure):
     def __init__(self, db: AsyncIOMotorDatabase, dialect: Dialect) -> None:
         self.dialect = dialect
         self.conversations = db["conversations"]

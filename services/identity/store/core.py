@@ -31,6 +31,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from services.identity.model import new_person, new_visitor, stage_rank
 from services.identity.store.merges import Merges
 from services.identity.store.queries import Queries
+from services.identity.store.rights import Rights
 from shared import clock
 from shared.dialect import Dialect
 
@@ -99,7 +100,7 @@ def by_workspace(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return {ws: [i for _, i in group] for ws, group in groupby(ordered, key=lambda p: p[0])}
 
 
-class IdentityStore(Queries, Merges):
+class IdentityStore(Queries, Merges, Rights):
     """The only door to the identity database (tests/unit/test_store_boundary.py): every
     query carries the workspace id, except the ones named `..._all_workspaces`; a filter
     on `_id` lists it first (SecantusDB's planner follows the first key)."""
