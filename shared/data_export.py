@@ -8,8 +8,11 @@ so a person with a million events is never held in memory, here or in a service.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
+
+from aiohttp import web
 
 from shared import clock
 from shared.bus import Bus
@@ -35,6 +38,29 @@ async def records(bus: Bus, workspace_id: str, profile_id: str) -> dict[str, Any
     return result
 
 
+async def respond(
+    request: web.Request, bus: Bus, workspace_id: str, found: dict[str, Any]
+) -> web.StreamResponse:
+    """The export as a download, written as it is assembled (a service failing midway
+    cuts the document short: it does not parse, rather than looking complete)."""
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="person-{_safe(found)}.json"',
+            "Cache-Control": "no-store",
+        }
+    )
+    await response.prepare(request)
+    async for chunk in chunks(bus, workspace_id, found):
+        await response.write(chunk.encode())
+    await response.write_eof()
+    return response
+
+
+def _safe(found: dict[str, Any]) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(found["profile"]["id"]))[:100]
+
+
 async def chunks(bus: Bus, workspace_id: str, found: dict[str, Any]) -> AsyncIterator[str]:
     """The export document of the person `records` found, in pieces."""
     profile = found["profile"]
@@ -44,7 +70,7 @@ async def chunks(bus: Bus, workspace_id: str, found: dict[str, Any]) -> AsyncIte
         yield ("," if i else "") + _dump(event)
     yield '],"conversations":['
     dids = [d["distinct_id"] for d in found["distinct_ids"]]
-    summaries = await _conversations(bus, workspace_id, [profile["id"], *found["merged_ids"]], dids)
+    summaries = await conversations(bus, workspace_id, [profile["id"], *found["merged_ids"]], dids)
     for i, summary in enumerate(summaries):
         yield ("," if i else "") + _dump(summary)[:-1] + ',"messages":['
         async for j, message in _numbered(_messages(bus, workspace_id, summary["id"])):
@@ -74,7 +100,7 @@ async def _events(bus: Bus, ws: str, profile_id: str) -> AsyncIterator[dict[str,
             return
 
 
-async def _conversations(
+async def conversations(
     bus: Bus, ws: str, profile_ids: list[str], dids: list[str]
 ) -> list[dict[str, Any]]:
     """Every conversation of the person's profile ids and distinct ids (one per visitor)."""

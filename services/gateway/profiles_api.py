@@ -122,22 +122,7 @@ async def export_profile(request: web.Request) -> web.StreamResponse:
             raise ApiError(503, "unavailable", f"identity did not answer: {code}") from exc
     except ApiError as exc:
         return exc.response()
-    return await stream_export(request, ws, found)
-
-
-async def stream_export(request: web.Request, ws: str, found: dict[str, Any]) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="person-{found["profile"]["id"]}.json"',
-            "Cache-Control": "no-store",
-        }
-    )
-    await response.prepare(request)
-    async for chunk in data_export.chunks(request.app[BUS], ws, found):
-        await response.write(chunk.encode())
-    await response.write_eof()
-    return response
+    return await data_export.respond(request, request.app[BUS], ws, found)
 
 
 async def delete_profile(request: web.Request, ws: str) -> Any:

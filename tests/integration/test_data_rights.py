@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from tests.integration.dashboard_support import signed_in_client
 from tests.integration.identity_support import Stack, drained
 from tests.integration.mail_support import agent_says
 from tests.integration.test_webhooks import start_hooks, with_hooks
@@ -199,3 +200,42 @@ async def _delete(stack: Stack, profile_id: str) -> tuple[int, Any]:
         url = f"{stack.url}/v1/profiles/{profile_id}"
         async with session.delete(url, headers=auth) as resp:
             return resp.status, await resp.json()
+
+
+async def test_an_admin_exports_then_deletes_a_person_from_the_profile_page(
+    stack: Stack, bus, start_service, aiohttp_client
+) -> None:
+    sent = await _person(stack, "u-page", 3, ["hello from the page"])
+    await drained(bus)
+    profile = await stack.wait_profile(
+        lambda p: p["traits"].get("plan") == "team", user_id="u-page"
+    )
+    admin = await signed_in_client(start_service, aiohttp_client)
+    pid = profile["id"]
+    page = await (await admin.get(f"/contacts/{pid}")).text()
+    assert f'href="/contacts/{pid}/export"' in page and f'href="/contacts/{pid}/delete"' in page
+
+    exported = await admin.get(f"/contacts/{pid}/export")
+    assert exported.status == 200 and "attachment" in exported.headers["Content-Disposition"]
+    doc = json.loads(await exported.text())
+    assert sent["message_ids"] <= {e["message_id"] for e in doc["events"]}
+
+    async def counted() -> bool:
+        confirm = await (await admin.get(f"/contacts/{pid}/delete")).text()
+        return "1 conversation," in confirm
+
+    await eventually(counted, timeout=15)
+    confirm = await (await admin.get(f"/contacts/{pid}/delete")).text()
+    assert "5 events" in confirm and "1 visitor" in confirm
+    done = await admin.post(
+        f"/contacts/{pid}/delete", data={"csrf": admin.csrf}, allow_redirects=False
+    )
+    assert done.status == 303, await done.text()
+    assert (await stack.api(f"/v1/profiles/{pid}"))[0] == 404
+    assert (await admin.get(f"/contacts/{pid}/export")).status == 404
+
+    async def audited() -> bool:
+        return "Deleted a person" in await (await admin.get("/audit")).text()
+
+    await eventually(audited, timeout=10)
+    assert pid not in await (await admin.get("/audit")).text()
