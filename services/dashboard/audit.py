@@ -204,6 +204,7 @@ def setup(app: web.Application) -> None:
             subjects.identity_stream, DELETES_DURABLE, subjects.identity_fact("deleted"), on_deleted
         )
         yield
-        await tasks.stop(task, deletes)  # before the database closes
+        await tasks.stop(task)
+        await tasks.stop(deletes)  # before the database closes
 
     app.cleanup_ctx.append(audit_ctx)
