@@ -11,6 +11,7 @@ from aiohttp import web
 from services.chat.agent_sends import AgentSends
 from services.chat.context import ChatContext
 from services.chat.duties import TICK_SECONDS, run_duties
+from services.chat.erase import apply_delete
 from services.chat.inbound import apply_inbound, parse_inbound
 from services.chat.live import Live
 from services.chat.load import ChatLoad
@@ -42,6 +43,7 @@ CHAT = web.AppKey("chat", ChatContext)
 INBOUND_CONSUMER = "chat"
 INBOUND_BATCH = 200
 MERGES_CONSUMER = "chat-identity"
+DELETES_CONSUMER = "chat-person-deleted"
 
 
 def create_app(
@@ -53,7 +55,12 @@ def create_app(
     add_mongo(app, indexes=indexes)
     app.cleanup_ctx.append(functools.partial(_chat_ctx, presence=presence, tick=tick))
     s = Subjects(settings.subject_prefix)
-    watch_consumers(app, (s.chat_stream, INBOUND_CONSUMER), (s.identity_stream, MERGES_CONSUMER))
+    watch_consumers(
+        app,
+        (s.chat_stream, INBOUND_CONSUMER),
+        (s.identity_stream, MERGES_CONSUMER),
+        (s.identity_stream, DELETES_CONSUMER),
+    )
     return app
 
 
@@ -115,6 +122,13 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
 
     consumers.append(
         bus.consume(s.identity_stream, MERGES_CONSUMER, s.identity_fact("merged"), merged)
+    )
+
+    async def deleted(payload: dict[str, Any]) -> None:
+        await apply_delete(store, bus, payload)
+
+    consumers.append(
+        bus.consume(s.identity_stream, DELETES_CONSUMER, s.identity_fact("deleted"), deleted)
     )
     consumers.append(asyncio.create_task(run_duties(ctx, tick)))
     consumers.append(asyncio.create_task(ctx.agent_sends.run()))

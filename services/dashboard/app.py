@@ -29,6 +29,7 @@ from services.dashboard.views import (
     team,
 )
 from services.dashboard.views import audit as audit_views
+from services.dashboard.views import data_rights as data_rights_views
 from services.dashboard.views import deadletters as deadletter_views
 from services.dashboard.views import debugger as debugger_views
 from services.dashboard.views import mail as mail_views
@@ -80,6 +81,7 @@ def create_app(config: Settings) -> web.Application:
     )
     others = (
         audit_views,
+        data_rights_views,
         deadletter_views,
         debugger_views,
         mail_views,

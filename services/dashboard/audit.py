@@ -11,6 +11,7 @@ never a password, a key or a token.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from shared.web import BUS, SETTINGS
 from shared.workspaces import DEFAULT_WORKSPACE_ID
 
 DURABLE = "dashboard-audit"
+DELETES_DURABLE = "dashboard-person-deleted"
 MAX_TEXT = 300
 ACTIONS = {
     "signin": "Signed in",
@@ -58,6 +60,7 @@ ACTIONS = {
     "label.changed": "Renamed or recoloured a label",
     "label.deleted": "Deleted a label",
     "conversations.bulk": "Changed conversations in bulk",
+    "person.deleted": "Deleted a person and all their data",
     "origin.refused": "Refused an origin",
     "user_hash.refused": "Refused an unverified user_hash",
 }
@@ -164,6 +167,30 @@ def refusal_entry(payload: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def deletion_entry(fact: dict[str, Any]) -> dict[str, Any]:
+    """The trail's record of identity's `person_deleted` fact, whoever asked (an admin here
+    or the secret key at the gateway): one per person, however often the fact comes."""
+    ws, pid = fact.get("workspace_id"), fact.get("profile_id")
+    if not isinstance(ws, str) or not ws or not isinstance(pid, str):
+        raise PermanentError("not a person_deleted fact", code="bad_payload")
+    given = fact.get("actor")
+    who: dict[str, Any] = given if isinstance(given, dict) else {}
+    by_agent = who.get("kind") == "agent"
+    actor = {"_id": who.get("id"), "email": who.get("email")} if by_agent else None
+    at = parse_time(fact.get("deleted_at")) or moment()
+    # a digest, not the id: the erased id stays nowhere, yet "was X deleted?" is answerable
+    digest = hashlib.sha256(f"{ws}:{pid}".encode()).hexdigest()[:32]
+    return entry(
+        "person.deleted",
+        ws,
+        actor=actor,
+        detail={"profile_digest": digest, "via": "dashboard" if by_agent else "api"},
+        source="identity",
+        at=at.replace(microsecond=at.microsecond // 1000 * 1000),
+        record_id=f"del_{digest}",
+    )
+
+
 def setup(app: web.Application) -> None:
     """Apply the retention setting and store the gateway's refusals (after the store)."""
 
@@ -175,9 +202,16 @@ def setup(app: web.Application) -> None:
         async def on_refusal(payload: dict[str, Any]) -> None:
             await keep(store, refusal_entry(payload))
 
+        async def on_deleted(payload: dict[str, Any]) -> None:
+            await keep(store, deletion_entry(payload))
+
         subjects = bus.subjects
         task = bus.consume(subjects.audit_stream, DURABLE, subjects.audit_all, on_refusal)
+        deletes = bus.consume(
+            subjects.identity_stream, DELETES_DURABLE, subjects.identity_fact("deleted"), on_deleted
+        )
         yield
-        await tasks.stop(task)  # before the database closes
+        await tasks.stop(task)
+        await tasks.stop(deletes)  # before the database closes
 
     app.cleanup_ctx.append(audit_ctx)

@@ -244,12 +244,15 @@ def _profile_paths() -> dict[str, Any]:
                 _query("limit", "page size", LIMIT),
             ],
         ),
-        "/v1/profiles/{profile_id}": _get(
-            "getProfile",
-            "One profile; a merged-away id answers with the survivor",
-            profiles.Profile,
-            [PROFILE_ID],
-        ),
+        "/v1/profiles/{profile_id}": {
+            **_get(
+                "getProfile",
+                "One profile; a merged-away id answers with the survivor",
+                profiles.Profile,
+                [PROFILE_ID],
+            ),
+            **_delete(),
+        },
         "/v1/profiles/{profile_id}/events": _get(
             "listProfileEvents",
             "The profile's events, newest first",
@@ -286,7 +289,38 @@ def _profile_paths() -> dict[str, Any]:
             ],
             "No such company",
         ),
+        "/v1/profiles/{profile_id}/export": _export(),
     }
+
+
+def _delete() -> dict[str, Any]:
+    operation = _get("deleteProfile", "", profiles.Profile, [PROFILE_ID])["get"]
+    operation["summary"] = (
+        "Delete the person (a merged-away id: its survivor) with every id merged into it: "
+        "profile, visitors, distinct ids, aliases, events, conversations and messages, in "
+        "every service; a person.deleted webhook goes out. Answers the ids erased"
+    )
+    operation["responses"]["200"] = {
+        "description": "Deleted",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    return {"delete": operation}
+
+
+def _export() -> dict[str, Any]:
+    """The export is a stream of one JSON object, described here rather than by a Struct."""
+    operation = _get("exportProfile", "", profiles.Profile, [PROFILE_ID])
+    operation["get"]["summary"] = (
+        "Everything Parley keeps about the person, as one JSON document (a download): "
+        "profile, trait_history, distinct_ids, aliases, merged_ids, user_ids, events "
+        "(oldest first) and conversations, each with every message. Streamed: a document "
+        "that does not parse was cut off by a service failing midway"
+    )
+    operation["get"]["responses"]["200"] = {
+        "description": "The export",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    return operation
 
 
 WEBHOOK_ID = {

@@ -7,6 +7,8 @@ GET /v1/profiles/{id}/events?limit=&before=              -> {"events": [...]} ne
 GET /v1/profiles/{id}/merges                             -> its merges and refused links, why
 GET /v1/profiles/{id}/traits/{name}/history              -> the trait's recent values
 GET /v1/companies/{id}?cursor=&limit=                   -> a company (group id) and its people
+GET /v1/profiles/{id}/export                             -> one JSON document: all Parley keeps
+DELETE /v1/profiles/{id}                                 -> the person erased everywhere
 GET /v1/openapi.json                                     -> this whole HTTP API described
 """
 
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from services.gateway import openapi
 from services.gateway.api_auth import ApiError, caller_for
+from shared import data_export
 from shared.errors import BusError
 from shared.web import BUS, SETTINGS
 
@@ -121,6 +124,39 @@ async def get_company(request: web.Request, ws: str) -> Any:
     return await _ask(request, "company.get", payload, "no such company")
 
 
+async def export_profile(request: web.Request) -> web.StreamResponse:
+    """Streamed as it is assembled (shared/data_export.py): never whole in memory."""
+    try:
+        ws = caller_for(request, None, secret_only=True).workspace.id
+        profile_id = request.match_info["profile_id"][:MAX_PARAM]
+        bus = request.app[BUS]
+        try:
+            found = await data_export.records(bus, ws, profile_id)
+        except BusError as exc:
+            code = exc.code
+            if code == "not_found":
+                raise ApiError(404, "not_found", "no such profile") from exc
+            raise ApiError(503, "unavailable", f"identity did not answer: {code}") from exc
+    except ApiError as exc:
+        return exc.response()
+    return await data_export.respond(request, request.app[BUS], ws, found)
+
+
+async def delete_profile(request: web.Request, ws: str) -> Any:
+    """The person, every id merged into it, and all their data, in every service (the
+    `person_deleted` fact); the answer names what identity erased."""
+    payload = {"workspace_id": ws, "profile_id": request.match_info["profile_id"][:MAX_PARAM]}
+    answer = await _ask(request, "person.delete", {**payload, "actor_kind": "api"})
+    fact = answer["fact"]
+    return {
+        "deleted": True,
+        "profile_id": fact["profile_id"],
+        "person_ids": fact["person_ids"],
+        "distinct_ids": fact["distinct_ids"],
+        "erased": answer["erased"],
+    }
+
+
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi.document(request.app[SETTINGS]))
 
@@ -142,9 +178,11 @@ async def api_index(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_get("/v1/profiles", _guarded(list_profiles))
     app.router.add_get("/v1/profiles/{profile_id}", _guarded(get_profile))
+    app.router.add_delete("/v1/profiles/{profile_id}", _guarded(delete_profile))
     app.router.add_get("/v1/profiles/{profile_id}/events", _guarded(profile_events))
     app.router.add_get("/v1/profiles/{profile_id}/merges", _guarded(profile_merges))
     app.router.add_get("/v1/profiles/{profile_id}/traits/{name}/history", _guarded(trait_history))
     app.router.add_get("/v1/companies/{company_id}", _guarded(get_company))
+    app.router.add_get("/v1/profiles/{profile_id}/export", export_profile)
     app.router.add_get("/v1/openapi.json", openapi_json)
     app.router.add_get("/v1/", api_index)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from services.identity import rights
 from services.identity.history import merge_history, refusal_view, traits_history
 from services.identity.model import summary, summary_of
 from services.identity.profiles import company_summary, event_view, full_profiles
@@ -40,12 +41,16 @@ def _read(payload: Any, shape: type[R]) -> R:
 
 
 class Requests:
-    def __init__(self, store: IdentityStore, resolver: Resolver, workspaces: Any) -> None:
+    def __init__(
+        self, store: IdentityStore, resolver: Resolver, workspaces: Any, bus: Bus | None = None
+    ) -> None:
+        self.bus = bus
         self.store = store
         self.resolver = resolver
         self.workspaces = workspaces
 
     async def serve(self, bus: Bus) -> None:
+        self.bus = bus
         for verb, handler in (
             ("profile.resolve", self.resolve),
             ("profile.get", self.get),
@@ -57,6 +62,9 @@ class Requests:
             ("profile.trait_history", self.trait_history),
             ("profile.merge_reviews", self.merge_reviews),
             ("company.get", self.company),
+            ("person.export", self.export),
+            ("person.export_events", self.export_events),
+            ("person.delete", self.delete),
         ):
             await bus.serve(bus.subjects.request("identity", verb), handler)
 
@@ -167,6 +175,32 @@ class Requests:
         if person is None:
             raise PermanentError("no such profile", code="not_found")
         return builtins(traits_history(person, p.name))
+
+    async def _person(self, p: rq.Export | rq.Delete) -> dict[str, Any]:
+        person = await self._by_profile_id(self._workspace(p), p.profile_id)
+        if person is None:
+            raise PermanentError("no such profile", code="not_found")
+        return person
+
+    async def export(self, payload: Any) -> Any:
+        """Everything identity keeps about the person but its events (services/identity/rights.py)."""
+        return await rights.person_records(
+            self.store, await self._person(_read(payload, rq.Export))
+        )
+
+    async def export_events(self, payload: Any) -> Any:
+        """The person's events oldest first, a page a time: {events, next_cursor}."""
+        p = _read(payload, rq.Export)
+        limit = min(p.limit or rights.EVENTS_PAGE, rq.MAX_LIMIT)
+        return await rights.events_page(self.store, await self._person(p), p.cursor, limit)
+
+    async def delete(self, payload: Any) -> Any:
+        """Erase the person everywhere (the fact) and here: {fact, erased}."""
+        p = _read(payload, rq.Delete)
+        assert self.bus is not None, "serve() was given the bus"
+        person = await self._person(p)
+        actor = {"kind": p.actor_kind, "id": p.actor_id, "email": p.actor_email}
+        return await rights.delete(self.store, self.bus, person, actor)
 
     async def merge_reviews(self, payload: Any) -> Any:
         """ReviewList: merges the distinct-id limit held back, newest first."""

@@ -68,6 +68,10 @@ async def _duty_loop(ctx: MailContext, tick: float) -> None:
 async def _on_fact(ctx: MailContext, payload: dict[str, Any]) -> None:
     """Chat's facts by `kind` (docs/bus-contract.md, `P.chat.fact.<kind>`)."""
     kind = payload.get("kind")
+    if kind == "erased":  # a deleted person's conversations (services/chat/erase.py)
+        ids = [c for c in payload.get("conversation_ids") or [] if isinstance(c, str)]
+        await ctx.store.erase_conversations(payload["workspace_id"], ids)
+        return
     cid, ws = payload["conversation_id"], payload["workspace_id"]
     if kind == "agent_message":
         await outbound.on_agent_message(ctx, payload)

@@ -95,8 +95,13 @@ def from_chat(fact: dict[str, Any]) -> Event | None:
 
 
 def from_identity(fact: dict[str, Any]) -> Event | None:
-    """`promoted` carries a stage, `merged` a survivor (shared/events.py, ProfileMerged)."""
+    """`promoted` carries a stage, `merged` a survivor (shared/events.py, ProfileMerged),
+    `person_deleted` every id of the erased person (services/identity/rights.py)."""
     ws = fact["workspace_id"]
+    if fact.get("kind") == "person_deleted":
+        names = ("profile_id", "person_ids", "distinct_ids", "user_ids", "deleted_at")
+        data = {k: fact.get(k) for k in names}
+        return Event(_event_id(f"deleted:{ws}:{fact['profile_id']}"), "person.deleted", ws, data)
     if "stage" in fact and "profile_id" in fact:
         data = {"profile_id": fact["profile_id"], "stage": fact["stage"]}
         key = f"promoted:{ws}:{fact['profile_id']}:{fact['stage']}"

@@ -102,3 +102,20 @@ class Reviews(IdentityRequest):
 class Summaries(IdentityRequest):
     ids: Ids | None = None
     distinct_ids: Ids | None = None
+
+
+class Export(IdentityRequest):
+    """`person.export`: the person's records; `person.export_events`: a page of its events."""
+
+    profile_id: Text
+    cursor: Text | None = None
+    limit: Limit | None = None
+
+
+class Delete(IdentityRequest):
+    """`person.delete`: who asked travels with the fact (the audit's who)."""
+
+    profile_id: Text
+    actor_kind: Literal["api", "agent"] = "api"
+    actor_id: Text | None = None
+    actor_email: Text | None = None

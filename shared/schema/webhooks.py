@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-# what an endpoint may subscribe to; `person.deleted` joins once something emits it
+# what an endpoint may subscribe to
 Topic = Literal[
     "conversation.created",
     "conversation.status_changed",
@@ -16,6 +16,7 @@ Topic = Literal[
     "message.created",
     "person.promoted",
     "person.merged",
+    "person.deleted",
 ]
 TOPICS: tuple[str, ...] = Topic.__args__  # type: ignore[attr-defined]
 MAX_URL = 2000

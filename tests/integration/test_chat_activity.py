@@ -165,7 +165,7 @@ async def test_a_bulk_change_writes_the_lines_and_facts_of_single_changes(
     await ask(bus, "conversations.bulk", conversation_ids=[cid], agent_id="a-ann",
               assignee_id="a-ann", status="resolved")  # fmt: skip
     await lines_become(bus, cid, ["An agent assigned this to an agent", "An agent resolved this"])
-    for kind in ("status_changed", "assigned"):
-        await facts.wait_for(lambda f, kind=kind: f.get("kind") == kind)
+    await facts.wait_for(lambda f: f.get("kind") == "status_changed")
+    await facts.wait_for(lambda f: f.get("kind") == "assigned")
     status = await visitor.wait_for(lambda f: f.get("type") == "status")
     assert status["status"] == "resolved"

@@ -240,7 +240,7 @@ async def test_endpoint_requests_check_what_they_are_given(
         {"url": "ftp://example.com/x", "topics": ["message.created"]},
         {"url": "https://example.com/" + "a" * 2000, "topics": ["message.created"]},
         {"url": "https://user:pw@example.com/", "topics": ["message.created"]},
-        {"url": "https://example.com/", "topics": ["person.deleted"]},  # not emitted yet
+        {"url": "https://example.com/", "topics": ["person.erased"]},  # no such topic
         {"url": "https://example.com/", "topics": []},
     ):
         with pytest.raises(BusError) as caught:

@@ -11,6 +11,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 
 from services.chat.store.batch import BatchWrites
 from services.chat.store.conversations import Conversations
+from services.chat.store.erasure import Erasure
 from services.chat.store.labels import Labels
 from services.chat.store.merging import Merging
 from services.chat.store.messages import Messages
@@ -22,7 +23,7 @@ from shared.dialect import Dialect
 __all__ = ["ChatStore", "Stored", "alloc_field", "indexes", "new_conversation"]
 
 
-class ChatStore(Conversations, Messages, BatchWrites, Slots, Search, Labels, Merging):
+class ChatStore(Conversations, Messages, BatchWrites, Slots, Search, Labels, Merging, Erasure):
     def __init__(self, db: AsyncIOMotorDatabase, dialect: Dialect) -> None:
         self.dialect = dialect
         self.conversations = db["conversations"]

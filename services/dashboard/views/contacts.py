@@ -50,6 +50,7 @@ async def contacts(request: web.Request) -> web.Response:
             "q": q,
             "stage": stage,
             "stages": STAGE_FILTERS,
+            "deleted": request.query.get("deleted") == "1",
             "notices": notices.items,
         },
     )

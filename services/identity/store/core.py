@@ -32,6 +32,7 @@ from services.identity.store.companies import Companies
 from services.identity.store.ids import derived_id
 from services.identity.store.merges import Merges
 from services.identity.store.queries import Queries
+from services.identity.store.rights import Rights
 from shared import clock
 from shared.dialect import Dialect
 
@@ -97,7 +98,7 @@ def by_workspace(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return {ws: [i for _, i in group] for ws, group in groupby(ordered, key=lambda p: p[0])}
 
 
-class IdentityStore(Queries, Merges, Companies):
+class IdentityStore(Queries, Merges, Companies, Rights):
     """The only door to the identity database (tests/unit/test_store_boundary.py): every
     query carries the workspace id, except the ones named `..._all_workspaces`; a filter
     on `_id` lists it first (SecantusDB's planner follows the first key)."""

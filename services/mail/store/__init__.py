@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
+from services.mail.store.erasure import Erasure
 from services.mail.store.outbox import Outbox
 from services.mail.store.pending import PendingBox
 from services.mail.store.schema import INDEXES
@@ -12,7 +13,7 @@ from services.mail.store.threads import Threads
 __all__ = ["INDEXES", "MailStore", "PendingBox"]
 
 
-class MailStore(Outbox, Threads):
+class MailStore(Outbox, Threads, Erasure):
     def __init__(self, db: AsyncIOMotorDatabase) -> None:
         self.unseen = PendingBox(db["pending"])  # the visitor's: agent messages not seen
         self.unread = PendingBox(db["agent_pending"])  # the agents': visitor messages not read
