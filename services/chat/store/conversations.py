@@ -9,7 +9,7 @@ from motor.motor_asyncio import AsyncIOMotorCollection
 from pymongo import ReturnDocument, UpdateMany, UpdateOne
 
 from services.chat.store import counts
-from services.chat.store.inbox import recent_page
+from services.chat.store.inbox import Keep, recent_page
 from services.chat.store.schema import by_id
 from shared import clock
 from shared.dialect import Dialect
@@ -186,7 +186,9 @@ class Conversations(counts.Counts):
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One inbox page newest activity first, and the next page's cursor (or None)."""
         query = {"workspace_id": workspace_id, **filters}
-        return await recent_page(self.conversations, query, limit, cursor, self.dialect)
+        return await recent_page(
+            self.conversations, query, limit, cursor, self.dialect, by_label_index(query)
+        )
 
     async def changed_since(
         self, workspace_id: str, since: datetime, after_id: str | None, limit: int
@@ -271,3 +273,19 @@ class Conversations(counts.Counts):
         await self.assign_state.update_one(
             {"_id": workspace_id}, {"$set": {"last_agent_id": agent_id}}, upsert=True
         )
+
+
+def by_label_index(query: dict[str, Any]) -> tuple[dict[str, Any], Keep] | None:
+    """A label-filtered inbox page on the windowed dialect: the `(workspace_id, labels,
+    last_activity_at)` index reads the label's conversations, status and assignee are
+    checked on them (measured: `view=all&status=open&label=` timed out at 3 s on 10,000
+    conversations when sent whole)."""
+    if "labels" not in query:
+        return None
+    indexed = {"workspace_id": query["workspace_id"], "labels": query["labels"]}
+    rest = {k: v for k, v in query.items() if k not in indexed}
+
+    def keep(doc: dict[str, Any]) -> bool:
+        return all(doc.get(k) == v for k, v in rest.items())
+
+    return indexed, keep

@@ -14,6 +14,7 @@ density. Ties on the cursor's own timestamp are read with an equality query
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,17 +50,28 @@ def decode_cursor(text: Any) -> tuple[datetime, str, timedelta]:
     return parsed, conversation_id, width
 
 
+Keep = Callable[[dict[str, Any]], bool]
+
+
 async def recent_page(
     collection: AsyncIOMotorCollection,
     query: dict[str, Any],
     limit: int,
     cursor: str | None,
     dialect: Dialect,
+    windowed: tuple[dict[str, Any], Keep] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of `query` newest activity first, and the cursor of the next (or None).
-    Both ways read the same cursors, so a page never depends on which way made the last."""
+    Both ways read the same cursors, so a page never depends on which way made the last.
+
+    `windowed`: on the windowed dialect, the query to send instead and the check of the
+    rest of `query` on what it finds. SecantusDB walks an index only when the filter's
+    equality fields are exactly an index's leading fields (and never with `$expr`), so a
+    filter one field wider than every index reads the whole collection; the caller names
+    the part an index serves."""
     if dialect.windowed_recent_pages:
-        return await windowed_page(collection, query, limit, cursor)
+        indexed, keep = windowed or (query, None)
+        return await windowed_page(collection, indexed, limit, cursor, keep)
     return await natural_page(collection, query, limit, cursor)
 
 
@@ -93,9 +105,21 @@ async def natural_page(
 
 
 async def windowed_page(
-    collection: AsyncIOMotorCollection, query: dict[str, Any], limit: int, cursor: str | None
+    collection: AsyncIOMotorCollection,
+    query: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+    keep: Keep | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """`keep`: rows the query finds are checked by it, so each window is read whole (a
+    limit could stop inside a window before the rows that pass)."""
     need = limit + 1
+
+    async def read(found: Any, room: int) -> list[dict[str, Any]]:
+        if keep is None:
+            return list(await found.limit(room).to_list(None))
+        return [d for d in await found.to_list(None) if keep(d)][:room]
+
     docs: list[dict[str, Any]] = []
     query, since, until = _split_range(query)
     floor = max(since or OLDEST, OLDEST)
@@ -105,7 +129,7 @@ async def windowed_page(
     else:
         at, last_id, width = decode_cursor(cursor)
         tie = {**query, "last_activity_at": at, "_id": {"$lt": last_id}}
-        docs = await collection.find(tie).sort("_id", -1).limit(need).to_list(None)
+        docs = await read(collection.find(tie).sort("_id", -1), need)
         upper, top = at, at
     lower = top - width
     started = top
@@ -117,13 +141,9 @@ async def windowed_page(
             window["$gte"] = lower
         elif since is not None:
             window["$gte"] = since
-        found = await (
-            collection.find({**query, "last_activity_at": window})
-            .sort(RECENT)
-            .limit(need - len(docs))
-            .to_list(None)
+        docs += await read(
+            collection.find({**query, "last_activity_at": window}).sort(RECENT), need - len(docs)
         )
-        docs += found
         if lower <= floor:
             break
         upper, width = lower, min(width * GROWTH, MAX_WIDTH)
