@@ -22,6 +22,7 @@ NOT_API = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/widget.js"),
+    ("GET", "/widget/lang/{lang}.json"),
     ("GET", "/v1/widget/ws"),
     ("GET", "/demo"),
     ("GET", "/demo/"),

@@ -115,6 +115,7 @@ def test_a_summary_has_the_shape_the_dashboard_reads() -> None:
         "created_at",
         "updated_at",
         "labels",
+        "merged_into",
     }
     assert out["last_activity_at"] == "2026-01-01T00:00:00.000Z"
 
