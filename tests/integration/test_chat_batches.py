@@ -55,8 +55,10 @@ async def test_a_backlog_is_stored_in_order_once_each_with_a_frame_each(
         assert texts == [
             f"{visitor} #{n}" + (" mail me: sam@example.org" if n == 3 else "") for n in range(5)
         ]
+        # the thread's own lines (the resolve's activity line) take seqs the widget never
+        # sees, as internal notes do
         seqs = [m["seq"] for m in history["messages"]]
-        assert seqs == list(range(1, len(seqs) + 1)), "one seq each, in send order, no gaps"
+        assert seqs == sorted(set(seqs)), "one seq each, in send order"
         cid = history["conversation_id"]
         # messages are stored, then folded into their conversation: wait for the fold
         summary: dict = {}
