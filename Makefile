@@ -39,16 +39,11 @@ chromium:
 test-js:
 	node --test widget/test/
 
-# the webhook tests run in a process of their own: in the whole suite's process their
-# retries stopped being made (every one passes alone; the interaction is not found yet)
-APART := tests/integration/test_webhooks.py tests/integration/test_webhooks_api.py
-
 test: install chromium
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	node --test widget/test/
-	$(PY) -m pytest -q -p no:cacheprovider $(addprefix --ignore=,$(APART))
-	$(PY) -m pytest -q -p no:cacheprovider $(APART)
+	$(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit

@@ -55,6 +55,7 @@ async def enqueue(ctx: WebhooksContext, event: Event) -> int:
             "next_at": now,
             "first_at": now,
             "lease_until": None,
+            "tried_from": None,
             "last": None,
         }
         for ep in endpoints
@@ -157,7 +158,10 @@ def _next_try(
         return outcome, next_at, result["at"]
     reason = result.get("error") or f"HTTP {result.get('status')}"
     result["error"] = f"{reason} (retry window spent)"
-    return "failed", None, next_at
+    # this delivery failed from its first try to its last: judge the endpoint a whole window
+    # after that first try, so a first try that lagged the enqueue still disables it
+    tried_from = delivery.get("tried_from") or result["at"]
+    return "failed", None, max(next_at, tried_from + timedelta(seconds=ctx.hooks.retry_window_s))
 
 
 async def attempt(ctx: WebhooksContext, delivery: dict[str, Any]) -> str:
@@ -188,7 +192,8 @@ async def attempt(ctx: WebhooksContext, delivery: dict[str, Any]) -> str:
             "outcome": outcome,
         }
     )
-    await ctx.store.settle(delivery["_id"], status, next_at, last)
+    tried_from = delivery.get("tried_from") or result["at"]
+    await ctx.store.settle(delivery["_id"], status, next_at, last, tried_from)
     WEBHOOK_ATTEMPTS.labels(outcome).inc()
     await _follow_health(ctx, endpoint, outcome, result["at"], judged_at)
     return outcome

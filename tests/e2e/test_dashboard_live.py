@@ -58,7 +58,7 @@ class Identity:
 
         async def find(req: dict) -> dict:
             # the dashboard asks by visitor id until chat has recorded the profile id
-            mine = req.get("distinct_id") in self.profile["distinct_ids"]
+            mine = req.get("distinct_id") == self.distinct_id
             return {"profiles": [dict(self.profile)] if mine else []}
 
         async def events(req: dict) -> dict:

@@ -58,12 +58,21 @@ class Deliveries:
         await self.deliveries.update_one({"_id": delivery_id}, {"$set": {"lease_until": None}})
 
     async def settle(
-        self, delivery_id: str, status: str, next_at: datetime | None, last: dict[str, Any]
+        self,
+        delivery_id: str,
+        status: str,
+        next_at: datetime | None,
+        last: dict[str, Any],
+        tried_from: datetime | None = None,
     ) -> None:
+        """Record an attempt's outcome; `tried_from` is when this window's first try was."""
+        fields = {"status": status, "next_at": next_at, "lease_until": None, "last": last}
+        if tried_from is not None:
+            fields["tried_from"] = tried_from
         await self.deliveries.update_one(
             {"_id": delivery_id},
             {
-                "$set": {"status": status, "next_at": next_at, "lease_until": None, "last": last},
+                "$set": fields,
                 "$inc": {"attempts": 1},
             },
         )
@@ -82,7 +91,15 @@ class Deliveries:
         now = clock.now()
         result = await self.deliveries.update_one(
             {"_id": delivery_id, "workspace_id": workspace_id},
-            {"$set": {"status": "pending", "next_at": now, "first_at": now, "lease_until": None}},
+            {
+                "$set": {
+                    "status": "pending",
+                    "next_at": now,
+                    "first_at": now,
+                    "tried_from": None,
+                    "lease_until": None,
+                }
+            },
         )
         return result.matched_count == 1
 
