@@ -45,6 +45,7 @@ JsonHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 REQUESTS_IN_FLIGHT = 32  # per served subject and process
 REQUESTS_SETTLE_SECONDS = 5.0
 T = TypeVar("T")
+Ctx = TypeVar("Ctx")
 
 
 _STRUCTS = msgspec.json.Encoder(enc_hook=from_database)  # Int64 or ObjectId from a document
@@ -317,6 +318,23 @@ class Bus:
         # the SUB is buffered: flush it, so a service that says it started also answers
         # (a request right after start otherwise meets "no responders")
         await self.nc.flush()
+
+    async def serve_verbs(
+        self,
+        service: str,
+        handlers: dict[str, Callable[[Ctx, dict[str, Any]], Awaitable[Any]]],
+        ctx: Ctx,
+    ) -> None:
+        """Answer `<service>.<verb>` requests, each with its handler given `ctx` and the
+        payload (an object; anything else reads as `{}`)."""
+        for verb, handler in handlers.items():
+
+            async def answer(
+                payload: Any, handler: Callable[[Ctx, dict[str, Any]], Awaitable[Any]] = handler
+            ) -> Any:
+                return await handler(ctx, payload if isinstance(payload, dict) else {})
+
+            await self.serve(self.subjects.request(service, verb), answer)
 
     @property
     def taking_work(self) -> bool:

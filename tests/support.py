@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -15,6 +16,27 @@ import pytest
 def basic_auth(key: str) -> dict[str, str]:
     """The header Segment's clients send: the workspace key as the Basic username."""
     return {"Authorization": aiohttp.encode_basic_auth(key)}
+
+
+def npm_installed(pinned: Path, cache: Path) -> Path:
+    """`cache`/node_modules holding what `pinned`'s package.json and lock pin: installed
+    with `npm ci` when missing or when the lock changed, else reused as it is."""
+    modules = cache / "node_modules"
+    lock = (pinned / "package-lock.json").read_text()
+    stamp = cache / "package-lock.json"
+    if modules.exists() and stamp.exists() and stamp.read_text() == lock:
+        return modules
+    cache.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(pinned / name, cache / name)
+    subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+        cwd=cache,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return modules
 
 
 def chromium_path() -> str:

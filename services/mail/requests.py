@@ -112,12 +112,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 async def serve_all(ctx: MailContext) -> None:
-    for verb, handler in HANDLERS.items():
-
-        async def answer(payload: Any, handler: Handler = handler) -> Any:
-            return await handler(ctx, payload if isinstance(payload, dict) else {})
-
-        await ctx.bus.serve(ctx.bus.subjects.request("mail", verb), answer)
+    await ctx.bus.serve_verbs("mail", HANDLERS, ctx)
 
 
 __all__ = ["HANDLERS", "reply_to", "serve_all"]

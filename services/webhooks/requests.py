@@ -201,12 +201,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 async def serve_all(ctx: WebhooksContext) -> None:
-    for verb, handler in HANDLERS.items():
-
-        async def answer(payload: Any, handler: Handler = handler) -> Any:
-            return await handler(ctx, payload if isinstance(payload, dict) else {})
-
-        await ctx.bus.serve(ctx.bus.subjects.request("webhooks", verb), answer)
+    await ctx.bus.serve_verbs("webhooks", HANDLERS, ctx)
 
 
 __all__ = ["HANDLERS", "out", "serve_all"]

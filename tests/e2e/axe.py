@@ -5,12 +5,12 @@ into .cache/e2e-node and reused while the lock is unchanged."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Page
+
+from tests.support import npm_installed
 
 PINNED = Path(__file__).parent / "node"
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "e2e-node"
@@ -19,22 +19,7 @@ BLOCKING = ("serious", "critical")
 
 def axe_script() -> Path:
     """The path of axe.min.js, installed from the pinned lock when missing or outdated."""
-    script = CACHE / "node_modules" / "axe-core" / "axe.min.js"
-    lock = (PINNED / "package-lock.json").read_text()
-    installed = CACHE / "package-lock.json"
-    if script.exists() and installed.exists() and installed.read_text() == lock:
-        return script
-    CACHE.mkdir(parents=True, exist_ok=True)
-    for name in ("package.json", "package-lock.json"):
-        shutil.copyfile(PINNED / name, CACHE / name)
-    subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-        cwd=CACHE,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return script
+    return npm_installed(PINNED, CACHE) / "axe-core" / "axe.min.js"
 
 
 async def blocking_violations(page: Page, script: Path) -> list[str]:

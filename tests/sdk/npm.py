@@ -3,17 +3,17 @@
 tests/sdk/node/package.json and its lock pin `@segment/analytics-next`,
 `@segment/analytics-node`, `@rudderstack/analytics-js` and `@rudderstack/rudder-sdk-node`;
 they are installed once with `npm ci` into .cache/sdk-node (ignored by git) and reused
-while the lock is unchanged, as tests/e2e/axe.py does for axe-core."""
+while the lock is unchanged (tests/support.npm_installed, as for axe-core)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
+
+from tests.support import npm_installed
 
 PINNED = Path(__file__).parent / "node"
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "sdk-node"
@@ -27,21 +27,7 @@ RUDDERSTACK_UMD = (
 
 def installed() -> Path:
     """node_modules of the pinned SDKs, installed from the lock when missing or outdated."""
-    lock = (PINNED / "package-lock.json").read_text()
-    stamp = CACHE / "package-lock.json"
-    if MODULES.exists() and stamp.exists() and stamp.read_text() == lock:
-        return MODULES
-    CACHE.mkdir(parents=True, exist_ok=True)
-    for name in ("package.json", "package-lock.json"):
-        shutil.copyfile(PINNED / name, CACHE / name)
-    subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-        cwd=CACHE,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return MODULES
+    return npm_installed(PINNED, CACHE)
 
 
 def pinned_version(package: str) -> str:
