@@ -8,7 +8,9 @@ GET /v1/profiles/{id}/merges                             -> its merges and refus
 GET /v1/profiles/{id}/traits/{name}/history              -> the trait's recent values
 GET /v1/companies/{id}?cursor=&limit=                   -> a company (group id) and its people
 GET /v1/profiles/{id}/export                             -> one JSON document: all Parley keeps
-DELETE /v1/profiles/{id}                                 -> the person erased everywhere
+DELETE /v1/profiles/{id}?suppress=true                   -> the person erased everywhere
+                                                            (suppress: their ids' later
+                                                            events dropped, /v1/suppressions)
 GET /v1/openapi.json                                     -> this whole HTTP API described
 """
 
@@ -145,8 +147,13 @@ async def export_profile(request: web.Request) -> web.StreamResponse:
 async def delete_profile(request: web.Request, ws: str) -> Any:
     """The person, every id merged into it, and all their data, in every service (the
     `person_deleted` fact); the answer names what identity erased."""
-    payload = {"workspace_id": ws, "profile_id": request.match_info["profile_id"][:MAX_PARAM]}
-    answer = await _ask(request, "person.delete", {**payload, "actor_kind": "api"})
+    payload = {
+        "workspace_id": ws,
+        "profile_id": request.match_info["profile_id"][:MAX_PARAM],
+        "actor_kind": "api",
+        "suppress": _flag(request, "suppress"),
+    }
+    answer = await _ask(request, "person.delete", payload)
     fact = answer["fact"]
     return {
         "deleted": True,
@@ -154,7 +161,15 @@ async def delete_profile(request: web.Request, ws: str) -> Any:
         "person_ids": fact["person_ids"],
         "distinct_ids": fact["distinct_ids"],
         "erased": answer["erased"],
+        "suppression_id": answer.get("suppression_id"),
     }
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(400, "invalid", f"{name} must be true or false")
+    return value in ("true", "1")
 
 
 async def openapi_json(request: web.Request) -> web.Response:

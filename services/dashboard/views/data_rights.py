@@ -72,12 +72,14 @@ async def confirm(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     agent = require_admin(request)
     ws, profile_id = workspace_id(request), _profile_id(request)
+    form = await request.post()
     payload = idq.Delete(
         workspace_id=ws,
         profile_id=profile_id,
         actor_kind="agent",
         actor_id=str(agent["_id"]),
         actor_email=agent.get("email"),
+        suppress=form.get("suppress") == "1",
     )
     try:
         await ask(request.app, "identity", "person.delete", payload, timeout=TIMEOUT * 3)
