@@ -16,6 +16,7 @@ from shared.workspaces import DEFAULT_WORKSPACE_ID
 from tests.integration.dashboard_support import signed_in_client
 from tests.integration.identity_support import Stack, drained
 from tests.integration.test_operations import figure
+from tests.integration.visitor_ws_client import Visitor
 from tests.support import basic_auth, eventually
 
 DROPPED = "parley_ingest_suppressed_total"
@@ -178,3 +179,28 @@ async def test_an_admin_deletes_with_suppression_sees_the_drops_and_lifts_it(
         return "Lifted a suppression" in await (await admin.get("/audit")).text()
 
     await eventually(audited, timeout=10)
+
+
+async def test_the_widget_socket_drops_a_suppressed_visitors_events_too(stack: Stack, bus) -> None:
+    key = stack.settings.secret_key
+    visitor = await Visitor.connect(stack.gateway, stack.settings.write_key)
+    did, token = visitor.welcome["distinct_id"], visitor.welcome["token"]
+    await visitor.close()
+    person = await _known(stack, "u-widget", did)
+    status, answer = await _call(
+        stack.gateway, "DELETE", f"/v1/profiles/{person['id']}?suppress=true", key
+    )
+    assert status == 200 and answer["suppression_id"], answer
+    await _learned(stack.gateway, 1)
+    before = await figure(stack.gateway, DROPPED)
+
+    again = await Visitor.connect(stack.gateway, stack.settings.write_key, token=token)
+    assert again.welcome["distinct_id"] == did
+    await again.send({"type": "track", "message_id": "track-0001", "event": "Clicked"})
+    await again.send({"type": "ping"})
+    await again.wait_for(lambda f: f["type"] == "pong")
+    assert not again.matching(lambda f: f["type"] == "error"), "the socket sees no refusal"
+    await again.close()
+    await drained(bus)
+    assert await figure(stack.gateway, DROPPED) == before + 1
+    assert await stack.profiles(distinct_id=did) == []
