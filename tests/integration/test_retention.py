@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from services.dashboard import keys
 from shared import clock
 from shared.bus import Bus
 from shared.settings import Settings
 from shared.web import DB, WORKSPACES
 from shared.workspaces import DEFAULT_WORKSPACE_ID
 from tests.integration.chat_support import ask, conversation_of, visitor_says
-from tests.integration.dashboard_support import signed_in_client
+from tests.integration.dashboard_support import sign_in, signed_in_client
 from tests.integration.identity_support import Stack, drained
 from tests.integration.test_operations import figure
 from tests.support import eventually
@@ -176,3 +177,17 @@ async def test_the_retention_form_refuses_what_is_not_a_number_of_days(
     assert isinstance(server, TestServer)
     ws = server.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID)
     assert ws is not None and ws.retention_events_days == 0 == ws.retention_conversations_days
+
+
+async def test_only_admins_set_the_retention(start_service, aiohttp_client) -> None:
+    admin = await signed_in_client(start_service, aiohttp_client)
+    server = admin.server
+    assert isinstance(server, TestServer)
+    await server.app[keys.STORE].create_agent(
+        "ann@example.com", "Ann", "a long secret", "agent", DEFAULT_WORKSPACE_ID
+    )
+    ann = await aiohttp_client(server)
+    ann.csrf = await sign_in(ann, "ann@example.com", "a long secret")
+    assert (await _retention(ann, "1", "1")).status == 403
+    ws = server.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID)
+    assert ws is not None and ws.retention_events_days == 0

@@ -11,9 +11,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from services.dashboard import keys
 from services.gateway.suppressions_api import SUPPRESSIONS
 from shared.workspaces import DEFAULT_WORKSPACE_ID
-from tests.integration.dashboard_support import signed_in_client
+from tests.integration.dashboard_support import sign_in, signed_in_client
 from tests.integration.identity_support import Stack, drained
 from tests.integration.test_operations import figure
 from tests.integration.visitor_ws_client import Visitor
@@ -138,6 +139,16 @@ async def test_a_delete_without_suppression_lets_the_ids_come_back_and_bad_flags
     await stack.wait_profile(lambda p: True, user_id="u-plain")
 
 
+async def _agent(admin: Any, aiohttp_client: Any) -> Any:
+    """A signed-in agent (not an admin) of the same dashboard."""
+    await admin.server.app[keys.STORE].create_agent(
+        "ann@example.com", "Ann", "a long secret", "agent", DEFAULT_WORKSPACE_ID
+    )
+    ann = await aiohttp_client(admin.server)
+    ann.csrf = await sign_in(ann, "ann@example.com", "a long secret")
+    return ann
+
+
 async def test_an_admin_deletes_with_suppression_sees_the_drops_and_lifts_it(
     stack: Stack, bus, start_service, aiohttp_client
 ) -> None:
@@ -157,6 +168,13 @@ async def test_an_admin_deletes_with_suppression_sees_the_drops_and_lifts_it(
     await _batch(stack.gateway, key, [{"type": "track", "userId": "u-dash", "event": "x"}] * 1)
     await _batch(stack.gateway, key, [{"type": "track", "anonymousId": "anon-dash", "event": "y"}])
     (record,) = stack.gateway.app[SUPPRESSIONS].of_workspace(DEFAULT_WORKSPACE_ID)
+    ann = await _agent(admin, aiohttp_client)
+    assert (await ann.get("/suppressions")).status == 403, "admins only"
+    refused = await ann.post(
+        f"/suppressions/{record.id}/lift", data={"csrf": ann.csrf}, allow_redirects=False
+    )
+    assert refused.status == 403
+    assert 'href="/suppressions"' not in await (await ann.get("/inbox")).text()
 
     async def shown() -> bool:
         page = await (await admin.get("/suppressions")).text()
