@@ -154,7 +154,8 @@ class SuppressionBook:
         self.bus = bus
         self.flush_every = flush_every
         self._records: dict[str, Suppression] = {}
-        self._index: dict[str, dict[str, str]] = {}  # workspace -> id -> suppression id
+        # workspace -> id -> the suppressions naming it (two deleted persons may share one)
+        self._index: dict[str, dict[str, set[str]]] = {}
         self._counts: Counter[str] = Counter()
         self._kv: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -181,7 +182,8 @@ class SuppressionBook:
         if not index:
             return None
         for value in ids:
-            if value is not None and (sid := index.get(value)) is not None:
+            if value is not None and (named := index.get(value)):
+                sid = min(named)
                 self._counts[sid] += 1
                 INGEST_SUPPRESSED.inc()
                 return sid
@@ -216,7 +218,7 @@ class SuppressionBook:
         self._records[record.id] = record
         index = self._index.setdefault(record.workspace_id, {})
         for value in record.ids:
-            index[value] = record.id
+            index.setdefault(value, set()).add(record.id)
 
     def _forget(self, sid: str) -> None:
         old = self._records.pop(sid, None)
@@ -224,8 +226,11 @@ class SuppressionBook:
             return
         index = self._index.get(old.workspace_id, {})
         for value in old.ids:
-            if index.get(value) == sid:
-                del index[value]
+            named = index.get(value)
+            if named is not None:
+                named.discard(sid)
+                if not named:
+                    del index[value]
 
     # --- the drop counts on the records ----------------------------------------------
     async def _flush_now_and_then(self) -> None:
