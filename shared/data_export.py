@@ -46,7 +46,7 @@ async def respond(
     response = web.StreamResponse(
         headers={
             "Content-Type": "application/json; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="person-{_safe(found)}.json"',
+            "Content-Disposition": f'attachment; filename="person-{file_name(found)}.json"',
             "Cache-Control": "no-store",
         }
     )
@@ -57,7 +57,8 @@ async def respond(
     return response
 
 
-def _safe(found: dict[str, Any]) -> str:
+def file_name(found: dict[str, Any]) -> str:
+    """The person's id, safe in a file name."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", str(found["profile"]["id"]))[:100]
 
 
@@ -73,7 +74,7 @@ async def chunks(bus: Bus, workspace_id: str, found: dict[str, Any]) -> AsyncIte
     summaries = await conversations(bus, workspace_id, [profile["id"], *found["merged_ids"]], dids)
     for i, summary in enumerate(summaries):
         yield ("," if i else "") + _dump(summary)[:-1] + ',"messages":['
-        async for j, message in _numbered(_messages(bus, workspace_id, summary["id"])):
+        async for j, message in _numbered(messages(bus, workspace_id, summary["id"])):
             yield ("," if j else "") + _dump(message)
         yield "]}"
     yield "]}"
@@ -118,7 +119,8 @@ async def conversations(
     return sorted(found.values(), key=lambda s: (s["created_at"] or "", s["id"]))
 
 
-async def _messages(bus: Bus, ws: str, conversation_id: str) -> AsyncIterator[dict[str, Any]]:
+async def messages(bus: Bus, ws: str, conversation_id: str) -> AsyncIterator[dict[str, Any]]:
+    """One conversation's messages in order, a page at a time."""
     after = 0
     while True:
         payload = {

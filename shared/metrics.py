@@ -87,6 +87,17 @@ INGEST_REFUSED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+INGEST_SUPPRESSED = Counter(
+    "parley_ingest_suppressed_total",
+    "Messages dropped at the gateway: they named an id of a person deleted with suppression",
+    registry=REGISTRY,
+)
+RETENTION_REMOVED = Counter(
+    "parley_retention_removed_total",
+    "Records removed by the workspace's retention sweep (events, conversations, messages)",
+    ["service", "kind"],
+    registry=REGISTRY,
+)
 RATE_LIMITED = Counter(
     "parley_rate_limited_total",
     "Requests, connections or frames refused by a rate limit",

@@ -264,6 +264,8 @@ class Settings:
     ingest_rate_per_second: int = DEFAULT_INGEST_RATE
     # a merge that would give one person more distinct ids waits for a review instead
     max_distinct_ids_per_person: int = 500
+    # how often identity and chat sweep what the workspaces' retention removes
+    retention_sweep_s: float = 3600.0
     mail: MailSettings = field(default_factory=lambda: MailSettings())
     webhooks: WebhookSettings = field(default_factory=lambda: WebhookSettings())
 
@@ -318,6 +320,7 @@ class Settings:
             mongo_dialect=_dialect(env),
             ingest_rate_per_second=_positive(env, "PARLEY_INGEST_RATE", DEFAULT_INGEST_RATE),
             max_distinct_ids_per_person=_positive(env, "PARLEY_MAX_DISTINCT_IDS_PER_PERSON", 500),
+            retention_sweep_s=_seconds(env, "PARLEY_RETENTION_SWEEP_S", 3600.0),
             mail=MailSettings.from_env(env),
             webhooks=WebhookSettings.from_env(env),
         )

@@ -148,3 +148,8 @@ class Subjects:
     @property
     def workspaces_bucket(self) -> str:
         return f"{self.prefix}_workspaces"
+
+    @property
+    def suppressions_bucket(self) -> str:
+        """Suppressed ids of deleted persons (shared/suppressions.py)."""
+        return f"{self.prefix}_suppressions"

@@ -40,6 +40,7 @@ DEFAULT_CAPACITY = 5
 MAX_RETIRED_PER_KIND = 3
 # an identity token may live at most this long (exp - iat), unless the admin sets less
 DEFAULT_TOKEN_LIFETIME = 24 * 3600
+MAX_RETENTION_DAYS = 36500  # the settings form's upper bound: a hundred years
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,11 @@ class Workspace:
     launcher_color: str = "#1f5fd6"
     launcher_position: str = "right"
     widget_strings: dict[str, dict[str, str]] = field(default_factory=dict)
+    # retention (docs/identity.md, "Retention"): events older than this many days, and
+    # resolved conversations with no activity for this many, are swept by their
+    # service (identity, chat) every PARLEY_RETENTION_SWEEP_S; 0 keeps them forever
+    retention_events_days: int = 0
+    retention_conversations_days: int = 0
 
     def capacity_of(self, agent_id: str) -> int:
         return self.agent_capacity.get(agent_id, DEFAULT_CAPACITY)

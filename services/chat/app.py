@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.chat import retention
 from services.chat.agent_sends import AgentSends
 from services.chat.context import ChatContext
 from services.chat.duties import TICK_SECONDS, run_duties
@@ -31,6 +32,7 @@ from shared.web import (
     DB,
     DIALECT,
     READINESS,
+    SETTINGS,
     WORKSPACES,
     add_mongo,
     add_workspaces,
@@ -132,6 +134,8 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
     )
     consumers.append(asyncio.create_task(run_duties(ctx, tick)))
     consumers.append(asyncio.create_task(ctx.agent_sends.run()))
+    every = app[SETTINGS].retention_sweep_s
+    consumers.append(asyncio.create_task(retention.run(store, bus, ctx.workspaces, every)))
     yield
     # stop consuming before the database closes underneath the handlers
     await tasks.stop(*consumers)

@@ -50,6 +50,7 @@ ACTIONS = {
     "key.rotated": "Rotated a key",
     "key.revoked": "Revoked a previous key",
     "settings.changed": "Changed settings",
+    "suppression.lifted": "Lifted a suppression",
     "webhook.created": "Added a webhook",
     "webhook.deleted": "Deleted a webhook",
     "webhook.enabled": "Turned a webhook on or off",

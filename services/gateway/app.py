@@ -10,6 +10,7 @@ from services.gateway import (
     ingest,
     profiles_api,
     sdk_compat,
+    suppressions_api,
     unsubscribe,
     webhooks_api,
 )
@@ -28,6 +29,7 @@ def create_app(settings: Settings) -> web.Application:
     app = create_base_app("gateway", settings, client_max_size=MAX_BODY, auto_decompress=False)
     add_workspaces(app)
     identity_tokens.setup(app)
+    suppressions_api.setup(app)
     assets.setup(app)
     ingest.setup(app)
     sdk_compat.setup(app)

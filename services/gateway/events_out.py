@@ -47,6 +47,7 @@ from shared.schema.segment import (
     WidgetMessage,
 )
 from shared.storable import check_storable
+from shared.suppressions import SuppressionBook
 from shared.workspaces import Workspace
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -281,8 +282,13 @@ async def publish_events(
     batch_context: dict[str, Any] | None = None,
     sent_at: Any = None,
     jwks: JwksCache | None = None,
+    suppressions: SuppressionBook | None = None,
 ) -> list[Refused]:
     """Validate, normalise and durably publish; returns the messages refused (with why).
+
+    A message naming an id of a person deleted with suppression (`suppressions`,
+    shared/suppressions.py) is dropped: counted there, neither published nor refused,
+    so the client sees a success as Segment's API answers it.
 
     Valid messages are published even when others are refused; the caller decides
     how to report the refusals. Returns after JetStream acked every published one
@@ -295,21 +301,23 @@ async def publish_events(
     for index, raw in enumerate(raw_messages):
         try:
             proven = await prove(workspace, raw, jwks) if jwks is not None else Proven(raw, None)
-            events.append(
-                normalise(
-                    proven.raw,
-                    workspace,
-                    source=source,
-                    trusted=trusted,
-                    context_extra=context_extra,
-                    batch_context=batch_context,
-                    sent_at=sent_at,
-                    received=received,
-                    proven_user=proven.identity.user_id if proven.identity else None,
-                )
+            event = normalise(
+                proven.raw,
+                workspace,
+                source=source,
+                trusted=trusted,
+                context_extra=context_extra,
+                batch_context=batch_context,
+                sent_at=sent_at,
+                received=received,
+                proven_user=proven.identity.user_id if proven.identity else None,
             )
         except PermanentError as exc:
             rejected.append(Refused(index, exc.code, str(exc)))
+            continue
+        named = (event.user_id, event.anonymous_id, event.previous_id)
+        if suppressions is None or suppressions.dropping(workspace.id, named) is None:
+            events.append(event)
     ip = (context_extra or {}).get("ip")
     if any(r.code == "verification_required" for r in rejected):
         audit.refused(bus, workspace.id, "user_hash", ip=ip, channel=source)

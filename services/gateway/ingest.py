@@ -31,6 +31,7 @@ from services.gateway import debug_feed
 from services.gateway.api_auth import ApiError, Caller, browser_context, caller_for
 from services.gateway.events_out import BUS_FAILURES, publish_events
 from services.gateway.identity_tokens import JWKS
+from services.gateway.suppressions_api import SUPPRESSIONS
 from shared.metrics import INGEST_REFUSED, RATE_LIMITED
 from shared.ratelimit import RateLimiter
 from shared.schema import builtins
@@ -192,6 +193,7 @@ async def _ingest(
             batch_context=batch_context,
             sent_at=body.get("sentAt"),
             jwks=request.app[JWKS],
+            suppressions=request.app[SUPPRESSIONS],
         )
     except ApiError as exc:
         INGEST_REFUSED.labels(exc.code).inc()

@@ -295,11 +295,18 @@ def _profile_paths() -> dict[str, Any]:
 
 
 def _delete() -> dict[str, Any]:
-    operation = _get("deleteProfile", "", profiles.Profile, [PROFILE_ID])["get"]
+    suppress = _query(
+        "suppress",
+        "true: also suppress the person's ids (later events naming them are dropped and "
+        "counted until the suppression is lifted, /v1/suppressions)",
+        {"type": "string", "enum": ["true", "false", "1", "0"]},
+    )
+    operation = _get("deleteProfile", "", profiles.Profile, [PROFILE_ID, suppress])["get"]
     operation["summary"] = (
         "Delete the person (a merged-away id: its survivor) with every id merged into it: "
         "profile, visitors, distinct ids, aliases, events, conversations and messages, in "
-        "every service; a person.deleted webhook goes out. Answers the ids erased"
+        "every service; a person.deleted webhook goes out. Answers the ids erased and the "
+        "suppression_id (null without suppress)"
     )
     operation["responses"]["200"] = {
         "description": "Deleted",
@@ -310,7 +317,13 @@ def _delete() -> dict[str, Any]:
 
 def _export() -> dict[str, Any]:
     """The export is a stream of one JSON object, described here rather than by a Struct."""
-    operation = _get("exportProfile", "", profiles.Profile, [PROFILE_ID])
+    form = _query(
+        "format",
+        "json (the default) or zip: person.json plus transcript.html, every conversation "
+        "readable in a browser",
+        {"type": "string", "enum": ["json", "zip"]},
+    )
+    operation = _get("exportProfile", "", profiles.Profile, [PROFILE_ID, form])
     operation["get"]["summary"] = (
         "Everything Parley keeps about the person, as one JSON document (a download): "
         "profile, trait_history, distinct_ids, aliases, merged_ids, user_ids, events "
@@ -319,7 +332,10 @@ def _export() -> dict[str, Any]:
     )
     operation["get"]["responses"]["200"] = {
         "description": "The export",
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/zip": {"schema": {"type": "string", "format": "binary"}},
+        },
     }
     return operation
 
@@ -388,6 +404,72 @@ def _webhook_paths() -> dict[str, Any]:
     }
 
 
+SUPPRESSION_ID = {
+    "name": "sid",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+}
+SUPPRESSION = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "profile_id": {"type": "string"},
+        "ids": {"type": "array", "items": {"type": "string"}},
+        "created_at": {"type": "string", "format": "date-time"},
+        "actor": {"type": "object"},
+        "dropped": {"type": "integer", "description": "events dropped so far (seconds late)"},
+    },
+}
+
+
+def _suppression_op(
+    operation_id: str, summary: str, reply: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    responses = {
+        "200": _json(reply, "Done"),
+        "401": _json(ERROR, "Unknown or missing secret key"),
+    }
+    if "parameters" in extra:
+        responses["404"] = _json(ERROR, "No such suppression")
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": ["profiles"],
+        "security": [{"secretKey": []}],
+        "responses": responses,
+        **extra,
+    }
+
+
+def _suppression_paths() -> dict[str, Any]:
+    listing = {
+        "type": "object",
+        "properties": {"suppressions": {"type": "array", "items": SUPPRESSION}},
+    }
+    lifted = {"type": "object", "properties": {"lifted": {"const": True}}}
+    return {
+        "/v1/suppressions": {
+            "get": _suppression_op(
+                "listSuppressions",
+                "Persons deleted with suppress: their ids and the events dropped since",
+                listing,
+            )
+        },
+        "/v1/suppressions/{sid}": {
+            "get": _suppression_op(
+                "getSuppression", "One suppression", SUPPRESSION, parameters=[SUPPRESSION_ID]
+            ),
+            "delete": _suppression_op(
+                "liftSuppression",
+                "Lift it: events naming its ids are accepted again",
+                lifted,
+                parameters=[SUPPRESSION_ID],
+            ),
+        },
+    }
+
+
 def _about_paths() -> dict[str, Any]:
     return {
         "/v1/": {
@@ -437,6 +519,7 @@ def document(settings: Settings) -> dict[str, Any]:
         **_sdk_paths(),
         **_profile_paths(),
         **_webhook_paths(),
+        **_suppression_paths(),
         **_about_paths(),
     }
     return {

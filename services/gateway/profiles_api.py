@@ -7,8 +7,11 @@ GET /v1/profiles/{id}/events?limit=&before=              -> {"events": [...]} ne
 GET /v1/profiles/{id}/merges                             -> its merges and refused links, why
 GET /v1/profiles/{id}/traits/{name}/history              -> the trait's recent values
 GET /v1/companies/{id}?cursor=&limit=                   -> a company (group id) and its people
-GET /v1/profiles/{id}/export                             -> one JSON document: all Parley keeps
-DELETE /v1/profiles/{id}                                 -> the person erased everywhere
+GET /v1/profiles/{id}/export?format=json|zip            -> one JSON document: all Parley keeps
+                                                            (zip: it and an HTML transcript)
+DELETE /v1/profiles/{id}?suppress=true                   -> the person erased everywhere
+                                                            (suppress: their ids' later
+                                                            events dropped, /v1/suppressions)
 GET /v1/openapi.json                                     -> this whole HTTP API described
 """
 
@@ -20,7 +23,7 @@ from aiohttp import web
 
 from services.gateway import openapi
 from services.gateway.api_auth import ApiError, caller_for
-from shared import data_export
+from shared import data_export, export_zip
 from shared.errors import BusError
 from shared.web import BUS, SETTINGS
 
@@ -125,9 +128,13 @@ async def get_company(request: web.Request, ws: str) -> Any:
 
 
 async def export_profile(request: web.Request) -> web.StreamResponse:
-    """Streamed as it is assembled (shared/data_export.py): never whole in memory."""
+    """JSON streamed as it is assembled (shared/data_export.py): never whole in memory;
+    `?format=zip`: that document and an HTML transcript (shared/export_zip.py)."""
     try:
         ws = caller_for(request, None, secret_only=True).workspace.id
+        form = request.query.get("format", "json")
+        if form not in ("json", "zip"):
+            raise ApiError(400, "invalid", "format must be json or zip")
         profile_id = request.match_info["profile_id"][:MAX_PARAM]
         bus = request.app[BUS]
         try:
@@ -137,6 +144,11 @@ async def export_profile(request: web.Request) -> web.StreamResponse:
             if code == "not_found":
                 raise ApiError(404, "not_found", "no such profile") from exc
             raise ApiError(503, "unavailable", f"identity did not answer: {code}") from exc
+        if form == "zip":
+            try:
+                return await export_zip.respond(request, bus, ws, found)
+            except BusError as exc:
+                raise ApiError(503, "unavailable", f"a service did not answer: {exc.code}") from exc
     except ApiError as exc:
         return exc.response()
     return await data_export.respond(request, request.app[BUS], ws, found)
@@ -145,8 +157,13 @@ async def export_profile(request: web.Request) -> web.StreamResponse:
 async def delete_profile(request: web.Request, ws: str) -> Any:
     """The person, every id merged into it, and all their data, in every service (the
     `person_deleted` fact); the answer names what identity erased."""
-    payload = {"workspace_id": ws, "profile_id": request.match_info["profile_id"][:MAX_PARAM]}
-    answer = await _ask(request, "person.delete", {**payload, "actor_kind": "api"})
+    payload = {
+        "workspace_id": ws,
+        "profile_id": request.match_info["profile_id"][:MAX_PARAM],
+        "actor_kind": "api",
+        "suppress": _flag(request, "suppress"),
+    }
+    answer = await _ask(request, "person.delete", payload)
     fact = answer["fact"]
     return {
         "deleted": True,
@@ -154,7 +171,15 @@ async def delete_profile(request: web.Request, ws: str) -> Any:
         "person_ids": fact["person_ids"],
         "distinct_ids": fact["distinct_ids"],
         "erased": answer["erased"],
+        "suppression_id": answer.get("suppression_id"),
     }
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(400, "invalid", f"{name} must be true or false")
+    return value in ("true", "1")
 
 
 async def openapi_json(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from services.identity import retention
 from services.identity.enrich import GeoIP
 from services.identity.processor import Processor
 from services.identity.requests import Requests
@@ -85,6 +86,9 @@ async def _identity_ctx(app: web.Application, pending_every: float):
         BATCH,
     )
     pending = asyncio.create_task(finish_pending_now_and_then(processor, pending_every))
+    sweep = asyncio.create_task(
+        retention.run(store, app[WORKSPACES], app[SETTINGS].retention_sweep_s)
+    )
     yield
-    await tasks.stop(task, pending)
+    await tasks.stop(task, pending, sweep)
     geoip.close()

@@ -200,7 +200,7 @@ class Requests:
         assert self.bus is not None, "serve() was given the bus"
         person = await self._person(p)
         actor = {"kind": p.actor_kind, "id": p.actor_id, "email": p.actor_email}
-        return await rights.delete(self.store, self.bus, person, actor)
+        return await rights.delete(self.store, self.bus, person, actor, suppress=p.suppress)
 
     async def merge_reviews(self, payload: Any) -> Any:
         """ReviewList: merges the distinct-id limit held back, newest first."""

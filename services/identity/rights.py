@@ -7,6 +7,7 @@ at a time, so neither side holds a big person's events in memory at once.
 `person.delete` publishes the durable `person_deleted` fact (`P.identity.fact.deleted`)
 naming every id of the person, merged-away ones included, then erases identity's own
 records; chat, mail and webhooks act on the fact (docs/identity.md, "Data rights").
+With `suppress`, the person's ids are suppressed first (shared/suppressions.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bson.errors import InvalidId
 from services.identity.history import traits_history
 from services.identity.profiles import event_view, full_profiles
 from services.identity.store import IdentityStore
-from shared import clock
+from shared import clock, suppressions
 from shared import cursor as cursors
 from shared.bus import Bus
 from shared.errors import PermanentError
@@ -84,10 +85,16 @@ def _decode(cursor: str) -> tuple[Any, Any]:
 
 
 async def delete(
-    store: IdentityStore, bus: Bus, person: dict[str, Any], actor: dict[str, Any]
+    store: IdentityStore,
+    bus: Bus,
+    person: dict[str, Any],
+    actor: dict[str, Any],
+    *,
+    suppress: bool = False,
 ) -> dict[str, Any]:
-    """The fact first (durable: a crash after it still gets every service to erase), then
-    identity's own erase; the fact and the counts are the answer."""
+    """The suppression when asked (before the fact: no event of the person gets in after
+    the erase), the fact (durable: a crash after it still gets every service to erase),
+    then identity's own erase; the fact, the counts and the suppression are the answer."""
     ws, found = person["workspace_id"], await person_records(store, person)
     dids = [d["distinct_id"] for d in found["distinct_ids"]]
     visitor_ids = sorted({v["id"] for v in found["profile"]["visitors"]})
@@ -102,8 +109,17 @@ async def delete(
         "deleted_at": clock.iso_now(),
         "actor": actor,
     }
+    suppression = None
+    if suppress:
+        named = [*dids, *found["user_ids"], *visitor_ids]
+        suppression = suppressions.new(ws, person["_id"], named, actor)
+        await suppressions.add(bus, suppression)
     subject = bus.subjects.identity_fact("deleted")
     await bus.publish_durable(subject, fact, f"deleted:{ws}:{person['_id']}")
     ids = {k: fact[k] for k in ("person_ids", "distinct_ids", "user_ids", "visitor_ids")}
     counts = await store.erase(ws, ids)
-    return {"fact": fact, "erased": counts}
+    return {
+        "fact": fact,
+        "erased": counts,
+        "suppression_id": suppression.id if suppression is not None else None,
+    }

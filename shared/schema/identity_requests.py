@@ -119,3 +119,5 @@ class Delete(IdentityRequest):
     actor_kind: Literal["api", "agent"] = "api"
     actor_id: Text | None = None
     actor_email: Text | None = None
+    # Segment's "suppress with delete": later events naming the person's ids are dropped
+    suppress: bool = False

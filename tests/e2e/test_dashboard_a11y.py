@@ -90,6 +90,7 @@ async def test_every_dashboard_page_passes_axe(start_service, browser, bus: Bus)
         "/team",
         "/audit",
         "/deadletters",
+        "/suppressions",
         "/debugger",
         "/mail",
         caught,

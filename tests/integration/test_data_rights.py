@@ -3,8 +3,10 @@ delete no service's database names the person, and a surviving person is untouch
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -239,3 +241,64 @@ async def test_an_admin_exports_then_deletes_a_person_from_the_profile_page(
 
     await eventually(audited, timeout=10)
     assert pid not in await (await admin.get("/audit")).text()
+
+
+# --- the zip: the document and a readable transcript ----------------------------------
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes"'
+
+
+async def _zip(stack: Stack, profile_id: str, form: str = "zip") -> tuple[int, bytes, Any]:
+    auth = basic_auth(stack.settings.secret_key)
+    async with aiohttp.ClientSession() as session:
+        url = f"{stack.url}/v1/profiles/{profile_id}/export?format={form}"
+        async with session.get(url, headers=auth) as resp:
+            return resp.status, await resp.read(), resp.headers
+
+
+def _unzipped(data: bytes) -> dict[str, str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name).decode() for name in archive.namelist()}
+
+
+async def test_the_zip_holds_the_document_and_an_escaped_transcript_of_every_message(
+    stack: Stack, bus, start_service, aiohttp_client
+) -> None:
+    says = ["hello there", HOSTILE, "line one\nline two"]
+    sent = await _person(stack, "u-zip", 3, says)
+    await drained(bus)
+    profile = await stack.wait_profile(lambda p: p["traits"].get("plan") == "team", user_id="u-zip")
+
+    async def linked() -> bool:
+        status, doc = await _export(stack, profile["id"])
+        return status == 200 and len(doc["conversations"]) == 1
+
+    await eventually(linked, timeout=15)
+    status, data, headers = await _zip(stack, profile["id"])
+    assert status == 200 and headers["Content-Type"] == "application/zip"
+    assert headers["Content-Disposition"].endswith('.zip"')
+    files = _unzipped(data)
+    assert set(files) == {"person.json", "transcript.html"}
+    doc = json.loads(files["person.json"])
+    assert doc["profile"]["id"] == profile["id"]
+    assert sent["message_ids"] <= {e["message_id"] for e in doc["events"]}
+    (conversation,) = doc["conversations"]
+    html = files["transcript.html"]
+    assert conversation["id"] in html
+    assert "<script" not in html and "onerror=alert(1)>" not in html, "nothing typed runs"
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "&amp; &#34;quotes&#34;" in html
+    assert "hello there" in html and "line one\nline two" in html
+    assert "default-src 'none'" in html
+    positions = [html.index(t) for t in ("hello there", "&lt;script&gt;", "line one")]
+    assert positions == sorted(positions), "the messages in their order"
+
+    assert (await _zip(stack, profile["id"], "pdf"))[0] == 400
+    assert (await _zip(stack, "no-such-person"))[0] == 404
+
+    admin = await signed_in_client(start_service, aiohttp_client)
+    pid = profile["id"]
+    page = await (await admin.get(f"/contacts/{pid}")).text()
+    assert f'href="/contacts/{pid}/export?format=zip"' in page
+    got = await admin.get(f"/contacts/{pid}/export?format=zip")
+    assert got.status == 200 and got.headers["Content-Type"] == "application/zip"
+    assert "&lt;script&gt;" in _unzipped(await got.read())["transcript.html"]

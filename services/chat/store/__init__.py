@@ -15,6 +15,7 @@ from services.chat.store.erasure import Erasure
 from services.chat.store.labels import Labels
 from services.chat.store.merging import Merging
 from services.chat.store.messages import Messages
+from services.chat.store.retention import Retention
 from services.chat.store.schema import Stored, alloc_field, indexes, new_conversation
 from services.chat.store.search import Search
 from services.chat.store.slots import Slots
@@ -23,7 +24,9 @@ from shared.dialect import Dialect
 __all__ = ["ChatStore", "Stored", "alloc_field", "indexes", "new_conversation"]
 
 
-class ChatStore(Conversations, Messages, BatchWrites, Slots, Search, Labels, Merging, Erasure):
+class ChatStore(
+    Conversations, Messages, BatchWrites, Slots, Search, Labels, Merging, Erasure, Retention
+):
     def __init__(self, db: AsyncIOMotorDatabase, dialect: Dialect) -> None:
         self.dialect = dialect
         self.conversations = db["conversations"]

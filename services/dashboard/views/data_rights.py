@@ -1,4 +1,5 @@
-"""A person's data rights (admins): "Export" downloads everything Parley keeps about them;
+"""A person's data rights (admins): "Export" downloads everything Parley keeps about them
+(JSON, or a zip with an HTML transcript of their conversations too);
 "Delete person" shows what goes (visitors, events, conversations) and, confirmed, erases
 it in every service (identity's `person.delete`; docs/identity.md, "Data rights")."""
 
@@ -12,7 +13,7 @@ from aiohttp import web
 from services.dashboard.ask import TIMEOUT, ask
 from services.dashboard.auth import require_admin, workspace_id
 from services.dashboard.render import render
-from shared import data_export
+from shared import data_export, export_zip
 from shared.errors import BusError
 from shared.schema import identity_requests as idq
 from shared.web import BUS
@@ -39,7 +40,15 @@ async def _records(request: web.Request, ws: str, profile_id: str) -> dict[str, 
 async def export(request: web.Request) -> web.StreamResponse:
     require_admin(request)
     ws = workspace_id(request)
+    form = request.query.get("format", "json")
+    if form not in ("json", "zip"):
+        raise web.HTTPBadRequest(text="format must be json or zip.\n")
     found = await _records(request, ws, _profile_id(request))
+    if form == "zip":
+        try:
+            return await export_zip.respond(request, request.app[BUS], ws, found)
+        except BusError as exc:
+            raise web.HTTPServiceUnavailable(text="A service did not answer; try again.\n") from exc
     return await data_export.respond(request, request.app[BUS], ws, found)
 
 
@@ -72,12 +81,14 @@ async def confirm(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     agent = require_admin(request)
     ws, profile_id = workspace_id(request), _profile_id(request)
+    form = await request.post()
     payload = idq.Delete(
         workspace_id=ws,
         profile_id=profile_id,
         actor_kind="agent",
         actor_id=str(agent["_id"]),
         actor_email=agent.get("email"),
+        suppress=form.get("suppress") == "1",
     )
     try:
         await ask(request.app, "identity", "person.delete", payload, timeout=TIMEOUT * 3)

@@ -23,7 +23,13 @@ from shared.errors import BusError
 from shared.identity_token import check_jwks_url, read_public_key
 from shared.snippet import install_snippet
 from shared.web import SETTINGS, WORKSPACES
-from shared.workspaces import DEFAULT_GRACE_SECONDS, ROUTING_MODES, Workspace, new_keys
+from shared.workspaces import (
+    DEFAULT_GRACE_SECONDS,
+    MAX_RETENTION_DAYS,
+    ROUTING_MODES,
+    Workspace,
+    new_keys,
+)
 
 KEY_NAMES = {
     "write_key": "Write key",
@@ -105,8 +111,10 @@ async def page(
             "hours": ws.business_hours or {},
             "errors": errors or {},
             "saved": flash
-            if flash in ("keys", "widget", "messenger", "ingest", "routing", "canned", "labels")
+            if flash
+            in ("keys", "widget", "messenger", "ingest", "routing", "canned", "labels", "retention")
             else None,
+            "retention_sweep": _every(request.app[SETTINGS].retention_sweep_s),
             "messenger": messenger.context(ws),
             "routing_labels": ROUTING_LABELS,
             "refused_origins": await request.app[keys.STORE].refused_origins(ws.id),
@@ -320,6 +328,41 @@ async def save_routing(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/settings?saved=routing#routing")
 
 
+def _every(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours_ = int(seconds // 3600)
+        return f"{hours_} hour{'s' if hours_ != 1 else ''}"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} minutes"
+    return f"{seconds:g} seconds"
+
+
+def parse_retention(raw: str) -> int:
+    """Days, 0 (keep forever) to MAX_RETENTION_DAYS; ValueError with the message to show."""
+    return whole_number(raw or "0", 0, MAX_RETENTION_DAYS, "days (0: keep forever)")
+
+
+async def save_retention(request: web.Request) -> web.StreamResponse:
+    """How long events and resolved conversations are kept; identity and chat read it at
+    their next sweep (services/identity/retention.py, services/chat/retention.py)."""
+    require_admin(request)
+    form = await request.post()
+    changes: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name in ("retention_events_days", "retention_conversations_days"):
+        try:
+            changes[name] = parse_retention(str(form.get(name, "")))
+        except ValueError as exc:
+            errors[name] = str(exc)
+    if errors:
+        return await page(request, errors, status=400)
+    ws = the_workspace(request)
+    await request.app[WORKSPACES].update(ws.id, lambda w: dataclasses.replace(w, **changes))
+    if changed := audit.changed_fields(ws, changes):
+        await audit.record(request, "settings.changed", fields=changed)
+    raise web.HTTPSeeOther("/settings?saved=retention#retention")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/settings", settings_page)
     app.router.add_post("/settings/keys", rotate_key)
@@ -328,5 +371,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/settings/messenger", messenger.save_messenger)
     app.router.add_post("/settings/ingest", save_ingest)
     app.router.add_post("/settings/routing", save_routing)
+    app.router.add_post("/settings/retention", save_retention)
     app.router.add_post("/settings/canned", add_canned)
     app.router.add_post("/settings/canned/{id}/delete", delete_canned)

@@ -46,6 +46,7 @@ from shared.schema.frames import (
 )
 from shared.schema.live import ReadSignal, TypingSignal
 from shared.security import sign_token
+from shared.suppressions import SuppressionBook
 from shared.workspaces import Workspace
 
 HISTORY_PAGES = 10
@@ -80,6 +81,8 @@ class Session:
     # until when the user id is proven (a user_hash: math.inf; an identity token: its exp),
     # on this socket or the one that got the visitor token; None: never proven
     verified_until: float | None = None
+    # ids of persons deleted with suppression: their events are dropped (shared/suppressions.py)
+    suppressions: SuppressionBook | None = None
 
     @property
     def ws_id(self) -> str:
@@ -126,6 +129,7 @@ class Session:
             source="widget",
             trusted=True,
             context_extra=self.context,
+            suppressions=self.suppressions,
         )
         if rejected:
             raise FrameError("invalid", rejected[0].message)

@@ -27,6 +27,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway.api_auth import browser_context
 from services.gateway.identity_tokens import JWKS
+from services.gateway.suppressions_api import SUPPRESSIONS
 from services.gateway.visitor import frames
 from services.gateway.visitor.busy import ChatLoadView
 from services.gateway.visitor.grant import GrantedConversation, open_grant
@@ -303,6 +304,7 @@ def _session(
         verified_until=_verified_until(claims),
         jwks=app[JWKS],
         hub=app[HUB],
+        suppressions=app[SUPPRESSIONS],
         context={
             **browser_context(request),  # ip, user agent, CDN geo: as the ingest API sees them
             "locale": request.headers.get("Accept-Language", "").split(",")[0][:32],

@@ -64,6 +64,8 @@ INDEXES = {
         IndexModel(
             [("workspace_id", ASCENDING), ("person_id", ASCENDING), ("timestamp", DESCENDING)]
         ),
+        # the retention sweep (services/identity/retention.py): a workspace's oldest events
+        IndexModel([("workspace_id", ASCENDING), ("timestamp", ASCENDING)]),
     ],
     "merges": [
         IndexModel([("workspace_id", ASCENDING), ("merged_id", ASCENDING)], unique=True),

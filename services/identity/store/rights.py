@@ -69,3 +69,16 @@ class Rights:
             result = await self.db[collection].delete_many({"workspace_id": ws, **query})
             counts[collection] = counts.get(collection, 0) + result.deleted_count
         return counts
+
+    async def sweep_events(self, workspace_id: str, before: Any, limit: int) -> int:
+        """Retention's seam: at most `limit` of the workspace's events timed before
+        `before` removed (the `(workspace_id, timestamp)` index finds them); how many."""
+        query = {"workspace_id": workspace_id, "timestamp": {"$lt": before}}
+        found = self.db.events.find(query, projection={"_id": 1}).limit(limit)
+        ids = [doc["_id"] async for doc in found]
+        if not ids:
+            return 0
+        result = await self.db.events.delete_many(
+            {"_id": {"$in": ids}, "workspace_id": workspace_id}
+        )
+        return int(result.deleted_count)
