@@ -35,6 +35,7 @@ from services.dashboard.views import debugger as debugger_views
 from services.dashboard.views import mail as mail_views
 from services.dashboard.views import password as password_views
 from services.dashboard.views import webhooks as webhook_views
+from services.dashboard.views import workspaces as workspace_views
 from shared.settings import Settings
 from shared.web import DB, add_mongo, add_workspaces, create_base_app
 from shared.workspaces import DEFAULT_WORKSPACE_ID
@@ -87,6 +88,7 @@ def create_app(config: Settings) -> web.Application:
         mail_views,
         password_views,
         webhook_views,
+        workspace_views,
     )
     for views in (*every_view, *others):
         views.setup(app)
