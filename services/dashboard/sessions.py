@@ -90,7 +90,9 @@ class SessionCache:
         if agent is None or not agent.get("active", True):
             return None
         memberships = await self.store.memberships_of(agent)
-        return SignedIn(session, in_workspace(agent, session, memberships), self.monotonic() + self.ttl)
+        return SignedIn(
+            session, in_workspace(agent, session, memberships), self.monotonic() + self.ttl
+        )
 
     def _keep(self, key: str, entry: SignedIn) -> None:
         if len(self._entries) >= self.max_entries:  # the oldest first

@@ -45,7 +45,10 @@ INDEXES = {
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         IndexModel([("agent_id", ASCENDING)]),
     ],
-    "memberships": [IndexModel([("agent_id", ASCENDING)]), IndexModel([("workspace_id", ASCENDING)])],
+    "memberships": [
+        IndexModel([("agent_id", ASCENDING)]),
+        IndexModel([("workspace_id", ASCENDING)]),
+    ],
     "invitations": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
     "password_resets": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
     "canned_replies": [

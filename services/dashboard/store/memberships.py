@@ -84,9 +84,7 @@ class Memberships:
         """Only an added membership goes; a home workspace's agent is disabled instead."""
         row = await self.db.memberships.find_one({"_id": _row_id(workspace_id, agent_id)})
         if row is None:
-            raise Conflict(
-                "not an added member of this workspace (disable the agent instead)"
-            )
+            raise Conflict("not an added member of this workspace (disable the agent instead)")
         if row["role"] == "admin":
             await self.keep_an_admin(workspace_id, agent_id)
         await self.db.memberships.delete_one({"_id": _row_id(workspace_id, agent_id)})
@@ -112,7 +110,12 @@ class Memberships:
     async def keep_an_admin(self, workspace_id: str, agent_id: str) -> None:
         """Conflict unless another active admin (home or added) would remain."""
         homes = await self.db.agents.count_documents(
-            {"workspace_id": workspace_id, "role": "admin", "active": True, "_id": {"$ne": agent_id}}
+            {
+                "workspace_id": workspace_id,
+                "role": "admin",
+                "active": True,
+                "_id": {"$ne": agent_id},
+            }
         )
         if homes:
             return

@@ -1,0 +1,382 @@
+"""Two workspaces on one deployment: created in the dashboard, live at the gateway
+without a restart, and isolated: no key, session or socket of one reads or changes
+anything of the other (profiles, events, conversations, settings, labels)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, cast
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from services.dashboard import keys
+from shared.web import WORKSPACES
+from shared.workspaces import DEFAULT_WORKSPACE_ID, Workspace
+from tests.integration.dashboard_support import Client, csrf_of, sign_in, signed_in_client
+from tests.integration.visitor_ws_client import Visitor
+from tests.support import basic_auth, eventually
+
+AGENT_EMAIL = "second@example.com"
+AGENT_PASSWORD = "another long passphrase"
+
+
+@dataclass
+class Deployment:
+    admin: Client
+    dashboard: TestServer
+    gateway: TestServer
+    default: Workspace
+    other: Workspace  # created by the admin in the dashboard, in this test
+
+
+def origin(client: Client) -> str:
+    return str(client.make_url("/")).rstrip("/")
+
+
+async def create_workspace(admin: Client, name: str) -> Workspace:
+    registry = cast(TestServer, admin.server).app[WORKSPACES]
+    before = {w.id for w in registry.all()}
+    created = await admin.post("/workspaces", data={"name": name, "csrf": admin.csrf})
+    assert created.status == 200 and created.url.path == "/settings", await created.text()
+    fresh = [w for w in registry.all() if w.id not in before]
+    assert len(fresh) == 1 and fresh[0].name == name
+    html = await created.text()
+    # the settings page is the new workspace's: its own, newly generated keys
+    assert fresh[0].write_key in html and fresh[0].secret_key in html
+    return fresh[0]
+
+
+@pytest.fixture
+async def deployment(start_service, aiohttp_client) -> Deployment:
+    admin = await signed_in_client(start_service, aiohttp_client, "identity", "chat")
+    gateway = await start_service("gateway")
+    dashboard = cast(TestServer, admin.server)
+    default = dashboard.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID)
+    assert default is not None
+    other = await create_workspace(admin, "Shop B")
+    return Deployment(admin, dashboard, gateway, default, other)
+
+
+async def switch(client: Client, workspace_id: str) -> aiohttp.ClientResponse:
+    return await client.post(
+        "/workspaces/switch",
+        data={"workspace_id": workspace_id, "csrf": client.csrf},
+        allow_redirects=False,
+    )
+
+
+async def api(gateway: TestServer, method: str, path: str, key: str, body: Any = None):
+    async with aiohttp.ClientSession() as session:
+        async with session.request(
+            method, gateway.make_url(path), json=body, headers=basic_auth(key)
+        ) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+async def identify(gateway: TestServer, key: str, user_id: str, email: str) -> None:
+    batch: list[dict[str, Any]] = [
+        {"type": "identify", "userId": user_id, "traits": {"email": email}},
+        {"type": "track", "userId": user_id, "event": "Signed Up"},
+    ]
+    for message in batch:
+        message["messageId"] = uuid.uuid4().hex
+    status, body = await api(gateway, "POST", "/v1/batch", key, {"batch": batch})
+    assert status == 200, body
+
+
+async def profile_of(gateway: TestServer, key: str, user_id: str) -> dict | None:
+    status, body = await api(gateway, "GET", f"/v1/profiles?user_id={user_id}", key)
+    assert status == 200, body
+    return body["profiles"][0] if body["profiles"] else None
+
+
+async def chat_in(d: Deployment, ws: Workspace, text: str) -> tuple[Visitor, str]:
+    """A visitor of `ws` says `text` through the gateway; the conversation's id."""
+    visitor = await Visitor.connect(d.gateway, ws.write_key)
+    await visitor.say(text)
+    frame = await visitor.wait_for(lambda f: f["type"] == "message")
+    return visitor, frame["message"]["conversation_id"]
+
+
+async def open_socket(client: Client) -> aiohttp.ClientWebSocketResponse:
+    ws = await client.ws_connect(f"/ws?csrf={client.csrf}", headers={"Origin": origin(client)})
+    assert (await ws.receive_json(timeout=5))["type"] == "hello"
+    return ws
+
+
+async def frames_until(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[dict]:
+    got: list[dict] = []
+    try:
+        async with asyncio.timeout(seconds):
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    got.append(json.loads(msg.data))
+    except TimeoutError:
+        pass
+    return got
+
+
+async def test_a_new_workspace_is_live_at_the_gateway_without_a_restart(deployment) -> None:
+    d = deployment
+    # the gateway learned the workspace over the bucket's watch (it was never restarted)
+    await eventually(lambda: _known(d.gateway, d.other.id))
+    await identify(d.gateway, d.other.secret_key, "b-user", "b@example.com")
+    found: dict[str, Any] = {}
+
+    async def stored() -> bool:
+        found["p"] = await profile_of(d.gateway, d.other.secret_key, "b-user")
+        return found["p"] is not None
+
+    await eventually(stored)
+    visitor, _ = await chat_in(d, d.other, "hello from shop B")
+    await visitor.close()
+
+
+async def _known(gateway: TestServer, workspace_id: str) -> bool:
+    return gateway.app[WORKSPACES].get(workspace_id) is not None
+
+
+async def test_keys_of_one_workspace_never_read_or_change_the_other(deployment) -> None:
+    d = deployment
+    await eventually(lambda: _known(d.gateway, d.other.id))
+    await identify(d.gateway, d.default.secret_key, "a-user", "a@example.com")
+    await identify(d.gateway, d.other.secret_key, "b-user", "b@example.com")
+    seen: dict[str, Any] = {}
+
+    async def both() -> bool:
+        seen["a"] = await profile_of(d.gateway, d.default.secret_key, "a-user")
+        seen["b"] = await profile_of(d.gateway, d.other.secret_key, "b-user")
+        return seen["a"] is not None and seen["b"] is not None
+
+    await eventually(both)
+    # the other's secret key: no profile, by user id or by profile id, and no events
+    assert await profile_of(d.gateway, d.other.secret_key, "a-user") is None
+    assert await profile_of(d.gateway, d.default.secret_key, "b-user") is None
+    for key, profile in ((d.other.secret_key, seen["a"]), (d.default.secret_key, seen["b"])):
+        status, _ = await api(d.gateway, "GET", f"/v1/profiles/{profile['id']}", key)
+        assert status == 404
+        status, _ = await api(d.gateway, "GET", f"/v1/profiles/{profile['id']}/events", key)
+        assert status == 404
+        status, _ = await api(d.gateway, "DELETE", f"/v1/profiles/{profile['id']}", key)
+        assert status == 404
+    # and the own key still reads its own, events included (the checks above can fail)
+    status, events = await api(
+        d.gateway, "GET", f"/v1/profiles/{seen['b']['id']}/events", d.other.secret_key
+    )
+    assert status == 200 and any(e.get("event") == "Signed Up" for e in events["events"])
+    # a write with B's key lands in B only: A's "a-user" is untouched
+    await identify(d.gateway, d.other.secret_key, "a-user", "intruder@example.com")
+    await eventually(lambda: _has_profile(d, d.other.secret_key, "a-user"))
+    again = await profile_of(d.gateway, d.default.secret_key, "a-user")
+    assert again is not None and again["id"] == seen["a"]["id"]
+    assert again["traits"].get("email") == "a@example.com"
+
+
+async def _has_profile(d: Deployment, key: str, user_id: str) -> bool:
+    return await profile_of(d.gateway, key, user_id) is not None
+
+
+async def test_sessions_and_sockets_see_only_the_chosen_workspace(deployment) -> None:
+    d = deployment
+    admin = d.admin
+    # the creator works in the new workspace now; back to the default one
+    assert (await switch(admin, DEFAULT_WORKSPACE_ID)).status == 303
+    socket_a = await open_socket(admin)
+    visitor_b, conversation_b = await chat_in(d, d.other, "only for shop B")
+    visitor_a, conversation_a = await chat_in(d, d.default, "only for the default site")
+
+    # pages and API calls by id: the other workspace's conversation does not exist here
+    assert (await admin.get(f"/conversations/{conversation_b}")).status == 404
+    assert (await admin.get(f"/conversations/{conversation_a}")).status == 200
+    posted = await admin.post(
+        f"/api/conversations/{conversation_b}/messages",
+        json={"text": "leak?", "client_msg_id": "c-leak"},
+        headers={"X-CSRF-Token": admin.csrf},
+    )
+    assert posted.status == 404
+    reply = await admin.post(
+        f"/conversations/{conversation_b}/update",
+        data={"csrf": admin.csrf, "status": "resolved"},
+        allow_redirects=False,
+    )
+    assert reply.status in (400, 404)
+    inbox = await (await admin.get("/inbox")).text()
+    assert conversation_a in inbox and conversation_b not in inbox
+
+    # the socket of the default workspace hears its own visitor, never B's; its typing
+    # frame naming B's conversation reaches nobody
+    await socket_a.send_json({"type": "typing", "conversation_id": conversation_b, "typing": True})
+    await visitor_b.say("still only shop B")
+    await visitor_a.say("for the default site again")
+    frames = await frames_until(socket_a, 3)
+    texts = [f["message"]["text"] for f in frames if f.get("type") == "message"]
+    assert "for the default site again" in texts and "still only shop B" not in texts
+    assert all(conversation_b not in json.dumps(f) for f in frames)
+    assert not visitor_b.matching(lambda f: f["type"] == "typing")
+
+    # switched to B: the same session sees B's, not A's
+    assert (await switch(admin, d.other.id)).status == 303
+    assert (await admin.get(f"/conversations/{conversation_b}")).status == 200
+    assert (await admin.get(f"/conversations/{conversation_a}")).status == 404
+    socket_b = await open_socket(admin)
+    await visitor_a.say("default site, third")
+    await visitor_b.say("shop B, third")
+    frames = await frames_until(socket_b, 3)
+    texts = [f["message"]["text"] for f in frames if f.get("type") == "message"]
+    assert "shop B, third" in texts and "default site, third" not in texts
+    for s in (socket_a, socket_b):
+        await s.close()
+    for v in (visitor_a, visitor_b):
+        await v.close()
+
+
+async def test_settings_and_labels_change_only_the_chosen_workspace(deployment) -> None:
+    d = deployment
+    admin = d.admin  # in B (it just created it)
+    saved = await admin.post(
+        "/settings/widget",
+        data={
+            "csrf": admin.csrf,
+            "allowed_origins": "https://shop-b.example",
+            "away_message": "Shop B is closed",
+        },
+        allow_redirects=False,
+    )
+    assert saved.status == 303, await saved.text()
+    rotated = await admin.post(
+        "/settings/keys", data={"key": "secret_key", "grace": "0", "csrf": admin.csrf}
+    )
+    assert rotated.status == 200
+    label = await admin.post(
+        "/settings/labels",
+        data={"csrf": admin.csrf, "name": "shop-b-only", "colour": "red"},
+        allow_redirects=False,
+    )
+    assert label.status == 303, await label.text()
+    registry = d.dashboard.app[WORKSPACES]
+    other, default = registry.get(d.other.id), registry.get(DEFAULT_WORKSPACE_ID)
+    assert other is not None and default is not None
+    assert other.allowed_origins == ["https://shop-b.example"]
+    assert other.away_message == "Shop B is closed" and other.secret_key != d.other.secret_key
+    # the default workspace is as it was
+    assert default.allowed_origins == d.default.allowed_origins
+    assert default.away_message == d.default.away_message
+    assert default.secret_key == d.default.secret_key
+    # the gateway enforces B's origins on B, not on the default site
+    await eventually(lambda: _origins_seen(d.gateway, d.other.id))
+    refused = await Visitor.connect(d.gateway, d.other.write_key, hello=False)
+    await refused.closed.wait()
+    await refused.close()
+    welcome = await Visitor.connect(d.gateway, d.default.write_key)
+    await welcome.close()
+
+    html_b = await (await admin.get("/settings")).text()
+    assert "shop-b-only" in html_b and "Shop B is closed" in html_b
+    assert (await switch(admin, DEFAULT_WORKSPACE_ID)).status == 303
+    html_a = await (await admin.get("/settings")).text()
+    assert "shop-b-only" not in html_a and "Shop B is closed" not in html_a
+    assert d.default.write_key in html_a and d.other.write_key not in html_a
+
+
+async def _origins_seen(gateway: TestServer, workspace_id: str) -> bool:
+    found = gateway.app[WORKSPACES].get(workspace_id)
+    return found is not None and found.allowed_origins == ["https://shop-b.example"]
+
+
+async def second_agent(d: Deployment, aiohttp_client) -> Client:
+    """An agent of the default workspace (role agent), signed in through the form."""
+    await d.dashboard.app[keys.STORE].create_agent(
+        AGENT_EMAIL, "Second", AGENT_PASSWORD, "agent", DEFAULT_WORKSPACE_ID
+    )
+    client = await aiohttp_client(d.dashboard)
+    client.csrf = await sign_in(client, AGENT_EMAIL, AGENT_PASSWORD)
+    return client
+
+
+async def test_membership_and_role_per_workspace_checked_on_every_request(
+    deployment, aiohttp_client
+) -> None:
+    d = deployment
+    admin = d.admin  # admin of B, its creator
+    agent = await second_agent(d, aiohttp_client)
+    visitor_b, conversation_b = await chat_in(d, d.other, "a question for shop B")
+
+    # not a member: no switching there, nothing of B by id
+    assert (await switch(agent, d.other.id)).status == 403
+    assert (await agent.get(f"/conversations/{conversation_b}")).status == 404
+    mine = await (await agent.get("/workspaces")).text()
+    assert "Shop B" not in mine
+
+    # B's admin adds them, as an admin of B (they stay an agent of the default workspace)
+    added = await admin.post(
+        "/team/members",
+        data={"csrf": admin.csrf, "email": AGENT_EMAIL.upper(), "role": "admin"},
+        allow_redirects=False,
+    )
+    assert added.status == 303, await added.text()
+    again = await admin.post(
+        "/team/members", data={"csrf": admin.csrf, "email": AGENT_EMAIL, "role": "agent"}
+    )
+    assert again.status == 409
+    stranger = await admin.post(
+        "/team/members", data={"csrf": admin.csrf, "email": "nobody@example.com"}
+    )
+    assert stranger.status == 404
+    team = await (await admin.get("/team")).text()
+    assert AGENT_EMAIL in team and "Remove from workspace" in team
+
+    assert (await agent.get("/settings")).status == 403  # an agent in the default one
+    assert (await switch(agent, d.other.id)).status == 303
+    assert (await agent.get("/settings")).status == 200  # an admin in B
+    assert (await agent.get(f"/conversations/{conversation_b}")).status == 200
+    switcher = await (await agent.get("/inbox")).text()
+    assert re.search(rf'<option value="{d.other.id}" selected>Shop B</option>', switcher)
+    socket = await open_socket(agent)
+
+    # removed: the socket closes and the very next request is no longer in B
+    removed = await admin.post(
+        f"/team/agents/{(await _agent_id(d))}/remove",
+        data={"csrf": admin.csrf},
+        allow_redirects=False,
+    )
+    assert removed.status == 303
+    await frames_until(socket, 5)  # ends when the server closes it
+    assert socket.closed
+    assert (await agent.get(f"/conversations/{conversation_b}")).status == 404
+    assert (await agent.get("/settings")).status == 403
+    assert (await switch(agent, d.other.id)).status == 403
+    page = await (await agent.get("/inbox")).text()
+    assert conversation_b not in page and csrf_of(page) == agent.csrf
+    await visitor_b.close()
+
+
+async def _agent_id(d: Deployment) -> str:
+    found = await d.dashboard.app[keys.STORE].agent_by_email(AGENT_EMAIL)
+    assert found is not None
+    return str(found["_id"])
+
+
+async def test_creating_workspaces_is_for_admins_and_names_are_checked(
+    deployment, aiohttp_client
+) -> None:
+    d = deployment
+    agent = await second_agent(d, aiohttp_client)
+    refused = await agent.post("/workspaces", data={"csrf": agent.csrf, "name": "Mine"})
+    assert refused.status == 403
+    for name in ("", " " * 5, "x" * 81, "bad\u0000name", "tab\u200bhidden"):
+        response = await d.admin.post("/workspaces", data={"csrf": d.admin.csrf, "name": name})
+        assert response.status == 400, name
+    forged = await d.admin.post(
+        "/workspaces", data={"name": "Forged"}, headers={"Origin": "https://evil.example"}
+    )
+    assert forged.status == 403
+    for bogus in ("", "x" * 101, "default:ag_x", "ws_nope"):
+        assert (await switch(d.admin, bogus)).status in (400, 403), bogus
+    names = {w.name for w in d.dashboard.app[WORKSPACES].all()}
+    assert "Mine" not in names and "Forged" not in names
