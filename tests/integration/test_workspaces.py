@@ -5,6 +5,7 @@ anything of the other (profiles, events, conversations, settings, labels)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import uuid
@@ -96,9 +97,11 @@ async def profile_of(gateway: TestServer, key: str, user_id: str) -> dict | None
     return body["profiles"][0] if body["profiles"] else None
 
 
-async def chat_in(d: Deployment, ws: Workspace, text: str) -> tuple[Visitor, str]:
+async def chat_in(
+    d: Deployment, ws: Workspace, text: str, gateway: TestServer | None = None
+) -> tuple[Visitor, str]:
     """A visitor of `ws` says `text` through the gateway; the conversation's id."""
-    visitor = await Visitor.connect(d.gateway, ws.write_key)
+    visitor = await Visitor.connect(gateway or d.gateway, ws.write_key)
     await visitor.say(text)
     frame = await visitor.wait_for(lambda f: f["type"] == "message")
     return visitor, frame["message"]["conversation_id"]
@@ -122,20 +125,26 @@ async def frames_until(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> l
     return got
 
 
-async def test_a_new_workspace_is_live_at_the_gateway_without_a_restart(deployment) -> None:
+async def test_a_new_workspace_is_live_at_every_gateway_without_a_restart(
+    deployment, start_service
+) -> None:
     d = deployment
-    # the gateway learned the workspace over the bucket's watch (it was never restarted)
-    await eventually(lambda: _known(d.gateway, d.other.id))
-    await identify(d.gateway, d.other.secret_key, "b-user", "b@example.com")
-    found: dict[str, Any] = {}
+    replica = await start_service("gateway")  # a second gateway replica, up before the next one
+    third = await create_workspace(d.admin, "Shop C")
+    # both learned the workspaces over the bucket's watch (neither was restarted)
+    for gateway in (d.gateway, replica):
+        for ws in (d.other, third):
+            await eventually(functools.partial(_known, gateway, ws.id))
+    for gateway, ws, user in ((d.gateway, d.other, "b-user"), (replica, third, "c-user")):
+        await identify(gateway, ws.secret_key, user, f"{user}@example.com")
+        await eventually(functools.partial(_has, gateway, ws, user))
+    for gateway in (d.gateway, replica):
+        visitor, _ = await chat_in(d, third, "hello from shop C", gateway)
+        await visitor.close()
 
-    async def stored() -> bool:
-        found["p"] = await profile_of(d.gateway, d.other.secret_key, "b-user")
-        return found["p"] is not None
 
-    await eventually(stored)
-    visitor, _ = await chat_in(d, d.other, "hello from shop B")
-    await visitor.close()
+async def _has(gateway: TestServer, ws: Workspace, user_id: str) -> bool:
+    return await profile_of(gateway, ws.secret_key, user_id) is not None
 
 
 async def _known(gateway: TestServer, workspace_id: str) -> bool:
@@ -170,12 +179,25 @@ async def test_keys_of_one_workspace_never_read_or_change_the_other(deployment) 
         d.gateway, "GET", f"/v1/profiles/{seen['b']['id']}/events", d.other.secret_key
     )
     assert status == 200 and any(e.get("event") == "Signed Up" for e in events["events"])
+    # the event debugger: each workspace's admins see their own workspace's events only
+    admin = d.admin  # in B, which it created
+    await eventually(lambda: _debugger_shows(admin, "b-user"))
+    assert ">a-user<" not in await (await admin.get("/debugger")).text()
+    assert (await switch(admin, DEFAULT_WORKSPACE_ID)).status == 303
+    await eventually(lambda: _debugger_shows(admin, "a-user"))
+    polled = await (await admin.get("/debugger/events?after=0")).json()
+    assert polled["entries"] and all(e.get("user_id") != "b-user" for e in polled["entries"])
+    assert ">b-user<" not in await (await admin.get("/debugger")).text()
     # a write with B's key lands in B only: A's "a-user" is untouched
     await identify(d.gateway, d.other.secret_key, "a-user", "intruder@example.com")
     await eventually(lambda: _has_profile(d, d.other.secret_key, "a-user"))
     again = await profile_of(d.gateway, d.default.secret_key, "a-user")
     assert again is not None and again["id"] == seen["a"]["id"]
     assert again["traits"].get("email") == "a@example.com"
+
+
+async def _debugger_shows(admin: Client, user_id: str) -> bool:
+    return f">{user_id}<" in await (await admin.get("/debugger")).text()
 
 
 async def _has_profile(d: Deployment, key: str, user_id: str) -> bool:
