@@ -22,12 +22,22 @@ from typing import Any
 from aiohttp import web
 
 from services.dashboard import keys
+from services.dashboard.auth import require_admin
 from services.dashboard.store.memberships import Conflict
 from shared.web import WORKSPACES
-from shared.workspaces import Workspace, new_keys
+from shared.workspaces import DEFAULT_WORKSPACE_ID, Workspace, new_keys
 
 MAX_NAME = 80
 MAX_WORKSPACES = 200
+
+
+def require_operator(request: web.Request) -> dict[str, Any]:
+    """An admin working in the default workspace: the deployment's own pages (the mail
+    catcher holds every workspace's email) are theirs alone."""
+    agent = require_admin(request)
+    if agent.get("workspace_id") != DEFAULT_WORKSPACE_ID:
+        raise web.HTTPForbidden(text="Only admins of the default workspace can do this.\n")
+    return agent
 
 
 def clean_name(raw: Any) -> str:
@@ -82,6 +92,14 @@ async def create(request: web.Request, name: str) -> Workspace:
     await store.add_member(workspace.id, agent, "admin", agent["_id"])
     await choose(request, workspace.id)
     return workspace
+
+
+async def rename(request: web.Request, workspace_id: str, name: str) -> None:
+    def change(ws: Workspace) -> Workspace:
+        ws.name = name
+        return ws
+
+    await request.app[WORKSPACES].update(workspace_id, change)
 
 
 async def choose(request: web.Request, workspace_id: str) -> None:

@@ -36,7 +36,7 @@ async def test_the_header_switcher_moves_every_page_to_the_chosen_workspace(
     # create one: its settings open, with its own keys, and the header shows it chosen
     await page.get_by_role("link", name="All workspaces").click()
     await expect(page).to_have_url(re.compile("/workspaces$"))
-    await page.get_by_label("Name").fill("Shop <b>B</b>")
+    await page.get_by_label("New workspace's name").fill("Shop <b>B</b>")
     await page.get_by_role("button", name="Create workspace").click()
     await expect(page).to_have_url(re.compile("/settings$"))
     await expect(switcher.locator("option:checked")).to_have_text("Shop <b>B</b>")

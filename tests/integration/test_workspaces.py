@@ -300,10 +300,14 @@ async def test_settings_and_labels_change_only_the_chosen_workspace(deployment) 
 
     html_b = await (await admin.get("/settings")).text()
     assert "shop-b-only" in html_b and "Shop B is closed" in html_b
+    # the mail catcher holds every workspace's email: the default workspace's admins only
+    assert 'href="/mail"' not in html_b
+    assert (await admin.get("/mail")).status == 403
     assert (await switch(admin, DEFAULT_WORKSPACE_ID)).status == 303
     html_a = await (await admin.get("/settings")).text()
     assert "shop-b-only" not in html_a and "Shop B is closed" not in html_a
     assert d.default.write_key in html_a and d.other.write_key not in html_a
+    assert 'href="/mail"' in html_a
 
 
 async def _origins_seen(gateway: TestServer, workspace_id: str) -> bool:
@@ -402,3 +406,53 @@ async def test_creating_workspaces_is_for_admins_and_names_are_checked(
         assert (await switch(d.admin, bogus)).status in (400, 403), bogus
     names = {w.name for w in d.dashboard.app[WORKSPACES].all()}
     assert "Mine" not in names and "Forged" not in names
+    # its admin renames the current workspace (B); an agent cannot, and bad names are refused
+    renamed = await d.admin.post(
+        "/workspaces/rename", data={"csrf": d.admin.csrf, "name": "  Shop   Bee "}
+    )
+    assert renamed.status == 200 and "Shop Bee" in await renamed.text()
+    found = d.dashboard.app[WORKSPACES].get(d.other.id)
+    assert found is not None and found.name == "Shop Bee"
+    bad = await d.admin.post("/workspaces/rename", data={"csrf": d.admin.csrf, "name": ""})
+    assert bad.status == 400
+    refused = await agent.post("/workspaces/rename", data={"csrf": agent.csrf, "name": "X"})
+    assert refused.status == 403
+    default = d.dashboard.app[WORKSPACES].get(DEFAULT_WORKSPACE_ID)
+    assert default is not None and default.name == d.default.name
+
+
+async def test_an_invitation_made_in_a_workspace_makes_it_the_new_agents_home(
+    deployment, aiohttp_client
+) -> None:
+    d = deployment
+    admin = d.admin  # in B
+    visitor_a, conversation_a = await chat_in(d, d.default, "for the default site")
+    made = await admin.post(
+        "/team/invite", data={"email": "carol@example.com", "role": "agent", "csrf": admin.csrf}
+    )
+    assert made.status == 200
+    html = await made.text()
+    link = html.split('id="invite-link" class="mono" readonly value="')[1].split('"')[0]
+    path = "/invite/" + link.rsplit("/invite/", 1)[1]
+    carol = await aiohttp_client(d.dashboard)
+    form = await carol.get(path)
+    joined = await carol.post(
+        path,
+        data={
+            "name": "Carol",
+            "password": "carol's long secret",
+            "csrf": csrf_of(await form.text()),
+        },
+        allow_redirects=False,
+    )
+    assert joined.status == 303
+    carol.csrf = csrf_of(await (await carol.get("/inbox")).text())
+    mine = await (await carol.get("/workspaces")).text()
+    assert "Shop B" in mine and "Default workspace" not in mine
+    assert (await carol.get(f"/conversations/{conversation_a}")).status == 404
+    assert (await switch(carol, DEFAULT_WORKSPACE_ID)).status == 403
+    # B's team lists her; the default workspace's does not
+    assert "carol@example.com" in await (await admin.get("/team")).text()
+    assert (await switch(admin, DEFAULT_WORKSPACE_ID)).status == 303
+    assert "carol@example.com" not in await (await admin.get("/team")).text()
+    await visitor_a.close()

@@ -218,7 +218,9 @@ class Store(Resets, Profiles):
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
         if await self.agent_by_email(email):
-            raise Conflict("an agent with this email already exists")
+            raise Conflict(
+                'an agent with this email already exists (add them with "Add an existing agent")'
+            )
         fields = {
             "workspace_id": workspace_id,
             "email": email,

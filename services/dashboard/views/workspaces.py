@@ -43,6 +43,19 @@ async def create(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/settings")
 
 
+async def rename(request: web.Request) -> web.StreamResponse:
+    """The current workspace's name (its admins): what the switcher shows everyone."""
+    require_admin(request)
+    form = await request.post()
+    try:
+        name = workspaces.clean_name(form.get("name"))
+    except ValueError as exc:
+        return await page(request, str(exc), status=400)
+    await workspaces.rename(request, workspace_id(request), name)
+    await audit.record(request, "settings.changed", fields=["name"])
+    raise web.HTTPSeeOther("/workspaces")
+
+
 async def switch(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     chosen = form.get("workspace_id")
@@ -93,5 +106,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/workspaces", list_page)
     app.router.add_post("/workspaces", create)
     app.router.add_post("/workspaces/switch", switch)
+    app.router.add_post("/workspaces/rename", rename)
     app.router.add_post("/team/members", add_member)
     app.router.add_post("/team/agents/{agent_id}/remove", remove_member)
