@@ -179,8 +179,18 @@ async def test_keys_of_one_workspace_never_read_or_change_the_other(deployment) 
         d.gateway, "GET", f"/v1/profiles/{seen['b']['id']}/events", d.other.secret_key
     )
     assert status == 200 and any(e.get("event") == "Signed Up" for e in events["events"])
-    # the event debugger: each workspace's admins see their own workspace's events only
+    # the dashboard's pages by profile id: B's session finds B's person, never A's
     admin = d.admin  # in B, which it created
+    for path in ("", "/export", "/delete"):
+        assert (await admin.get(f"/contacts/{seen['b']['id']}{path}")).status == 200, path
+        assert (await admin.get(f"/contacts/{seen['a']['id']}{path}")).status == 404, path
+    erase = await admin.post(
+        f"/contacts/{seen['a']['id']}/delete", data={"csrf": admin.csrf}, allow_redirects=False
+    )
+    assert erase.status == 404
+    assert await profile_of(d.gateway, d.default.secret_key, "a-user") is not None
+
+    # the event debugger: each workspace's admins see their own workspace's events only
     await eventually(lambda: _debugger_shows(admin, "b-user"))
     assert ">a-user<" not in await (await admin.get("/debugger")).text()
     assert (await switch(admin, DEFAULT_WORKSPACE_ID)).status == 303
@@ -228,6 +238,19 @@ async def test_sessions_and_sockets_see_only_the_chosen_workspace(deployment) ->
         allow_redirects=False,
     )
     assert reply.status in (400, 404)
+    replied = await admin.post(
+        f"/conversations/{conversation_b}/reply",
+        data={"csrf": admin.csrf, "text": "leak by form?"},
+        allow_redirects=False,
+    )
+    assert replied.status == 404
+    labelled = await admin.post(
+        f"/conversations/{conversation_b}/labels",
+        data={"csrf": admin.csrf, "add": "anything"},
+        allow_redirects=False,
+    )
+    assert labelled.status in (400, 404)
+    assert (await admin.get(f"/conversations/{conversation_b}/sidebar")).status == 404
     inbox = await (await admin.get("/inbox")).text()
     assert conversation_a in inbox and conversation_b not in inbox
 
@@ -241,6 +264,8 @@ async def test_sessions_and_sockets_see_only_the_chosen_workspace(deployment) ->
     assert "for the default site again" in texts and "still only shop B" not in texts
     assert all(conversation_b not in json.dumps(f) for f in frames)
     assert not visitor_b.matching(lambda f: f["type"] == "typing")
+    leaked = [m for m in visitor_b.messages() if m["text"].startswith("leak")]
+    assert leaked == []
 
     # switched to B: the same session sees B's, not A's
     assert (await switch(admin, d.other.id)).status == 303
