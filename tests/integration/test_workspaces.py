@@ -315,6 +315,10 @@ async def test_settings_and_labels_change_only_the_chosen_workspace(deployment) 
     assert default.allowed_origins == d.default.allowed_origins
     assert default.away_message == d.default.away_message
     assert default.secret_key == d.default.secret_key
+    # at the gateway: B's old secret key is refused at once, its new one works, A's is intact
+    await eventually(lambda: _status_is(d.gateway, d.other.secret_key, 401))
+    assert await _status_is(d.gateway, other.secret_key, 200)
+    assert await _status_is(d.gateway, d.default.secret_key, 200)
     # the gateway enforces B's origins on B, not on the default site
     await eventually(lambda: _origins_seen(d.gateway, d.other.id))
     refused = await Visitor.connect(d.gateway, d.other.write_key, hello=False)
@@ -333,6 +337,11 @@ async def test_settings_and_labels_change_only_the_chosen_workspace(deployment) 
     assert "shop-b-only" not in html_a and "Shop B is closed" not in html_a
     assert d.default.write_key in html_a and d.other.write_key not in html_a
     assert 'href="/mail"' in html_a
+
+
+async def _status_is(gateway: TestServer, key: str, status: int) -> bool:
+    got, _ = await api(gateway, "GET", "/v1/profiles?user_id=nobody", key)
+    return got == status
 
 
 async def _origins_seen(gateway: TestServer, workspace_id: str) -> bool:
