@@ -490,3 +490,38 @@ async def test_an_invitation_made_in_a_workspace_makes_it_the_new_agents_home(
     assert (await switch(admin, DEFAULT_WORKSPACE_ID)).status == 303
     assert "carol@example.com" not in await (await admin.get("/team")).text()
     await visitor_a.close()
+
+
+async def test_a_removed_member_loses_access_at_once_on_every_dashboard_replica(
+    deployment, start_service, aiohttp_client
+) -> None:
+    d = deployment
+    admin = d.admin  # in B, on the first replica
+    replica = await start_service("dashboard")
+    await d.dashboard.app[keys.STORE].create_agent(
+        AGENT_EMAIL, "Second", AGENT_PASSWORD, "agent", DEFAULT_WORKSPACE_ID
+    )
+    added = await admin.post(
+        "/team/members",
+        data={"csrf": admin.csrf, "email": AGENT_EMAIL, "role": "agent"},
+        allow_redirects=False,
+    )
+    assert added.status == 303
+    visitor_b, conversation_b = await chat_in(d, d.other, "shop B, asked on replica two")
+    agent = await aiohttp_client(replica)  # signed in on the other replica
+    agent.csrf = await sign_in(agent, AGENT_EMAIL, AGENT_PASSWORD)
+    assert (await switch(agent, d.other.id)).status == 303
+    assert (await agent.get(f"/conversations/{conversation_b}")).status == 200
+    socket = await open_socket(agent)
+
+    removed = await admin.post(
+        f"/team/agents/{await _agent_id(d)}/remove",
+        data={"csrf": admin.csrf},
+        allow_redirects=False,
+    )
+    assert removed.status == 303
+    await frames_until(socket, 5)  # closed by the other replica, told over NATS
+    assert socket.closed
+    # well within the session cache's 2 s: the announcement made the replica forget it
+    assert (await agent.get(f"/conversations/{conversation_b}")).status == 404
+    await visitor_b.close()
