@@ -525,3 +525,40 @@ async def test_a_removed_member_loses_access_at_once_on_every_dashboard_replica(
     # well within the session cache's 2 s: the announcement made the replica forget it
     assert (await agent.get(f"/conversations/{conversation_b}")).status == 404
     await visitor_b.close()
+
+
+async def test_webhook_endpoints_belong_to_one_workspace(deployment, start_service) -> None:
+    d = deployment
+    admin = d.admin  # in B
+    await start_service("webhooks")
+    made = await admin.post(
+        "/settings/webhooks",
+        data={
+            "csrf": admin.csrf,
+            "url": "https://hooks.shop-b.example/parley",
+            "topics": "conversation.created",
+            "enabled": "on",
+        },
+        allow_redirects=False,
+    )
+    assert made.status == 303, await made.text()
+    endpoint = made.headers["Location"].split("/settings/webhooks/")[1].split("?")[0]
+    assert (await admin.get(f"/settings/webhooks/{endpoint}")).status == 200
+    status, listed = await api(d.gateway, "GET", "/v1/webhooks", d.other.secret_key)
+    assert status == 200 and [w["id"] for w in listed["webhooks"]] == [endpoint]
+    # A's secret key: not listed, not found, not deleted
+    status, listed = await api(d.gateway, "GET", "/v1/webhooks", d.default.secret_key)
+    assert status == 200 and listed["webhooks"] == []
+    for method in ("GET", "DELETE"):
+        status, _ = await api(d.gateway, method, f"/v1/webhooks/{endpoint}", d.default.secret_key)
+        assert status == 404, method
+    # A's dashboard session: the same
+    assert (await switch(admin, DEFAULT_WORKSPACE_ID)).status == 303
+    assert endpoint not in await (await admin.get("/settings/webhooks")).text()
+    assert (await admin.get(f"/settings/webhooks/{endpoint}")).status == 404
+    deleted = await admin.post(
+        f"/settings/webhooks/{endpoint}/delete", data={"csrf": admin.csrf}, allow_redirects=False
+    )
+    assert deleted.status == 404
+    status, _ = await api(d.gateway, "GET", f"/v1/webhooks/{endpoint}", d.other.secret_key)
+    assert status == 200  # still B's
