@@ -8,8 +8,10 @@
   open here, `online: false` when their last socket here closes.
 - Sessions: a sign-out or a disabled agent is announced on `P.dashboard.sessions.ended`
   and every replica closes those sockets and forgets those cached sessions at once
-  (services/dashboard/sessions.py). Each presence tick also re-checks
-  every session (the backstop for a lost announcement); a check that fails
+  (services/dashboard/sessions.py); so is an agent removed from a workspace
+  (services/dashboard/workspaces.py). Each presence tick also re-checks every
+  session, and its membership of the socket's workspace (the backstop for a lost
+  announcement); a check that fails
   (database down or slow) counts, and after `MAX_FAILED_CHECKS` in a row the
   socket is closed: an agent who cannot be verified keeps no live feed.
 """
@@ -106,7 +108,7 @@ class AgentHub:
             await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     async def add(self, conn: Conn) -> None:
-        first_of_agent = not self._agent_conns(conn.agent["_id"])
+        first_of_agent = not self._agent_conns(conn.agent["_id"], conn.workspace_id)
         self.conns.add(conn)
         conn.outbox.start()
         ws_id = conn.workspace_id
@@ -130,7 +132,7 @@ class AgentHub:
             sub = self._subs.pop(ws_id)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-        if not self._agent_conns(conn.agent["_id"]):
+        if not self._agent_conns(conn.agent["_id"], ws_id):
             await self._announce(conn.agent, online=False)
 
     # --- sessions that end --------------------------------------------------------------
@@ -172,8 +174,11 @@ class AgentHub:
         for conn in [c for c in self.conns if which(c)]:
             await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=message)
 
-    def _agent_conns(self, agent_id: str) -> list[Conn]:
-        return [c for c in self.conns if c.agent["_id"] == agent_id]
+    def _agent_conns(self, agent_id: str, workspace_id: str) -> list[Conn]:
+        """The agent's sockets in one workspace (presence is per workspace)."""
+        return [
+            c for c in self.conns if c.agent["_id"] == agent_id and c.workspace_id == workspace_id
+        ]
 
     # --- frames from NATS to the pages ---------------------------------------------------
     async def fan_out(self, workspace_id: str, frame: Any) -> None:
@@ -260,40 +265,47 @@ class AgentHub:
         while True:
             await asyncio.sleep(PRESENCE_EVERY)
             await self._check_sessions()
-            seen: set[str] = set()
+            seen: set[tuple[str, str]] = set()
             for conn in list(self.conns):
-                if conn.agent["_id"] not in seen:
-                    seen.add(conn.agent["_id"])
+                if (conn.agent["_id"], conn.workspace_id) not in seen:
+                    seen.add((conn.agent["_id"], conn.workspace_id))
                     await self._announce(conn.agent, online=True)
 
     async def _check_sessions(self) -> None:
         """Close sockets whose session ended, or could not be verified too many times in a row."""
         store = self.app[keys.STORE]
-        session_ids = sorted({c.session_id for c in self.conns})
-        verdicts = await asyncio.gather(*(_session_alive(store, s) for s in session_ids))
-        for session_id, alive in zip(session_ids, verdicts, strict=True):
+        # a socket serves one workspace: its session must still be a member of it
+        pairs = sorted({(c.session_id, c.workspace_id) for c in self.conns})
+        verdicts = await asyncio.gather(*(_session_alive(store, s, w) for s, w in pairs))
+        for (session_id, ws_id), alive in zip(pairs, verdicts, strict=True):
+            check = f"{session_id}|{ws_id}"
             if alive is None:
-                failures = self._failed_checks.get(session_id, 0) + 1
-                self._failed_checks[session_id] = failures
+                failures = self._failed_checks.get(check, 0) + 1
+                self._failed_checks[check] = failures
                 log.warning("session check failed (%d in a row)", failures)
                 if failures < MAX_FAILED_CHECKS:
                     continue
                 message = b"session cannot be verified"
             elif alive:
-                self._failed_checks.pop(session_id, None)
+                self._failed_checks.pop(check, None)
                 continue
             else:
                 message = b"signed out"
-            self._failed_checks.pop(session_id, None)
-            await self._close_where(lambda c, s=session_id: c.session_id == s, message)
-        for gone in set(self._failed_checks) - set(session_ids):
+            self._failed_checks.pop(check, None)
+            await self._close_where(
+                lambda c, s=session_id, w=ws_id: c.session_id == s and c.workspace_id == w,
+                message,
+            )
+        for gone in set(self._failed_checks) - {f"{s}|{w}" for s, w in pairs}:
             del self._failed_checks[gone]
 
 
-async def _session_alive(store: Any, session_id: str) -> bool | None:
+async def _session_alive(store: Any, session_id: str, workspace_id: str) -> bool | None:
     """True or False from the database; None when it could not answer (counted, fails closed)."""
     try:
-        return await asyncio.wait_for(store.session_is_live(session_id), CHECK_TIMEOUT)
+        return await asyncio.wait_for(
+            store.session_is_live(session_id, workspace_id), CHECK_TIMEOUT
+        )
     except Exception as exc:  # noqa: BLE001 - Mongo down or slow: a failed check, not a verdict
         log.warning("session check could not reach the database: %r", exc)
         return None

@@ -36,6 +36,7 @@ from services.dashboard.views import mail as mail_views
 from services.dashboard.views import password as password_views
 from services.dashboard.views import suppressions as suppression_views
 from services.dashboard.views import webhooks as webhook_views
+from services.dashboard.views import workspaces as workspace_views
 from shared.settings import Settings
 from shared.web import DB, add_mongo, add_workspaces, create_base_app
 from shared.workspaces import DEFAULT_WORKSPACE_ID
@@ -89,6 +90,7 @@ def create_app(config: Settings) -> web.Application:
         password_views,
         suppression_views,
         webhook_views,
+        workspace_views,
     )
     for views in (*every_view, *others):
         views.setup(app)

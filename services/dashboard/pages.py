@@ -49,6 +49,8 @@ async def error_pages_middleware(request: web.Request, handler: Any) -> web.Stre
             raise
         return error_page(request, exc.status, _our_text(exc) if exc.status == 403 else None)
     except BusError as exc:
+        if exc.code == "not_found":  # e.g. another workspace's conversation, by its id
+            return error_page(request, 404)
         log.warning("bus request failed: %s", exc)
         return error_page(request, 503)
     except Exception:

@@ -13,7 +13,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from services.dashboard import avatars, keys, ua
+from services.dashboard import avatars, keys, ua, workspaces
 from services.dashboard.people import fallback_person
 from services.dashboard.store import notify_settings
 from services.dashboard.store.profile import DEFAULT_ZONE, zone_of
@@ -169,6 +169,7 @@ class Renderer:
             "time_zone": zone_of(agent).key if agent else DEFAULT_ZONE,
             "path": request.path,
             "notices": [],
+            "workspaces": workspaces.names(request, agent) if agent else [],
         }
         base.update(context)
         zone = _ZONE.set(zone_of(agent))

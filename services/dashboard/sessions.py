@@ -1,7 +1,9 @@
 """Signed-in sessions for every request, read from the database at most every `TTL` seconds.
 
-Each request needs its session and its agent: two reads before this cache, on every
-send, read mark and page. An entry lives `TTL` (2 s). A sign-out or a disabled agent
+Each request needs its session, its agent and the agent's workspaces (the agent as
+seen in the workspace the session chose: `in_workspace`): three reads before this
+cache, on every send, read mark and page. An entry lives `TTL` (2 s). A sign-out, a
+disabled agent, or an agent removed from a workspace or given another role in it
 forgets its entries at once, here and on every replica (the hub hears
 `P.dashboard.sessions.ended`, services/dashboard/agent_ws.py); a lost announcement is
 bounded by the TTL, so a session ended elsewhere works at most 2 s longer. A look-up
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.dashboard.store import Store, digest
+from services.dashboard.store.memberships import home_of, home_role
 from shared import clock
 
 TTL = 2.0
@@ -28,6 +31,26 @@ class SignedIn:
     session: dict[str, Any]
     agent: dict[str, Any]
     until: float  # monotonic
+
+
+def in_workspace(
+    agent: dict[str, Any], session: dict[str, Any], memberships: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The agent as this session sees them: `workspace_id` and `role` those of the
+    workspace the session chose (services/dashboard/workspaces.py), if the agent is
+    still a member of it, else of their home workspace; `memberships` lists them all."""
+    roles = {m["workspace_id"]: m["role"] for m in memberships}
+    chosen = session.get("workspace_id")
+    if not isinstance(chosen, str) or chosen not in roles:
+        chosen = home_of(agent)
+    return {
+        **agent,
+        "home_workspace_id": home_of(agent),
+        "home_role": home_role(agent),
+        "workspace_id": chosen,
+        "role": roles.get(chosen, home_role(agent)),
+        "memberships": memberships,
+    }
 
 
 class SessionCache:
@@ -66,7 +89,10 @@ class SessionCache:
         agent = await self.store.agent(session["agent_id"])
         if agent is None or not agent.get("active", True):
             return None
-        return SignedIn(session, agent, self.monotonic() + self.ttl)
+        memberships = await self.store.memberships_of(agent)
+        return SignedIn(
+            session, in_workspace(agent, session, memberships), self.monotonic() + self.ttl
+        )
 
     def _keep(self, key: str, entry: SignedIn) -> None:
         if len(self._entries) >= self.max_entries:  # the oldest first

@@ -98,6 +98,7 @@ async def test_every_dashboard_page_passes_axe(start_service, browser, bus: Bus)
         "/settings/webhooks",
         f"/settings/webhooks/{webhook['id']}",
         "/me/profile",
+        "/workspaces",
     ]
     for path in pages:
         await checked(page, path, problems)

@@ -23,6 +23,7 @@ from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from services.dashboard.store.memberships import Conflict
 from services.dashboard.store.profile import Profiles
 from services.dashboard.store.resets import Resets
 from shared import clock
@@ -43,6 +44,10 @@ INDEXES = {
     "sessions": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         IndexModel([("agent_id", ASCENDING)]),
+    ],
+    "memberships": [
+        IndexModel([("agent_id", ASCENDING)]),
+        IndexModel([("workspace_id", ASCENDING)]),
     ],
     "invitations": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
     "password_resets": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
@@ -77,10 +82,6 @@ def notify_settings(agent: dict[str, Any]) -> dict[str, bool]:
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-class Conflict(Exception):
-    """The write would break a rule (duplicate email, last admin...)."""
 
 
 class Store(Resets, Profiles):
@@ -126,9 +127,18 @@ class Store(Resets, Profiles):
         return await self.db.agents.find_one({"_id": agent_id}, WITHOUT_AVATAR)
 
     async def agents(self, workspace_id: str) -> list[dict[str, Any]]:
+        """The workspace's members: its home agents, then those added to it (each with
+        their role here and `added: True`)."""
         query = {"workspace_id": workspace_id}
         cursor = self.db.agents.find(query, WITHOUT_AVATAR).sort("created_at", 1)
-        return await cursor.to_list(500)
+        homes = await cursor.to_list(500)
+        added = await self.added_members(workspace_id)
+        if added:
+            others = await self.db.agents.find(
+                {"_id": {"$in": list(added)}}, WITHOUT_AVATAR
+            ).to_list(len(added))
+            homes += [{**a, "role": added[a["_id"]], "added": True} for a in others]
+        return homes
 
     async def authenticate(self, email: str, password: str) -> dict[str, Any] | None:
         agent = await self.agent_by_email(email)
@@ -145,6 +155,8 @@ class Store(Resets, Profiles):
     async def set_role(self, workspace_id: str, agent_id: str, role: str) -> None:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
+        if await self.set_member_role(workspace_id, agent_id, role):
+            return  # an added member: their role here only
         if role != "admin":
             await self._keep_an_admin(workspace_id, agent_id)
         await self.db.agents.update_one(
@@ -165,22 +177,11 @@ class Store(Resets, Profiles):
         """Save the agent's own notification channels (only the known ones, each on its own
         field, so a channel saved elsewhere is left as it is)."""
         fields = {f"notify.{k}": bool(v) for k, v in channels.items() if k in NOTIFY_CHANNELS}
-        if fields:
-            await self.db.agents.update_one(
-                {"_id": agent_id, "workspace_id": workspace_id}, {"$set": fields}
-            )
+        if fields:  # the agent's own, whichever workspace they are in
+            await self.db.agents.update_one({"_id": agent_id}, {"$set": fields})
 
     async def _keep_an_admin(self, workspace_id: str, agent_id: str) -> None:
-        others = await self.db.agents.count_documents(
-            {
-                "workspace_id": workspace_id,
-                "role": "admin",
-                "active": True,
-                "_id": {"$ne": agent_id},
-            }
-        )
-        if others == 0:
-            raise Conflict("the workspace must keep at least one active admin")
+        await self.keep_an_admin(workspace_id, agent_id)
 
     # --- sessions ------------------------------------------------------------------------
     async def create_session(self, agent_id: str, ip: str, user_agent: str) -> tuple[str, str]:
@@ -195,20 +196,31 @@ class Store(Resets, Profiles):
     async def end_session(self, token: str) -> None:
         await self.db.sessions.delete_one({"_id": digest(token)})
 
-    async def session_is_live(self, session_id: str) -> bool:
-        """Is the session (by its stored id) unexpired, with its agent still active?"""
+    async def session_is_live(self, session_id: str, workspace_id: str | None = None) -> bool:
+        """Is the session (by its stored id) unexpired, with its agent still active (and
+        still a member of `workspace_id`, when given)?"""
         doc = await self.db.sessions.find_one({"_id": session_id}, {"agent_id": 1, "expires_at": 1})
         if doc is None or doc["expires_at"] <= clock.now():
             return False
         agent = await self.agent(doc["agent_id"])
-        return bool(agent and agent.get("active", True))
+        if not agent or not agent.get("active", True):
+            return False
+        return workspace_id is None or await self.role_in(agent, workspace_id) is not None
+
+    async def choose_workspace(self, session_id: str, workspace_id: str) -> None:
+        """The session works in this workspace from now on (the caller checked membership)."""
+        await self.db.sessions.update_one(
+            {"_id": session_id}, {"$set": {"workspace_id": workspace_id}}
+        )
 
     # --- invitations ---------------------------------------------------------------------
     async def invite(self, workspace_id: str, email: str, role: str, invited_by: str) -> str:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
         if await self.agent_by_email(email):
-            raise Conflict("an agent with this email already exists")
+            raise Conflict(
+                'an agent with this email already exists (add them with "Add an existing agent")'
+            )
         fields = {
             "workspace_id": workspace_id,
             "email": email,

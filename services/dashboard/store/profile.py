@@ -9,6 +9,7 @@ import zoneinfo
 from functools import lru_cache
 from typing import Any
 
+from services.dashboard.store.memberships import Memberships
 from shared.security import check_password, hash_password
 
 MAX_NAME = 80
@@ -34,7 +35,10 @@ def zone_of(agent: dict[str, Any] | None) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(DEFAULT_ZONE)
 
 
-class Profiles:
+class Profiles(Memberships):
+    """An agent's own fields, whichever workspace they are working in (the caller passes
+    the signed-in agent's id); an avatar is served to the workspaces they are a member of."""
+
     db: Any
 
     async def set_profile(
@@ -44,30 +48,32 @@ class Profiles:
         if not name or len(name) > MAX_NAME or not valid_zone(time_zone):
             raise ValueError("a name of 1 to 80 characters and a known time zone")
         await self.db.agents.update_one(
-            {"_id": agent_id, "workspace_id": workspace_id},
+            {"_id": agent_id},
             {"$set": {"name": name, "time_zone": time_zone}},
         )
 
     async def set_avatar(self, workspace_id: str, agent_id: str, png: bytes, version: str) -> None:
         """Store the re-encoded PNG (never the upload) and its version on the agent."""
         await self.db.agents.update_one(
-            {"_id": agent_id, "workspace_id": workspace_id},
+            {"_id": agent_id},
             {"$set": {"avatar_png": png, "avatar_version": version}},
         )
 
     async def remove_avatar(self, workspace_id: str, agent_id: str) -> None:
         await self.db.agents.update_one(
-            {"_id": agent_id, "workspace_id": workspace_id},
+            {"_id": agent_id},
             {"$unset": {"avatar_png": "", "avatar_version": ""}},
         )
 
     async def avatar(self, workspace_id: str, agent_id: str, version: str) -> bytes | None:
         """The PNG of this version of the agent's avatar, or None (removed, or replaced)."""
         found = await self.db.agents.find_one(
-            {"_id": agent_id, "workspace_id": workspace_id, "avatar_version": version},
-            {"avatar_png": 1},
+            {"_id": agent_id, "avatar_version": version},
+            {"avatar_png": 1, "workspace_id": 1},
         )
-        png = (found or {}).get("avatar_png")
+        if found is None or not await self.role_in(found, workspace_id):
+            return None  # only a member of the workspace asking (home or added)
+        png = found.get("avatar_png")
         return bytes(png) if png else None
 
     async def change_password(

@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from services.dashboard.ask import Notices, ask
-from services.dashboard.auth import require_admin
 from services.dashboard.render import render
+from services.dashboard.workspaces import require_operator
 from shared.errors import BusError
 
 CAUGHT_ID = re.compile(r"^[0-9]{13}-[0-9a-f]{32}$")
@@ -42,7 +42,7 @@ async def _get(request: web.Request, caught_id: str) -> dict[str, Any]:
 
 
 async def mail_page(request: web.Request) -> web.Response:
-    require_admin(request)
+    require_operator(request)
     notices = Notices(request.app)
     caught = await notices.ask(
         "mail", "caught.list", {}, {"emails": [], "catching": True}, "the caught emails"
@@ -55,14 +55,14 @@ async def mail_page(request: web.Request) -> web.Response:
 
 
 async def mail_message(request: web.Request) -> web.Response:
-    require_admin(request)
+    require_operator(request)
     email = await _get(request, _caught_id(request))
     context = {"active": "mail", "email": email, "replied": request.query.get("replied")}
     return render(request, "mail_message.html", context)
 
 
 async def mail_html(request: web.Request) -> web.Response:
-    require_admin(request)
+    require_operator(request)
     email = await _get(request, _caught_id(request))
     body = str(email.get("html") or "")
     base = '<base target="_blank">'
@@ -77,7 +77,7 @@ async def mail_html(request: web.Request) -> web.Response:
 
 
 async def mail_reply(request: web.Request) -> web.StreamResponse:
-    require_admin(request)
+    require_operator(request)
     caught_id = _caught_id(request)
     form = await request.post()
     text = str(form.get("text", "")).strip()

@@ -137,8 +137,9 @@ async def set_capacity(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         return await page(request, str(exc), status=400)
     agent_id = request.match_info["agent_id"]
-    found = await request.app[keys.STORE].agent(agent_id)
-    if found is None or (found.get("workspace_id") or "default") != workspace_id(request):
+    store = request.app[keys.STORE]
+    found = await store.agent(agent_id)
+    if found is None or await store.role_in(found, workspace_id(request)) is None:
         raise web.HTTPNotFound(text="No such agent.\n")
 
     def change(ws: Workspace) -> Workspace:
