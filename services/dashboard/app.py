@@ -34,6 +34,7 @@ from services.dashboard.views import deadletters as deadletter_views
 from services.dashboard.views import debugger as debugger_views
 from services.dashboard.views import mail as mail_views
 from services.dashboard.views import password as password_views
+from services.dashboard.views import unmerge as unmerge_views
 from services.dashboard.views import webhooks as webhook_views
 from shared.settings import Settings
 from shared.web import DB, add_mongo, add_workspaces, create_base_app
@@ -86,6 +87,7 @@ def create_app(config: Settings) -> web.Application:
         debugger_views,
         mail_views,
         password_views,
+        unmerge_views,
         webhook_views,
     )
     for views in (*every_view, *others):

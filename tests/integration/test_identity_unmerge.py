@@ -57,6 +57,13 @@ async def merges_of(stack: Stack, profile_id: str) -> dict[str, Any]:
     return body
 
 
+async def found(stack: Stack, **params: Any) -> dict[str, Any]:
+    """The first profile the look-up finds (there must be one)."""
+    profile = await stack.profile_by(**params)
+    assert profile is not None, params
+    return profile
+
+
 class Counter:
     """Events as identity stored them: by message id, and by the profile they belong to."""
 
@@ -100,12 +107,12 @@ async def test_an_undo_gives_back_the_profile_its_ids_events_and_traits(
         bus, event(WS, "identify", user_id=user, anonymous_id=a1, traits={"plan": "pro"})
     )
     counter = Counter(stack)
-    p1 = (await stack.profile_by(distinct_id=a1))["id"]
-    p2 = (await stack.profile_by(distinct_id=a2))["id"]
+    p1 = (await found(stack, distinct_id=a1))["id"]
+    p2 = (await found(stack, distinct_id=a2))["id"]
     before = (await counter.of(stack, p1, sent), await counter.of(stack, p2, sent))
     assert before == (4, 5)
     sent += await settle(bus, event(WS, "identify", user_id=user, anonymous_id=a2))
-    merged = await stack.profile_by(user_id=user)
+    merged = await found(stack, user_id=user)
     assert sorted(merged["distinct_ids"]) == sorted([a1, a2, user])
     assert merged["traits"]["plan"] == "pro" and merged["traits"]["colour"] == "blue"
     assert await counter.of(stack, merged["id"], sent) == 10 == await counter.stored(sent)
@@ -164,13 +171,13 @@ async def test_a_do_not_merge_pair_refuses_the_next_identify(stack: Stack, bus: 
     await settle(bus, *pages(a2, 1))
     await settle(bus, event(WS, "identify", user_id=user, anonymous_id=a1))
     await settle(bus, event(WS, "identify", user_id=user, anonymous_id=a2))
-    merged = await stack.profile_by(user_id=user)
+    merged = await found(stack, user_id=user)
     [merge] = (await merges_of(stack, merged["id"]))["merges"]
     status, back = await undo(stack, merged["id"], merge["id"])
     assert status == 200, back
     again = event(WS, "identify", user_id=user, anonymous_id=a2)
     await settle(bus, again)
-    assert (await stack.profile_by(distinct_id=a2))["id"] != (await stack.profile_by(user_id=user))[
+    assert (await found(stack, distinct_id=a2))["id"] != (await found(stack, user_id=user))[
         "id"
     ]
     history = await merges_of(stack, merged["id"])
@@ -180,8 +187,8 @@ async def test_a_do_not_merge_pair_refuses_the_next_identify(stack: Stack, bus: 
     # an alias between the two is refused the same way
     alias = event(WS, "alias", user_id=user, previous_id=a2)
     await settle(bus, alias)
-    assert (await stack.profile_by(distinct_id=a2))["id"] == back["id"]
-    assert (await stack.profile_by(distinct_id=a1))["id"] == merged["id"]
+    assert (await found(stack, distinct_id=a2))["id"] == back["id"]
+    assert (await found(stack, distinct_id=a1))["id"] == merged["id"]
     refused = (await merges_of(stack, back["id"]))["refusals"]
     assert alias.message_id in {r["cause"]["message_id"] for r in refused}
     assert merge["merged_id"] == back["id"]
@@ -196,17 +203,17 @@ async def test_a_split_after_two_chained_merges(stack: Stack, bus: Bus) -> None:
     sent += await settle(bus, *pages(b, 3))
     sent += await settle(bus, *pages(c, 4))
     counter = Counter(stack)
-    pa, pb, pc = [(await stack.profile_by(distinct_id=d))["id"] for d in (a, b, c)]
+    pa, pb, pc = [(await found(stack, distinct_id=d))["id"] for d in (a, b, c)]
     sent += await settle(
         bus, event(WS, "email", anonymous_id=b, email=email, source="chat", trusted=False)
     )
     sent += await settle(
         bus, event(WS, "email", anonymous_id=c, email=email, source="chat", trusted=False)
     )
-    assert (await stack.profile_by(distinct_id=c))["id"] == pb
+    assert (await found(stack, distinct_id=c))["id"] == pb
     sent += await settle(bus, event(WS, "identify", user_id=user, anonymous_id=a))
     sent += await settle(bus, event(WS, "identify", user_id=user, anonymous_id=b))
-    top = await stack.profile_by(user_id=user)
+    top = await found(stack, user_id=user)
     assert top["id"] == pa and set(top["merged_from"]) == {pb, pc}
     assert await counter.of(stack, pa, sent) == len(sent) == 13
     merges = {m["merged_id"]: m for m in (await merges_of(stack, pa))["merges"]}
@@ -242,7 +249,7 @@ async def test_an_undo_racing_new_events_for_both_sides(stack: Stack, bus: Bus) 
     sent += await settle(bus, *pages(a2, 5))
     sent += await settle(bus, event(WS, "identify", user_id=user, anonymous_id=a1))
     sent += await settle(bus, event(WS, "identify", user_id=user, anonymous_id=a2))
-    merged = await stack.profile_by(user_id=user)
+    merged = await found(stack, user_id=user)
     [merge] = (await merges_of(stack, merged["id"]))["merges"]
     counter = Counter(stack)
     racing: list[str] = []
@@ -265,8 +272,8 @@ async def test_an_undo_racing_new_events_for_both_sides(stack: Stack, bus: Bus) 
 
     await eventually(settled, timeout=15)
     gone, kept = body["id"], merged["id"]
-    split, stays = (a2, a1) if (await stack.profile_by(distinct_id=a2))["id"] == gone else (a1, a2)
-    assert (await stack.profile_by(distinct_id=stays))["id"] == kept
+    split, stays = (a2, a1) if (await found(stack, distinct_id=a2))["id"] == gone else (a1, a2)
+    assert (await found(stack, distinct_id=stays))["id"] == kept
 
     async def split_done() -> bool:  # the late sweep moves what was in flight
         both = await counter.of(stack, gone, everything) + await counter.of(stack, kept, everything)
