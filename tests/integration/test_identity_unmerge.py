@@ -177,9 +177,7 @@ async def test_a_do_not_merge_pair_refuses_the_next_identify(stack: Stack, bus: 
     assert status == 200, back
     again = event(WS, "identify", user_id=user, anonymous_id=a2)
     await settle(bus, again)
-    assert (await found(stack, distinct_id=a2))["id"] != (await found(stack, user_id=user))[
-        "id"
-    ]
+    assert (await found(stack, distinct_id=a2))["id"] != (await found(stack, user_id=user))["id"]
     history = await merges_of(stack, merged["id"])
     refused = [r for r in history["refusals"] if r["kind"] == "do_not_merge"]
     assert refused and refused[0]["cause"]["message_id"] == again.message_id
