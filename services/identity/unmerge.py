@@ -116,6 +116,7 @@ async def undo(
     """Split the merged-away profile of `merge_id` back out; returns it as stored."""
     merge, survivor, merged = await _checked(store, resolver, ws, profile_id, merge_id)
     sid, mid, at = survivor["_id"], merged["_id"], clock.now()
+    await _knows_what_moved(store, ws, sid, mid)
     cause = {
         "merge_id": str(merge["_id"]),
         "rule": "do_not_merge",
@@ -165,6 +166,18 @@ async def undo(
     if stored is None:  # pragma: no cover - a person is never deleted by an undo
         raise _gone()
     return stored
+
+
+async def _knows_what_moved(store: IdentityStore, ws: str, sid: str, mid: str) -> None:
+    """A merge made before the `homes` stacks left no trace of what it moved: refused
+    before anything changes (a retry finds them home already)."""
+    dids, visitors = await store.returning(ws, sid, mid)
+    if dids or visitors or await store.dids_of(ws, [mid], 1):
+        return
+    raise Refused(
+        "this merge was made before Parley kept what a merge moved: it cannot be undone "
+        "automatically"
+    )
 
 
 async def _send_home(
