@@ -15,6 +15,7 @@ from shared.bus import Bus
 from tests.integration.chat_support import ask, conversation_of, visitor_says
 from tests.integration.dashboard_support import signed_in_client
 from tests.integration.identity_support import Stack, drained, event, publish
+from tests.integration.test_dashboard_notify_settings import invited_agent
 from tests.support import eventually
 
 WS = "default"
@@ -67,6 +68,15 @@ async def test_an_admin_undoes_a_merge_and_chat_follows(
     action = f'action="/contacts/{sid}/merges/{merge["id"]}/undo"'
     assert "Undo this merge" in page and action in page and "Yes, undo this merge" in page
 
+    # an agent who is not an admin sees no button and may not post it
+    bob = await invited_agent(admin, aiohttp_client, f"{uid('bob')}@example.com")
+    assert "Undo this merge" not in await (await bob.get(f"/contacts/{sid}")).text()
+    not_admin = await bob.post(
+        f"/contacts/{sid}/merges/{merge['id']}/undo",
+        data={"csrf": bob.csrf},
+        allow_redirects=False,
+    )
+    assert not_admin.status == 403
     # no CSRF token: refused before anything happens
     bare = await admin.post(f"/contacts/{sid}/merges/{merge['id']}/undo", allow_redirects=False)
     assert bare.status == 403

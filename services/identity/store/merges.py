@@ -53,7 +53,8 @@ class Merges:
         query = {"workspace_id": workspace_id, "person_id": from_id}
         moved = {"$set": {"person_id": to_id}, "$push": {"homes": from_id}}
         await self.dids.update_many(query, moved)
-        await self.visitors.update_many(query, moved)
+        # the version too: a worker's copy read before cannot write the old person back
+        await self.visitors.update_many(query, {**moved, "$inc": {"version": 1}})
 
     async def record_merge(
         self,

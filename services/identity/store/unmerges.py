@@ -83,11 +83,12 @@ class Unmerges:
 
     async def send_home(self, workspace_id: str, survivor_id: str, merged_id: str) -> None:
         """They belong to `merged_id` again; its name leaves their stacks (idempotent: a
-        second run finds none left on the survivor)."""
+        second run finds none left on the survivor). A visitor's version moves too, so a
+        worker's copy read before cannot write the old person back."""
         query = {"workspace_id": workspace_id, "person_id": survivor_id, "homes": merged_id}
         home = {"$set": {"person_id": merged_id}, "$pop": {"homes": 1}}
         await self.dids.update_many(query, home)
-        await self.visitors.update_many(query, home)
+        await self.visitors.update_many(query, {**home, "$inc": {"version": 1}})
 
     async def move_events(
         self, workspace_id: str, from_id: str, to_id: str, visitor_ids: list[str]
