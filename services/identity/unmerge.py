@@ -5,7 +5,8 @@ Phases, each idempotent, so an undo cut short is finished by asking again:
 1. check: the merge stands, and nothing later stands on it (last merge first);
 2. block: the pair is recorded `do_not_merge` before anything can link them again;
 3. home: its distinct ids and visitors go back (their `homes` stacks), then the events
-   those visitors brought to the survivor since;
+   those visitors brought to the survivor since; the aliases joining its ids to the
+   survivor's user id (the undone link) go;
 4. revive: the profile rebuilt from its side's events (services/identity/replay.py) and
    live again; the events placed on the survivor meanwhile follow (twice: at once, and
    once more after the in-flight batches settle);
@@ -128,6 +129,9 @@ async def undo(
         {v["_id"] for v in visitors} | {derived_id("v", ws, d["distinct_id"]) for d in dids}
     )
     await _move_events(store, ws, sid, mid, vids)
+    moved = [d["distinct_id"] for d in dids]
+    own_users = [d["distinct_id"] for d in dids if d.get("kind") == "user"]
+    await store.drop_links(ws, moved, [*own_users, *filter(None, [merged["user_id"]])])
     m_family = [mid, *merged["merged_from"]]
     fresh_m, side_m = await replayed(mid, ws, store.replay_events(ws, m_family))
     side_m.emails |= set(merged["emails"])

@@ -160,6 +160,10 @@ async def test_an_undo_gives_back_the_profile_its_ids_events_and_traits(
     assert record["undone_at"] and split_device in record["distinct_ids"]
     assert (await merges_of(stack, gone))["unmerges"] == [record]
     assert (await undo(stack, merged["id"], merge["id"]))[0] == 404
+    # the undone link's alias (the user id with a2) went; each export names its own
+    aliases = stack.identities[0].app[DB].aliases
+    assert await aliases.count_documents({"user_id": user, "distinct_id": a2}) == 0
+    assert await aliases.count_documents({"user_id": user, "distinct_id": a1}) == 1
     # new events of the split device land on the re-created profile
     later = await settle(bus, *pages(split_device, 2))
     assert await counter.of(stack, gone, later) == 2

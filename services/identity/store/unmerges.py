@@ -42,6 +42,7 @@ class Unmerges:
     persons: AsyncIOMotorCollection
     visitors: AsyncIOMotorCollection
     dids: AsyncIOMotorCollection
+    aliases: AsyncIOMotorCollection
     events: AsyncIOMotorCollection
     merges: AsyncIOMotorCollection
     unmerges: AsyncIOMotorCollection
@@ -89,6 +90,20 @@ class Unmerges:
         home = {"$set": {"person_id": merged_id}, "$pop": {"homes": 1}}
         await self.dids.update_many(query, home)
         await self.visitors.update_many(query, {**home, "$inc": {"version": 1}})
+
+    async def drop_links(
+        self, workspace_id: str, distinct_ids: list[str], own_user_ids: list[str]
+    ) -> int:
+        """The alias records joining the split-off distinct ids to a user id that is not
+        theirs (the survivor's: the undone link); how many went."""
+        if not distinct_ids:
+            return 0
+        query = {
+            "workspace_id": workspace_id,
+            "distinct_id": {"$in": sorted(set(distinct_ids))},
+            "user_id": {"$nin": sorted(set(own_user_ids))},
+        }
+        return int((await self.aliases.delete_many(query)).deleted_count)
 
     async def move_events(
         self, workspace_id: str, from_id: str, to_id: str, visitor_ids: list[str]
