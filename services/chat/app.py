@@ -23,6 +23,7 @@ from services.chat.reply_time import ReplyTimes
 from services.chat.requests import serve_all
 from services.chat.signals import agent_presence, agent_typing, visitor_signal
 from services.chat.store import ChatStore, indexes
+from services.chat.unmerges import apply_unmerge
 from shared import tasks
 from shared.metrics import CHAT_MESSAGES
 from shared.settings import Settings
@@ -46,6 +47,7 @@ INBOUND_CONSUMER = "chat"
 INBOUND_BATCH = 200
 MERGES_CONSUMER = "chat-identity"
 DELETES_CONSUMER = "chat-person-deleted"
+UNMERGES_CONSUMER = "chat-person-unmerged"
 
 
 def create_app(
@@ -62,6 +64,7 @@ def create_app(
         (s.chat_stream, INBOUND_CONSUMER),
         (s.identity_stream, MERGES_CONSUMER),
         (s.identity_stream, DELETES_CONSUMER),
+        (s.identity_stream, UNMERGES_CONSUMER),
     )
     return app
 
@@ -131,6 +134,13 @@ async def _chat_ctx(app: web.Application, presence: Presence | None, tick: float
 
     consumers.append(
         bus.consume(s.identity_stream, DELETES_CONSUMER, s.identity_fact("deleted"), deleted)
+    )
+
+    async def unmerged(payload: dict[str, Any]) -> None:
+        await apply_unmerge(store, live, payload)
+
+    consumers.append(
+        bus.consume(s.identity_stream, UNMERGES_CONSUMER, s.identity_fact("unmerged"), unmerged)
     )
     consumers.append(asyncio.create_task(run_duties(ctx, tick)))
     consumers.append(asyncio.create_task(ctx.agent_sends.run()))

@@ -35,6 +35,7 @@ from services.dashboard.views import debugger as debugger_views
 from services.dashboard.views import mail as mail_views
 from services.dashboard.views import password as password_views
 from services.dashboard.views import suppressions as suppression_views
+from services.dashboard.views import unmerge as unmerge_views
 from services.dashboard.views import webhooks as webhook_views
 from services.dashboard.views import workspaces as workspace_views
 from shared.settings import Settings
@@ -89,6 +90,7 @@ def create_app(config: Settings) -> web.Application:
         mail_views,
         password_views,
         suppression_views,
+        unmerge_views,
         webhook_views,
         workspace_views,
     )

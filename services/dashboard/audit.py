@@ -30,6 +30,7 @@ from shared.workspaces import DEFAULT_WORKSPACE_ID
 
 DURABLE = "dashboard-audit"
 DELETES_DURABLE = "dashboard-person-deleted"
+UNMERGES_DURABLE = "dashboard-person-unmerged"
 MAX_TEXT = 300
 ACTIONS = {
     "signin": "Signed in",
@@ -65,6 +66,7 @@ ACTIONS = {
     "label.deleted": "Deleted a label",
     "conversations.bulk": "Changed conversations in bulk",
     "person.deleted": "Deleted a person and all their data",
+    "person.unmerged": "Undid a merge (the merged-away person re-created)",
     "origin.refused": "Refused an origin",
     "user_hash.refused": "Refused an unverified user_hash",
 }
@@ -195,6 +197,38 @@ def deletion_entry(fact: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def unmerge_entry(fact: dict[str, Any]) -> dict[str, Any]:
+    """The trail's record of identity's `person_unmerged` fact, whoever asked (an admin here
+    or the secret key at the gateway): one per undone merge, however often the fact comes."""
+    ws, pid, merge_id = (fact.get(k) for k in ("workspace_id", "profile_id", "merge_id"))
+    if (
+        not isinstance(ws, str)
+        or not ws
+        or not isinstance(pid, str)
+        or not isinstance(merge_id, str)
+    ):
+        raise PermanentError("not a person_unmerged fact", code="bad_payload")
+    given = fact.get("actor")
+    who: dict[str, Any] = given if isinstance(given, dict) else {}
+    by_agent = who.get("kind") == "agent"
+    actor = {"_id": who.get("id"), "email": who.get("email")} if by_agent else None
+    at = parse_time(fact.get("unmerged_at")) or moment()
+    return entry(
+        "person.unmerged",
+        ws,
+        actor=actor,
+        detail={
+            "profile_id": pid[:200],
+            "survivor_id": _text(fact.get("survivor_id")),
+            "merge_id": merge_id[:100],
+            "via": "dashboard" if by_agent else "api",
+        },
+        source="identity",
+        at=at.replace(microsecond=at.microsecond // 1000 * 1000),
+        record_id=f"unm_{merge_id[:100]}",
+    )
+
+
 def setup(app: web.Application) -> None:
     """Apply the retention setting and store the gateway's refusals (after the store)."""
 
@@ -209,13 +243,22 @@ def setup(app: web.Application) -> None:
         async def on_deleted(payload: dict[str, Any]) -> None:
             await keep(store, deletion_entry(payload))
 
+        async def on_unmerged(payload: dict[str, Any]) -> None:
+            await keep(store, unmerge_entry(payload))
+
         subjects = bus.subjects
         task = bus.consume(subjects.audit_stream, DURABLE, subjects.audit_all, on_refusal)
         deletes = bus.consume(
             subjects.identity_stream, DELETES_DURABLE, subjects.identity_fact("deleted"), on_deleted
         )
+        unmerges = bus.consume(
+            subjects.identity_stream,
+            UNMERGES_DURABLE,
+            subjects.identity_fact("unmerged"),
+            on_unmerged,
+        )
         yield
         await tasks.stop(task)
-        await tasks.stop(deletes)  # before the database closes
+        await tasks.stop(deletes, unmerges)  # before the database closes
 
     app.cleanup_ctx.append(audit_ctx)

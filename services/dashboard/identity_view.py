@@ -17,6 +17,7 @@ REFUSALS = {
     "merge_race_user_ids": "a concurrent merge would have joined two user ids",
     "too_many_distinct_ids": "together they would hold more distinct ids than the limit: "
     "held for a review",
+    "do_not_merge": "an admin undid a merge of the two (a do_not_merge pair)",
 }
 MAX_ENTRIES = 100
 MAX_TRAITS_SHOWN = 100
@@ -34,15 +35,16 @@ class Side:
 class Entry:
     """One line of the timeline: what happened, when, with whom, and why."""
 
-    kind: str  # "merge" or "refusal"
+    kind: str  # "merge", "refusal" or "unmerge"
     id: str
     at: str | None
     other: str  # the profile merged in, or kept apart
     rule: str
     event: str  # "an identify from the API (trusted, message m-1)"
     named: str  # "named user id X and anonymous id Y"
-    reason: str = ""  # a refusal's: why the link was refused
+    reason: str = ""  # a refusal's: why the link was refused; an unmerge's: who undid it
     sides: list[Side] = field(default_factory=list)
+    merged_at: str | None = None  # an unmerge's: when the undone merge was made
 
 
 def _text(value: Any) -> str | None:
@@ -104,6 +106,28 @@ def _merge(doc: dict[str, Any]) -> Entry:
     )
 
 
+def _who(actor: Any) -> str:
+    actor = _dict(actor)
+    if actor.get("kind") == "agent":
+        return _text(actor.get("email")) or "an agent"
+    return "the API (secret key)"
+
+
+def _unmerge(doc: dict[str, Any]) -> Entry:
+    merge = _merge(_dict(doc.get("merge")))
+    return Entry(
+        kind="unmerge",
+        id=merge.id,
+        at=_text(doc.get("undone_at")),
+        other=merge.other,
+        rule="do_not_merge",
+        event=merge.event,
+        named=merge.named,
+        reason=_who(doc.get("undone_by")),
+        merged_at=merge.at,
+    )
+
+
 def refusal_entry(doc: dict[str, Any], profile_id: str = "") -> Entry:
     cause = _dict(doc.get("cause"))
     kind = str(doc.get("kind") or "conflict")
@@ -122,7 +146,7 @@ def refusal_entry(doc: dict[str, Any], profile_id: str = "") -> Entry:
 
 
 def timeline(history: dict[str, Any] | None) -> list[Entry]:
-    """Merges and refusals together, newest first."""
+    """Merges, refusals and undone merges together, newest first."""
     if not isinstance(history, dict):
         return []
     profile_id = str(history.get("profile_id") or "")
@@ -130,7 +154,8 @@ def timeline(history: dict[str, Any] | None) -> list[Entry]:
     refusals = [
         refusal_entry(d, profile_id) for d in history.get("refusals") or [] if isinstance(d, dict)
     ]
-    entries = merges + refusals
+    unmerges = [_unmerge(d) for d in history.get("unmerges") or [] if isinstance(d, dict)]
+    entries = merges + refusals + unmerges
     entries.sort(key=lambda e: e.at or "", reverse=True)
     return entries[:MAX_ENTRIES]
 

@@ -271,6 +271,7 @@ def _profile_paths() -> dict[str, Any]:
             history.MergeHistory,
             [PROFILE_ID],
         ),
+        "/v1/profiles/{profile_id}/merges/{merge_id}/undo": _undo(),
         "/v1/profiles/{profile_id}/traits/{name}/history": _get(
             "getTraitHistory",
             "A trait's recent values (at most 10: value, event time, message id, source), "
@@ -313,6 +314,25 @@ def _delete() -> dict[str, Any]:
         "content": {"application/json": {"schema": {"type": "object"}}},
     }
     return {"delete": operation}
+
+
+def _undo() -> dict[str, Any]:
+    """Undoing a merge (docs/identity.md, "Undoing a merge"): a POST answering a profile."""
+    merge_id = {**PROFILE_ID, "name": "merge_id", "description": "a merge's id (its `id`)"}
+    operation = _get(
+        "undoMerge",
+        "Undo one merge of the profile's timeline: the merged-away profile is re-created "
+        "under its own id with its visitors, distinct ids, events and conversations, traits "
+        "recomputed from each side's events; the two are recorded do_not_merge and a "
+        "person.unmerged webhook goes out. Answers the re-created profile. 409 when a later "
+        "merge stands on it: undo that one first (the message names it)",
+        profiles.Profile,
+        [PROFILE_ID, merge_id],
+        "No such merge of this profile",
+    )["get"]
+    operation["responses"]["200"]["description"] = "Undone: the re-created profile"
+    operation["responses"]["409"] = _json(ERROR, "A later merge stands on this one")
+    return {"post": operation}
 
 
 def _export() -> dict[str, Any]:

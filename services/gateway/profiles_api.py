@@ -5,6 +5,7 @@ GET /v1/profiles?q=…&stage=…&cursor=…&limit=…           -> {"profiles", 
 GET /v1/profiles/{id}                                    -> the profile (merged id: survivor)
 GET /v1/profiles/{id}/events?limit=&before=              -> {"events": [...]} newest first
 GET /v1/profiles/{id}/merges                             -> its merges and refused links, why
+POST /v1/profiles/{id}/merges/{merge_id}/undo            -> the merge undone: the re-created profile
 GET /v1/profiles/{id}/traits/{name}/history              -> the trait's recent values
 GET /v1/companies/{id}?cursor=&limit=                   -> a company (group id) and its people
 GET /v1/profiles/{id}/export?format=json|zip            -> one JSON document: all Parley keeps
@@ -29,19 +30,26 @@ from shared.web import BUS, SETTINGS
 
 LOOKUPS = ("user_id", "email", "distinct_id")
 MAX_PARAM = 300
+UNDO_TIMEOUT = 30.0  # an undo replays both sides' events
 
 
 async def _ask(
-    request: web.Request, verb: str, payload: dict[str, Any], missing: str = "no such profile"
+    request: web.Request,
+    verb: str,
+    payload: dict[str, Any],
+    missing: str = "no such profile",
+    timeout: float = 5.0,
 ) -> Any:
     bus = request.app[BUS]
     try:
-        return await bus.request(bus.subjects.request("identity", verb), payload)
+        return await bus.request(bus.subjects.request("identity", verb), payload, timeout)
     except BusError as exc:
         if exc.code == "not_found":
             raise ApiError(404, "not_found", missing) from exc
         if exc.code == "invalid":
             raise ApiError(400, "invalid", str(exc)) from exc
+        if exc.code == "conflict":
+            raise ApiError(409, "conflict", str(exc)) from exc
         raise ApiError(503, "unavailable", f"identity did not answer: {exc.code}") from exc
 
 
@@ -102,6 +110,19 @@ async def profile_events(request: web.Request, ws: str) -> Any:
 async def profile_merges(request: web.Request, ws: str) -> Any:
     profile_id = request.match_info["profile_id"][:MAX_PARAM]
     return await _ask(request, "profile.merges", {"workspace_id": ws, "profile_id": profile_id})
+
+
+async def undo_merge(request: web.Request, ws: str) -> Any:
+    """Split the merge's merged-away profile back out (docs/identity.md, "Undoing a merge")."""
+    payload = {
+        "workspace_id": ws,
+        "profile_id": request.match_info["profile_id"][:MAX_PARAM],
+        "merge_id": request.match_info["merge_id"][:MAX_PARAM],
+        "actor_kind": "api",
+    }
+    return await _ask(
+        request, "profile.unmerge", payload, "no such merge of this profile", UNDO_TIMEOUT
+    )
 
 
 async def trait_history(request: web.Request, ws: str) -> Any:
@@ -206,6 +227,7 @@ def setup(app: web.Application) -> None:
     app.router.add_delete("/v1/profiles/{profile_id}", _guarded(delete_profile))
     app.router.add_get("/v1/profiles/{profile_id}/events", _guarded(profile_events))
     app.router.add_get("/v1/profiles/{profile_id}/merges", _guarded(profile_merges))
+    app.router.add_post("/v1/profiles/{profile_id}/merges/{merge_id}/undo", _guarded(undo_merge))
     app.router.add_get("/v1/profiles/{profile_id}/traits/{name}/history", _guarded(trait_history))
     app.router.add_get("/v1/companies/{company_id}", _guarded(get_company))
     app.router.add_get("/v1/profiles/{profile_id}/export", export_profile)

@@ -73,7 +73,10 @@ async def _identity_ctx(app: web.Application, pending_every: float):
         store, bus, app[WORKSPACES], geoip, app[SETTINGS].max_distinct_ids_per_person
     )
     app[PROCESSOR] = processor
-    await Requests(store, processor.resolver, app[WORKSPACES]).serve(bus)
+    requests = Requests(
+        store, processor.resolver, app[WORKSPACES], announce=processor.announce_changes
+    )
+    await requests.serve(bus)
     await processor.finish_pending()
     app[READINESS]["consumers"] = bus.consumers_healthy
     s = bus.subjects

@@ -9,6 +9,7 @@ from services.identity import trait_history
 from services.identity.model import clean_key
 from services.identity.store import IdentityStore
 from shared.schema.history import (
+    Actor,
     Cause,
     Merge,
     MergeHistory,
@@ -16,6 +17,7 @@ from shared.schema.history import (
     Side,
     TraitHistory,
     TraitValue,
+    Unmerge,
 )
 
 MAX_SHOWN = 200
@@ -54,6 +56,17 @@ def merge_view(doc: dict[str, Any]) -> Merge:
     )
 
 
+def unmerge_view(doc: dict[str, Any]) -> Unmerge:
+    given = doc.get("undone_by")
+    by: dict[str, Any] = given if isinstance(given, dict) else {}
+    return Unmerge(
+        merge=merge_view(doc),
+        undone_at=_time(doc.get("undone_at")),
+        undone_by=Actor(kind=str(by.get("kind") or "api"), id=by.get("id"), email=by.get("email")),
+        distinct_ids=[d for d in doc.get("distinct_ids") or [] if isinstance(d, str)][:100],
+    )
+
+
 def refusal_view(doc: dict[str, Any]) -> Refusal:
     cause = dict(doc.get("cause") or {})
     cause.setdefault("message_id", doc.get("message_id"))
@@ -76,10 +89,12 @@ async def merge_history(store: IdentityStore, person: dict[str, Any]) -> MergeHi
     ws, family = person["workspace_id"], [person["_id"], *person["merged_from"]]
     merges = await store.merges_into(ws, family, MAX_SHOWN)
     refusals = await store.conflicts_of(ws, family, MAX_SHOWN)
+    unmerges = await store.unmerges_of(ws, family, MAX_SHOWN)
     return MergeHistory(
         profile_id=person["_id"],
         merges=[merge_view(d) for d in merges],
         refusals=[refusal_view(d) for d in refusals],
+        unmerges=[unmerge_view(d) for d in unmerges],
     )
 
 

@@ -101,6 +101,9 @@ def _trait_writes(source: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return sets, _clean(source.get("$set_once")), _unset_keys(source.get("$unset"))
 
 
+trait_writes = _trait_writes  # what an undo's replay reads back (services/identity/replay.py)
+
+
 def plan_for(ev: IngestEvent, geoip: GeoIP, own_hosts: set[str]) -> Plan:
     at = event_time(ev)
     user_id = ev.user_id if ev.trusted else None

@@ -395,6 +395,7 @@ def _record(item: Item, person_id: str, visitor_id: str | None) -> dict[str, Any
         "timestamp": parse_time(event_time(ev)),
         "received_at": parse_time(ev.received_at) or clock.now(),
         "source": ev.source,
+        "trusted": ev.trusted,  # an undo's replay tells a verified email (replay.py)
         "distinct_id": ev.distinct_id if ev.trusted else (ev.anonymous_id or ev.distinct_id),
         "person_id": person_id,
         "visitor_id": visitor_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from services.identity import rights
+from services.identity import rights, unmerge
 from services.identity.history import merge_history, refusal_view, traits_history
 from services.identity.model import summary, summary_of
 from services.identity.profiles import company_summary, event_view, full_profiles
@@ -42,9 +42,15 @@ def _read(payload: Any, shape: type[R]) -> R:
 
 class Requests:
     def __init__(
-        self, store: IdentityStore, resolver: Resolver, workspaces: Any, bus: Bus | None = None
+        self,
+        store: IdentityStore,
+        resolver: Resolver,
+        workspaces: Any,
+        bus: Bus | None = None,
+        announce: unmerge.Announce | None = None,
     ) -> None:
         self.bus = bus
+        self.announce = announce
         self.store = store
         self.resolver = resolver
         self.workspaces = workspaces
@@ -65,6 +71,7 @@ class Requests:
             ("person.export", self.export),
             ("person.export_events", self.export_events),
             ("person.delete", self.delete),
+            ("profile.unmerge", self.unmerge),
         ):
             await bus.serve(bus.subjects.request("identity", verb), handler)
 
@@ -202,6 +209,25 @@ class Requests:
         actor = {"kind": p.actor_kind, "id": p.actor_id, "email": p.actor_email}
         return await rights.delete(self.store, self.bus, person, actor, suppress=p.suppress)
 
+    async def unmerge(self, payload: Any) -> Any:
+        """The merge undone: the re-created profile, as `profile.get` answers it
+        (services/identity/unmerge.py; not_found, or conflict with the merge to undo first)."""
+        p = _read(payload, rq.Unmerge)
+        assert self.bus is not None, "serve() was given the bus"
+        actor = {"kind": p.actor_kind, "id": p.actor_id, "email": p.actor_email}
+        announce = self.announce or _no_announce
+        person = await unmerge.undo(
+            self.store,
+            self.resolver,
+            self.bus,
+            announce,
+            self._workspace(p),
+            p.profile_id,
+            p.merge_id,
+            actor,
+        )
+        return builtins((await full_profiles(self.store, [person]))[0])
+
     async def merge_reviews(self, payload: Any) -> Any:
         """ReviewList: merges the distinct-id limit held back, newest first."""
         p = _read(payload, rq.Reviews)
@@ -261,6 +287,10 @@ class Requests:
                 person = await self.resolver.live(person["_id"], ws)
             by_did[did] = summary_of(person) if person else None
         return builtins(ProfileSummaries(profiles=profiles, distinct_ids=by_did))
+
+
+async def _no_announce(touched: set[tuple[str, str]]) -> None:
+    """Without a processor (tests of the verbs alone) nothing is announced."""
 
 
 def _order(person: dict[str, Any]) -> tuple[str, str]:

@@ -411,8 +411,9 @@ class Resolver:
         **more: Any,
     ) -> str | None:
         """Merge two persons; the older survives. Returns the survivor's id, or None when
-        the merge would give one person more than `max_ids` distinct ids: then it is held
-        for a review (a `too_many_distinct_ids` record) and the two stay apart.
+        the two stay apart: an undone merge recorded them `do_not_merge` (a refused link),
+        or the merge would give one person more than `max_ids` distinct ids (held for a
+        review, a `too_many_distinct_ids` record).
 
         The cause (event, rule, both sides as they were) rides on the claim, the write
         that freezes the merged person: no extra round trip, and a crashed merge's
@@ -431,6 +432,8 @@ class Resolver:
                 continue
             survivor, merged = sorted((a, b), key=lambda p: (p["created_at"], p["_id"]))
             cause_doc = why(cause, reason, merged=side(merged), survivor=side(survivor), **more)
+            if await self._blocked(ws, survivor, merged, cause_doc):
+                return None
             if await self._too_big(ws, survivor, merged, cause_doc):
                 return None
             claimed = await self.store.claim_merge(
@@ -445,6 +448,30 @@ class Resolver:
             await self.finish_merge(merged, scope)
             return (await self.live(survivor["_id"], ws, scope))["_id"]
         raise MergeRace(f"could not merge {a_id} and {b_id}")
+
+    async def _blocked(
+        self, ws: str, survivor: dict[str, Any], merged: dict[str, Any], cause: dict[str, Any]
+    ) -> bool:
+        """Whether an undone merge recorded the two (or ids merged into them) as
+        `do_not_merge`: then the link is refused and recorded like every conflict."""
+        families = [[p["_id"], *p["merged_from"]] for p in (survivor, merged)]
+        pair = await self.store.blocked(ws, *families)
+        if pair is None:
+            return False
+        kept = {k: v for k, v in cause.items() if k not in ("survivor", "merged")}
+        await self.store.record_conflict(
+            ws,
+            kind="do_not_merge",
+            persons=[survivor["_id"], merged["_id"]],
+            message_id=cause.get("message_id"),
+            cause={
+                **kept,
+                "rule": "do_not_merge",
+                "sides": [cause["survivor"], cause["merged"]],
+                "unmerged": (pair.get("cause") or {}).get("merge_id"),
+            },
+        )
+        return True
 
     async def _too_big(
         self, ws: str, survivor: dict[str, Any], merged: dict[str, Any], cause: dict[str, Any]

@@ -96,8 +96,14 @@ def from_chat(fact: dict[str, Any]) -> Event | None:
 
 def from_identity(fact: dict[str, Any]) -> Event | None:
     """`promoted` carries a stage, `merged` a survivor (shared/events.py, ProfileMerged),
-    `person_deleted` every id of the erased person (services/identity/rights.py)."""
+    `person_deleted` every id of the erased person (services/identity/rights.py),
+    `person_unmerged` the undone merge and who undid it (services/identity/unmerge.py)."""
     ws = fact["workspace_id"]
+    if fact.get("kind") == "person_unmerged":
+        fields = ("profile_id", "survivor_id", "merge_id", "distinct_ids", "unmerged_at", "actor")
+        data = {k: fact.get(k) for k in fields}
+        key = f"unmerged:{ws}:{fact.get('merge_id')}"
+        return Event(_event_id(key), "person.unmerged", ws, data)
     if fact.get("kind") == "person_deleted":
         names = ("profile_id", "person_ids", "distinct_ids", "user_ids", "deleted_at")
         data = {k: fact.get(k) for k in names}

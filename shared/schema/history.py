@@ -71,12 +71,30 @@ class ReviewList(msgspec.Struct):
     reviews: list[Refusal]
 
 
+class Actor(msgspec.Struct):
+    """Who undid a merge: an agent of the dashboard, or the secret key (`api`)."""
+
+    kind: str
+    id: Text = None
+    email: Text = None
+
+
+class Unmerge(msgspec.Struct):
+    """A merge undone (`person.unmerged`): the merge as it was, who undid it and when."""
+
+    merge: Merge
+    undone_at: Time
+    undone_by: Actor
+    distinct_ids: list[str] = []  # what went back to the re-created profile
+
+
 class MergeHistory(msgspec.Struct):
-    """The profile's merges and refused links, newest first."""
+    """The profile's merges, refused links and undone merges, newest first."""
 
     profile_id: str
     merges: list[Merge]
     refusals: list[Refusal]
+    unmerges: list[Unmerge] = []
 
 
 class TraitValue(msgspec.Struct):

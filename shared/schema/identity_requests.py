@@ -112,6 +112,16 @@ class Export(IdentityRequest):
     limit: Limit | None = None
 
 
+class Unmerge(IdentityRequest):
+    """`profile.unmerge`: undo one merge of the profile's timeline; who asked is recorded."""
+
+    profile_id: Text
+    merge_id: Text
+    actor_kind: Literal["api", "agent"] = "api"
+    actor_id: Text | None = None
+    actor_email: Text | None = None
+
+
 class Delete(IdentityRequest):
     """`person.delete`: who asked travels with the fact (the audit's who)."""
 

@@ -16,6 +16,7 @@ Topic = Literal[
     "message.created",
     "person.promoted",
     "person.merged",
+    "person.unmerged",
     "person.deleted",
 ]
 TOPICS: tuple[str, ...] = Topic.__args__  # type: ignore[attr-defined]

@@ -172,6 +172,23 @@ def test_a_fact_seen_twice_is_one_event() -> None:
     assert from_chat({**fact, "kind": "seen", "seq": 2}) is None
     merged = from_identity({"workspace_id": "w", "survivor_id": "p1", "merged_id": "p2"})
     assert merged is not None and merged.type == "person.merged"
+    fact = {
+        "kind": "person_unmerged",
+        "workspace_id": "w",
+        "profile_id": "p2",
+        "survivor_id": "p1",
+        "merge_id": "m1",
+        "distinct_ids": ["a2"],
+        "unmerged_at": "2026-12-02T12:00:00.000Z",
+        "actor": {"kind": "agent", "id": "ag1", "email": "lead@example.com"},
+    }
+    unmerged = from_identity(fact)
+    assert unmerged is not None and unmerged.type == "person.unmerged"
+    assert unmerged.data["profile_id"] == "p2" and unmerged.data["survivor_id"] == "p1"
+    assert unmerged.data["actor"]["email"] == "lead@example.com"
+    again = from_identity({**fact, "unmerged_at": "later"})  # a redelivery: one id per undo
+    assert again is not None and again.id == unmerged.id
+    assert unmerged.id != merged.id
 
 
 def test_webhook_settings_from_the_environment() -> None:

@@ -241,6 +241,35 @@ class Conversations(counts.Counts):
         )
         return len(ids), docs
 
+    async def split_profile(
+        self,
+        workspace_id: str,
+        survivor_id: str,
+        profile_id: str,
+        distinct_ids: list[str],
+        shown: int,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """An undone merge: the survivor's conversations of the split-off distinct ids
+        belong to the re-created profile again: (how many, the first `shown`)."""
+        if not distinct_ids:
+            return 0, []
+        query = {
+            "workspace_id": workspace_id,
+            "distinct_id": {"$in": sorted(set(distinct_ids))},
+            "profile_id": survivor_id,
+        }
+        ids = [d["_id"] async for d in self.conversations.find(query, projection={"_id": 1})]
+        if not ids:
+            return 0, []
+        await self.conversations.update_many(
+            {**by_id(workspace_id, {"$in": ids}), "profile_id": survivor_id},
+            {"$set": {"profile_id": profile_id, "updated_at": clock.now()}},
+        )
+        docs = await self.conversations.find(by_id(workspace_id, {"$in": ids[:shown]})).to_list(
+            None
+        )
+        return len(ids), docs
+
     async def due_snoozes_all_workspaces(self, at: datetime, limit: int) -> list[dict[str, Any]]:
         """Across workspaces, by design (one sweep for the deployment): snoozed
         conversations whose time came, as `{_id, workspace_id}`."""

@@ -60,6 +60,16 @@ async def profile_page(request: web.Request) -> web.Response:
     profile_id = request.match_info["profile_id"]
     if not _ID.match(profile_id):
         raise web.HTTPNotFound(text="Profile not found.\n")
+    unmerged = request.query.get("unmerged", "")
+    return await render_profile(
+        request, profile_id, unmerged=unmerged if _ID.match(unmerged) else None
+    )
+
+
+async def render_profile(
+    request: web.Request, profile_id: str, status: int = 200, **extra: Any
+) -> web.Response:
+    """The profile page; `extra` for its notices (an undone merge, a refused undo)."""
     ws = workspace_id(request)
     notices = Notices(request.app)
     profile = await notices.ask(
@@ -126,7 +136,11 @@ async def profile_page(request: web.Request) -> web.Response:
             "graph": identity_graph.graph(profile, history),
             "trait_history": identity_view.trait_rows(profile, traits),
             "notices": notices.items,
+            "unmerged": None,
+            "undo_error": None,
+            **extra,
         },
+        status=status,
     )
 
 

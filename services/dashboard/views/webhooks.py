@@ -23,6 +23,7 @@ TOPIC_LABELS = {
     "message.created": "A message is stored (visitor, agent or email)",
     "person.promoted": "A person becomes a contact or a member",
     "person.merged": "Two people are merged",
+    "person.unmerged": "A merge is undone (the merged-away person re-created)",
     "person.deleted": "A person is deleted (their data erased)",
 }
 

@@ -33,6 +33,7 @@ from services.identity.store.ids import derived_id
 from services.identity.store.merges import Merges
 from services.identity.store.queries import Queries
 from services.identity.store.rights import Rights
+from services.identity.store.unmerges import Unmerges
 from shared import clock
 from shared.dialect import Dialect
 
@@ -71,6 +72,11 @@ INDEXES = {
         IndexModel([("workspace_id", ASCENDING), ("merged_id", ASCENDING)], unique=True),
         IndexModel([("workspace_id", ASCENDING), ("survivor_id", ASCENDING)]),
     ],
+    "unmerges": [
+        IndexModel([("workspace_id", ASCENDING), ("survivor_id", ASCENDING)]),
+        IndexModel([("workspace_id", ASCENDING), ("merged_id", ASCENDING)]),
+    ],
+    "do_not_merge": [IndexModel([("workspace_id", ASCENDING), ("persons", ASCENDING)])],
     "conflicts": [
         IndexModel([("workspace_id", ASCENDING), ("at", DESCENDING)]),
         IndexModel([("workspace_id", ASCENDING), ("persons", ASCENDING)]),
@@ -100,7 +106,7 @@ def by_workspace(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return {ws: [i for _, i in group] for ws, group in groupby(ordered, key=lambda p: p[0])}
 
 
-class IdentityStore(Queries, Merges, Companies, Rights):
+class IdentityStore(Queries, Merges, Unmerges, Companies, Rights):
     """The only door to the identity database (tests/unit/test_store_boundary.py): every
     query carries the workspace id, except the ones named `..._all_workspaces`; a filter
     on `_id` lists it first (SecantusDB's planner follows the first key)."""
@@ -115,6 +121,8 @@ class IdentityStore(Queries, Merges, Companies, Rights):
         self.events = db.events
         self.merges = db.merges
         self.conflicts = db.conflicts
+        self.unmerges = db.unmerges
+        self.do_not_merge = db.do_not_merge
         self.companies = db.companies
 
     async def drop_unused_indexes(self) -> None:

@@ -47,10 +47,14 @@ class Merges:
         return result.modified_count == 1
 
     async def repoint(self, workspace_id: str, from_id: str, to_id: str) -> None:
-        """Distinct ids and visitors of `from_id` now belong to `to_id`."""
+        """Distinct ids and visitors of `from_id` now belong to `to_id`; each remembers the
+        person it came from on its `homes` stack (pushed here, popped by an undo: chained
+        merges stack up, services/identity/unmerge.py)."""
         query = {"workspace_id": workspace_id, "person_id": from_id}
-        await self.dids.update_many(query, {"$set": {"person_id": to_id}})
-        await self.visitors.update_many(query, {"$set": {"person_id": to_id}})
+        moved = {"$set": {"person_id": to_id}, "$push": {"homes": from_id}}
+        await self.dids.update_many(query, moved)
+        # the version too: a worker's copy read before cannot write the old person back
+        await self.visitors.update_many(query, {**moved, "$inc": {"version": 1}})
 
     async def record_merge(
         self,

@@ -61,6 +61,9 @@ class Rights:
             ("aliases", {"distinct_id": {"$in": ids["distinct_ids"]}}),
             ("merges", {"merged_id": {"$in": pids}}),
             ("merges", {"survivor_id": {"$in": pids}}),
+            ("unmerges", {"merged_id": {"$in": pids}}),
+            ("unmerges", {"survivor_id": {"$in": pids}}),
+            ("do_not_merge", {"persons": {"$in": pids}}),
             ("conflicts", {"persons": {"$in": pids}}),
             ("persons", {"_id": {"$in": pids}}),
         ]
