@@ -248,6 +248,7 @@ async def send_history(s: Session, after_seq: int | None) -> str | None:
                 "visitor_read_seq": history.visitor_read_seq,
                 "agent_read_seq": history.agent_read_seq,
                 "status": history.status,
+                "rating": builtins(history.rating) if history.rating else None,  # CSAT
                 "more": more,
             }
         )
@@ -391,7 +392,7 @@ from services.gateway.visitor import resolved  # noqa: E402
 
 HANDLERS.update({"rate": resolved.on_rate, "new_conversation": resolved.on_new_conversation})
 # frames that create something: they also count against the per-visitor message limit
-COSTLY = ("message", "email", "rate", "new_conversation")
+COSTLY = ("message", "email")
 # what a continue link's socket may do: the conversation's own frames. Any other type
 # (identify, alias, email, track, page: they touch the person) is refused there, and so
 # is a type added later until it is listed here (fail closed). A new conversation is this
