@@ -49,7 +49,7 @@ async def on_rate(s: Session, frame: RateFrame) -> dict[str, Any]:
     return {"type": "rated", "conversation_id": summary["id"], "rating": summary["rating"]}
 
 
-async def on_new_conversation(s: Session, frame: NewConversationFrame) -> dict[str, Any]:
+async def on_new_conversation(s: Session, frame: NewConversationFrame) -> None:
     ask = HistoryRequest(workspace_id=s.ws_id, visitor_id=s.own_key, after_seq=None, limit=1)
     now = read_reply(await s.chat_request("history", ask), History)
     if now.conversation_id is not None and now.status != "resolved":
@@ -60,7 +60,9 @@ async def on_new_conversation(s: Session, frame: NewConversationFrame) -> dict[s
     s.opened = None  # a member back on this device's own (new) conversation
     if s.hub is not None:
         s.hub.move(s.conn, s.own_key)
+    # this tab's answer first: it stores the new token, which the other tabs reconnect with
+    s.conn.send({"type": "started", "token": s.token()})
     if old != s.own_key:
         subject = s.bus.subjects.live_visitor(s.ws_id, old)
         await s.bus.publish(subject, VisitorNewConversation())
-    return {"type": "started", "token": s.token()}
+    return None

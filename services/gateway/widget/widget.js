@@ -76,6 +76,7 @@ Widget.prototype.onFrame = function (f) {
       if (f.grant) this.ui.setInfo(this.words.t("back"));
       else if (f.visitor_id !== this.store.get("visitor_id")) this.forgetChat(true);
       this.store.set("token", f.token);
+      this.started = this.store.get("started"); // the last new conversation a tab started
       this.store.set("visitor_id", f.visitor_id);
       this.store.set("distinct_id", f.distinct_id);
       if (f.limits) this.limits = f.limits;
@@ -112,13 +113,14 @@ Widget.prototype.onFrame = function (f) {
       break;
     case "started": // this tab's new conversation: an empty screen, its key in the token
       this.store.set("token", f.token);
+      this.store.set("started", (this.started = f.token));
       this.forgetChat(true);
       this.convId = null;
       this.setStatus("open");
       break;
-    case "new_conversation": // another tab's: reconnect with the token it stored
+    case "new_conversation": // another tab's: reconnect with the token it stores (soon)
       if (this.openedId) this.conn.send({ type: "conversations" });
-      else this.conn.connectNow();
+      else this.followTab(0);
       break;
     case "message":
       if (this.convId == null) this.convId = f.message.conversation_id;
@@ -423,6 +425,13 @@ Widget.prototype.rate = function (score, comment) {
   if (this.conn.send(frame)) return true;
   this.ui.setNotice(this.words.t("offline_try"));
   return false;
+};
+
+/* Reconnect once the tab that started the new conversation has stored its token. */
+Widget.prototype.followTab = function (tries) {
+  var self = this;
+  if (this.store.get("started") !== this.started || tries > 20) this.conn.connectNow();
+  else setTimeout(function () { self.followTab(tries + 1); }, 100);
 };
 
 Widget.prototype.newConversation = function () {
