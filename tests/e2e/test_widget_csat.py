@@ -61,10 +61,10 @@ async def test_resolved_rated_seen_by_the_agent_then_a_new_conversation_in_both_
     await page.get_by_role("textbox", name="Tell us more (optional)").fill(
         '<b>Quick</b> and "kind"'
     )
+    await page.screenshot(path=str(IMG / "widget-csat.png"))  # docs/widget.md, CSAT
     await send.click()
     await expect(log.get_by_text("Thanks for your rating: 4/5")).to_be_visible()
     await expect(log.get_by_text(QUESTION)).to_be_hidden()
-    await page.screenshot(path=str(IMG / "widget-csat.png"))
     await page.reload()  # rated once: the next page thanks, it does not ask again
     await expect(page.get_by_role("log").get_by_text("Thanks for your rating: 4/5")).to_be_visible()
 
