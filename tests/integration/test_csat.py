@@ -6,13 +6,13 @@ reopening the resolved one, and their other tab follows."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from shared.settings import Settings
-from tests.integration.chat_support import ask
+from tests.integration.chat_support import Frames, ask
 from tests.integration.identity_support import Stack
 from tests.integration.visitor_ws_client import Visitor
 from tests.support import eventually
@@ -57,6 +57,19 @@ async def stored_rating(settings: Settings, cid: str) -> Any:
     return doc.get("rating")
 
 
+async def age_rating(settings: Settings, cid: str, by: timedelta) -> None:
+    """Move the stored rating's time back (test set-up: the window has passed)."""
+    client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(settings.mongo_url)
+    try:
+        conversations = client[settings.database_name("chat")]["conversations"]
+        doc = await conversations.find_one({"_id": cid})
+        assert doc is not None
+        at = doc["rating"]["at"] - by
+        await conversations.update_one({"_id": cid}, {"$set": {"rating.at": at}})
+    finally:
+        client.close()
+
+
 async def test_a_resolved_conversation_is_rated_stored_and_on_the_persons_timeline(
     chat, gateway, start_service, settings: Settings, bus
 ) -> None:
@@ -85,6 +98,8 @@ async def test_a_resolved_conversation_is_rated_stored_and_on_the_persons_timeli
     assert (await rate(mallory, cid, 1))["code"] == "not_found"
     assert await stored_rating(settings, cid) is None
 
+    facts = await Frames.on(bus, bus.subjects.chat_fact("rated"))  # for webhooks
+    agents = await Frames.on(bus, bus.subjects.live_agents("default"))
     answer = await rate(sally, cid, 4, "  quick and kind  ")
     assert answer["type"] == "rated" and answer["conversation_id"] == cid
     assert (answer["rating"]["score"], answer["rating"]["comment"]) == (4, "quick and kind")
@@ -93,6 +108,15 @@ async def test_a_resolved_conversation_is_rated_stored_and_on_the_persons_timeli
     assert (rating["score"], rating["comment"]) == (4, "quick and kind")
     assert isinstance(rating["at"], datetime)
 
+    fact = await facts.wait_for(lambda f: f["conversation_id"] == cid)
+    assert fact["rating"]["score"] == 4 and fact["rating"]["comment"] == "quick and kind"
+    updated = await agents.wait_for(
+        lambda f: (
+            f["type"] == "conversation.updated"
+            and (f["conversation"]["rating"] or {}).get("score") == 4
+        )
+    )
+    assert updated["conversation"]["id"] == cid
     # a change of mind within the window replaces it: one rating per conversation
     assert (await rate(sally, cid, 5, "actually great"))["rating"]["score"] == 5
     rating = await stored_rating(settings, cid)
@@ -103,6 +127,11 @@ async def test_a_resolved_conversation_is_rated_stored_and_on_the_persons_timeli
     again = await Visitor.connect(gateway, settings.write_key, token=sally.welcome["token"])
     history = await again.wait_for(lambda f: f["type"] == "history")
     assert history["status"] == "resolved" and history["rating"]["score"] == 5
+
+    # past the window (24 h after the last rating) it is refused, and stays as it was
+    await age_rating(settings, cid, timedelta(hours=25))
+    assert (await rate(sally, cid, 1, "changed my mind again"))["code"] == "already_rated"
+    assert (await stored_rating(settings, cid))["score"] == 5
 
     # on the person's timeline: the track event, with the conversation, score and comment
     stack = Stack(gateway, settings)
