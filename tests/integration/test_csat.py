@@ -14,6 +14,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from shared.settings import Settings
 from tests.integration.chat_support import Frames, ask
 from tests.integration.identity_support import Stack
+from tests.integration.test_continue_link import link_for
 from tests.integration.visitor_ws_client import Visitor
 from tests.support import eventually
 
@@ -217,4 +218,31 @@ async def test_a_visitor_starts_a_new_conversation_after_resolution_and_the_othe
     assert (await rate(back, cid, 5))["code"] == "not_found"
     assert (await rate(back, new_cid, 2))["rating"]["score"] == 2
     for socket in (tab1, tab2, back):
+        await socket.close()
+
+
+async def test_a_continue_link_may_rate_its_conversation_but_not_start_another(
+    chat, gateway, settings: Settings, bus
+) -> None:
+    sally = await Visitor.connect(gateway, settings.write_key)
+    await sally.say("the parcel is late")
+    cid = (await sally.wait_for(lambda f: f["type"] == "message"))["message"]["conversation_id"]
+    await resolve(bus, sally, cid)
+    link = await Visitor.connect(
+        gateway, settings.write_key, continue_token=link_for(settings, cid)
+    )
+    await link.wait_for(lambda f: f["type"] == "history" and f["status"] == "resolved")
+    assert (await rate(link, cid, 3, "from the email"))["rating"]["score"] == 3
+    await link.send({"type": "new_conversation"})
+    refused = await link.wait_for(lambda f: f["type"] == "error")
+    assert refused["code"] == "not_granted"
+    # the visitor's own tab starts one: the link's socket (same key) is not told to follow
+    await sally.send({"type": "new_conversation"})
+    await sally.wait_for(lambda f: f["type"] == "started")
+    await sally.say("a new question", "new-question-01")
+    await sally.wait_for(
+        lambda f: f["type"] == "message" and f["message"]["text"] == "a new question"
+    )
+    assert not link.matching(lambda f: f["type"] == "new_conversation")
+    for socket in (sally, link):
         await socket.close()
