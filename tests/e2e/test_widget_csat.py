@@ -84,6 +84,8 @@ async def test_resolved_rated_seen_by_the_agent_then_a_new_conversation_in_both_
     await expect(log).not_to_contain_text("My order never came")
     await expect(log.get_by_text("marked resolved")).to_be_hidden()
     await expect(tab2.get_by_role("log")).not_to_contain_text("My order never came")
+    await expect(tab2.get_by_role("log").get_by_text("marked resolved")).to_be_hidden()
+    await expect(tab2.get_by_role("button", name="Start a new conversation")).to_be_hidden()
     await writes(page, "Another question: returns?")
     await expect(tab2.get_by_role("log")).to_contain_text("Another question: returns?")
     history = await bus.request(

@@ -102,7 +102,7 @@ Widget.prototype.onFrame = function (f) {
       (f.messages || []).forEach(function (m) { self.timeline.upsert(m); });
       if (f.visitor_read_seq > (this.store.get("read_seq") || 0)) this.store.set("read_seq", f.visitor_read_seq);
       if (f.agent_read_seq > this.agentReadSeq) this.agentReadSeq = f.agent_read_seq;
-      if (f.status) this.setStatus(f.status);
+      this.setStatus(f.status || "open"); // null: no conversation yet (a new one)
       this.render();
       break;
     case "status":
