@@ -68,11 +68,13 @@ async def test_resolved_rated_seen_by_the_agent_then_a_new_conversation_in_both_
     await page.reload()  # rated once: the next page thanks, it does not ask again
     await expect(page.get_by_role("log").get_by_text("Thanks for your rating: 4/5")).to_be_visible()
 
-    # the agent sees it on the conversation page (the comment as text), and on the profile
-    await agent.reload()
+    # the agent sees it on the conversation page, live and after a reload (the comment as
+    # text), and on the profile
     rating = agent.locator('.conv-title [data-field="rating"]')
-    await expect(rating).to_contain_text("4/5")
-    await expect(rating).to_contain_text('<b>Quick</b> and "kind"')
+    for _ in ("live", "reloaded"):
+        await expect(rating).to_contain_text("4/5")
+        await expect(rating).to_contain_text('<b>Quick</b> and "kind"')
+        await agent.reload()
     profile_link = agent.get_by_role("link", name="Open full profile")
     await expect(profile_link).to_be_visible(timeout=15_000)
     await profile_link.click()
