@@ -22,7 +22,8 @@ STRING_KEYS = (
     "log_label", "message_label", "email_label", "email_ask", "email_wait", "email_away",
     "email_where", "notify", "email_confirm", "email_change", "too_long", "not_sent_why",
     "bad_email", "slow_down", "offline_try", "busy", "now", "min", "hour", "day",
-    "your_conversations", "a_conversation",
+    "your_conversations", "a_conversation", "rate_question", "rate_star", "rate_comment",
+    "rate_send", "rate_thanks", "rate_failed", "new_conversation",
 )  # fmt: skip
 SHIPPED = ("en", "fr", "de", "es", "pt")
 RTL = ("ar", "he")

@@ -6,7 +6,8 @@
 - `agent_read`: an agent read the conversation up to `seq`;
 - `conversation_created`: a conversation's first message is stored (services/webhooks);
 - `status_changed`, `assigned`: a conversation's status or assignee changed, with the
-  previous value and a `change_id` (services/webhooks).
+  previous value and a `change_id` (services/webhooks);
+- `rated`: the visitor rated the resolved conversation (CSAT, services/chat/rating.py).
 
 Each carries what mail needs to decide on an email without asking chat again. Published
 after the write; a retried request publishes again and JetStream's de-duplication (the
@@ -119,3 +120,16 @@ async def changed(bus: Bus, before: dict[str, Any], after: dict[str, Any]) -> No
             "change_id": change_id,
         }
         await bus.publish_durable(bus.subjects.chat_fact(kind), fact, f"{kind}:{change_id}")
+
+
+async def rated(bus: Bus, conversation: dict[str, Any], rating: dict[str, Any]) -> None:
+    """The visitor's rating is stored (a re-rating is a fact of its own)."""
+    at = clock.iso(rating["at"])
+    fact = {
+        "kind": "rated",
+        **_conversation_fields(conversation),
+        "rating": {"score": rating["score"], "comment": rating["comment"], "at": at},
+    }
+    await bus.publish_durable(
+        bus.subjects.chat_fact("rated"), fact, f"rated:{conversation['_id']}:{at}"
+    )

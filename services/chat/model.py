@@ -15,7 +15,7 @@ from shared.clock import iso
 from shared.errors import PermanentError
 from shared.identifiers import illegal_id_reason
 from shared.schema import builtins
-from shared.schema.chat_replies import ConversationSummary, LastMessage, Message
+from shared.schema.chat_replies import ConversationSummary, LastMessage, Message, Rating
 from shared.schema.chat_requests import Agent
 
 PREVIEW = 200
@@ -80,7 +80,15 @@ def summary_of(doc: dict[str, Any], unread: int | None) -> ConversationSummary:
         updated_at=iso(doc["updated_at"]),
         labels=[str(label) for label in doc.get("labels") or ()],
         merged_into=doc.get("merged_into"),
+        rating=rating_of(doc.get("rating")),
     )
+
+
+def rating_of(raw: Any) -> Rating | None:
+    """The stored `rating: {score, comment, at}` as RATING (None: not rated)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("score"), int):
+        return None
+    return Rating(score=raw["score"], comment=str(raw.get("comment") or ""), at=iso(raw.get("at")))
 
 
 # --- input checks ---------------------------------------------------------------------

@@ -16,8 +16,9 @@ from services.chat.bulk import conversations_bulk
 from services.chat.changes import followups
 from services.chat.context import ChatContext
 from services.chat.labels import conversation_labels, label_delete, label_save, labels_list
-from services.chat.model import invalid, message_of, summary_of, summary_out
+from services.chat.model import invalid, message_of, rating_of, summary_of, summary_out
 from services.chat.presence import visitor_view
+from services.chat.rating import conversation_rate
 from services.chat.routing import auto_assignee
 from services.chat.search import conversations_search
 from services.chat.store.counts import view_counts
@@ -244,6 +245,7 @@ async def history(ctx: ChatContext, p: rq.HistoryRequest) -> dict[str, Any]:
         visitor_read_seq=conversation.get("visitor_read_seq", 0),
         agent_read_seq=await ctx.store.agent_read_seq(conversation),
         email=conversation.get("email"),
+        rating=rating_of(conversation.get("rating")),
     )
     return builtins(history)
 
@@ -282,6 +284,7 @@ HANDLERS: dict[str, tuple[type[rq.ChatRequest], Handler]] = {
     "presence.get": (rq.PresenceRequest, presence_get),
     "agents.presence": (rq.PresenceRequest, agents_presence),
     "continue.open": (rq.ContinueOpen, continue_open),
+    "conversation.rate": (rq.ConversationRate, conversation_rate),
     "agent.send": (rq.AgentSend, agent_send),
     "conversations.list": (rq.ConversationsList, conversations_list),
     "conversations.changed": (rq.ConversationsChanged, conversations_changed),

@@ -21,7 +21,15 @@ import rjsmin
 from aiohttp import web
 
 WIDGET_DIR: Traversable = resources.files("services.gateway") / "widget"
-PARTS = ("lib/logic.js", "lib/i18n.js", "lib/store.js", "lib/conn.js", "lib/ui.js", "widget.js")
+PARTS = (
+    "lib/logic.js",
+    "lib/i18n.js",
+    "lib/store.js",
+    "lib/conn.js",
+    "lib/ui.js",
+    "lib/rating.js",
+    "widget.js",
+)
 # the catalogues fetched lazily by a visitor whose language is not English
 LANGS = ("fr", "de", "es", "pt")
 CSS = "lib/widget.css"

@@ -91,6 +91,11 @@ def from_chat(fact: dict[str, Any]) -> Event | None:
             "previous_assignee_id": fact.get("previous_assignee_id"),
         }
         return Event(_event_id(f"assigned:{fact['change_id']}"), "conversation.assigned", ws, data)
+    if kind == "rated":
+        rating = fact["rating"]
+        data = {"conversation": _conversation(fact), "rating": rating}
+        key = f"rated:{fact['conversation_id']}:{rating.get('at')}"
+        return Event(_event_id(key), "conversation.rated", ws, data)
     return None  # seen, agent_read: not webhook events
 
 

@@ -39,6 +39,14 @@ class LastMessage(msgspec.Struct):
     internal: bool
 
 
+class Rating(msgspec.Struct):
+    """RATING: the visitor's CSAT answer on a resolved conversation (services/chat/rating.py)."""
+
+    score: int  # 1-5
+    comment: str  # "" when none
+    at: Time
+
+
 class ConversationSummary(msgspec.Struct):
     """SUMMARY (CONVERSATION_SUMMARY); `unread` is null in live frames (it is per agent)."""
 
@@ -61,6 +69,7 @@ class ConversationSummary(msgspec.Struct):
     updated_at: Time
     labels: list[str] = msgspec.field(default_factory=list)  # label ids
     merged_into: str | None = None  # set when merged into that conversation (thread_merge)
+    rating: Rating | None = None  # the visitor's CSAT answer, once they rated
 
 
 class Label(msgspec.Struct):
@@ -168,3 +177,4 @@ class History(msgspec.Struct):
     visitor_read_seq: int = 0
     agent_read_seq: int = 0
     email: str | None = None  # where the replies are emailed (given in this chat), if any
+    rating: Rating | None = None  # the visitor's CSAT answer (services/chat/rating.py)

@@ -216,6 +216,21 @@ class ConversationRequest(ChatRequest):
     agent_id: str | None = None
 
 
+MAX_COMMENT = 1000
+Score = Annotated[int, Meta(ge=1, le=5)]
+
+
+class ConversationRate(ConversationRequest, kw_only=True):
+    """The visitor rates their resolved conversation (gateway, CSAT: services/chat/rating.py).
+    `visitor_id` is the visitor key the socket reaches the conversation by (from its
+    signed token, never from the browser): chat refuses any other visitor's conversation."""
+
+    IDS: ClassVar[tuple[str, ...]] = ("conversation_id", "visitor_id")
+    visitor_id: str
+    score: Score
+    comment: Annotated[str, Meta(max_length=MAX_COMMENT)] = ""
+
+
 class ContinueOpen(ConversationRequest):
     """A continue link is opened (gateway): the visitor key its conversation is reached by."""
 

@@ -17,6 +17,7 @@ from msgspec import Meta
 PROTOCOL_VERSION = 1
 MAX_URL = 2000
 MAX_NAME = 200
+MAX_COMMENT = 1000  # a rating's comment
 
 # a client's own id for a frame: namespaced by visitor before it reaches the bus
 ClientId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
@@ -104,6 +105,18 @@ class OpenFrame(Frame, tag="open"):
     conversation_id: Annotated[str, Meta(min_length=1, max_length=64)]
 
 
+class RateFrame(Frame, tag="rate"):
+    """CSAT: the visitor rates their resolved conversation (visitor/rating.py)."""
+
+    conversation_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    score: Annotated[int, Meta(ge=1, le=5)]  # a bool, a float or a string is `invalid`
+    comment: Annotated[str, Meta(max_length=MAX_COMMENT)] = ""
+
+
+class NewConversationFrame(Frame, tag="new_conversation"):
+    """After resolution: the visitor starts a new conversation instead of reopening it."""
+
+
 AnyFrame = (
     MessageFrame
     | EmailFrame
@@ -117,6 +130,8 @@ AnyFrame = (
     | PingFrame
     | ConversationsFrame
     | OpenFrame
+    | RateFrame
+    | NewConversationFrame
 )
 
 

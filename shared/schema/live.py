@@ -74,7 +74,19 @@ class VisitorStatus(LiveFrame, tag="status"):
     status: Literal["open", "pending", "snoozed", "resolved"]
 
 
-VisitorFrame = VisitorMessage | VisitorTyping | VisitorRead | VisitorContact | VisitorStatus
+class VisitorNewConversation(LiveFrame, tag="new_conversation"):
+    """Another tab of this visitor started a new conversation (the gateway publishes it on
+    the old key): the widget reconnects, with the visitor token that tab stored."""
+
+
+VisitorFrame = (
+    VisitorMessage
+    | VisitorTyping
+    | VisitorRead
+    | VisitorContact
+    | VisitorStatus
+    | VisitorNewConversation
+)
 
 
 # --- chat -> every visitor socket of a workspace (P.live.visitors.<ws>) --------------------

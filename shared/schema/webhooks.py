@@ -13,6 +13,7 @@ Topic = Literal[
     "conversation.created",
     "conversation.status_changed",
     "conversation.assigned",
+    "conversation.rated",
     "message.created",
     "person.promoted",
     "person.merged",

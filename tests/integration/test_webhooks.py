@@ -119,6 +119,30 @@ async def test_status_and_assignment_changes_are_events(
     assert receiver.of_type("message.created") == []
 
 
+async def test_a_visitors_rating_is_a_conversation_rated_event(
+    aiohttp_server: Any,
+    start_service: StartService,
+    settings: Settings,
+    bus: Bus,
+    receiver: Receiver,
+) -> None:
+    await start_hooks(aiohttp_server, with_hooks(settings))
+    await start_service("chat")
+    await _endpoint(bus, receiver.url, ["conversation.rated"])
+    visitor = "v-" + uuid.uuid4().hex[:10]
+    await visitor_says(bus, visitor, "hi")
+    cid = (await conversation_of(bus, visitor))["conversation_id"]
+    await ask(bus, "conversation.update", conversation_id=cid, agent_id="a1", status="resolved")
+    rate = {"conversation_id": cid, "visitor_id": visitor, "score": 2, "comment": "slow"}
+    await ask(bus, "conversation.rate", **rate)
+    (delivery,) = await receiver.wait_for("conversation.rated")
+    data = delivery.event["data"]
+    assert data["conversation"]["id"] == cid
+    assert (data["rating"]["score"], data["rating"]["comment"]) == (2, "slow")
+    assert data["rating"]["at"].endswith("Z")
+    assert receiver.of_type("conversation.status_changed") == []  # not subscribed
+
+
 async def test_a_client_error_is_final_and_redeliver_sends_it_again(
     aiohttp_server: Any, settings: Settings, bus: Bus, receiver: Receiver
 ) -> None:

@@ -51,6 +51,7 @@ def test_a_history_reply_reads_back_as_it_was_built() -> None:
         "visitor_read_seq": 0,
         "agent_read_seq": 0,
         "email": None,
+        "rating": None,
     }
 
 

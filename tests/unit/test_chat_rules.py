@@ -11,6 +11,7 @@ from services.chat.assignment import next_in_turn
 from services.chat.email_detect import email_event, email_in
 from services.chat.model import person, summary_out
 from services.chat.presence import Presence
+from services.chat.rating import rating_event
 from services.chat.store import new_conversation
 from services.chat.store.inbox import decode_cursor, encode_cursor
 from shared.errors import PermanentError
@@ -116,8 +117,33 @@ def test_a_summary_has_the_shape_the_dashboard_reads() -> None:
         "updated_at",
         "labels",
         "merged_into",
+        "rating",
     }
     assert out["last_activity_at"] == "2026-01-01T00:00:00.000Z"
+    assert out["rating"] is None
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    rated = summary_out({**doc, "rating": {"score": 4, "comment": "ok", "at": at}}, 0)
+    assert rated["rating"] == {"score": 4, "comment": "ok", "at": "2026-01-02T00:00:00.000Z"}
+
+
+def test_a_rating_becomes_the_persons_conversation_rated_track_event() -> None:
+    doc = new_conversation("ws", "v1", "d1", datetime(2026, 1, 1, tzinfo=UTC))
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    event = rating_event(doc, {"score": 5, "comment": "great", "at": at})
+    assert (event.kind, event.event, event.anonymous_id, event.source) == (
+        "track",
+        "Conversation Rated",
+        "d1",
+        "chat",
+    )
+    assert event.properties == {"conversation_id": doc["_id"], "score": 5, "comment": "great"}
+    assert event.timestamp == "2026-01-02T00:00:00.000Z"
+    # a re-rating is its own event (its own time), a redelivery the same one
+    again = rating_event(doc, {"score": 2, "comment": "", "at": datetime(2026, 1, 3, tzinfo=UTC)})
+    assert again.message_id != event.message_id
+    assert (
+        rating_event(doc, {"score": 5, "comment": "great", "at": at}).message_id == event.message_id
+    )
 
 
 def test_a_client_message_id_is_a_token_not_a_person_id() -> None:

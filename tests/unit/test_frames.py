@@ -31,6 +31,16 @@ def test_every_frame_type_has_a_handler_and_a_schema() -> None:
         ({"type": "identify", "message_id": MID, "user_id": "u", "traits": []}, "invalid"),
         ({"type": "track", "message_id": MID}, "invalid"),
         ({"type": "page", "message_id": MID, "url": ""}, "invalid"),
+        ({"type": "rate", "conversation_id": "c1"}, "invalid"),
+        ({"type": "rate", "conversation_id": "c1", "score": 0}, "invalid"),
+        ({"type": "rate", "conversation_id": "c1", "score": 6}, "invalid"),
+        ({"type": "rate", "conversation_id": "c1", "score": True}, "invalid"),
+        ({"type": "rate", "conversation_id": "c1", "score": 4.0}, "invalid"),
+        ({"type": "rate", "conversation_id": "c1", "score": "4"}, "invalid"),
+        ({"type": "rate", "conversation_id": "c1", "score": 4, "comment": 5}, "invalid"),
+        ({"type": "rate", "conversation_id": "c1", "score": 4, "comment": "x" * 1001}, "too_large"),
+        ({"type": "rate", "conversation_id": "x" * 65, "score": 4}, "too_large"),
+        ({"type": "rate", "conversation_id": "", "score": 4}, "invalid"),
     ],
 )
 def test_a_frame_off_its_schema_is_refused_with_the_protocols_code(frame: dict, code: str) -> None:
@@ -60,3 +70,11 @@ def test_a_continue_links_socket_may_not_send_what_touches_the_person() -> None:
     assert set(GRANTED) <= set(HANDLERS)
     for person_frame in ("identify", "alias", "email", "track", "page"):
         assert person_frame in HANDLERS and person_frame not in GRANTED
+
+
+def test_a_rating_frame_reads_with_an_optional_comment() -> None:
+    frame = read_frame(
+        {"type": "rate", "conversation_id": "c1", "score": 5, "message_id": "rating"}
+    )
+    assert (frame.conversation_id, frame.score, frame.comment) == ("c1", 5, "")  # type: ignore[union-attr]
+    assert "new_conversation" not in GRANTED and "rate" in GRANTED  # a continue link rates only

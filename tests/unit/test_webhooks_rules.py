@@ -170,6 +170,19 @@ def test_a_fact_seen_twice_is_one_event() -> None:
     )
     assert email is not None and email.data["sender"] == "email" and email.id == one.id
     assert from_chat({**fact, "kind": "seen", "seq": 2}) is None
+    rating = {"score": 4, "comment": "ok", "at": "2026-01-01T00:00:00.000Z"}
+    rated = from_chat({**fact, "kind": "rated", "rating": rating})
+    assert rated is not None and rated.type == "conversation.rated"
+    assert rated.data == {"conversation": rated.data["conversation"], "rating": rating}
+    assert rated.data["conversation"]["id"] == "c"
+    again = from_chat(
+        {
+            **fact,
+            "kind": "rated",
+            "rating": {**rating, "score": 5, "at": "2026-01-01T01:00:00.000Z"},
+        }
+    )
+    assert again is not None and again.id != rated.id  # a re-rating is its own event
     merged = from_identity({"workspace_id": "w", "survivor_id": "p1", "merged_id": "p2"})
     assert merged is not None and merged.type == "person.merged"
     fact = {

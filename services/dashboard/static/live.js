@@ -563,6 +563,28 @@
         var want = c.assignee_id || "none";
         if (assignee.querySelector('option[value="' + CSS.escape(want) + '"]')) assignee.value = want;
       }
+      if (c.rating) showRating(c.rating);
+    }
+
+    // the visitor's CSAT rating arrives live, beside the status (as conversation.html draws it)
+    function showRating(r) {
+      var title = document.querySelector(".conv-title");
+      var box = title && title.querySelector('[data-field="rating"]');
+      if (!title) return;
+      if (!box) {
+        box = document.createElement("span");
+        box.className = "rating";
+        box.dataset.field = "rating";
+        var status = title.querySelector(".status");
+        title.insertBefore(box, status ? status.nextSibling : null);
+      }
+      box.textContent = "\u2605 " + r.score + "/5";
+      if (r.comment) {
+        var q = document.createElement("q");
+        q.textContent = r.comment.length > 120 ? r.comment.slice(0, 117) + "..." : r.comment;
+        box.appendChild(document.createTextNode(" "));
+        box.appendChild(q);
+      }
     }
 
     this.resync = function () {

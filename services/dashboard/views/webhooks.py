@@ -20,6 +20,7 @@ TOPIC_LABELS = {
     "conversation.created": "A conversation starts",
     "conversation.status_changed": "A conversation's status changes",
     "conversation.assigned": "A conversation is assigned",
+    "conversation.rated": "A visitor rates a resolved conversation (CSAT)",
     "message.created": "A message is stored (visitor, agent or email)",
     "person.promoted": "A person becomes a contact or a member",
     "person.merged": "Two people are merged",

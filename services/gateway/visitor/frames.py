@@ -78,6 +78,9 @@ class Session:
     hub: VisitorHub | None = None
     # a verified member's other conversation, opened from the list (visitor/member.py)
     opened: GrantedConversation | None = None
+    # this device's conversation key when the visitor started a new conversation after
+    # resolution (the token's `ck`, visitor/resolved.py); None: the visitor id itself
+    conversation_key: str | None = None
     # until when the user id is proven (a user_hash: math.inf; an identity token: its exp),
     # on this socket or the one that got the visitor token; None: never proven
     verified_until: float | None = None
@@ -93,14 +96,21 @@ class Session:
         return self.verified_until is not None and self.verified_until > time.time()
 
     @property
+    def own_key(self) -> str:
+        """The visitor key chat knows this device's own conversation by."""
+        return self.conversation_key or self.visitor_id
+
+    @property
     def chat_key(self) -> tuple[str, str]:
-        """(visitor id, distinct id) chat knows the conversation on screen by."""
+        """(visitor key, distinct id) chat knows the conversation on screen by."""
         if self.opened is not None:
             return self.opened.visitor_id, self.opened.distinct_id
-        return self.visitor_id, self.distinct_id
+        return self.own_key, self.distinct_id
 
     def token(self) -> str:
         claims: dict[str, Any] = {"ws": self.ws_id, "vid": self.visitor_id, "did": self.distinct_id}
+        if self.conversation_key:
+            claims["ck"] = self.conversation_key
         if self.user_id:
             claims["uid"] = self.user_id
             if self.verified and self.verified_until is not None:
@@ -242,6 +252,7 @@ async def send_history(s: Session, after_seq: int | None) -> str | None:
                 "visitor_read_seq": history.visitor_read_seq,
                 "agent_read_seq": history.agent_read_seq,
                 "status": history.status,
+                "rating": builtins(history.rating) if history.rating else None,  # CSAT
                 "more": more,
             }
         )
@@ -325,7 +336,7 @@ def _now_named(s: Session, user_id: str, proof: VerifiedIdentity | None) -> dict
     if s.opened is not None and not (s.verified and s.user_id == user_id):
         s.opened = None  # another (or an unproven) user: back to this device's conversation
         if s.hub is not None:
-            s.hub.move(s.conn, s.visitor_id)
+            s.hub.move(s.conn, s.own_key)
     s.user_id = user_id
     return {"token": s.token(), "user_id": s.user_id, "verified": s.verified}
 
@@ -380,12 +391,17 @@ HANDLERS: dict[str, Handler] = {  # by the frame's type (its tag)
 from services.gateway.visitor import member  # noqa: E402
 
 HANDLERS.update({"conversations": member.on_conversations, "open": member.on_open})
+# after resolution: the rating, a new conversation (that module takes this one's Session)
+from services.gateway.visitor import resolved  # noqa: E402
+
+HANDLERS.update({"rate": resolved.on_rate, "new_conversation": resolved.on_new_conversation})
 # frames that create something: they also count against the per-visitor message limit
 COSTLY = ("message", "email")
 # what a continue link's socket may do: the conversation's own frames. Any other type
 # (identify, alias, email, track, page: they touch the person) is refused there, and so
-# is a type added later until it is listed here (fail closed)
-GRANTED = ("message", "typing", "read", "resync", "ping")
+# is a type added later until it is listed here (fail closed). A new conversation is this
+# device's, not the link's: refused there
+GRANTED = ("message", "typing", "read", "resync", "ping", "rate")
 
 
 async def dispatch(s: Session, frame: dict[str, Any]) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from shared.schema.live import (
     LiveRefused,
     VisitorContact,
     VisitorMessage,
+    VisitorNewConversation,
     frame_text,
     read_presence,
     read_visitor_frame,
@@ -142,7 +143,9 @@ class VisitorHub:
             return
         if isinstance(frame, VisitorMessage) and frame.message.internal:
             return  # never to a visitor, whoever published it
-        if isinstance(frame, VisitorContact):  # the person's, not the conversation's
+        if isinstance(frame, VisitorContact | VisitorNewConversation):
+            # the person's (their address, their new conversation), not the conversation's:
+            # never to a continue link's socket
             conns = [c for c in conns if c.profile_frames]
         _fan_out(frame_text(frame), conns)
 

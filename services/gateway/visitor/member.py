@@ -90,7 +90,7 @@ async def on_open(s: Session, frame: OpenFrame) -> None:
     opened = GrantedConversation(
         s.ws_id, frame.conversation_id, visitor_id, str(key["distinct_id"])
     )
-    switch_to(s, None if visitor_id == s.visitor_id else opened)
+    switch_to(s, None if visitor_id == s.own_key else opened)
     s.conn.send({"type": "opened", "conversation_id": frame.conversation_id})
     await send_history(s, None)
 

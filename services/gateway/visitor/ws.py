@@ -28,7 +28,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from services.gateway.api_auth import browser_context
 from services.gateway.identity_tokens import JWKS
 from services.gateway.suppressions_api import SUPPRESSIONS
-from services.gateway.visitor import frames
+from services.gateway.visitor import frames, resolved
 from services.gateway.visitor.busy import ChatLoadView
 from services.gateway.visitor.grant import GrantedConversation, open_grant
 from services.gateway.visitor.hub import VisitorConn, VisitorHub
@@ -213,7 +213,8 @@ async def _hello(
         claims = await _visitor_claims(app, ws, workspace, ip, hello)
     if claims is None:
         return None
-    conn = VisitorConn(ws, workspace.id, claims["vid"], ip, profile_frames=granted is None)
+    key = _conversation_key(claims) or claims["vid"]  # the conversation's live frames
+    conn = VisitorConn(ws, workspace.id, key, ip, profile_frames=granted is None)
     session = _session(request, workspace, conn, claims, hello)
     session.grant = granted
     conn.send(_welcome(session))
@@ -302,6 +303,7 @@ def _session(
         distinct_id=claims.get("did") or claims["vid"],
         user_id=claims.get("uid"),
         verified_until=_verified_until(claims),
+        conversation_key=_conversation_key(claims),
         jwks=app[JWKS],
         hub=app[HUB],
         suppressions=app[SUPPRESSIONS],
@@ -315,6 +317,12 @@ def _session(
     if page:
         session.context["page"] = page
     return session
+
+
+def _conversation_key(claims: dict[str, Any]) -> str | None:
+    """A new conversation's key (`ck`, visitor/resolved.py), from the signed token only."""
+    ck = claims.get("ck")
+    return ck if isinstance(ck, str) and resolved.KEY.fullmatch(ck) else None
 
 
 def _verified_until(claims: dict[str, Any]) -> float | None:

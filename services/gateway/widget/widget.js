@@ -39,6 +39,11 @@ function Widget(config) {
     changeEmail: function () { self.changeEmail(); },
     openConversation: function (id) { self.conn.send({ type: "open", conversation_id: id }); },
   }, this.words);
+  this.csat = new Csat(this.words, {
+    rate: function (score, comment) { return self.rate(score, comment); },
+    restart: function () { self.newConversation(); },
+  });
+  this.ui.tail = this.csat.box;
   this.loadCatalogue(this.words.lang);
   setInterval(function () { if (self.open) self.ui.render(self.timeline.items, self.agentReadSeq); }, CLOCK_TICK_MS);
   (this.store.get("outbox") || []).forEach(function (m) {
@@ -71,6 +76,7 @@ Widget.prototype.onFrame = function (f) {
       if (f.grant) this.ui.setInfo(this.words.t("back"));
       else if (f.visitor_id !== this.store.get("visitor_id")) this.forgetChat(true);
       this.store.set("token", f.token);
+      this.started = this.store.get("started"); // the last new conversation a tab started
       this.store.set("visitor_id", f.visitor_id);
       this.store.set("distinct_id", f.distinct_id);
       if (f.limits) this.limits = f.limits;
@@ -82,16 +88,42 @@ Widget.prototype.onFrame = function (f) {
       }
       break;
     case "history":
+      if (this.convId !== undefined && f.conversation_id !== this.convId) {
+        // not the conversation on screen (another tab started a new one): start over
+        this.forgetChat(true);
+        this.convId = f.conversation_id;
+        if (f.after_seq != null && f.conversation_id) {
+          this.conn.send({ type: "resync" });
+          break;
+        }
+      }
+      this.convId = f.conversation_id;
+      this.csat.show(f.conversation_id, f.status, f.rating || null);
       (f.messages || []).forEach(function (m) { self.timeline.upsert(m); });
       if (f.visitor_read_seq > (this.store.get("read_seq") || 0)) this.store.set("read_seq", f.visitor_read_seq);
       if (f.agent_read_seq > this.agentReadSeq) this.agentReadSeq = f.agent_read_seq;
-      if (f.status) this.setStatus(f.status);
+      this.setStatus(f.status || "open"); // null: no conversation yet (a new one)
       this.render();
       break;
     case "status":
-      this.setStatus(f.status);
+      if (this.convId === f.conversation_id) this.setStatus(f.status);
+      break;
+    case "rated":
+      if (f.conversation_id === this.csat.id) this.csat.rated(f.rating);
+      break;
+    case "started": // this tab's new conversation: an empty screen, its key in the token
+      this.store.set("token", f.token);
+      this.store.set("started", (this.started = f.token));
+      this.forgetChat(true);
+      this.convId = null;
+      this.setStatus("open");
+      break;
+    case "new_conversation": // another tab's: reconnect with the token it stores (soon)
+      if (this.openedId) this.conn.send({ type: "conversations" });
+      else this.followTab(0);
       break;
     case "message":
+      if (this.convId == null) this.convId = f.message.conversation_id;
       var isNew = this.timeline.upsert(f.message);
       this.dropFromOutbox(f.message.client_msg_id);
       if (this.busyRef && f.message.client_msg_id === this.busyRef) {
@@ -141,6 +173,7 @@ Widget.prototype.onFrame = function (f) {
       break;
     case "opened":
       this.openedId = f.conversation_id;
+      this.convId = undefined; // its history says which
       this.timeline = new Timeline(); // its history follows
       this.agentReadSeq = 0;
       this.ui.render([], 0);
@@ -168,6 +201,11 @@ Widget.prototype.onError = function (f) {
     return;
   }
   if (f.ref === "history") this.contactKnown = true; // no contact frame comes: ask if due
+  if (f.ref === "rating") {
+    this.csat.failed();
+    this.ui.setNotice(this.words.t("rate_failed"));
+    return;
+  }
   var isEvent = this.ackEvent(f.ref);
   if (isEvent) {
     // e.g. token_refused: "the identity token has expired" (the site's to fix)
@@ -370,6 +408,7 @@ Widget.prototype.applyLook = function (look) {
 
 Widget.prototype.relabel = function () {
   this.ui.relabel();
+  this.csat.relabel();
   this.render();
 };
 
@@ -377,6 +416,26 @@ Widget.prototype.setStatus = function (status) {
   if (typeof status !== "string") return;
   this.status = status;
   this.ui.setResolved(status === "resolved");
+  this.csat.show(this.convId, status);
+};
+
+/* --- after resolution: the rating, a new conversation (lib/rating.js) ----------------- */
+Widget.prototype.rate = function (score, comment) {
+  var frame = { type: "rate", message_id: "rating", conversation_id: this.csat.id, score: score, comment: comment };
+  if (this.conn.send(frame)) return true;
+  this.ui.setNotice(this.words.t("offline_try"));
+  return false;
+};
+
+/* Reconnect once the tab that started the new conversation has stored its token. */
+Widget.prototype.followTab = function (tries) {
+  var self = this;
+  if (this.store.get("started") !== this.started || tries > 20) this.conn.connectNow();
+  else setTimeout(function () { self.followTab(tries + 1); }, 100);
+};
+
+Widget.prototype.newConversation = function () {
+  if (!this.conn.send({ type: "new_conversation" })) this.ui.setNotice(this.words.t("offline_try"));
 };
 
 /* --- open / unread / read receipts ------------------------------------------------ */

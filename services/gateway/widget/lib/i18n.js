@@ -56,6 +56,13 @@ var EN = {
   day: "{n} d",
   your_conversations: "Your conversations",
   a_conversation: "Conversation",
+  rate_question: "How would you rate this conversation?",
+  rate_star: "{n} out of 5",
+  rate_comment: "Tell us more (optional)",
+  rate_send: "Send rating",
+  rate_thanks: "Thanks for your rating: {n}/5",
+  rate_failed: "Your rating was not sent. Try again.",
+  new_conversation: "Start a new conversation",
 };
 var SHIPPED = ["en", "fr", "de", "es", "pt"];
 var RTL = ["ar", "he"];

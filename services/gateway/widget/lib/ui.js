@@ -339,6 +339,7 @@ UI.prototype.render = function (items, agentReadSeq) {
     this.log.appendChild(node.root);
   }
   this.log.appendChild(this.resolved);
+  if (this.tail) this.log.appendChild(this.tail); // the rating and "new conversation" (rating.js)
   for (var k in this.nodes) {
     if (!keep[k]) {
       this.nodes[k].root.remove();
